@@ -1,0 +1,209 @@
+#include "common/base/log.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace ambit::base {
+
+namespace {
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string Timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    now.time_since_epoch()).count() % 1000000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+}
+
+// Field values that need quoting in text format.
+bool NeedsQuotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (char c : v) {
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return "trace";
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+    case LogLevel::kOff: return "off";
+  }
+  return "unknown";
+}
+
+StatusOr<LogLevel> ParseLevel(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
+    auto level = static_cast<LogLevel>(i);
+    if (name == LevelName(level)) return level;
+  }
+  if (name == "warning") return LogLevel::kWarn;
+  return absl::InvalidArgumentError(
+      fmt::format("unknown log level '{}': use trace|debug|info|warn|error|off", name));
+}
+
+Logger::Logger(int fd) : fd_(fd) {}
+
+Status Logger::SetLevels(std::string_view spec) {
+  LogLevel new_default;
+  std::vector<std::pair<std::string, LogLevel>> new_modules;
+  {
+    std::lock_guard lock(mu_);
+    new_default = default_level_;
+    new_modules = modules_;
+  }
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = spec.find(',', pos);
+    if (end == std::string_view::npos) end = spec.size();
+    std::string_view item = spec.substr(pos, end - pos);
+    pos = end + 1;
+    if (item.empty()) continue;
+    size_t sep = item.find_first_of("=:");
+    if (sep == std::string_view::npos) {
+      ASSIGN_OR_RETURN(new_default, ParseLevel(item));
+      continue;
+    }
+    std::string module(item.substr(0, sep));
+    ASSIGN_OR_RETURN(LogLevel level, ParseLevel(item.substr(sep + 1)));
+    bool found = false;
+    for (auto& [name, lvl] : new_modules) {
+      if (name == module) {
+        lvl = level;
+        found = true;
+      }
+    }
+    if (!found) new_modules.emplace_back(std::move(module), level);
+  }
+  std::lock_guard lock(mu_);
+  default_level_ = new_default;
+  modules_ = std::move(new_modules);
+  uint8_t min = static_cast<uint8_t>(default_level_);
+  for (auto& [name, lvl] : modules_) min = std::min(min, static_cast<uint8_t>(lvl));
+  min_level_.store(min, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+void Logger::Reset(LogLevel level) {
+  std::lock_guard lock(mu_);
+  default_level_ = level;
+  modules_.clear();
+  min_level_.store(static_cast<uint8_t>(level), std::memory_order_relaxed);
+}
+
+std::string Logger::DescribeLevels() const {
+  std::lock_guard lock(mu_);
+  std::string out = fmt::format("default={}", LevelName(default_level_));
+  for (auto& [name, lvl] : modules_) out += fmt::format(",{}={}", name, LevelName(lvl));
+  return out;
+}
+
+LogLevel Logger::LevelFor(std::string_view module) const {
+  for (auto& [name, lvl] : modules_) {
+    if (name == module) return lvl;
+  }
+  return default_level_;
+}
+
+bool Logger::Enabled(LogLevel level, std::string_view module) const {
+  if (static_cast<uint8_t>(level) < min_level_.load(std::memory_order_relaxed)) return false;
+  if (level == LogLevel::kOff) return false;
+  std::lock_guard lock(mu_);
+  return level >= LevelFor(module);
+}
+
+void Logger::Emit(LogLevel level, std::string_view module, std::string_view message,
+                  std::span<const LogField> fields) {
+  std::string line;
+  line.reserve(128 + message.size());
+  if (format() == LogFormat::kJson) {
+    line += "{\"time\":";
+    AppendJsonString(line, Timestamp());
+    line += ",\"level\":";
+    AppendJsonString(line, LevelName(level));
+    line += ",\"scope\":";
+    AppendJsonString(line, module);
+    line += ",\"message\":";
+    AppendJsonString(line, message);
+    for (const auto& f : fields) {
+      line.push_back(',');
+      AppendJsonString(line, f.key);
+      line.push_back(':');
+      AppendJsonString(line, f.value);
+    }
+    line += "}\n";
+  } else {
+    line += Timestamp();
+    line += fmt::format("\t{}\t{}\t{}", LevelName(level), module, message);
+    for (const auto& f : fields) {
+      line += fmt::format(" {}=", f.key);
+      if (NeedsQuotes(f.value)) {
+        AppendJsonString(line, f.value);
+      } else {
+        line += f.value;
+      }
+    }
+    line.push_back('\n');
+  }
+  lines_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (capture_) {
+      captured_.push_back(std::move(line));
+      return;
+    }
+  }
+  // One write per line keeps lines whole across threads. stderr is never
+  // made non-blocking by us; a short or failed write counts as a drop.
+  ssize_t n = ::write(fd_, line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size())) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Logger::CaptureForTest(bool on) {
+  std::lock_guard lock(mu_);
+  capture_ = on;
+  captured_.clear();
+}
+
+std::vector<std::string> Logger::CapturedForTest() const {
+  std::lock_guard lock(mu_);
+  return captured_;
+}
+
+Logger& ProcessLogger() {
+  static Logger* logger = new Logger(2);  // never destroyed: usable during exit
+  return *logger;
+}
+
+}  // namespace ambit::base

@@ -1,0 +1,87 @@
+// Logging over fmt: levels, per-module levels changeable at runtime (admin
+// /logging), text or JSON lines, structured fields for access logs.
+//
+// The composition root (Runtime / main) configures the process logger once;
+// libraries log through AMBIT_LOG(level, "module", "fmt {}", args...).
+// Thread-safe; a line is written with one write(2) so lines never interleave.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/base/status.h"
+
+namespace ambit::base {
+
+enum class LogLevel : uint8_t { kTrace = 0, kDebug, kInfo, kWarn, kError, kOff };
+enum class LogFormat : uint8_t { kText, kJson };
+
+std::string_view LevelName(LogLevel level);
+StatusOr<LogLevel> ParseLevel(std::string_view name);
+
+struct LogField {
+  std::string_view key;
+  std::string value;
+};
+
+class Logger {
+ public:
+  // Writes to `fd` (stderr by default).
+  explicit Logger(int fd = 2);
+
+  // Spec like RUST_LOG: "info" or "warn,access=debug,hbone=trace".
+  Status SetLevels(std::string_view spec);
+  // Resets every module to the default level `level`.
+  void Reset(LogLevel level);
+  // "default=info,access=debug" — what /logging lists.
+  std::string DescribeLevels() const;
+  void SetFormat(LogFormat format) { format_.store(format, std::memory_order_relaxed); }
+  LogFormat format() const { return format_.load(std::memory_order_relaxed); }
+
+  bool Enabled(LogLevel level, std::string_view module) const;
+  void Emit(LogLevel level, std::string_view module, std::string_view message,
+            std::span<const LogField> fields = {});
+
+  uint64_t lines_written() const { return lines_.load(std::memory_order_relaxed); }
+  uint64_t lines_dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+  // Captures lines in memory instead of writing them (tests).
+  void CaptureForTest(bool on);
+  std::vector<std::string> CapturedForTest() const;
+
+ private:
+  LogLevel LevelFor(std::string_view module) const;
+
+  int fd_;
+  std::atomic<LogFormat> format_{LogFormat::kText};
+  // Lowest level enabled for any module: the fast "is anything on" check.
+  std::atomic<uint8_t> min_level_{static_cast<uint8_t>(LogLevel::kInfo)};
+  mutable std::mutex mu_;
+  LogLevel default_level_ = LogLevel::kInfo;
+  std::vector<std::pair<std::string, LogLevel>> modules_;
+  bool capture_ = false;
+  std::vector<std::string> captured_;
+  std::atomic<uint64_t> lines_{0};
+  std::atomic<uint64_t> dropped_{0};
+};
+
+// The process logger. The Runtime configures it; tests may too.
+Logger& ProcessLogger();
+
+}  // namespace ambit::base
+
+#define AMBIT_LOG(level, module, ...)                                               \
+  do {                                                                             \
+    auto& ambit_logger_ = ::ambit::base::ProcessLogger();                          \
+    if (ambit_logger_.Enabled(::ambit::base::LogLevel::level, (module)))           \
+      ambit_logger_.Emit(::ambit::base::LogLevel::level, (module),                 \
+                         ::fmt::format(__VA_ARGS__));                              \
+  } while (0)

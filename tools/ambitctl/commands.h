@@ -1,0 +1,15 @@
+// Command families of ambitctl. Each Register* adds subcommands to `app`;
+// a command's callback stores its process exit code with SetExitCode().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ambit::ctl {
+
+void RegisterCaCommands(CLI::App& app);        // ca_cmd.cc: ca init | ca issue
+void RegisterRedirectCommands(CLI::App& app);  // redirect_cmd.cc: redirect install | remove
+
+void SetExitCode(int code);
+int ExitCode();
+
+}  // namespace ambit::ctl
