@@ -1,0 +1,86 @@
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "common/metrics/process.h"
+#include "common/metrics/registry.h"
+
+using namespace ambit::metrics;
+
+TEST_CASE("counters merge across shards and render with _total") {
+  Registry reg(3);
+  auto& fam = reg.AddCounter("istio_tcp_connections_opened", "Opened connections.",
+                             {"reporter", "source_workload"});
+  fam.Get(0, {"source", "sleep"})->Inc();
+  fam.Get(1, {"source", "sleep"})->Inc(2);
+  fam.Get(2, {"destination", "httpbin"})->Inc(5);
+  std::string text = reg.Render();
+  CHECK(text.find("# TYPE istio_tcp_connections_opened_total counter\n") != std::string::npos);
+  CHECK(text.find("istio_tcp_connections_opened_total{reporter=\"source\",source_workload=\"sleep\"} 3\n") !=
+        std::string::npos);
+  CHECK(text.find("istio_tcp_connections_opened_total{reporter=\"destination\",source_workload=\"httpbin\"} 5\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("label values are escaped and missing ones are unknown") {
+  Registry reg(1);
+  auto& fam = reg.AddGauge("g", "A gauge.", {"a", "b"});
+  fam.Get(0, {"x\"y\\z\n"})->Set(-4);
+  std::string text = reg.Render();
+  CHECK(text.find("g{a=\"x\\\"y\\\\z\\n\",b=\"unknown\"} -4\n") != std::string::npos);
+}
+
+TEST_CASE("cardinality cap sends extra label sets to overflow") {
+  Registry reg(2);
+  reg.set_max_series(2);
+  auto& fam = reg.AddCounter("c", "C.", {"k"});
+  fam.Get(0, {"1"})->Inc();
+  fam.Get(1, {"2"})->Inc();
+  fam.Get(0, {"3"})->Inc();
+  fam.Get(1, {"4"})->Inc();
+  CHECK(reg.overflowed() == 2);
+  std::string text = reg.Render();
+  CHECK(text.find("c_total{k=\"overflow\"} 2\n") != std::string::npos);
+  CHECK(text.find("ambit_metrics_series_overflow_total 2\n") != std::string::npos);
+}
+
+TEST_CASE("histogram buckets are cumulative") {
+  Registry reg(2);
+  auto& fam = reg.AddHistogram("d", "D.", {}, {1, 5, 10});
+  fam.Get(0, {})->Observe(0.5);
+  fam.Get(1, {})->Observe(3);
+  fam.Get(1, {})->Observe(100);
+  std::string text = reg.Render(/*openmetrics=*/true);
+  CHECK(text.find("d_bucket{le=\"1\"} 1\nd_bucket{le=\"5\"} 2\nd_bucket{le=\"10\"} 2\n"
+                  "d_bucket{le=\"+Inf\"} 3\nd_sum 103.5\nd_count 3\n") != std::string::npos);
+  CHECK(text.size() > 6);
+  CHECK(text.substr(text.size() - 6) == "# EOF\n");
+}
+
+TEST_CASE("concurrent increments on separate shards are all counted") {
+  Registry reg(4);
+  auto& fam = reg.AddCounter("n", "N.", {});
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&fam, t] {
+      Counter* c = fam.Get(t, {});
+      for (int i = 0; i < 100000; ++i) c->Inc();
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(reg.Render().find("n_total 400000\n") != std::string::npos);
+}
+
+TEST_CASE("process metrics are present") {
+  Registry reg(1);
+  RegisterProcessMetrics(reg);
+  std::string text = reg.Render();
+  CHECK(text.find("process_open_fds ") != std::string::npos);
+  CHECK(text.find("process_cpu_seconds_total ") != std::string::npos);
+  CHECK(text.find("process_resident_memory_bytes 0\n") == std::string::npos);
+}
+
+TEST_CASE("accept header negotiation") {
+  CHECK(WantsOpenMetrics("application/openmetrics-text; version=1.0.0,text/plain;q=0.5"));
+  CHECK_FALSE(WantsOpenMetrics("text/plain"));
+}
