@@ -1,0 +1,54 @@
+// Stream side of an HTTP/2 connection: per-stream send queue, received
+// header accumulation and flow-control accounting. Owned by H2Conn.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <vector>
+
+#include "common/http2/h2_types.h"
+
+namespace ambit::http2 {
+
+// Outgoing bytes queued by the user and not yet framed. Chunks keep copies
+// cheap for large writes; the framer pulls from the front.
+class H2SendQueue {
+ public:
+  void Append(std::span<const std::byte> bytes);
+  void Append(std::vector<std::byte>&& bytes);
+  // Copies up to dst.size() bytes out of the queue; returns the count.
+  size_t Pull(std::span<std::byte> dst);
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  std::deque<std::vector<std::byte>> chunks_;
+  size_t front_offset_ = 0;
+  size_t size_ = 0;
+};
+
+struct H2Stream {
+  explicit H2Stream(H2StreamId stream_id) : id(stream_id) {}
+
+  H2StreamId id;
+  H2SendQueue send_queue;
+  bool has_data_provider = false;  // response/request submitted with a body
+  bool deferred = false;           // read callback returned DEFERRED
+  bool write_closed = false;       // CloseWrite() called
+  bool end_sent = false;           // END_STREAM handed to nghttp2
+  bool end_received = false;
+  bool headers_reported = false;
+  // Server rejection: RST_STREAM(NO_ERROR) once our END_STREAM is out, so
+  // the client's half closes too (RFC 9113 §8.1).
+  bool reset_after_end = false;
+  // Received header block being accumulated and its HPACK-decoded size.
+  H2Headers headers;
+  size_t header_bytes = 0;
+  bool header_overflow = false;
+  // Bytes delivered to the user that were not yet Consume()d.
+  size_t unconsumed = 0;
+};
+
+}  // namespace ambit::http2
