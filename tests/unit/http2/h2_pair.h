@@ -53,6 +53,7 @@ struct Recorder : H2Events {
   std::map<H2StreamId, uint32_t> resets;
   std::map<H2StreamId, uint32_t> closed;
   std::vector<std::pair<uint32_t, H2StreamId>> goaways;
+  std::map<H2StreamId, size_t> drained;  // last queued value reported
   int ping_acks = 0;
 
   void OnStreamHeaders(H2StreamId id, const H2Headers& h) override { headers[id] = h; }
@@ -69,6 +70,7 @@ struct Recorder : H2Events {
   void OnStreamReset(H2StreamId id, uint32_t code) override { resets[id] = code; }
   void OnStreamClosed(H2StreamId id, uint32_t code) override { closed[id] = code; }
   void OnGoAway(uint32_t code, H2StreamId last) override { goaways.emplace_back(code, last); }
+  void OnStreamDrained(H2StreamId id, size_t queued) override { drained[id] = queued; }
   void OnPingAck() override { ++ping_acks; }
 };
 
