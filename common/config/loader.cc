@@ -1,0 +1,130 @@
+#include "common/config/loader.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/config/parse_sections.h"
+#include "common/config/yaml_reader.h"
+
+namespace ambit::config {
+namespace {
+
+constexpr std::string_view kKnownKinds[] = {
+    "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
+    "DestinationRule",     "HTTPRoute",          "Gateway"};
+
+bool IsResource(const YAML::Node& doc) {
+  return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());
+}
+
+Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                     LocalConfig* out) {
+  RETURN_IF_ERROR(r.ExpectMap(n, path));
+  RETURN_IF_ERROR(r.CheckKeys(n, path, {"apiVersion", "kind", "metadata", "spec", "status"}));
+  ResourceConfig res;
+  res.file = r.file();
+  res.line = YamlReader::Line(n);
+  RETURN_IF_ERROR(r.ReqString(n, path, "apiVersion", &res.api_version));
+  RETURN_IF_ERROR(r.ReqString(n, path, "kind", &res.kind));
+  if (!Has(n, "metadata")) return r.Error(n, Sub(path, "metadata"), "required field is missing");
+  const YAML::Node meta = n["metadata"];
+  std::string mpath = Sub(path, "metadata");
+  RETURN_IF_ERROR(r.ExpectMap(meta, mpath));
+  RETURN_IF_ERROR(r.ReqString(meta, mpath, "name", &res.name));
+  RETURN_IF_ERROR(r.OptString(meta, mpath, "namespace", &res.ns));
+  bool known = false;
+  for (std::string_view k : kKnownKinds) known = known || k == res.kind;
+  if (!known) {
+    out->warnings.push_back(fmt::format("{}:{}: {}unsupported kind '{}' ({}) ignored", r.file(),
+                                        res.line, path.empty() ? std::string() : std::string(path) + ": ",
+                                        res.kind, res.name));
+    return absl::OkStatus();
+  }
+  YAML::Emitter em;
+  em << n;
+  res.raw_yaml = em.c_str();
+  out->resources.push_back(std::move(res));
+  return absl::OkStatus();
+}
+
+template <typename T, typename Fn>
+Status ParseList(const YamlReader& r, const YAML::Node& doc, const char* key, Fn parse,
+                 std::vector<T>* out) {
+  if (!Has(doc, key)) return absl::OkStatus();
+  const YAML::Node list = doc[key];
+  RETURN_IF_ERROR(r.ExpectSeq(list, key));
+  for (size_t i = 0; i < list.size(); ++i) {
+    T item;
+    RETURN_IF_ERROR(parse(r, list[i], Idx(key, i), &item));
+    out->push_back(std::move(item));
+  }
+  return absl::OkStatus();
+}
+
+Status ParseDocument(const YamlReader& r, const YAML::Node& doc, LocalConfig* out) {
+  if (!doc.IsDefined() || doc.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(r.CheckDepth(doc, ""));
+  if (IsResource(doc)) return ParseResource(r, doc, "", out);
+  RETURN_IF_ERROR(r.ExpectMap(doc, ""));
+  RETURN_IF_ERROR(r.CheckKeys(doc, "", {"workloads", "services", "policies", "resources"}));
+  RETURN_IF_ERROR(ParseList(r, doc, "workloads", ParseWorkload, &out->workloads));
+  RETURN_IF_ERROR(ParseList(r, doc, "services", ParseService, &out->services));
+  RETURN_IF_ERROR(ParseList(r, doc, "policies", ParsePolicy, &out->policies));
+  if (Has(doc, "resources")) {
+    const YAML::Node list = doc["resources"];
+    RETURN_IF_ERROR(r.ExpectSeq(list, "resources"));
+    for (size_t i = 0; i < list.size(); ++i) {
+      RETURN_IF_ERROR(ParseResource(r, list[i], Idx("resources", i), out));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<LocalConfig> ParseLocalConfig(std::string_view yaml_text, const std::string& file) {
+  if (yaml_text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: file is larger than {} bytes", file, kMaxConfigBytes));
+  }
+  YamlReader reader(file);
+  LocalConfig out;
+  // yaml-cpp reports syntax errors by throwing; keep that inside this boundary.
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
+    for (const YAML::Node& doc : docs) RETURN_IF_ERROR(ParseDocument(reader, doc, &out));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}:{}: YAML syntax error: {}", file, e.mark.line + 1, e.msg));
+  }
+  return out;
+}
+
+StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        fmt::format("{}: cannot open config file: {}", path, std::strerror(errno)));
+  }
+  std::string data;
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    data.append(buf, static_cast<size_t>(in.gcount()));
+    if (data.size() > kMaxConfigBytes) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: file is larger than {} bytes", path, kMaxConfigBytes));
+    }
+  }
+  return data;
+}
+
+StatusOr<LocalConfig> LoadLocalConfigFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string data, ReadConfigFile(path));
+  return ParseLocalConfig(data, path);
+}
+
+}  // namespace ambit::config

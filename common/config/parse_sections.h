@@ -1,0 +1,33 @@
+// Per-section parsers of the local config (internal to common/config).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string_view>
+
+#include "common/base/status.h"
+#include "common/config/local_config.h"
+#include "common/config/yaml_reader.h"
+
+namespace ambit::config {
+
+Status ParseWorkload(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                     WorkloadConfig* out);
+Status ParseService(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                    ServiceConfig* out);
+Status ParsePolicy(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                   PolicyConfig* out);
+
+// "network/ip" (bare "ip" means network ""); with allow_prefix also
+// "network/ip/prefix", which is then required.
+Status ParseNetworkAddress(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                           bool cidr, NetworkAddressConfig* out);
+// {destination: "network/IP" | {namespace, hostname}, hboneMtlsPort}
+Status ParseGateway(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                    GatewayConfig* out);
+// {servicePort: targetPort}; a service may use target 0 (named port: the
+// endpoint's own mapping decides).
+Status ParsePortMap(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                    bool allow_zero_target, PortMap* out);
+
+}  // namespace ambit::config

@@ -1,0 +1,203 @@
+// Local config loader: example files, the full shape, and exact error texts.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "common/config/loader.h"
+
+using namespace ambit::config;
+
+TEST_CASE("tools/examples/demo.yaml parses") {
+  auto cfg = LoadLocalConfigFile(AMBIT_SOURCE_ROOT "/tools/examples/demo.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  REQUIRE(cfg->workloads.size() == 3);
+  const WorkloadConfig& c = cfg->workloads[0];
+  CHECK(c.name == "client");
+  CHECK(c.ns == "demo");
+  CHECK(c.service_account == "sleep");
+  CHECK(c.workload_ips == std::vector<std::string>{"10.44.1.10"});
+  CHECK(c.netns == "/var/run/netns/ambit-demo-client");
+  CHECK(c.protocol == Protocol::kHbone);
+  CHECK(c.labels.at("app") == "client");
+  CHECK(cfg->workloads[2].workload_ips[0] == "10.44.2.11");
+  CHECK(cfg->workloads[1].services.at("demo/httpbin.demo.svc.cluster.local").at(80) == 8080);
+  REQUIRE(cfg->services.size() == 1);
+  CHECK(cfg->services[0].vips[0].network.empty());
+  CHECK(cfg->services[0].vips[0].ip == "10.96.0.10");
+  CHECK(cfg->services[0].ports.at(80) == 8080);
+}
+
+TEST_CASE("full local shape, policies and Kubernetes resources") {
+  const char* yaml = R"(workloads:
+- name: local
+  namespace: default
+  workloadIps: ["127.0.0.1", "::1"]
+  protocol: HBONE
+  status: Unhealthy
+  networkMode: HostNetwork
+  capacity: 7
+  locality: {region: r1, zone: z1}
+  applicationTunnel: {protocol: PROXY, port: 15088}
+  waypoint: {destination: "net1/10.0.0.9", hboneMtlsPort: 15009}
+  networkGateway: {destination: {namespace: istio-system, hostname: ew.example}}
+  authorizationPolicies: [default/p1]
+services:
+- name: svc
+  namespace: default
+  hostname: svc.default.svc.cluster.local
+  vips: ["/127.10.0.1", "fd00::10"]
+  cidrVips: ["/10.50.0.0/16"]
+  ports: {80: 8080, 443: 0}
+  subjectAltNames: [spiffe://cluster.local/ns/default/sa/x]
+  weightedWaypoints:
+  - {destination: {namespace: default, hostname: wp}, weight: 3}
+  loadBalancer: {routingPreferences: [Network, Zone], mode: Failover, healthPolicy: AllowAll}
+  ipFamilies: Dual
+  canonical: true
+  visibility: Namespace
+policies:
+- name: p1
+  namespace: default
+  scope: WorkloadSelector
+  action: Deny
+  dryRun: true
+  rules:
+  - - - notDestinationPorts: [9999]
+        principals: [{Prefix: cluster.local/}, {Presence: {}}]
+        sourceIps: ["10.0.0.0/8", "10.1.2.3"]
+        serviceAccounts: [{namespace: a, serviceAccount: b}]
+resources:
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: strict, namespace: istio-system}
+  spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-sleep
+  namespace: demo
+spec:
+  action: ALLOW
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: other}
+)";
+  auto cfg = ParseLocalConfig(yaml, "config.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  const WorkloadConfig& w = cfg->workloads.at(0);
+  CHECK(w.workload_ips.size() == 2);
+  CHECK(w.status == HealthStatus::kUnhealthy);
+  CHECK(w.network_mode == NetworkMode::kHostNetwork);
+  CHECK(w.capacity == 7);
+  CHECK(w.locality.zone == "z1");
+  CHECK(w.application_tunnel->port == 15088);
+  CHECK(w.application_tunnel->protocol == AppTunnelProtocol::kProxy);
+  CHECK(w.waypoint->address->network == "net1");
+  CHECK(w.waypoint->address->ip == "10.0.0.9");
+  CHECK(w.waypoint->hbone_mtls_port == 15009);
+  CHECK(w.network_gateway->hostname == "ew.example");
+  CHECK(w.trust_domain.empty());  // not defaulted in this format
+  const ServiceConfig& s = cfg->services.at(0);
+  CHECK(s.vips.size() == 2);
+  CHECK(s.vips[1].ip == "fd00::10");
+  CHECK(*s.cidr_vips[0].prefix_len == 16);
+  CHECK(s.ports.at(443) == 0);
+  CHECK(s.weighted_waypoints[0].weight == 3);
+  CHECK(s.weighted_waypoints[0].destination.hostname == "wp");
+  CHECK(s.load_balancer->mode == LbMode::kFailover);
+  CHECK(s.load_balancer->routing_preferences[0] == Scope::kNetwork);
+  CHECK(s.load_balancer->health_policy == HealthPolicy::kAllowAll);
+  CHECK(s.visibility == Visibility::kNamespace);
+  CHECK(s.ip_families == IpFamilies::kDual);
+  const PolicyConfig& p = cfg->policies.at(0);
+  CHECK(p.action == PolicyAction::kDeny);
+  CHECK(p.scope == PolicyScope::kWorkloadSelector);
+  CHECK(p.dry_run);
+  const MatchConfig& m = p.rules.at(0).at(0).at(0);
+  CHECK(m.not_destination_ports == std::vector<uint16_t>{9999});
+  CHECK(m.principals[0].kind == StringMatchKind::kPrefix);
+  CHECK(m.principals[1].kind == StringMatchKind::kPresence);
+  CHECK(m.source_ips[1].prefix_len == 32);
+  CHECK(m.service_accounts[0].service_account == "b");
+  REQUIRE(cfg->resources.size() == 2);
+  CHECK(cfg->resources[0].kind == "PeerAuthentication");
+  CHECK(cfg->resources[0].ns == "istio-system");
+  CHECK(cfg->resources[1].kind == "AuthorizationPolicy");
+  CHECK(cfg->resources[1].name == "allow-sleep");
+  CHECK(cfg->resources[1].line == 45);
+  CHECK(cfg->resources[1].raw_yaml.find("action: ALLOW") != std::string::npos);
+  REQUIRE(cfg->warnings.size() == 1);
+  CHECK(cfg->warnings[0] == "config.yaml:53: unsupported kind 'ConfigMap' (other) ignored");
+}
+
+TEST_CASE("empty file and empty documents are an empty config") {
+  auto cfg = ParseLocalConfig("", "e.yaml");
+  REQUIRE(cfg.ok());
+  CHECK(cfg->workloads.empty());
+  cfg = ParseLocalConfig("---\n---\nworkloads: []\n", "e.yaml");
+  REQUIRE(cfg.ok());
+}
+
+TEST_CASE("bad inputs give file:line: field: message") {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const std::string deep = std::string(40, '[') + std::string(40, ']');
+  const Case cases[] = {
+      {"workloads:\n- {name: a, namespace: b, workloadIps: []}\n"
+       "- name: c\n  namespace: d\n  workloadIps: [\"x\"]\n",
+       "config.yaml:5: workloads[1].workloadIps[0]: 'x' is not an IP address"},
+      {"workloads:\n- name: a\n  namespace: b\n  workloadIps: []\n  bogus: 1\n",
+       "config.yaml:5: workloads[0].bogus: unknown field"},
+      {"workloads:\n- name: a\n  workloadIps: []\n",
+       "config.yaml:2: workloads[0].namespace: required field is missing"},
+      {"workloads:\n- name: a\n  namespace: b\n",
+       "config.yaml:2: workloads[0].workloadIps: required field is missing"},
+      {"workloads:\n- name: a\n  namespace: b\n  workloadIps: []\n  protocol: QUIC\n",
+       "config.yaml:5: workloads[0].protocol: 'QUIC' is not one of TCP|HBONE"},
+      {"workloads:\n- name: a\n  namespace: b\n  workloadIps: []\n  capacity: -1\n",
+       "config.yaml:5: workloads[0].capacity: '-1' is not a non-negative integer"},
+      {"workloads:\n- name: a\n  namespace: b\n  workloadIps: []\n  services: {nohost: {80: 8080}}\n",
+       "config.yaml:5: workloads[0].services[\"nohost\"]: key must be \"<namespace>/<hostname>\""},
+      {"services:\n- name: s\n  namespace: n\n  hostname: h\n  ports: {80: 70000}\n",
+       "config.yaml:5: services[0].ports.80: 70000 is out of range (max 65535)"},
+      {"services:\n- name: s\n  namespace: n\n  hostname: h\n  vips: [\"net/10.0.0.300\"]\n",
+       "config.yaml:5: services[0].vips[0]: '10.0.0.300' is not an IP address"},
+      {"services:\n- name: s\n  namespace: n\n  hostname: h\n  loadBalancer: {mode: Random}\n",
+       "config.yaml:5: services[0].loadBalancer.mode: 'Random' is not one of "
+       "Standard|Strict|Failover|Passthrough"},
+      {"policies:\n- name: p\n  namespace: n\n  rules: [[[{sourceIps: [\"10.0.0.0/33\"]}]]]\n",
+       "config.yaml:4: policies[0].rules[0][0][0].sourceIps[0]: '10.0.0.0/33' has an invalid "
+       "prefix length"},
+      {"policies:\n- name: p\n  namespace: n\n  rules: [[[{principals: [{Regex: x}]}]]]\n",
+       "config.yaml:4: policies[0].rules[0][0][0].principals[0]: 'Regex' is not one of "
+       "Exact|Prefix|Suffix|Presence"},
+      {"policies:\n- name: p\n  namespace: n\n  dryRun: maybe\n",
+       "config.yaml:4: policies[0].dryRun: 'maybe' is not a boolean (true|false)"},
+      {"workload: []\n", "config.yaml:1: workload: unknown field"},
+      {"workloads: {}\n", "config.yaml:1: workloads: expected a list"},
+      {"workloads: [\n", "config.yaml:2: YAML syntax error: end of sequence flow not found"},
+      {"---\napiVersion: v1\nkind: AuthorizationPolicy\nmetadata: {namespace: x}\n",
+       "config.yaml:4: metadata.name: required field is missing"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = ParseLocalConfig(c.yaml, "config.yaml");
+    REQUIRE_MESSAGE(!cfg.ok(), c.yaml);
+    CHECK(cfg.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(cfg.status().message()) == c.error);
+  }
+  auto d = ParseLocalConfig("resources: " + deep + "\n", "config.yaml");
+  REQUIRE(!d.ok());
+  CHECK(std::string(d.status().message()) ==
+        "config.yaml:1: <top>: nesting deeper than 32 levels");
+}
+
+TEST_CASE("missing file is NotFound with the path") {
+  auto cfg = LoadLocalConfigFile("/nonexistent/ambit.yaml");
+  REQUIRE(!cfg.ok());
+  CHECK(cfg.status().code() == absl::StatusCode::kNotFound);
+  CHECK(std::string(cfg.status().message()).find("/nonexistent/ambit.yaml") == 0);
+}
