@@ -1,0 +1,31 @@
+// A growable FIFO of bytes with one contiguous readable region, used as the
+// ciphertext buffer between OpenSSL and the caller. Amortised: memory grows to
+// the high-water mark and is reused; consuming everything resets it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+
+namespace ambit::tls {
+
+class ByteQueue {
+ public:
+  void Append(const void* data, size_t n);
+  // Copies up to n bytes out; returns how many.
+  size_t Read(void* out, size_t n);
+  std::span<const std::byte> Readable() const { return {buf_.get() + head_, tail_ - head_}; }
+  void Consume(size_t n);
+  size_t size() const { return tail_ - head_; }
+  bool empty() const { return head_ == tail_; }
+
+ private:
+  void MakeRoom(size_t n);
+
+  std::unique_ptr<std::byte[]> buf_;
+  size_t cap_ = 0;
+  size_t head_ = 0;
+  size_t tail_ = 0;
+};
+
+}  // namespace ambit::tls

@@ -1,0 +1,88 @@
+// TlsEngine: one TLS connection as a sans-I/O state machine. The caller feeds
+// ciphertext received from the socket, drives the handshake, reads and writes
+// plaintext, and sends whatever PendingCiphertext() holds. No syscalls here.
+//
+//   engine->FeedCiphertext(bytes_from_socket);
+//   switch (engine->Handshake()) { ... }
+//   send(engine->PendingCiphertext()); engine->ConsumeCiphertext(sent);
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/base/status.h"
+#include "common/identity/identity.h"
+#include "common/identity/ossl_ptr.h"
+#include "common/tls/context.h"
+#include "common/tls/peer_state.h"
+#include "common/tls/queue_bio.h"
+
+namespace ambit::tls {
+
+enum class HandshakeState { kDone, kNeedMore, kFailed };
+enum class ReadState { kData, kNeedMore, kClosed, kFailed };
+
+struct ReadResult {
+  ReadState state;
+  size_t bytes = 0;  // plaintext bytes copied (only with kData)
+};
+
+class TlsEngine {
+ public:
+  static StatusOr<std::unique_ptr<TlsEngine>> NewServer(std::shared_ptr<const TlsContext> ctx);
+  // `expected`: the server must present one of these identities.
+  static StatusOr<std::unique_ptr<TlsEngine>> NewClient(std::shared_ptr<const TlsContext> ctx,
+                                                        std::vector<identity::Identity> expected);
+  TlsEngine(const TlsEngine&) = delete;
+  TlsEngine& operator=(const TlsEngine&) = delete;
+
+  // Queues ciphertext received from the peer.
+  void FeedCiphertext(std::span<const std::byte> data);
+
+  // Advances the handshake. After kDone, peer_identity() and alpn() are set.
+  // On kFailed, failure()/error() say why and PendingCiphertext() may hold an
+  // alert worth sending before closing.
+  HandshakeState Handshake();
+
+  // Decrypts into `out`. kNeedMore: feed more ciphertext; kClosed: the peer
+  // sent close_notify; kFailed: see error().
+  ReadResult ReadPlaintext(std::span<std::byte> out);
+  // Encrypts all of `data` into records (up to 16 KiB each) appended to the
+  // pending ciphertext.
+  Status WritePlaintext(std::span<const std::byte> data);
+
+  // Ciphertext to send, contiguous; valid until the next call on the engine.
+  std::span<const std::byte> PendingCiphertext() const { return queues_.out.Readable(); }
+  void ConsumeCiphertext(size_t n) { queues_.out.Consume(n); }
+
+  // Queues close_notify.
+  void Shutdown();
+
+  bool handshake_done() const { return done_; }
+  const std::optional<identity::Identity>& peer_identity() const { return peer_; }
+  std::string_view alpn() const;
+  TlsFailure failure() const { return failure_; }
+  const Status& error() const { return error_; }
+
+ private:
+  TlsEngine(std::shared_ptr<const TlsContext> ctx, std::vector<identity::Identity> expected);
+  Status Init();
+  HandshakeState Fail(TlsFailure f, std::string_view detail);
+  HandshakeState FailFromSsl(int ret);
+  HandshakeState FinishHandshake();
+
+  std::shared_ptr<const TlsContext> ctx_;
+  QueuePair queues_;
+  PeerState state_;
+  identity::SslPtr ssl_;
+  std::optional<identity::Identity> peer_;
+  bool done_ = false;
+  TlsFailure failure_ = TlsFailure::kNone;
+  Status error_;
+};
+
+}  // namespace ambit::tls
