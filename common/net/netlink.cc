@@ -99,7 +99,7 @@ Status AddFamily(nl_sock* s, const PolicyRouting& p, int family) {
   err = rtnl_route_add(s, route.get(), NLM_F_CREATE | NLM_F_REPLACE);
   if (err < 0) {
     return NlError(err, Cat("ip route add local ", family == AF_INET ? "0.0.0.0/0" : "::/0",
-                                     " dev lo table ", p.table));
+                                     " dev lo table ", p.table, " (is 'lo' up in this netns?)"));
   }
   return absl::OkStatus();
 }
