@@ -2,6 +2,7 @@
 // bookkeeping. All run inside nghttp2_session_mem_recv / mem_send.
 #include "common/http2/h2_callbacks.h"
 
+#include <algorithm>
 #include <span>
 #include <string>
 
@@ -156,10 +157,32 @@ struct H2CallbackImpl {
     if (code != NGHTTP2_NO_ERROR && !conn.local_terminate_ && conn.failure_.ok()) {
       conn.failure_ = absl::InvalidArgumentError(
           "HTTP/2 peer violated the protocol (sent GOAWAY " + std::string(nghttp2_http2_strerror(code)) +
-          "): " + (conn.last_error_.empty() ? std::string("no detail") : conn.last_error_) +
+          "): " + (conn.last_error_.empty() ? std::string("malformed frame or header block")
+                                   : conn.last_error_) +
           "; check that the peer speaks HTTP/2 (ALPN h2)");
     }
     return 0;
+  }
+
+  static int OnInvalidFrame(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
+                            void* ud) {
+    H2Conn& conn = Conn(ud);
+    conn.last_error_ = std::string(nghttp2_strerror(lib_error)) + " in frame type " +
+                       std::to_string(frame->hd.type) + " on stream " +
+                       std::to_string(frame->hd.stream_id);
+    return 0;
+  }
+
+  // Lets DATA frames grow up to the peer's max frame size (nghttp2 would
+  // stop at 16 KiB) when enough bytes are queued.
+  static ssize_t DataLength(nghttp2_session*, uint8_t, int32_t stream_id, int32_t session_window,
+                            int32_t stream_window, uint32_t remote_max_frame, void* ud) {
+    constexpr ssize_t kDefault = 16384;
+    const H2Stream* stream = Conn(ud).FindStream(stream_id);
+    ssize_t queued = stream == nullptr ? 0 : static_cast<ssize_t>(stream->send_queue.size());
+    ssize_t limit = std::min<ssize_t>({session_window, stream_window,
+                                       static_cast<ssize_t>(remote_max_frame)});
+    return std::max<ssize_t>(1, std::min(limit, std::max(queued, kDefault)));
   }
 
   static int OnError(nghttp2_session*, int, const char* msg, size_t len, void* ud) {
@@ -179,6 +202,10 @@ nghttp2_session_callbacks* H2Callbacks::Make() {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2CallbackImpl::OnStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &H2CallbackImpl::OnFrameSend);
   nghttp2_session_callbacks_set_error_callback2(cbs, &H2CallbackImpl::OnError);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs,
+                                                               &H2CallbackImpl::OnInvalidFrame);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(cbs,
+                                                                 &H2CallbackImpl::DataLength);
   return cbs;
 }
 

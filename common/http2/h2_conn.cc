@@ -113,7 +113,9 @@ Status H2Conn::Feed(std::span<const std::byte> bytes) {
                 (last_error_.empty() ? "" : " (" + last_error_ + ")") +
                 "; check that the peer speaks HTTP/2 (ALPN h2)");
   }
-  Serialize(/*at_least_one=*/true);
+  // Serialize now so a GOAWAY nghttp2 queued for a protocol error is seen
+  // (control frames go first); bounded even if the caller is not draining.
+  Serialize(/*at_least_one=*/out_.size() - out_offset_ < 2 * options_.output_high_water);
   return failure_;
 }
 

@@ -3,6 +3,7 @@
 namespace ambit::http2 {
 
 void H2Keepalive::OnPingSent(base::MonoTime now) {
+  if (ping_outstanding_) return;  // the oldest unanswered PING counts
   ping_outstanding_ = true;
   ping_sent_ = now;
 }

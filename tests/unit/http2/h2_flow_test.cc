@@ -93,6 +93,23 @@ TEST_CASE("queued bytes and drain events let the caller apply watermarks") {
   CHECK(p.server_events.data[id].size() == (3u << 20));
 }
 
+TEST_CASE("DATA frames use the 1 MiB max frame size when enough is queued") {
+  H2Pair p;
+  H2StreamId id = Open(p);
+  REQUIRE(p.client->Write(id, Pattern(1u << 20, 5)).ok());
+  auto out = p.client->TakeOutput();
+  auto frames = ScanFrames(out);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].type == 0x0);
+  CHECK(frames[0].length == (1u << 20));
+  // A small write goes out as one small frame.
+  REQUIRE(p.server->Feed(out).ok());
+  REQUIRE(p.client->Write(id, AsBytes("tail")).ok());
+  frames = ScanFrames(p.client->TakeOutput());
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].length == 4);
+}
+
 TEST_CASE("PING after 10 s idle; dead when unanswered for 20 s more") {
   H2Pair p;
   REQUIRE(p.Pump().ok());

@@ -43,6 +43,27 @@ inline uint64_t Fnv1a(std::span<const std::byte> data) {
   return h;
 }
 
+struct FrameInfo {
+  size_t length;
+  int type;
+  int flags;
+  uint32_t stream;
+  size_t offset;  // of the frame header in the scanned buffer
+};
+
+// Splits serialized frames (after the client magic, if `skip` says so).
+inline std::vector<FrameInfo> ScanFrames(std::span<const std::byte> b, size_t skip = 0) {
+  std::vector<FrameInfo> out;
+  auto u8 = [&](size_t i) { return static_cast<uint32_t>(b[i]); };
+  for (size_t i = skip; i + 9 <= b.size();) {
+    size_t len = (u8(i) << 16) | (u8(i + 1) << 8) | u8(i + 2);
+    uint32_t sid = ((u8(i + 5) & 0x7f) << 24) | (u8(i + 6) << 16) | (u8(i + 7) << 8) | u8(i + 8);
+    out.push_back({len, static_cast<int>(u8(i + 3)), static_cast<int>(u8(i + 4)), sid, i});
+    i += 9 + len;
+  }
+  return out;
+}
+
 struct Recorder : H2Events {
   H2Conn* conn = nullptr;
   bool auto_consume = true;
