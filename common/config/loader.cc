@@ -1,6 +1,7 @@
 #include "common/config/loader.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 
 #include <cerrno>
 #include <cstring>
@@ -97,6 +98,9 @@ StatusOr<LocalConfig> ParseLocalConfig(std::string_view yaml_text, const std::st
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
     for (const YAML::Node& doc : docs) RETURN_IF_ERROR(ParseDocument(reader, doc, &out));
+  } catch (const YAML::DeepRecursion& e) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}:{}: YAML nesting too deep (max {} levels)", file, e.mark.line + 1, kMaxYamlDepth));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         fmt::format("{}:{}: YAML syntax error: {}", file, e.mark.line + 1, e.msg));

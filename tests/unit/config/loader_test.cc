@@ -193,6 +193,17 @@ TEST_CASE("bad inputs give file:line: field: message") {
   REQUIRE(!d.ok());
   CHECK(std::string(d.status().message()) ==
         "config.yaml:1: <top>: nesting deeper than 32 levels");
+  // Far deeper than yaml-cpp's own recursion guard: still a clean error.
+  d = ParseLocalConfig("workloads: " + std::string(100000, '[') + "\n", "config.yaml");
+  REQUIRE(!d.ok());
+  // (yaml-cpp reports where its scanner stood, which may be past the line.)
+  CHECK(std::string(d.status().message()).starts_with("config.yaml:"));
+  CHECK(std::string(d.status().message()).ends_with(": YAML nesting too deep (max 32 levels)"));
+  // Self-referencing alias is bounded by the depth check.
+  d = ParseLocalConfig("resources: &x [*x]\n", "config.yaml");
+  REQUIRE(!d.ok());
+  CHECK(std::string(d.status().message()) ==
+        "config.yaml:1: <top>: nesting deeper than 32 levels");
 }
 
 TEST_CASE("missing file is NotFound with the path") {

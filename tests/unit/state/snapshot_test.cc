@@ -1,6 +1,9 @@
 // Indexes, staged endpoints, health filtering, service choice, FindAddress.
 #include <doctest/doctest.h>
 
+#include <set>
+
+#include "agent/state/decision.h"
 #include "agent/state/from_config.h"
 #include "common/config/loader.h"
 #include "tests/unit/state/fixtures.h"
@@ -147,6 +150,20 @@ TEST_CASE("demo.yaml converts into a snapshot") {
   CHECK(svc->endpoints.size() == 2);
   CHECK(s.FindLocalWorkloads("demo", "httpbin").size() == 2);
   CHECK(s.FindLocalWorkloads("demo", "sleep").empty());  // client is on node-a
+
+  // The demo's main path: client → VIP → HBONE to one of the servers.
+  ScriptedRng rng({0, 1});
+  std::set<std::string> next_hops;
+  for (int i = 0; i < 2; ++i) {
+    Decision d = Decide(s, *client, Sock("10.96.0.10:80"), rng);
+    REQUIRE_MESSAGE(std::holds_alternative<HboneRoute>(d), DescribeDecision(d));
+    const HboneRoute& h = std::get<HboneRoute>(d);
+    CHECK(h.authority.port() == 8080);
+    CHECK(h.expected_identities ==
+          std::vector<std::string>{"spiffe://cluster.local/ns/demo/sa/httpbin"});
+    next_hops.insert(h.next_hop.ToString());
+  }
+  CHECK(next_hops == std::set<std::string>{"10.44.2.10:15008", "10.44.2.11:15008"});
 }
 
 TEST_CASE("local config conversion: default uid, duplicate uid, policies") {
