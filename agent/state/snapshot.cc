@@ -68,8 +68,9 @@ void WorkloadStore::Clear() {
   policies_.clear();
 }
 
-std::shared_ptr<const Snapshot> WorkloadStore::Build() const {
+std::shared_ptr<const Snapshot> WorkloadStore::Build() {
   auto snap = std::shared_ptr<Snapshot>(new Snapshot());
+  snap->generation_ = ++generation_;
   snap->workloads_ = workloads_;
   for (const auto& [key, entry] : services_) {
     snap->services_.emplace(key, entry.second);
@@ -149,12 +150,12 @@ const Workload* Snapshot::FindWorkload(std::string_view uid) const {
 
 std::vector<const Workload*> Snapshot::FindWorkloadsByIp(std::string_view network,
                                                          const IpAddress& ip) const {
-  auto it = by_ip_.find({std::string(network), ip});
+  auto it = by_ip_.find(std::pair<std::string_view, const IpAddress&>(network, ip));
   return it == by_ip_.end() ? std::vector<const Workload*>{} : it->second;
 }
 
 const Workload* Snapshot::FindWorkloadByIp(std::string_view network, const IpAddress& ip) const {
-  auto it = by_ip_.find({std::string(network), ip});
+  auto it = by_ip_.find(std::pair<std::string_view, const IpAddress&>(network, ip));
   return it == by_ip_.end() || it->second.empty() ? nullptr : it->second.front();
 }
 
@@ -187,7 +188,7 @@ const Service* Snapshot::Choose(const std::vector<const Service*>& candidates,
 
 const Service* Snapshot::FindServiceByVip(std::string_view network, const IpAddress& ip,
                                           std::string_view client_ns) const {
-  auto it = by_vip_.find({std::string(network), ip});
+  auto it = by_vip_.find(std::pair<std::string_view, const IpAddress&>(network, ip));
   if (it != by_vip_.end()) {
     if (const Service* s = Choose(it->second, client_ns)) return s;
   }

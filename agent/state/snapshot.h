@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -50,10 +51,12 @@ class WorkloadStore {
   size_t workload_count() const { return workloads_.size(); }
   size_t service_count() const { return services_.size(); }
 
-  std::shared_ptr<const Snapshot> Build() const;
+  // Each call returns a new snapshot with a higher generation().
+  std::shared_ptr<const Snapshot> Build();
 
  private:
   std::string node_name_;
+  uint64_t generation_ = 0;
   uint64_t next_seq_ = 0;
   std::map<std::string, Workload, std::less<>> workloads_;
   std::map<std::string, std::pair<uint64_t, Service>, std::less<>> services_;  // seq: first seen
@@ -64,6 +67,8 @@ class Snapshot {
  public:
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
+
+  uint64_t generation() const { return generation_; }
 
   // --- workloads
   const Workload* FindWorkload(std::string_view uid) const;
@@ -101,7 +106,15 @@ class Snapshot {
  private:
   friend class WorkloadStore;
   Snapshot() = default;
+  // (network, IP) keys, looked up without building a std::string.
   using NetIp = std::pair<std::string, IpAddress>;
+  struct NetIpLess {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+    }
+  };
   struct CidrVip {
     NetworkAddress vip;
     const Service* service;
@@ -117,8 +130,9 @@ class Snapshot {
   std::map<std::string, uint64_t, std::less<>> service_seq_;
   std::map<std::string, Policy, std::less<>> policies_;
   std::map<std::string, std::vector<Endpoint>, std::less<>> staged_;
-  std::map<NetIp, std::vector<const Workload*>> by_ip_;
-  std::map<NetIp, std::vector<const Service*>> by_vip_;
+  uint64_t generation_ = 0;
+  std::map<NetIp, std::vector<const Workload*>, NetIpLess> by_ip_;
+  std::map<NetIp, std::vector<const Service*>, NetIpLess> by_vip_;
   std::vector<CidrVip> cidr_vips_;
   std::map<std::string, std::vector<const Service*>, std::less<>> by_hostname_;
   std::map<std::pair<std::string, std::string>, std::vector<const Workload*>> node_local_;

@@ -41,6 +41,7 @@ TEST_CASE("workload indexes: uid, (network, IP) preference, node-local, host net
   CHECK(store.RemoveWorkload("c1//Pod/ns/a"));
   CHECK(!store.RemoveWorkload("c1//Pod/ns/a"));
   auto snap2 = store.Build();
+  CHECK(snap2->generation() == snap->generation() + 1);
   CHECK(snap2->FindWorkloadByIp("", Ip("10.0.0.1"))->name == "other");
   CHECK(snap->FindWorkloadByIp("", Ip("10.0.0.1"))->name == "a");  // old snapshot unchanged
 }
