@@ -32,6 +32,13 @@ void ByteQueue::Append(const void* data, size_t n) {
   tail_ += n;
 }
 
+std::span<std::byte> ByteQueue::Prepare(size_t n) {
+  MakeRoom(n);
+  return {buf_.get() + tail_, cap_ - tail_};
+}
+
+void ByteQueue::Commit(size_t k) { tail_ += std::min(k, cap_ - tail_); }
+
 size_t ByteQueue::Read(void* out, size_t n) {
   n = std::min(n, size());
   if (n > 0) std::memcpy(out, buf_.get() + head_, n);

@@ -12,6 +12,10 @@ namespace ambit::tls {
 class ByteQueue {
  public:
   void Append(const void* data, size_t n);
+  // Zero-copy append: a writable region of at least `n` bytes at the tail;
+  // Commit(k) makes the first k of them readable.
+  std::span<std::byte> Prepare(size_t n);
+  void Commit(size_t k);
   // Copies up to n bytes out; returns how many.
   size_t Read(void* out, size_t n);
   std::span<const std::byte> Readable() const { return {buf_.get() + head_, tail_ - head_}; }

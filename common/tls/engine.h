@@ -42,6 +42,10 @@ class TlsEngine {
 
   // Queues ciphertext received from the peer.
   void FeedCiphertext(std::span<const std::byte> data);
+  // Zero-copy alternative: receive straight into the engine's input buffer
+  // (at least `n` bytes), then commit what the socket read returned.
+  std::span<std::byte> CiphertextInputBuffer(size_t n) { return queues_.in.Prepare(n); }
+  void CommitCiphertextInput(size_t k) { queues_.in.Commit(k); }
 
   // Advances the handshake. After kDone, peer_identity() and alpn() are set.
   // On kFailed, failure()/error() say why and PendingCiphertext() may hold an

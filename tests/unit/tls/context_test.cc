@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 
 #include "common/tls/spiffe_verify.h"
@@ -70,6 +71,70 @@ TEST_CASE("CheckPeerIdentity applies the server and client rules") {
   const Identity other[] = {Id("spiffe://td/ns/a/sa/d")};
   CHECK(CheckPeerIdentity(leaf->get(), TlsRole::kClient, "td", other).failure ==
         TlsFailure::kIdentityNotExpected);
+}
+
+}  // namespace
+}  // namespace ambit::tls::testing
+
+namespace ambit::tls::testing {
+namespace {
+
+TEST_CASE("ALPN: a client not offering h2 is refused as alpn_mismatch") {
+  BuiltinCa ca = NewCa();
+  const std::string sid = "spiffe://td/ns/a/sa/s";
+  struct AlpnCase {
+    const char* name;
+    std::string protos;  // wire format; empty = no ALPN extension
+    TlsFailure client_sees;
+  };
+  const AlpnCase cases[] = {
+      {"no ALPN", "", TlsFailure::kAlpnMismatch},
+      {"http/1.1 only", std::string("\x08http/1.1", 9), TlsFailure::kPeerAlert},
+  };
+  for (const AlpnCase& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    auto server_ctx = ServerCtx(Issue(ca, sid));
+    auto client_ctx = ClientCtx(Issue(ca, "spiffe://td/ns/a/sa/c"));
+    REQUIRE(SSL_CTX_set_alpn_protos(client_ctx->ssl_ctx(),
+                                    reinterpret_cast<const unsigned char*>(c.protos.data()),
+                                    static_cast<unsigned>(c.protos.size())) == 0);
+    auto server = TlsEngine::NewServer(server_ctx);
+    auto client = TlsEngine::NewClient(client_ctx, {Id(sid)});
+    REQUIRE(server.ok());
+    REQUIRE(client.ok());
+    const PumpResult r = Pump(**client, **server);
+    CHECK(r.server == HandshakeState::kFailed);
+    CHECK((*server)->failure() == TlsFailure::kAlpnMismatch);
+    CHECK(server_ctx->counters().Get(TlsFailure::kAlpnMismatch) == 1);
+    CHECK(r.client == HandshakeState::kFailed);
+    CHECK((*client)->failure() == c.client_sees);
+  }
+}
+
+TEST_CASE("zero-copy input: receiving into the engine's buffer completes a handshake") {
+  BuiltinCa ca = NewCa();
+  const std::string sid = "spiffe://td/ns/a/sa/s";
+  auto server = TlsEngine::NewServer(ServerCtx(Issue(ca, sid)));
+  auto client = TlsEngine::NewClient(ClientCtx(Issue(ca, "spiffe://td/ns/a/sa/c")), {Id(sid)});
+  REQUIRE(server.ok());
+  REQUIRE(client.ok());
+  auto move = [](TlsEngine& from, TlsEngine& to) {
+    auto bytes = from.PendingCiphertext();
+    auto buf = to.CiphertextInputBuffer(bytes.size());
+    std::memcpy(buf.data(), bytes.data(), bytes.size());  // stands in for recv()
+    to.CommitCiphertextInput(bytes.size());
+    from.ConsumeCiphertext(bytes.size());
+  };
+  HandshakeState cs = HandshakeState::kNeedMore, ss = HandshakeState::kNeedMore;
+  for (int i = 0; i < 4; ++i) {
+    cs = (*client)->Handshake();
+    move(**client, **server);
+    ss = (*server)->Handshake();
+    move(**server, **client);
+  }
+  CHECK(cs == HandshakeState::kDone);
+  CHECK(ss == HandshakeState::kDone);
 }
 
 }  // namespace
