@@ -144,3 +144,49 @@ TEST_CASE("mTLS over a real socketpair: 1 MiB echoed with the same checksum") {
 
 }  // namespace
 }  // namespace ambit::tls::testing
+
+namespace ambit::tls::testing {
+namespace {
+
+// leaf <- intermediate <- root: the bundle carries the intermediate in its chain.
+CertBundle IssueViaIntermediate(const BuiltinCa& root, const std::string& id,
+                                const std::string& extra_root_pem) {
+  auto inter_key = identity::GenerateP256Key();
+  REQUIRE(inter_key.ok());
+  CertSpec inter_spec = LeafSpec({});
+  inter_spec.is_ca = true;
+  inter_spec.common_name = "intermediate";
+  auto inter = identity::BuildCert(inter_spec, inter_key->get(), root.root_cert(),
+                                   root.root_key());
+  REQUIRE(inter.ok());
+  auto leaf_key = identity::GenerateP256Key();
+  REQUIRE(leaf_key.ok());
+  auto leaf = identity::BuildCert(LeafSpec({id}), leaf_key->get(), inter->get(),
+                                  inter_key->get());
+  REQUIRE(leaf.ok());
+  const std::string chain = *identity::CertToPem(leaf->get()) + *identity::CertToPem(inter->get());
+  auto b = identity::MakeCertBundle(chain, extra_root_pem + root.root_pem(),
+                                    *identity::PrivateKeyToPem(leaf_key->get()));
+  REQUIRE(b.ok());
+  return *b;
+}
+
+TEST_CASE("intermediate CAs in the chain and multi-root trust bundles verify") {
+  BuiltinCa ca = NewCa();
+  BuiltinCa unrelated = NewCa();
+  const CertBundle server_cert = IssueViaIntermediate(ca, kServerId, unrelated.root_pem());
+  const CertBundle client_cert = IssueViaIntermediate(ca, kClientId, "");
+  CHECK(server_cert.chain_pems.size() == 1);
+  CHECK(server_cert.CertChainPem() == server_cert.leaf_pem + server_cert.chain_pems[0]);
+  auto server = TlsEngine::NewServer(ServerCtx(server_cert));
+  auto client = TlsEngine::NewClient(ClientCtx(client_cert), {Id(kServerId)});
+  REQUIRE(server.ok());
+  REQUIRE(client.ok());
+  const PumpResult r = Pump(**client, **server);
+  CHECK_MESSAGE(r.client == HandshakeState::kDone, (*client)->error().ToString());
+  CHECK_MESSAGE(r.server == HandshakeState::kDone, (*server)->error().ToString());
+  CHECK((*server)->peer_identity()->ToString() == kClientId);
+}
+
+}  // namespace
+}  // namespace ambit::tls::testing
