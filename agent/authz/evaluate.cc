@@ -1,0 +1,199 @@
+#include "agent/authz/evaluate.h"
+
+#include <algorithm>
+
+#include "common/base/log.h"
+
+namespace ambit::authz {
+namespace {
+
+constexpr std::string_view kModule = "authz";
+
+// Drops what never changes the outcome: empty Match objects (ignored by
+// §7.3) and clauses left with no Match (a clause with no matches is true).
+state::Policy Simplify(const state::Policy& in) {
+  state::Policy out = in;
+  for (state::Rule& r : out.rules) {
+    std::vector<state::Clause> clauses;
+    clauses.reserve(r.clauses.size());
+    for (state::Clause& c : r.clauses) {
+      std::erase_if(c.matches, [](const state::Match& m) { return IsEmptyMatch(m); });
+      if (!c.matches.empty()) clauses.push_back(std::move(c));
+    }
+    r.clauses = std::move(clauses);
+  }
+  return out;
+}
+
+const char* ActionName(state::PolicyAction a) {
+  return a == state::PolicyAction::kDeny ? "DENY" : "ALLOW";
+}
+
+}  // namespace
+
+std::shared_ptr<const AuthzIndex> AuthzIndex::Build(std::span<const state::Policy> policies) {
+  // Same key twice: the later entry replaces the earlier one, like a map.
+  std::map<std::string_view, const state::Policy*> unique;
+  std::vector<std::string> keys;
+  keys.reserve(policies.size());
+  for (const state::Policy& p : policies) keys.push_back(p.Key());
+  for (size_t i = 0; i < policies.size(); ++i) unique[keys[i]] = &policies[i];
+  std::shared_ptr<AuthzIndex> index(new AuthzIndex());
+  index->policies_.reserve(unique.size());
+  for (const auto& [key, p] : unique) index->Add(*p);
+  index->Finish();
+  return index;
+}
+
+std::shared_ptr<const AuthzIndex> AuthzIndex::Build(const PolicyMap& policies) {
+  std::shared_ptr<AuthzIndex> index(new AuthzIndex());
+  index->policies_.reserve(policies.size());
+  for (const auto& [key, p] : policies) index->Add(p);
+  index->Finish();
+  return index;
+}
+
+void AuthzIndex::Add(const state::Policy& p) {
+  Compiled c;
+  c.policy = Simplify(p);
+  c.key = p.Key();
+  c.deny_reason = "explicitly denied by " + c.key;
+  c.allow_reason = "allowed by " + c.key;
+  const bool deny = p.action == state::PolicyAction::kDeny;
+  c.category = deny ? (p.dry_run ? kDenyDry : kDenyEnforced)
+                    : (p.dry_run ? kAllowDry : kAllowEnforced);
+  policies_.push_back(std::move(c));
+}
+
+void AuthzIndex::Finish() {
+  std::map<std::string, Lists, std::less<>> namespaces;
+  for (uint32_t i = 0; i < policies_.size(); ++i) {
+    const Compiled& c = policies_[i];
+    by_key_.emplace_back(c.key, i);
+    switch (c.policy.scope) {
+      case state::PolicyScope::kGlobal:
+        global_.by_category[c.category].push_back(i);
+        break;
+      case state::PolicyScope::kNamespace:
+        namespaces[c.policy.ns].by_category[c.category].push_back(i);
+        break;
+      case state::PolicyScope::kWorkloadSelector:
+        break;  // reached only through Workload::authorization_policies
+    }
+  }
+  std::sort(by_key_.begin(), by_key_.end());
+  for (auto& [ns, lists] : namespaces) by_namespace_.emplace_back(ns, std::move(lists));
+}
+
+const AuthzIndex::Compiled* AuthzIndex::FindKey(std::string_view key) const {
+  auto it = std::lower_bound(by_key_.begin(), by_key_.end(), key,
+                             [](const auto& e, std::string_view k) { return e.first < k; });
+  if (it == by_key_.end() || it->first != key) return nullptr;
+  return &policies_[it->second];
+}
+
+const AuthzIndex::Lists* AuthzIndex::FindNamespace(std::string_view ns) const {
+  auto it = std::lower_bound(
+      by_namespace_.begin(), by_namespace_.end(), ns,
+      [](const auto& e, std::string_view k) { return std::string_view(e.first) < k; });
+  if (it == by_namespace_.end() || it->first != ns) return nullptr;
+  return &it->second;
+}
+
+template <typename Fn>
+bool AuthzIndex::Visit(const state::Workload& w, const Lists* ns_lists, Category cat,
+                       bool count_unknown, Fn&& fn) const {
+  if (ns_lists != nullptr) {
+    for (uint32_t i : ns_lists->by_category[cat]) {
+      if (fn(policies_[i])) return true;
+    }
+  }
+  for (uint32_t i : global_.by_category[cat]) {
+    if (fn(policies_[i])) return true;
+  }
+  for (const std::string& key : w.authorization_policies) {
+    const Compiled* c = FindKey(key);
+    if (c == nullptr) {
+      if (count_unknown && unknown_keys_.fetch_add(1, std::memory_order_relaxed) == 0) {
+        AMBIT_LOG(kWarn, kModule, "workload {}/{} references unknown authorization policy {}",
+                  w.ns, w.name, key);
+      }
+      continue;
+    }
+    if (c->category != cat) continue;
+    // Already visited above through the namespace or global list.
+    const state::PolicyScope scope = c->policy.scope;
+    if (scope == state::PolicyScope::kGlobal) continue;
+    if (scope == state::PolicyScope::kNamespace && c->policy.ns == w.ns) continue;
+    if (fn(*c)) return true;
+  }
+  return false;
+}
+
+bool AuthzIndex::HasEnforcedAllow(const state::Workload& w, const Lists* ns_lists) const {
+  return Visit(w, ns_lists, kAllowEnforced, false, [](const Compiled&) { return true; });
+}
+
+uint32_t AuthzIndex::LogDryRun(const state::Workload& w, const Lists* ns_lists, Category cat,
+                               const MatchInput& in, bool count_unknown) const {
+  uint32_t matched = 0;
+  Visit(w, ns_lists, cat, count_unknown, [&](const Compiled& c) {
+    if (PolicyMatches(c.policy, in)) {
+      ++matched;
+      AMBIT_LOG(kInfo, kModule,
+                "dry-run {} policy {} matched: src={} dst={}:{} identity={} workload={}/{}",
+                ActionName(c.policy.action), c.key, in.conn->src_ip.ToString(),
+                in.conn->dst_ip.ToString(), in.conn->dst_port,
+                in.has_identity ? in.principal : std::string_view("none"), w.ns, w.name);
+    }
+    return false;
+  });
+  return matched;
+}
+
+Decision AuthzIndex::Evaluate(const state::Workload& w, const ConnectionInfo& conn) const {
+  const MatchInput in = MatchInput::From(conn);
+  const Lists* ns_lists = FindNamespace(w.ns);
+  Decision d;
+  // 1. Dry-run DENY: logged only. (First pass: counts unknown keys.)
+  d.dry_run_deny_matches = LogDryRun(w, ns_lists, kDenyDry, in, true);
+  // 2. Enforced DENY.
+  const Compiled* denied = nullptr;
+  Visit(w, ns_lists, kDenyEnforced, false, [&](const Compiled& c) {
+    if (!PolicyMatches(c.policy, in)) return false;
+    denied = &c;
+    return true;
+  });
+  if (denied != nullptr) {
+    d.allow = false;
+    d.policy = denied->key;
+    d.reason = denied->deny_reason;
+    return d;
+  }
+  // 3. Dry-run ALLOW: logged only.
+  d.dry_run_allow_matches = LogDryRun(w, ns_lists, kAllowDry, in, false);
+  // 4. No enforced ALLOW → allow.
+  if (!HasEnforcedAllow(w, ns_lists)) {
+    d.allow = true;
+    d.reason = kReasonNoAllowPolicies;
+    return d;
+  }
+  // 5. Any enforced ALLOW matching → allow; 6. otherwise deny.
+  const Compiled* allowed = nullptr;
+  Visit(w, ns_lists, kAllowEnforced, false, [&](const Compiled& c) {
+    if (!PolicyMatches(c.policy, in)) return false;
+    allowed = &c;
+    return true;
+  });
+  if (allowed != nullptr) {
+    d.allow = true;
+    d.policy = allowed->key;
+    d.reason = allowed->allow_reason;
+    return d;
+  }
+  d.allow = false;
+  d.reason = kReasonNoneAllowed;
+  return d;
+}
+
+}  // namespace ambit::authz

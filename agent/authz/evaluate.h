@@ -1,0 +1,97 @@
+// L4 authorization (ISTIO-COMPAT §7): a per-snapshot index of policies and the
+// per-connection evaluation.
+//
+// Build once per policy set on the control thread, share the index read-only
+// with the workers (std::shared_ptr<const AuthzIndex>), then call Evaluate()
+// per inbound connection (HBONE after CONNECT parsing, plaintext 15006).
+// Evaluate() does not allocate unless logging of a dry-run match is enabled.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "agent/authz/match.h"
+#include "agent/state/policy.h"
+#include "agent/state/types.h"
+
+namespace ambit::authz {
+
+// Outcome of one evaluation. The views point into the AuthzIndex (or static
+// text) and stay valid as long as the index does.
+struct Decision {
+  bool allow = false;
+  std::string_view policy;  // deciding policy key "ns/name"; empty if none decided
+  std::string_view reason;  // "explicitly denied by ns/name", ...
+  uint32_t dry_run_deny_matches = 0;   // dry-run DENY policies that matched
+  uint32_t dry_run_allow_matches = 0;  // dry-run ALLOW policies that matched
+};
+
+inline constexpr std::string_view kReasonNoAllowPolicies = "no ALLOW policy applies";
+inline constexpr std::string_view kReasonNoneAllowed = "allow policies exist, but none allowed";
+
+class AuthzIndex {
+ public:
+  using PolicyMap = std::map<std::string, state::Policy, std::less<>>;
+
+  static std::shared_ptr<const AuthzIndex> Build(std::span<const state::Policy> policies);
+  static std::shared_ptr<const AuthzIndex> Build(const PolicyMap& policies);
+
+  AuthzIndex(const AuthzIndex&) = delete;
+  AuthzIndex& operator=(const AuthzIndex&) = delete;
+
+  // §7.1 applicable set for `workload` then §7.2 order with §7.3 matching.
+  Decision Evaluate(const state::Workload& workload, const ConnectionInfo& conn) const;
+
+  size_t policy_count() const { return policies_.size(); }
+  // Workload authorization_policies keys that named no known policy (each
+  // evaluation that met one counts once per unknown key).
+  uint64_t unknown_policy_keys() const { return unknown_keys_.load(std::memory_order_relaxed); }
+
+ private:
+  // Lists of policy indexes, one per (action, dry_run) category.
+  enum Category : uint8_t { kDenyDry = 0, kDenyEnforced, kAllowDry, kAllowEnforced, kCategories };
+  struct Compiled {
+    state::Policy policy;  // empty Match objects and always-true clauses removed
+    std::string key, deny_reason, allow_reason;
+    Category category = kAllowEnforced;
+  };
+  struct Lists {
+    std::vector<uint32_t> by_category[kCategories];
+  };
+
+  AuthzIndex() = default;
+  void Add(const state::Policy& p);
+  void Finish();
+  const Compiled* FindKey(std::string_view key) const;
+  const Lists* FindNamespace(std::string_view ns) const;
+
+  // Calls fn(const Compiled&) over the applicable set of one category until
+  // it returns true; returns whether it did.
+  template <typename Fn>
+  bool Visit(const state::Workload& w, const Lists* ns_lists, Category cat, bool count_unknown,
+             Fn&& fn) const;
+  bool HasEnforcedAllow(const state::Workload& w, const Lists* ns_lists) const;
+  uint32_t LogDryRun(const state::Workload& w, const Lists* ns_lists, Category cat,
+                     const MatchInput& in, bool count_unknown) const;
+
+  std::vector<Compiled> policies_;
+  std::vector<std::pair<std::string_view, uint32_t>> by_key_;  // sorted
+  std::vector<std::pair<std::string, Lists>> by_namespace_;    // sorted by ns
+  Lists global_;
+  mutable std::atomic<uint64_t> unknown_keys_{0};
+};
+
+// Convenience: index->Evaluate(workload, conn).
+inline Decision Evaluate(const AuthzIndex& index, const state::Workload& workload,
+                         const ConnectionInfo& conn) {
+  return index.Evaluate(workload, conn);
+}
+
+}  // namespace ambit::authz
