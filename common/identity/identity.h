@@ -15,7 +15,9 @@ namespace ambit::identity {
 class Identity {
  public:
   // Parses "spiffe://<td>/ns/<ns>/sa/<sa>": exactly five path segments after
-  // the scheme, literal "ns" and "sa", no empty part. Errors name the problem.
+  // the scheme, literal "ns" and "sa", no empty part, parts made of
+  // [A-Za-z0-9._-] (DNS-ish trust domains, Kubernetes names). Errors name the
+  // problem.
   static StatusOr<Identity> Parse(std::string_view uri);
   // Validates the three parts like Parse() does.
   static StatusOr<Identity> Make(std::string_view trust_domain, std::string_view ns,

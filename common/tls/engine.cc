@@ -178,3 +178,14 @@ std::string_view TlsEngine::alpn() const {
 }
 
 }  // namespace ambit::tls
+
+namespace ambit::tls {
+
+std::string_view TlsEngine::protocol_version() const { return SSL_get_version(ssl_.get()); }
+
+std::string_view TlsEngine::cipher() const {
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get());
+  return c != nullptr ? SSL_CIPHER_get_name(c) : "";
+}
+
+}  // namespace ambit::tls

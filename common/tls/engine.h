@@ -53,10 +53,12 @@ class TlsEngine {
   HandshakeState Handshake();
 
   // Decrypts into `out`. kNeedMore: feed more ciphertext; kClosed: the peer
-  // sent close_notify; kFailed: see error().
+  // sent close_notify; kFailed: see error(). Reading can queue ciphertext
+  // (a TLS 1.3 KeyUpdate reply, an alert): check PendingCiphertext() after.
   ReadResult ReadPlaintext(std::span<std::byte> out);
   // Encrypts all of `data` into records (up to 16 KiB each) appended to the
-  // pending ciphertext.
+  // pending ciphertext. The pending buffer is unbounded: apply watermarks on
+  // PendingCiphertext().size() before writing more.
   Status WritePlaintext(std::span<const std::byte> data);
 
   // Ciphertext to send, contiguous; valid until the next call on the engine.
@@ -69,6 +71,8 @@ class TlsEngine {
   bool handshake_done() const { return done_; }
   const std::optional<identity::Identity>& peer_identity() const { return peer_; }
   std::string_view alpn() const;
+  std::string_view protocol_version() const;  // "TLSv1.3"
+  std::string_view cipher() const;            // "TLS_AES_256_GCM_SHA384"
   TlsFailure failure() const { return failure_; }
   const Status& error() const { return error_; }
 

@@ -139,3 +139,42 @@ TEST_CASE("zero-copy input: receiving into the engine's buffer completes a hands
 
 }  // namespace
 }  // namespace ambit::tls::testing
+
+namespace ambit::tls::testing {
+namespace {
+
+TEST_CASE("TLS 1.2 when both sides allow it: verified, h2, ECDHE-ECDSA-AES-GCM") {
+  BuiltinCa ca = NewCa();
+  TlsOptions o;
+  o.allow_tls12 = true;
+  const std::string sid = "spiffe://td/ns/a/sa/s";
+  auto client_ctx = ClientCtx(Issue(ca, "spiffe://td/ns/a/sa/c"), o);
+  SSL_CTX_set_max_proto_version(client_ctx->ssl_ctx(), TLS1_2_VERSION);
+  auto server = TlsEngine::NewServer(ServerCtx(Issue(ca, sid), o));
+  auto client = TlsEngine::NewClient(client_ctx, {Id(sid)});
+  REQUIRE(server.ok());
+  REQUIRE(client.ok());
+  const PumpResult r = Pump(**client, **server);
+  REQUIRE(r.client == HandshakeState::kDone);
+  REQUIRE(r.server == HandshakeState::kDone);
+  CHECK((*server)->protocol_version() == "TLSv1.2");
+  CHECK((*server)->cipher().substr(0, 11) == "ECDHE-ECDSA");
+  CHECK((*server)->alpn() == "h2");
+  CHECK((*server)->peer_identity()->ToString() == "spiffe://td/ns/a/sa/c");
+  CHECK((*client)->peer_identity()->ToString() == sid);
+}
+
+TEST_CASE("TLS 1.3 default negotiates an AES-GCM suite") {
+  BuiltinCa ca = NewCa();
+  const std::string sid = "spiffe://td/ns/a/sa/s";
+  auto server = TlsEngine::NewServer(ServerCtx(Issue(ca, sid)));
+  auto client = TlsEngine::NewClient(ClientCtx(Issue(ca, "spiffe://td/ns/a/sa/c")), {Id(sid)});
+  REQUIRE(server.ok());
+  REQUIRE(client.ok());
+  REQUIRE(Pump(**client, **server).server == HandshakeState::kDone);
+  CHECK((*client)->protocol_version() == "TLSv1.3");
+  CHECK((*client)->cipher() == "TLS_AES_256_GCM_SHA384");
+}
+
+}  // namespace
+}  // namespace ambit::tls::testing
