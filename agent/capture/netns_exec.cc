@@ -13,6 +13,7 @@
 
 #include "common/net/cat.h"
 #include "common/net/fd.h"
+#include "common/net/socket.h"
 
 namespace ambit::capture {
 namespace {
@@ -56,7 +57,8 @@ void Pump(Fd& in, Fd& out, Fd& err, std::string_view input, ExecResult& r) {
     if (in.valid() && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t n = ::write(in.get(), input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<size_t>(n);
-      if (n <= 0 || written == input.size()) in.Reset();
+      bool again = n < 0 && (errno == EAGAIN || errno == EINTR);
+      if ((n <= 0 && !again) || written == input.size()) in.Reset();
     }
     for (int i = 1; i < 3; ++i) {
       Fd& f = i == 1 ? out : err;
@@ -95,6 +97,9 @@ StatusOr<ExecResult> ExecInNetns(const net::NetnsHandle* ns, const std::vector<s
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   ASSIGN_OR_RETURN(Pipe in, MakePipe());
+  // Non-blocking so a large input never blocks while the child's output
+  // pipe is full (poll tells us when to write more).
+  RETURN_IF_ERROR(net::SetNonBlocking(in.write.get(), true));
   ASSIGN_OR_RETURN(Pipe out, MakePipe());
   ASSIGN_OR_RETURN(Pipe err, MakePipe());
   pid_t pid = ::fork();

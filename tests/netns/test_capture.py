@@ -131,6 +131,10 @@ def main():
         r = harness.run([a.ambitctl, "redirect", "install", "--netns", "ambit-no-such-ns"],
                         check=False)
         check(r.returncode != 0 and "no such netns" in r.stderr, "missing netns: clear error")
+        r = harness.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         a.ambitctl, "redirect", "install", "--netns", pod_a.path], check=False)
+        check(r.returncode != 0 and "must run as root" in r.stderr,
+              f"not root: clear error ({r.stderr.strip()})")
 
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed", file=sys.stderr)
