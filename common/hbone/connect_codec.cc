@@ -116,6 +116,18 @@ Status CheckConnectResponse(const H2Headers& headers, const Authority& target) {
   return absl::UnavailableError(msg + ": destination unavailable or refused the tunnel");
 }
 
+ResetMeaning ClassifyReset(uint32_t h2_error_code) {
+  switch (h2_error_code) {
+    case http2::kH2NoError:
+    case http2::kH2Cancel:
+      return ResetMeaning::kCleanEof;
+    case http2::kH2StreamClosed:
+      return ResetMeaning::kBrokenPipe;
+    default:
+      return ResetMeaning::kError;
+  }
+}
+
 std::optional<Baggage> ResponseBaggage(const H2Headers& headers) {
   const std::string* bag = FindHeader(headers, kBaggageHeader);
   if (bag == nullptr) return std::nullopt;

@@ -59,6 +59,12 @@ http2::H2Headers BuildConnectResponseHeaders(const std::optional<Baggage>& desti
 // Client side: OK for 200; otherwise Unavailable naming the status (and
 // PermissionDenied for 401 so callers can count policy denials).
 Status CheckConnectResponse(const http2::H2Headers& headers, const Authority& target);
+// How the relay treats a RST_STREAM received after 200 (§2.5): NO_ERROR
+// and CANCEL are a clean end of the byte stream, STREAM_CLOSED is a broken
+// pipe, anything else an error.
+enum class ResetMeaning : uint8_t { kCleanEof, kBrokenPipe, kError };
+ResetMeaning ClassifyReset(uint32_t h2_error_code);
+
 // Destination labels from the response baggage, if any.
 std::optional<Baggage> ResponseBaggage(const http2::H2Headers& headers);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/base/log.h"
 #include "common/http2/h2_conn.h"
@@ -79,6 +80,35 @@ struct H2CallbackImpl {
     conn.events_.OnStreamEnd(stream->id);
   }
 
+  // Client requests still queued in nghttp2 (over the peer's stream limit)
+  // will never be sent after GOAWAY: report them refused (safe to retry).
+  static void RefuseUnsent(H2Conn& conn, int32_t last_stream_id) {
+    std::vector<H2StreamId> refused;
+    for (const auto& [id, stream] : conn.streams_) {
+      if (id > last_stream_id && nghttp2_session_find_stream(conn.session_, id) == nullptr) {
+        refused.push_back(id);
+      }
+    }
+    for (H2StreamId id : refused) RefuseStream(conn, id);
+  }
+
+  static void RefuseStream(H2Conn& conn, H2StreamId id) {
+    if (conn.FindStream(id) == nullptr) return;
+    conn.EraseStream(id);
+    conn.events_.OnStreamClosed(id, NGHTTP2_REFUSED_STREAM);
+  }
+
+  // A queued request that nghttp2 gave up on (GOAWAY, stream ids spent).
+  static int OnFrameNotSend(nghttp2_session* session, const nghttp2_frame* frame, int,
+                            void* ud) {
+    H2Conn& conn = Conn(ud);
+    if (frame->hd.type == NGHTTP2_HEADERS && conn.role_ == H2Role::kClient &&
+        nghttp2_session_find_stream(session, frame->hd.stream_id) == nullptr) {
+      RefuseStream(conn, frame->hd.stream_id);
+    }
+    return 0;
+  }
+
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
     H2Conn& conn = Conn(ud);
     conn.keepalive_.OnFrameReceived(conn.clock_.Now());
@@ -98,6 +128,7 @@ struct H2CallbackImpl {
       case NGHTTP2_GOAWAY:
         conn.goaway_received_ = true;
         conn.events_.OnGoAway(frame->goaway.error_code, frame->goaway.last_stream_id);
+        RefuseUnsent(conn, frame->goaway.last_stream_id);
         break;
       case NGHTTP2_PING:
         if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
@@ -201,6 +232,7 @@ nghttp2_session_callbacks* H2Callbacks::Make() {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2CallbackImpl::OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2CallbackImpl::OnStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &H2CallbackImpl::OnFrameSend);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, &H2CallbackImpl::OnFrameNotSend);
   nghttp2_session_callbacks_set_error_callback2(cbs, &H2CallbackImpl::OnError);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs,
                                                                &H2CallbackImpl::OnInvalidFrame);

@@ -133,6 +133,14 @@ TEST_CASE("status mapping") {
   CHECK_FALSE(CheckConnectResponse({{":status", "204"}}, t).ok());
 }
 
+TEST_CASE("RST_STREAM meaning for the relay") {
+  CHECK(ClassifyReset(0x0) == ResetMeaning::kCleanEof);
+  CHECK(ClassifyReset(0x8) == ResetMeaning::kCleanEof);
+  CHECK(ClassifyReset(0x5) == ResetMeaning::kBrokenPipe);
+  CHECK(ClassifyReset(0x1) == ResetMeaning::kError);
+  CHECK(ClassifyReset(0xa) == ResetMeaning::kError);
+}
+
 TEST_CASE("response baggage for the destination") {
   Baggage dest{.namespace_name = "bookinfo", .workload_type = "pod", .workload_name = "r-1",
                .service_name = "reviews"};

@@ -170,6 +170,41 @@ TEST_CASE("250 streams against a server limit of 200") {
   CHECK(p.client->AcceptsNewStreams());
 }
 
+TEST_CASE("GOAWAY refuses the streams the server never saw (safe to retry)") {
+  H2Pair p;
+  REQUIRE(p.Pump().ok());
+  std::vector<H2StreamId> ids;
+  for (int i = 0; i < 210; ++i) ids.push_back(p.client->SubmitConnect("10.0.0.2:80", {}).value());
+  REQUIRE(p.Pump().ok());
+  REQUIRE(p.server_events.headers.size() == 200);
+  REQUIRE(p.server->GoAway().ok());
+  REQUIRE(p.Pump().ok());
+  REQUIRE(p.client_events.goaways.size() == 1);
+  CHECK(p.client_events.goaways[0].second == ids[199]);
+  for (int i = 200; i < 210; ++i) {
+    CAPTURE(i);
+    CHECK(p.client_events.closed.at(ids[i]) == kH2RefusedStream);
+  }
+  CHECK(p.client->ActiveStreams() == 200);
+  CHECK(p.client_events.closed.count(ids[0]) == 0);
+}
+
+TEST_CASE("client-side GOAWAY drains too") {
+  H2Pair p;
+  H2StreamId id = OpenConnect(p);
+  REQUIRE(p.client->GoAway().ok());
+  CHECK_FALSE(p.client->AcceptsNewStreams());
+  REQUIRE(p.Pump().ok());
+  CHECK(p.server->GoAwayReceived());
+  REQUIRE(p.server->Write(id, AsBytes("bye")).ok());
+  REQUIRE(p.server->CloseWrite(id).ok());
+  REQUIRE(p.client->CloseWrite(id).ok());
+  REQUIRE(p.Pump().ok());
+  CHECK(p.client_events.data[id].size() == 3);
+  CHECK(p.client->Closed());
+  CHECK(p.server->Closed());
+}
+
 TEST_CASE("settings are what ISTIO-COMPAT asks for") {
   H2Pair p;
   // Client preface: magic, then a SETTINGS frame.

@@ -62,7 +62,7 @@ TEST_CASE("a single 100 KiB header field is a connection error") {
   Status st = p.server->Feed(ConnectHeaders(1, 100u << 10));
   CHECK(st.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(st.message()).find("HTTP/2") != std::string::npos);
-  MESSAGE(st.message());
+  CHECK(std::string(st.message()).find("COMPRESSION_ERROR") != std::string::npos);
   CHECK(p.server_events.headers.empty());
   // A GOAWAY went out and later input is refused with the same error.
   auto out = p.server->TakeOutput();

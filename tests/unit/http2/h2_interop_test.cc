@@ -93,8 +93,7 @@ TEST_CASE("our client against the python-h2 HBONE server") {
   REQUIRE(conn->Write(*id, payload).ok());
   REQUIRE(conn->CloseWrite(*id).ok());
   Status st = Drive(*conn, child.fd, [&] { return events.ended.count(*id) == 1; });
-  CHECK(st.ok());
-  MESSAGE(st.message());
+  CHECK_MESSAGE(st.ok(), std::string(st.message()));
   const H2Headers& h = events.headers[*id];
   REQUIRE(FindHeader(h, ":status") != nullptr);
   CHECK(*FindHeader(h, ":status") == "200");
@@ -127,8 +126,7 @@ TEST_CASE("the python-h2 HBONE client against our server") {
   auto conn = H2Conn::Create(H2Role::kServer, {}, events, clock).value();
   events.conn = conn.get();
   Status st = Drive(*conn, child.fd, [&] { return events.closed.count(1) == 1; });
-  CHECK(st.ok());
-  MESSAGE(st.message());
+  CHECK_MESSAGE(st.ok(), std::string(st.message()));
   H2Headers expected = {{":method", "CONNECT"}, {":authority", "[fd00::1]:8080"}};
   CHECK(events.headers[1] == expected);
   CHECK(events.data[1].size() == 600000);
@@ -139,8 +137,7 @@ TEST_CASE("the python-h2 HBONE client against our server") {
   std::string out;
   CHECK(WaitChild(child, &out) == 0);
   CHECK(out.find("\"echo_ok\": true") != std::string::npos);
-  CHECK(out.find("\"status\": \"200\"") != std::string::npos);
-  MESSAGE(out);
+  CHECK_MESSAGE(out.find("\"status\": \"200\"") != std::string::npos, out);
 }
 
 }  // namespace
