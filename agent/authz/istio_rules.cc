@@ -170,11 +170,11 @@ bool IsL4ConditionKey(std::string_view key) {
 
 std::optional<state::Match> RuleBuilder::Condition(const YAML::Node& cond,
                                                    const std::string& path) {
-  if (!cond.IsMap() || !cond["key"].IsScalar()) {
+  if (!cond.IsMap() || !Child(cond, "key").IsScalar()) {
     Error(fmt::format("{}: expected a map with a string 'key'", path));
     return std::nullopt;
   }
-  const std::string key = cond["key"].Scalar();
+  const std::string key = Child(cond, "key").Scalar();
   if (!IsL4ConditionKey(key)) {
     L7("when key " + key);
     return std::nullopt;
@@ -219,7 +219,7 @@ std::optional<state::Clause> RuleBuilder::Alternatives(const YAML::Node& list,
         Error(fmt::format("{}.{}: unknown field", item, kv.first.Scalar()));
       }
     }
-    std::optional<state::Match> m = (this->*element)(n[inner], item + "." + inner);
+    std::optional<state::Match> m = (this->*element)(Child(n, inner), item + "." + inner);
     if (!m) {
       always = true;  // one alternative without L4 constraint: the clause is true
     } else {
@@ -258,25 +258,28 @@ RuleResult TranslateRule(const YAML::Node& rule, size_t index, bool deny,
   if (rule.IsMap()) {
     for (const auto& kv : rule) {
       const std::string name = kv.first.Scalar();
-      const std::string field = path + "." + name;
-      std::optional<state::Clause> c;
-      if (name == "to") {
-        c = b.Alternatives(kv.second, field, "operation", &RuleBuilder::Operation);
-      } else if (name == "from") {
-        c = b.Alternatives(kv.second, field, "source", &RuleBuilder::Source);
-      } else if (name == "when") {
-        if (!kv.second.IsSequence()) {
-          b.Error(field + ": expected a list");
-          continue;
-        }
-        for (size_t i = 0; i < kv.second.size(); ++i) {
-          auto m = b.Condition(kv.second[i], fmt::format("{}[{}]", field, i));
+      if (name != "to" && name != "from" && name != "when") {
+        b.Error(fmt::format("{}.{}: unknown field", path, name));
+      }
+    }
+    // Clause order of §7.4: to[], from[], then one per when[].
+    if (const YAML::Node to = Child(rule, "to"); to.IsDefined() && !to.IsNull()) {
+      auto c = b.Alternatives(to, path + ".to", "operation", &RuleBuilder::Operation);
+      if (c) out.clauses.push_back(std::move(*c));
+    }
+    if (const YAML::Node from = Child(rule, "from"); from.IsDefined() && !from.IsNull()) {
+      auto c = b.Alternatives(from, path + ".from", "source", &RuleBuilder::Source);
+      if (c) out.clauses.push_back(std::move(*c));
+    }
+    if (const YAML::Node when = Child(rule, "when"); when.IsDefined() && !when.IsNull()) {
+      if (!when.IsSequence()) {
+        b.Error(path + ".when: expected a list");
+      } else {
+        for (size_t i = 0; i < when.size(); ++i) {
+          auto m = b.Condition(when[i], fmt::format("{}.when[{}]", path, i));
           if (m) out.clauses.push_back(state::Clause{{std::move(*m)}});
         }
-      } else {
-        b.Error(fmt::format("{}: unknown field", field));
       }
-      if (c) out.clauses.push_back(std::move(*c));
     }
   } else if (rule.IsDefined() && !rule.IsNull()) {
     b.Error(path + ": expected a map");

@@ -13,6 +13,7 @@ namespace ambit::authz {
 namespace {
 
 using internal::FindingSink;
+using internal::Child;
 using internal::Resource;
 
 constexpr std::string_view kApiVersions[] = {"security.istio.io/v1",
@@ -21,7 +22,7 @@ constexpr std::string_view kSpecKeys[] = {"selector", "targetRef", "targetRefs",
                                           "provider", "rules"};
 
 bool IsDryRun(const YAML::Node& metadata) {
-  const YAML::Node a = metadata["annotations"];
+  const YAML::Node a = Child(metadata, "annotations");
   if (!a.IsMap()) return false;
   const YAML::Node v = a["istio.io/dry-run"];
   return v.IsScalar() && v.Scalar() == "true";
@@ -30,11 +31,11 @@ bool IsDryRun(const YAML::Node& metadata) {
 std::string TargetKinds(const YAML::Node& spec) {
   std::vector<std::string> kinds;
   auto add = [&kinds](const YAML::Node& ref) {
-    std::string k = ref.IsMap() && ref["kind"].IsScalar() ? ref["kind"].Scalar() : "?";
+    std::string k = ref.IsMap() && Child(ref, "kind").IsScalar() ? Child(ref, "kind").Scalar() : "?";
     if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
   };
-  if (spec["targetRef"].IsDefined()) add(spec["targetRef"]);
-  const YAML::Node refs = spec["targetRefs"];
+  if (Child(spec, "targetRef").IsDefined()) add(Child(spec, "targetRef"));
+  const YAML::Node refs = Child(spec, "targetRefs");
   if (refs.IsSequence()) {
     for (size_t i = 0; i < refs.size(); ++i) add(refs[i]);
   }
@@ -44,7 +45,7 @@ std::string TargetKinds(const YAML::Node& spec) {
 // Returns the action, or nullopt (with a finding) when the policy must not
 // be applied.
 std::optional<state::PolicyAction> ParseAction(const Resource& r, const FindingSink& sink) {
-  const YAML::Node a = r.spec["action"];
+  const YAML::Node a = Child(r.spec, "action");
   if (!a.IsDefined() || a.IsNull()) return state::PolicyAction::kAllow;
   const std::string v = a.IsScalar() ? a.Scalar() : "";
   if (v == "ALLOW") return state::PolicyAction::kAllow;
@@ -81,7 +82,7 @@ void TranslateAuthorizationPolicy(const Resource& r, std::span<const state::Work
       sink.Add(r, fmt::format("spec.{}: unknown field ignored", k));
     }
   }
-  if (r.spec["targetRef"].IsDefined() || r.spec["targetRefs"].IsDefined()) {
+  if (Child(r.spec, "targetRef").IsDefined() || Child(r.spec, "targetRefs").IsDefined()) {
     sink.Add(r, fmt::format("targetRef(s) to {} are enforced by a waypoint, not by the node "
                             "agent; policy not applied by the agent",
                             TargetKinds(r.spec)));
@@ -107,7 +108,7 @@ void TranslateAuthorizationPolicy(const Resource& r, std::span<const state::Work
                                              : state::PolicyScope::kNamespace;
   }
   const bool deny = p.action == state::PolicyAction::kDeny;
-  const YAML::Node rules = r.spec["rules"];
+  const YAML::Node rules = Child(r.spec, "rules");
   if (rules.IsDefined() && !rules.IsNull() && !rules.IsSequence()) {
     sink.Add(r, "spec.rules: expected a list; treated as no rules");
   } else if (rules.IsSequence()) {
@@ -136,8 +137,8 @@ std::optional<Resource> Load(const config::ResourceConfig& rc, const FindingSink
   r.name = rc.name;
   try {
     const YAML::Node doc = YAML::Load(rc.raw_yaml);
-    r.metadata = doc["metadata"];
-    r.spec = doc["spec"];
+    r.metadata = Child(doc, "metadata");
+    r.spec = Child(doc, "spec");
   } catch (const YAML::Exception& e) {
     sink.Add(rc, ns, fmt::format("cannot parse resource: {}; resource not applied", e.what()));
     return std::nullopt;

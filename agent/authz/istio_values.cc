@@ -23,6 +23,14 @@ void FindingSink::Add(const config::ResourceConfig& r, std::string_view ns,
   out_->push_back(std::move(f));
 }
 
+YAML::Node Child(const YAML::Node& n, std::string_view key) {
+  if (!n.IsDefined() || !n.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  for (const auto& kv : n) {
+    if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.second;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
 state::StringMatch Wildcard(std::string_view v) {
   using K = state::StringMatch::Kind;
   if (v == "*") return {K::kPresence, {}};
@@ -87,10 +95,10 @@ StatusOr<state::ServiceAccountMatch> ParseServiceAccount(std::string_view text,
 }
 
 StatusOr<std::optional<Labels>> ParseSelector(const YAML::Node& spec) {
-  const YAML::Node sel = spec["selector"];
+  const YAML::Node sel = Child(spec, "selector");
   if (!sel.IsDefined() || sel.IsNull()) return std::optional<Labels>();
   if (!sel.IsMap()) return absl::InvalidArgumentError("spec.selector: expected a map");
-  const YAML::Node ml = sel["matchLabels"];
+  const YAML::Node ml = Child(sel, "matchLabels");
   if (!ml.IsDefined() || ml.IsNull()) return std::optional<Labels>();
   if (!ml.IsMap()) return absl::InvalidArgumentError("spec.selector.matchLabels: expected a map");
   Labels labels;

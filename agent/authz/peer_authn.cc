@@ -23,7 +23,7 @@ struct Peer {
 
 std::optional<Mode> ParseMode(const YAML::Node& mtls) {
   if (!mtls.IsDefined() || mtls.IsNull()) return Mode::kUnset;
-  const YAML::Node m = mtls.IsMap() ? mtls["mode"] : YAML::Node();
+  const YAML::Node m = mtls.IsMap() ? Child(mtls, "mode") : YAML::Node();
   if (!m.IsDefined() || m.IsNull()) return mtls.IsMap() ? std::optional(Mode::kUnset) : std::nullopt;
   const std::string v = m.IsScalar() ? m.Scalar() : "";
   if (v == "UNSET") return Mode::kUnset;
@@ -69,13 +69,13 @@ std::optional<Peer> ParsePeer(const Resource& r, const FindingSink& sink) {
     return std::nullopt;
   }
   p.selector = *sel;
-  std::optional<Mode> mode = ParseMode(r.spec["mtls"]);
+  std::optional<Mode> mode = ParseMode(Child(r.spec, "mtls"));
   if (!mode) {
     sink.Add(r, "spec.mtls.mode: must be UNSET, DISABLE, PERMISSIVE or STRICT; treated as UNSET");
     mode = Mode::kUnset;
   }
   p.mode = *mode;
-  ParsePorts(r, r.spec["portLevelMtls"], sink, &p);
+  ParsePorts(r, Child(r.spec, "portLevelMtls"), sink, &p);
   return p;
 }
 

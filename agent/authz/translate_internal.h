@@ -39,6 +39,9 @@ class FindingSink {
 };
 
 // --- values (istio_values.cc)
+// n[key] for a map that has it, else a valid Undefined node (yaml-cpp throws
+// on any type query of a missing const child; this never does).
+YAML::Node Child(const YAML::Node& n, std::string_view key);
 // "*" → presence, "*x" → suffix, "x*" → prefix, else exact.
 state::StringMatch Wildcard(std::string_view v);
 // Sequence of scalars; error text names `field`.
