@@ -175,6 +175,7 @@ IstioCaClient::~IstioCaClient() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     left.swap(jobs_);
+    for (grpc::ClientContext* ctx : active_) ctx->TryCancel();
   }
   cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -221,8 +222,19 @@ StatusOr<CertBundle> IstioCaClient::Call(const Identity& id) {
   for (const auto& [k, v] : options_.extra_headers) ctx.AddMetadata(k, v);
   const pb::IstioCertificateRequest req = BuildRequest(options_, id, kc.csr_pem);
   pb::IstioCertificateResponse resp;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return absl::CancelledError(Cat("CA client shut down before fetching ", id.ToString()));
+    }
+    active_.push_back(&ctx);
+  }
   auto stub = pb::IstioCertificateService::NewStub(channel_);
   const grpc::Status s = stub->CreateCertificate(&ctx, req, &resp);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(std::find(active_.begin(), active_.end(), &ctx));
+  }
   if (!s.ok()) return FromGrpc(s, options_, id);
   const std::vector<std::string> chain(resp.cert_chain().begin(), resp.cert_chain().end());
   StatusOr<CertBundle> bundle = BundleFromCaResponse(chain, kc.private_key_pem, id);

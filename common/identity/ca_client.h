@@ -6,6 +6,7 @@
 // result comes back to the control loop with Loop::Post.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -23,6 +24,7 @@
 
 namespace grpc {
 class Channel;
+class ClientContext;
 }
 
 namespace ambit::identity {
@@ -66,7 +68,8 @@ class IstioCaClient final : public CertSource {
  public:
   // Validates options and builds the channel (connection is made lazily).
   static StatusOr<std::unique_ptr<IstioCaClient>> Create(io::Loop& loop, IstioCaOptions options);
-  // Joins the workers; fetches not yet started complete with Cancelled.
+  // Cancels calls in flight, joins the workers; every pending fetch completes
+  // (posted to the loop) with Cancelled.
   ~IstioCaClient() override;
 
   void Fetch(const Identity& id, CertCallback done) override;
@@ -91,6 +94,7 @@ class IstioCaClient final : public CertSource {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
+  std::vector<grpc::ClientContext*> active_;  // calls in flight, for TryCancel
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -226,6 +226,24 @@ TEST_CASE("ca client: bad responses and options are clear errors") {
   CHECK(std::string(c.status().message()).find("CA_ROOT_CA") != std::string::npos);
 }
 
+TEST_CASE("ca client: destruction cancels calls in flight instead of waiting them out") {
+  Fixture f;
+  f.ca->Hold();
+  IstioCaOptions o = Opts(*f.ca);
+  o.call_timeout = 30s;
+  auto client = f.Client(o);
+  std::optional<StatusOr<CertBundle>> out;
+  client->Fetch(Id("a"), [&](StatusOr<CertBundle> r) { out.emplace(std::move(r)); });
+  REQUIRE(f.ca->WaitForInFlight(1));
+  const auto start = std::chrono::steady_clock::now();
+  client.reset();
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  REQUIRE(f.t.RunUntil([&] { return out.has_value(); }, 5s));
+  REQUIRE(!out->ok());
+  CHECK(out->status().code() == absl::StatusCode::kCancelled);
+  f.ca->Release();
+}
+
 TEST_CASE("ca client: Task form and the built-in source") {
   Fixture f;
   auto client = f.Client(Opts(*f.ca));
