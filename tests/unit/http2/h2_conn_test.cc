@@ -205,17 +205,66 @@ TEST_CASE("client-side GOAWAY drains too") {
   CHECK(p.server->Closed());
 }
 
-TEST_CASE("settings are what ISTIO-COMPAT asks for") {
+std::map<int, uint32_t> SettingsOf(std::span<const std::byte> out, const FrameInfo& f) {
+  std::map<int, uint32_t> m;
+  auto u8 = [&](size_t i) { return static_cast<uint32_t>(out[i]); };
+  for (size_t i = f.offset + 9; i + 6 <= f.offset + 9 + f.length; i += 6) {
+    m[static_cast<int>((u8(i) << 8) | u8(i + 1))] =
+        (u8(i + 2) << 24) | (u8(i + 3) << 16) | (u8(i + 4) << 8) | u8(i + 5);
+  }
+  return m;
+}
+
+uint32_t WindowIncrement(std::span<const std::byte> out, const FrameInfo& f) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint32_t>(out[f.offset + 9 + i]);
+  return v & 0x7fffffffu;
+}
+
+TEST_CASE("settings and connection window are what ISTIO-COMPAT asks for") {
   H2Pair p;
-  // Client preface: magic, then a SETTINGS frame.
-  auto out = p.client->TakeOutput();
+  auto client_out = p.client->TakeOutput();
   std::string_view magic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  REQUIRE(out.size() > magic.size() + 9);
-  CHECK(std::string_view(reinterpret_cast<const char*>(out.data()), magic.size()) == magic);
-  REQUIRE(p.server->Feed(out).ok());
+  REQUIRE(client_out.size() > magic.size() + 9);
+  CHECK(std::string_view(reinterpret_cast<const char*>(client_out.data()), magic.size()) ==
+        magic);
+  auto frames = ScanFrames(client_out, magic.size());
+  REQUIRE(frames.size() == 2);
+  REQUIRE(frames[0].type == 0x4);
+  std::map<int, uint32_t> client_settings = {
+      {0x2, 0}, {0x4, 4u << 20}, {0x5, 1u << 20}, {0x6, 16u << 10}};
+  CHECK(SettingsOf(client_out, frames[0]) == client_settings);
+  REQUIRE(frames[1].type == 0x8);  // WINDOW_UPDATE on stream 0 up to 16 MiB
+  CHECK(frames[1].stream == 0);
+  CHECK(WindowIncrement(client_out, frames[1]) == (16u << 20) - 65535);
+
+  auto server_out = p.server->TakeOutput();
+  frames = ScanFrames(server_out);
+  REQUIRE(frames.size() == 2);
+  std::map<int, uint32_t> server_settings = {
+      {0x3, 200}, {0x4, 4u << 20}, {0x5, 1u << 20}, {0x6, 64u << 10}};
+  CHECK(SettingsOf(server_out, frames[0]) == server_settings);
+  CHECK(WindowIncrement(server_out, frames[1]) == (16u << 20) - 65535);
+
+  CHECK(p.client->PeerMaxConcurrentStreams() == 100);  // initial_peer_max_streams
+  REQUIRE(p.server->Feed(client_out).ok());
+  REQUIRE(p.client->Feed(server_out).ok());
   REQUIRE(p.Pump().ok());
   CHECK(p.client->PeerMaxConcurrentStreams() == 200);
   CHECK(p.server->PeerMaxConcurrentStreams() == 0xffffffffu);
+}
+
+TEST_CASE("a response header list over the client's 16 KiB limit resets the stream") {
+  H2Pair p;
+  auto id = p.client->SubmitConnect("10.0.0.2:80", {});
+  REQUIRE(id.ok());
+  REQUIRE(p.Pump().ok());
+  REQUIRE(p.server->SubmitResponse(*id, 200, {{"x-big", std::string(20u << 10, 'b')}}).ok());
+  REQUIRE(p.Pump().ok());
+  CHECK(p.client_events.headers.count(*id) == 0);
+  CHECK(p.client_events.closed.at(*id) == kH2RefusedStream);
+  CHECK(p.server_events.resets.at(*id) == kH2RefusedStream);
+  CHECK(p.client->AcceptsNewStreams());  // the connection survives
 }
 
 TEST_CASE("API misuse is reported, not crashed on") {
