@@ -3,10 +3,12 @@
 
 Speaks HTTP/2 (h2c; run it over an already-TLS'd fd for HBONE proper):
   server: accepts CONNECT streams, answers 200 (400 for other methods or a
-          malformed :authority) and echoes every byte back; END_STREAM from
-          the client is echoed as END_STREAM.
-  client: opens one CONNECT stream, sends N pattern bytes, half-closes and
-          reads the echo; prints one JSON line with the outcome.
+          malformed :authority; --status N to refuse) and echoes every byte
+          back; END_STREAM from the client is echoed as END_STREAM. Prints
+          one JSON line per request with the headers it saw.
+  client: opens one CONNECT stream (plus --header NAME:VALUE), sends N
+          pattern bytes, half-closes and reads the echo; prints one JSON
+          line with the outcome.
 
 Transports (pick one): --fd N (inherited socket), --stdio (stdin/stdout),
 --connect HOST:PORT, --listen HOST:PORT (serves connections until killed).
@@ -101,7 +103,7 @@ def send_all_possible(conn, stream_id, pending):
         del pending[stream_id]
 
 
-def serve(transport, timeout):
+def serve(transport, timeout, status=200, response_headers=()):
     conn = make_conn(client_side=False)
     transport.send(conn.data_to_send())
     pending = {}
@@ -117,12 +119,19 @@ def serve(transport, timeout):
                 headers = dict(ev.headers)
                 method = headers.get(":method")
                 auth = headers.get(":authority", "")
+                print(json.dumps({"event": "request", "stream": ev.stream_id,
+                                  "headers": [list(h) for h in ev.headers]}), flush=True)
                 if method != "CONNECT" or not AUTHORITY_RE.match(auth):
                     conn.send_headers(ev.stream_id, [(":status", "400")], end_stream=True)
                     continue
+                if status != 200:
+                    conn.send_headers(ev.stream_id, [(":status", str(status))],
+                                      end_stream=True)
+                    continue
                 conn.send_headers(ev.stream_id, [(":status", "200"),
                                                  ("x-peer", "python-h2"),
-                                                 ("x-seen-authority", auth)])
+                                                 ("x-seen-authority", auth)] +
+                                  list(response_headers))
                 pending[ev.stream_id] = {"data": bytearray(), "end": False}
             elif isinstance(ev, h2.events.DataReceived):
                 conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
@@ -143,10 +152,11 @@ def serve(transport, timeout):
             transport.send(out)
 
 
-def run_client(transport, authority, nbytes, timeout):
+def run_client(transport, authority, nbytes, timeout, extra_headers=()):
     conn = make_conn(client_side=True)
     sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])
+    conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)] +
+                      list(extra_headers))
     payload = pattern(nbytes)
     pending = {sid: {"data": bytearray(payload), "end": True}}
     transport.send(conn.data_to_send())
@@ -211,7 +221,17 @@ def main():
     ap.add_argument("--authority", default="127.0.0.1:8080")
     ap.add_argument("--bytes", type=int, default=65536)
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                    help="client: extra CONNECT header; server: extra 200 header")
+    ap.add_argument("--status", type=int, default=200,
+                    help="server: answer every CONNECT with this status")
     args = ap.parse_args()
+    headers = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep or not name or name != name.lower():
+            ap.error("--header wants lower-case NAME:VALUE, got %r" % h)
+        headers.append((name, value))
     if args.mode == "client" and args.listen:
         ap.error("client mode needs --fd, --stdio or --connect")
     rc = 0
@@ -219,7 +239,7 @@ def main():
         for transport in open_transports(args):
             if args.mode == "server":
                 try:
-                    rc = serve(transport, args.timeout)
+                    rc = serve(transport, args.timeout, args.status, headers)
                 except (h2.exceptions.ProtocolError, OSError) as err:
                     print("h2_peer server: %s: %s" % (type(err).__name__, err),
                           file=sys.stderr, flush=True)
@@ -227,7 +247,8 @@ def main():
                 if not args.listen:
                     break
             else:
-                return run_client(transport, args.authority, args.bytes, args.timeout)
+                return run_client(transport, args.authority, args.bytes, args.timeout,
+                                  headers)
     except (h2.exceptions.ProtocolError, OSError, TimeoutError) as err:
         print("h2_peer %s: %s: %s" % (args.mode, type(err).__name__, err),
               file=sys.stderr, flush=True)

@@ -103,11 +103,30 @@ TEST_CASE("our client against the python-h2 HBONE server") {
   CHECK(Fnv1a(events.data[*id]) == Fnv1a(payload));
   std::string out;
   CHECK(WaitChild(child, &out) == 0);
+  // The python server reports the request headers it decoded.
+  CHECK_MESSAGE(out.find(R"([[":method", "CONNECT"], [":authority", "10.0.0.1:80"], )"
+                         R"(["x-test", "1"]])") != std::string::npos, out);
+}
+
+TEST_CASE("python-h2 server refusing with 503") {
+  Child child = StartPeer({"server", "--fd", "3", "--status", "503"});
+  base::RealClock clock;
+  Recorder events;
+  auto conn = H2Conn::Create(H2Role::kClient, {}, events, clock).value();
+  events.conn = conn.get();
+  auto id = conn->SubmitConnect("10.0.0.1:80", {});
+  REQUIRE(id.ok());
+  Status st = Drive(*conn, child.fd, [&] { return events.ended.count(*id) == 1; });
+  CHECK_MESSAGE(st.ok(), std::string(st.message()));
+  REQUIRE(FindHeader(events.headers[*id], ":status") != nullptr);
+  CHECK(*FindHeader(events.headers[*id], ":status") == "503");
+  std::string out;
+  CHECK(WaitChild(child, &out) == 0);
 }
 
 TEST_CASE("the python-h2 HBONE client against our server") {
   Child child = StartPeer({"client", "--fd", "3", "--bytes", "600000", "--authority",
-                           "[fd00::1]:8080"});
+                           "[fd00::1]:8080", "--header", "baggage:k8s.namespace.name=ns"});
   base::RealClock clock;
   struct Echo : Recorder {
     void OnStreamHeaders(H2StreamId id, const H2Headers& h) override {
@@ -127,7 +146,9 @@ TEST_CASE("the python-h2 HBONE client against our server") {
   events.conn = conn.get();
   Status st = Drive(*conn, child.fd, [&] { return events.closed.count(1) == 1; });
   CHECK_MESSAGE(st.ok(), std::string(st.message()));
-  H2Headers expected = {{":method", "CONNECT"}, {":authority", "[fd00::1]:8080"}};
+  H2Headers expected = {{":method", "CONNECT"},
+                        {":authority", "[fd00::1]:8080"},
+                        {"baggage", "k8s.namespace.name=ns"}};
   CHECK(events.headers[1] == expected);
   CHECK(events.data[1].size() == 600000);
   // The python client then says GOAWAY and closes; we see both.
