@@ -134,6 +134,23 @@ TEST_CASE("random frames after a valid preface never crash either side") {
   CHECK(errors > kRuns / 4);
 }
 
+TEST_CASE("input split at every byte boundary is reassembled") {
+  H2Pair p;
+  auto id = p.client->SubmitConnect("10.0.0.2:8080", {{"baggage", "service.name=a"}});
+  REQUIRE(id.ok());
+  auto payload = Pattern(40000, 11);
+  REQUIRE(p.client->Write(*id, payload).ok());
+  REQUIRE(p.client->CloseWrite(*id).ok());
+  auto bytes = p.client->TakeOutput();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    REQUIRE(p.server->Feed(std::span<const std::byte>(&bytes[i], 1)).ok());
+  }
+  REQUIRE(p.Pump().ok());
+  CHECK(*FindHeader(p.server_events.headers[*id], "baggage") == "service.name=a");
+  CHECK(p.server_events.data[*id] == payload);
+  CHECK(p.server_events.ended.count(*id) == 1);
+}
+
 TEST_CASE("a server rejects a client preface that is not HTTP/2") {
   base::SimulatedClock clock;
   Recorder r;
