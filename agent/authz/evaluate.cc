@@ -9,29 +9,18 @@ namespace {
 
 constexpr std::string_view kModule = "authz";
 
-// Drops what never changes the outcome: empty Match objects (ignored by
-// §7.3) and clauses left with no Match (a clause with no matches is true).
-state::Policy Simplify(const state::Policy& in) {
-  state::Policy out = in;
-  for (state::Rule& r : out.rules) {
-    std::vector<state::Clause> clauses;
-    clauses.reserve(r.clauses.size());
-    for (state::Clause& c : r.clauses) {
-      std::erase_if(c.matches, [](const state::Match& m) { return IsEmptyMatch(m); });
-      if (!c.matches.empty()) clauses.push_back(std::move(c));
-    }
-    r.clauses = std::move(clauses);
-  }
-  return out;
-}
-
-const char* ActionName(state::PolicyAction a) {
-  return a == state::PolicyAction::kDeny ? "DENY" : "ALLOW";
-}
+bool IsDeny(uint8_t category) { return category <= 1; }
 
 }  // namespace
 
-std::shared_ptr<const AuthzIndex> AuthzIndex::Build(std::span<const state::Policy> policies) {
+// Already visited through the namespace or global list.
+bool AuthzIndex::IsVisitedByScope(const Compiled& c, const state::Workload& w) {
+  return c.scope == state::PolicyScope::kGlobal ||
+         (c.scope == state::PolicyScope::kNamespace && c.ns == w.ns);
+}
+
+std::shared_ptr<const AuthzIndex> AuthzIndex::Build(std::span<const state::Policy> policies,
+                                                    std::span<const state::Workload> workloads) {
   // Same key twice: the later entry replaces the earlier one, like a map.
   std::map<std::string_view, const state::Policy*> unique;
   std::vector<std::string> keys;
@@ -42,20 +31,27 @@ std::shared_ptr<const AuthzIndex> AuthzIndex::Build(std::span<const state::Polic
   index->policies_.reserve(unique.size());
   for (const auto& [key, p] : unique) index->Add(*p);
   index->Finish();
+  for (const state::Workload& w : workloads) index->Resolve(w);
+  std::sort(index->by_workload_.begin(), index->by_workload_.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   return index;
 }
 
-std::shared_ptr<const AuthzIndex> AuthzIndex::Build(const PolicyMap& policies) {
+std::shared_ptr<const AuthzIndex> AuthzIndex::Build(const PolicyMap& policies,
+                                                    const WorkloadMap& workloads) {
   std::shared_ptr<AuthzIndex> index(new AuthzIndex());
   index->policies_.reserve(policies.size());
   for (const auto& [key, p] : policies) index->Add(p);
   index->Finish();
+  for (const auto& [uid, w] : workloads) index->Resolve(w);  // map: already sorted by uid
   return index;
 }
 
 void AuthzIndex::Add(const state::Policy& p) {
   Compiled c;
-  c.policy = Simplify(p);
+  c.index = flat_.Add(p);
+  c.ns = p.ns;
+  c.scope = p.scope;
   c.key = p.Key();
   c.deny_reason = "explicitly denied by " + c.key;
   c.allow_reason = "allowed by " + c.key;
@@ -70,12 +66,12 @@ void AuthzIndex::Finish() {
   for (uint32_t i = 0; i < policies_.size(); ++i) {
     const Compiled& c = policies_[i];
     by_key_.emplace_back(c.key, i);
-    switch (c.policy.scope) {
+    switch (c.scope) {
       case state::PolicyScope::kGlobal:
         global_.by_category[c.category].push_back(i);
         break;
       case state::PolicyScope::kNamespace:
-        namespaces[c.policy.ns].by_category[c.category].push_back(i);
+        namespaces[c.ns].by_category[c.category].push_back(i);
         break;
       case state::PolicyScope::kWorkloadSelector:
         break;  // reached only through Workload::authorization_policies
@@ -101,15 +97,26 @@ const AuthzIndex::Lists* AuthzIndex::FindNamespace(std::string_view ns) const {
 }
 
 template <typename Fn>
-bool AuthzIndex::Visit(const state::Workload& w, const Lists* ns_lists, Category cat,
+bool AuthzIndex::Visit(const state::Workload& w, const Applicable& app, Category cat,
                        bool count_unknown, Fn&& fn) const {
-  if (ns_lists != nullptr) {
-    for (uint32_t i : ns_lists->by_category[cat]) {
+  if (app.ns != nullptr) {
+    for (uint32_t i : app.ns->by_category[cat]) {
       if (fn(policies_[i])) return true;
     }
   }
   for (uint32_t i : global_.by_category[cat]) {
     if (fn(policies_[i])) return true;
+  }
+  if (app.wl != nullptr) {
+    if (count_unknown && app.wl->unknown > 0 &&
+        unknown_keys_.fetch_add(app.wl->unknown, std::memory_order_relaxed) == 0) {
+      AMBIT_LOG(kWarn, kModule, "workload {}/{} references {} unknown authorization policies",
+                w.ns, w.name, app.wl->unknown);
+    }
+    for (uint32_t i : app.wl->lists.by_category[cat]) {
+      if (fn(policies_[i])) return true;
+    }
+    return false;
   }
   for (const std::string& key : w.authorization_policies) {
     const Compiled* c = FindKey(key);
@@ -121,28 +128,54 @@ bool AuthzIndex::Visit(const state::Workload& w, const Lists* ns_lists, Category
       continue;
     }
     if (c->category != cat) continue;
-    // Already visited above through the namespace or global list.
-    const state::PolicyScope scope = c->policy.scope;
-    if (scope == state::PolicyScope::kGlobal) continue;
-    if (scope == state::PolicyScope::kNamespace && c->policy.ns == w.ns) continue;
+    if (IsVisitedByScope(*c, w)) continue;
     if (fn(*c)) return true;
   }
   return false;
 }
 
-bool AuthzIndex::HasEnforcedAllow(const state::Workload& w, const Lists* ns_lists) const {
-  return Visit(w, ns_lists, kAllowEnforced, false, [](const Compiled&) { return true; });
+void AuthzIndex::Resolve(const state::Workload& w) {
+  if (w.authorization_policies.empty()) return;
+  WorkloadEntry e;
+  e.keys = w.authorization_policies;
+  for (const std::string& key : w.authorization_policies) {
+    const Compiled* c = FindKey(key);
+    if (c == nullptr) {
+      ++e.unknown;
+      continue;
+    }
+    if (IsVisitedByScope(*c, w)) continue;
+    e.lists.by_category[c->category].push_back(static_cast<uint32_t>(c - policies_.data()));
+  }
+  by_workload_.emplace_back(w.uid, std::move(e));
 }
 
-uint32_t AuthzIndex::LogDryRun(const state::Workload& w, const Lists* ns_lists, Category cat,
+AuthzIndex::Applicable AuthzIndex::FindApplicable(const state::Workload& w) const {
+  Applicable app;
+  app.ns = FindNamespace(w.ns);
+  auto it = std::lower_bound(
+      by_workload_.begin(), by_workload_.end(), w.uid,
+      [](const auto& e, std::string_view k) { return std::string_view(e.first) < k; });
+  if (it != by_workload_.end() && it->first == w.uid &&
+      it->second.keys == w.authorization_policies) {
+    app.wl = &it->second;
+  }
+  return app;
+}
+
+bool AuthzIndex::HasEnforcedAllow(const state::Workload& w, const Applicable& app) const {
+  return Visit(w, app, kAllowEnforced, false, [](const Compiled&) { return true; });
+}
+
+uint32_t AuthzIndex::LogDryRun(const state::Workload& w, const Applicable& app, Category cat,
                                const MatchInput& in, bool count_unknown) const {
   uint32_t matched = 0;
-  Visit(w, ns_lists, cat, count_unknown, [&](const Compiled& c) {
-    if (PolicyMatches(c.policy, in)) {
+  Visit(w, app, cat, count_unknown, [&](const Compiled& c) {
+    if (Matches(c, in)) {
       ++matched;
       AMBIT_LOG(kInfo, kModule,
                 "dry-run {} policy {} matched: src={} dst={}:{} identity={} workload={}/{}",
-                ActionName(c.policy.action), c.key, in.conn->src_ip.ToString(),
+                IsDeny(c.category) ? "DENY" : "ALLOW", c.key, in.conn->src_ip.ToString(),
                 in.conn->dst_ip.ToString(), in.conn->dst_port,
                 in.has_identity ? in.principal : std::string_view("none"), w.ns, w.name);
     }
@@ -153,14 +186,14 @@ uint32_t AuthzIndex::LogDryRun(const state::Workload& w, const Lists* ns_lists, 
 
 Decision AuthzIndex::Evaluate(const state::Workload& w, const ConnectionInfo& conn) const {
   const MatchInput in = MatchInput::From(conn);
-  const Lists* ns_lists = FindNamespace(w.ns);
+  const Applicable app = FindApplicable(w);
   Decision d;
   // 1. Dry-run DENY: logged only. (First pass: counts unknown keys.)
-  d.dry_run_deny_matches = LogDryRun(w, ns_lists, kDenyDry, in, true);
+  d.dry_run_deny_matches = LogDryRun(w, app, kDenyDry, in, true);
   // 2. Enforced DENY.
   const Compiled* denied = nullptr;
-  Visit(w, ns_lists, kDenyEnforced, false, [&](const Compiled& c) {
-    if (!PolicyMatches(c.policy, in)) return false;
+  Visit(w, app, kDenyEnforced, false, [&](const Compiled& c) {
+    if (!Matches(c, in)) return false;
     denied = &c;
     return true;
   });
@@ -171,17 +204,17 @@ Decision AuthzIndex::Evaluate(const state::Workload& w, const ConnectionInfo& co
     return d;
   }
   // 3. Dry-run ALLOW: logged only.
-  d.dry_run_allow_matches = LogDryRun(w, ns_lists, kAllowDry, in, false);
+  d.dry_run_allow_matches = LogDryRun(w, app, kAllowDry, in, false);
   // 4. No enforced ALLOW → allow.
-  if (!HasEnforcedAllow(w, ns_lists)) {
+  if (!HasEnforcedAllow(w, app)) {
     d.allow = true;
     d.reason = kReasonNoAllowPolicies;
     return d;
   }
   // 5. Any enforced ALLOW matching → allow; 6. otherwise deny.
   const Compiled* allowed = nullptr;
-  Visit(w, ns_lists, kAllowEnforced, false, [&](const Compiled& c) {
-    if (!PolicyMatches(c.policy, in)) return false;
+  Visit(w, app, kAllowEnforced, false, [&](const Compiled& c) {
+    if (!Matches(c, in)) return false;
     allowed = &c;
     return true;
   });

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/authz/compiled.h"
 #include "agent/authz/match.h"
 #include "agent/state/policy.h"
 #include "agent/state/types.h"
@@ -40,8 +41,14 @@ class AuthzIndex {
  public:
   using PolicyMap = std::map<std::string, state::Policy, std::less<>>;
 
-  static std::shared_ptr<const AuthzIndex> Build(std::span<const state::Policy> policies);
-  static std::shared_ptr<const AuthzIndex> Build(const PolicyMap& policies);
+  using WorkloadMap = std::map<std::string, state::Workload, std::less<>>;
+
+  // With workloads, their authorization_policies keys are resolved once here
+  // (a workload whose keys changed since falls back to per-call lookups).
+  static std::shared_ptr<const AuthzIndex> Build(std::span<const state::Policy> policies,
+                                                 std::span<const state::Workload> workloads = {});
+  static std::shared_ptr<const AuthzIndex> Build(const PolicyMap& policies,
+                                                 const WorkloadMap& workloads = {});
 
   AuthzIndex(const AuthzIndex&) = delete;
   AuthzIndex& operator=(const AuthzIndex&) = delete;
@@ -58,33 +65,52 @@ class AuthzIndex {
   // Lists of policy indexes, one per (action, dry_run) category.
   enum Category : uint8_t { kDenyDry = 0, kDenyEnforced, kAllowDry, kAllowEnforced, kCategories };
   struct Compiled {
-    state::Policy policy;  // empty Match objects and always-true clauses removed
-    std::string key, deny_reason, allow_reason;
+    std::string key, deny_reason, allow_reason, ns;
+    state::PolicyScope scope = state::PolicyScope::kNamespace;
     Category category = kAllowEnforced;
+    uint32_t index = 0;  // in flat_
   };
   struct Lists {
     std::vector<uint32_t> by_category[kCategories];
+  };
+  // A workload's authorization_policies resolved at build time; used only
+  // while the workload still lists exactly these keys.
+  struct WorkloadEntry {
+    std::vector<std::string> keys;
+    Lists lists;
+    uint32_t unknown = 0;
+  };
+  struct Applicable {
+    const Lists* ns = nullptr;
+    const WorkloadEntry* wl = nullptr;  // null: resolve the keys per evaluation
   };
 
   AuthzIndex() = default;
   void Add(const state::Policy& p);
   void Finish();
+  void Resolve(const state::Workload& w);
+  Applicable FindApplicable(const state::Workload& w) const;
+  static bool IsVisitedByScope(const Compiled& c, const state::Workload& w);
   const Compiled* FindKey(std::string_view key) const;
   const Lists* FindNamespace(std::string_view ns) const;
 
   // Calls fn(const Compiled&) over the applicable set of one category until
   // it returns true; returns whether it did.
   template <typename Fn>
-  bool Visit(const state::Workload& w, const Lists* ns_lists, Category cat, bool count_unknown,
+  bool Visit(const state::Workload& w, const Applicable& app, Category cat, bool count_unknown,
              Fn&& fn) const;
-  bool HasEnforcedAllow(const state::Workload& w, const Lists* ns_lists) const;
-  uint32_t LogDryRun(const state::Workload& w, const Lists* ns_lists, Category cat,
+  bool HasEnforcedAllow(const state::Workload& w, const Applicable& app) const;
+  uint32_t LogDryRun(const state::Workload& w, const Applicable& app, Category cat,
                      const MatchInput& in, bool count_unknown) const;
 
+  bool Matches(const Compiled& c, const MatchInput& in) const { return flat_.Matches(c.index, in); }
+
   std::vector<Compiled> policies_;
+  CompiledPolicies flat_;
   std::vector<std::pair<std::string_view, uint32_t>> by_key_;  // sorted
   std::vector<std::pair<std::string, Lists>> by_namespace_;    // sorted by ns
   Lists global_;
+  std::vector<std::pair<std::string, WorkloadEntry>> by_workload_;  // sorted by uid
   mutable std::atomic<uint64_t> unknown_keys_{0};
 };
 

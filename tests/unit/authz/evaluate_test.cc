@@ -190,6 +190,34 @@ TEST_CASE("unknown workload keys are skipped and counted") {
   CHECK(index->unknown_policy_keys() == 4);
 }
 
+TEST_CASE("workload keys resolved at build time; changed keys fall back to lookups") {
+  Policy deny = OneMatch("default", "sel-deny", A::kDeny, Port(8080), S::kWorkloadSelector);
+  Policy allow = OneMatch("default", "sel-allow", A::kAllow, Port(9090), S::kWorkloadSelector);
+  Policy dry = OneMatch("default", "ns-dry", A::kDeny, Port(8080));
+  dry.dry_run = true;
+  const std::vector<Policy> policies = {deny, allow, dry};
+  std::vector<state::Workload> ws = {Api({"default/sel-allow", "default/nope", "default/ns-dry"})};
+  auto index = AuthzIndex::Build(policies, ws);
+  const ConnectionInfo c = Conn(&Frontend());
+  Decision d = Evaluate(*index, ws[0], c);
+  Check(d, {false, "", "allow policies exist, but none allowed"});
+  CHECK(d.dry_run_deny_matches == 1);  // listed namespace policy counted once
+  CHECK(index->unknown_policy_keys() == 1);
+  // Same uid, different keys than at build time: resolved per call.
+  state::Workload changed = Api({"default/sel-deny"});
+  Check(Evaluate(*index, changed, c),
+        {false, "default/sel-deny", "explicitly denied by default/sel-deny"});
+  CHECK(index->unknown_policy_keys() == 1);
+  // Map overload.
+  AuthzIndex::PolicyMap pm;
+  for (const Policy& p : policies) pm[p.Key()] = p;
+  AuthzIndex::WorkloadMap wm;
+  wm[changed.uid] = changed;
+  auto from_maps = AuthzIndex::Build(pm, wm);
+  Check(Evaluate(*from_maps, changed, c),
+        {false, "default/sel-deny", "explicitly denied by default/sel-deny"});
+}
+
 TEST_CASE("a namespace policy also listed by key is evaluated once") {
   Policy dry = OneMatch("default", "dry", A::kDeny, Port(8080));
   dry.dry_run = true;

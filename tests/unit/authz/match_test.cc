@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "agent/authz/evaluate.h"
 #include "agent/authz/match.h"
 #include "tests/unit/authz/authz_test_util.h"
 
@@ -73,6 +74,13 @@ TEST_CASE("Match attributes: identity vs plaintext") {
     REQUIRE_FALSE(IsEmptyMatch(m));
     CHECK(MatchMatches(m, MatchInput::From(mtls)) == row.with_identity);
     CHECK(MatchMatches(m, MatchInput::From(plain)) == row.plaintext);
+    // The evaluator's compiled form agrees with the reference semantics.
+    auto index = AuthzIndex::Build(
+        std::vector<state::Policy>{OneMatch("default", "p", state::PolicyAction::kAllow, m)});
+    state::Workload w;
+    w.ns = "default";
+    CHECK(Evaluate(*index, w, mtls).allow == row.with_identity);
+    CHECK(Evaluate(*index, w, plain).allow == row.plaintext);
   }
 }
 
