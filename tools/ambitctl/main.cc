@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ambit::ctl::RegisterCaCommands(app);
   ambit::ctl::RegisterRedirectCommands(app);
+  ambit::ctl::RegisterAdminCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
