@@ -43,8 +43,7 @@ int VerifyPeer(X509_STORE_CTX* sctx, void* arg) {
         Cat("peer chain verification: ", X509_verify_cert_error_string(err));
     return 0;
   }
-  state->verdict = CheckPeerIdentity(leaf, ctx->role(), ctx->local_identity().trust_domain(),
-                                     state->expected);
+  state->verdict = CheckPeerIdentity(leaf, ctx->role(), ctx->trust_domain(), state->expected);
   if (state->verdict.failure != TlsFailure::kNone) {
     X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
@@ -107,7 +106,8 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
   }
   auto counters = options.counters ? options.counters : std::make_shared<RejectionCounters>();
   auto ctx = std::make_shared<const TlsContext>(role, std::move(ssl_ctx),
-                                                std::move(loaded.identity), std::move(counters));
+                                                std::move(loaded.identity), std::move(counters),
+                                                options.trust_domain);
   SSL_CTX_set_cert_verify_callback(ctx->ssl_ctx(), VerifyPeer,
                                    const_cast<TlsContext*>(ctx.get()));
   return ctx;
@@ -116,9 +116,11 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
 }  // namespace
 
 TlsContext::TlsContext(TlsRole role, identity::SslCtxPtr ctx, identity::Identity local,
-                       std::shared_ptr<RejectionCounters> counters)
+                       std::shared_ptr<RejectionCounters> counters, std::string trust_domain)
     : role_(role), ctx_(std::move(ctx)), local_(std::move(local)),
-      counters_(std::move(counters)) {}
+      counters_(std::move(counters)), trust_domain_(std::move(trust_domain)) {
+  if (trust_domain_.empty()) trust_domain_ = local_.trust_domain();
+}
 
 StatusOr<std::shared_ptr<const TlsContext>> MakeServerContext(const identity::CertBundle& bundle,
                                                               const TlsOptions& options) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "common/base/status.h"
 #include "common/identity/cert_bundle.h"
@@ -19,12 +20,15 @@ struct TlsOptions {
   bool allow_tls12 = false;  // TLS12_ENABLED: adds TLS 1.2 ECDHE-*-AES-GCM
   // Where rejections are counted; one is created per context when null.
   std::shared_ptr<RejectionCounters> counters;
+  // Server side: the trust domain inbound peers must belong to (the local
+  // workload's Workload.trust_domain). Empty: our certificate's trust domain.
+  std::string trust_domain;
 };
 
 class TlsContext {
  public:
   TlsContext(TlsRole role, identity::SslCtxPtr ctx, identity::Identity local,
-             std::shared_ptr<RejectionCounters> counters);
+             std::shared_ptr<RejectionCounters> counters, std::string trust_domain = "");
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
@@ -33,6 +37,8 @@ class TlsContext {
   // The identity of our own certificate; its trust domain is what inbound
   // peers must match.
   const identity::Identity& local_identity() const { return local_; }
+  // What inbound peers' identities must be in (server side).
+  const std::string& trust_domain() const { return trust_domain_; }
   RejectionCounters& counters() const { return *counters_; }
 
  private:
@@ -40,6 +46,7 @@ class TlsContext {
   identity::SslCtxPtr ctx_;
   identity::Identity local_;
   std::shared_ptr<RejectionCounters> counters_;
+  std::string trust_domain_;
 };
 
 StatusOr<std::shared_ptr<const TlsContext>> MakeServerContext(const identity::CertBundle& bundle,

@@ -178,3 +178,29 @@ TEST_CASE("TLS 1.3 default negotiates an AES-GCM suite") {
 
 }  // namespace
 }  // namespace ambit::tls::testing
+
+namespace ambit::tls::testing {
+namespace {
+
+TEST_CASE("server trust domain can come from the workload record instead of the cert") {
+  BuiltinCa ca = NewCa();
+  const std::string sid = "spiffe://cluster.local/ns/a/sa/s";
+  TlsOptions o;
+  o.trust_domain = "mesh.example";
+  auto server_ctx = ServerCtx(Issue(ca, sid), o);
+  CHECK(server_ctx->trust_domain() == "mesh.example");
+  CHECK(ServerCtx(Issue(ca, sid))->trust_domain() == "cluster.local");
+  for (const char* client_id : {"spiffe://cluster.local/ns/a/sa/c", "spiffe://mesh.example/ns/a/sa/c"}) {
+    auto server = TlsEngine::NewServer(server_ctx);
+    auto client = TlsEngine::NewClient(ClientCtx(Issue(ca, client_id)), {Id(sid)});
+    REQUIRE(server.ok());
+    REQUIRE(client.ok());
+    const PumpResult r = Pump(**client, **server);
+    const bool same_td = std::string(client_id).find("mesh.example") != std::string::npos;
+    CHECK(r.server == (same_td ? HandshakeState::kDone : HandshakeState::kFailed));
+  }
+  CHECK(server_ctx->counters().Get(TlsFailure::kTrustDomainMismatch) == 1);
+}
+
+}  // namespace
+}  // namespace ambit::tls::testing
