@@ -12,6 +12,7 @@
 
 #include "common/admin/handlers.h"
 #include "tests/unit/admin/admin_test_util.h"
+#include "tests/unit/ambitctl/schema_check.h"
 
 using namespace ambit;
 using namespace ambit::admin;
@@ -145,4 +146,28 @@ TEST_CASE("unreachable agent: exit code 1 and a clear message") {
   CHECK(r.err == "ambitctl: cannot reach the agent admin API at " + url +
                      ": connection refused — is ambit-agent running, and are you in its "
                      "network namespace?\n");
+}
+
+TEST_CASE("the sample dump conforms to config_dump.schema.json; violations are caught") {
+  using nlohmann::json;
+  const json schema = json::parse(ReadFile(Env("GOLDEN_DIR") + "/config_dump.schema.json"));
+  const json dump = json::parse(ReadFile(Env("GOLDEN_DIR") + "/config_dump.json"));
+  ambit::testing::SchemaCheck check(schema);
+  CHECK(check.Check(dump, schema) == "");
+
+  json no_uid = dump;
+  no_uid["workloads"][1].erase("uid");
+  CHECK(check.Check(no_uid, schema) == "/workloads/1: missing required \"uid\"");
+
+  json bad_state = dump;
+  bad_state["certificates"][0]["state"] = "Ready";
+  CHECK(check.Check(bad_state, schema).starts_with("/certificates/0/state: \"Ready\" not in"));
+
+  json bad_port = dump;
+  bad_port["services"][0]["ports"]["http"] = 80;
+  CHECK(check.Check(bad_port, schema).starts_with("/services/0/ports/http: 'http' does not"));
+
+  json no_section = dump;
+  no_section.erase("workloadState");
+  CHECK(check.Check(no_section, schema) == ": missing required \"workloadState\"");
 }
