@@ -45,9 +45,40 @@ void CompiledPolicies::AddMatch(const state::Match& m) {
   matches_.push_back(Range{begin, static_cast<uint32_t>(tests_.size())});
 }
 
+std::vector<uint16_t> CompiledPolicies::RuleGate(const state::Rule& r, bool* gated) {
+  // The smallest clause whose every non-empty Match lists positive ports.
+  std::vector<uint16_t> best;
+  *gated = false;
+  for (const state::Clause& c : r.clauses) {
+    std::vector<uint16_t> ports;
+    bool all = false;
+    for (const state::Match& m : c.matches) {
+      if (IsEmptyMatch(m)) continue;
+      if (m.destination_ports.empty()) {
+        all = false;
+        break;
+      }
+      all = true;
+      ports.insert(ports.end(), m.destination_ports.begin(), m.destination_ports.end());
+    }
+    if (all && (!*gated || ports.size() < best.size())) {
+      best = std::move(ports);
+      *gated = true;
+    }
+  }
+  return best;
+}
+
 uint32_t CompiledPolicies::Add(const state::Policy& p) {
   const auto rules_begin = static_cast<uint32_t>(rules_.size());
+  PolicyEntry entry;
+  entry.gated = !p.rules.empty();
+  std::vector<uint16_t> gate;
   for (const state::Rule& r : p.rules) {
+    bool rule_gated = false;
+    std::vector<uint16_t> ports = RuleGate(r, &rule_gated);
+    entry.gated = entry.gated && rule_gated;
+    if (entry.gated) gate.insert(gate.end(), ports.begin(), ports.end());
     std::vector<const state::Clause*> order;
     for (const state::Clause& c : r.clauses) {
       if (std::any_of(c.matches.begin(), c.matches.end(),
@@ -68,7 +99,15 @@ uint32_t CompiledPolicies::Add(const state::Policy& p) {
     }
     rules_.push_back(Range{clauses_begin, static_cast<uint32_t>(clauses_.size())});
   }
-  policies_.push_back(Range{rules_begin, static_cast<uint32_t>(rules_.size())});
+  entry.rules = Range{rules_begin, static_cast<uint32_t>(rules_.size())};
+  if (entry.gated) {
+    std::sort(gate.begin(), gate.end());
+    gate.erase(std::unique(gate.begin(), gate.end()), gate.end());
+    const auto begin = static_cast<uint32_t>(gate_ports_.size());
+    gate_ports_.insert(gate_ports_.end(), gate.begin(), gate.end());
+    entry.gate = Range{begin, static_cast<uint32_t>(gate_ports_.size())};
+  }
+  policies_.push_back(entry);
   return static_cast<uint32_t>(policies_.size() - 1);
 }
 
@@ -119,8 +158,12 @@ bool CompiledPolicies::RuleMatches(const Range& rule, const MatchInput& in) cons
 }
 
 bool CompiledPolicies::Matches(uint32_t policy, const MatchInput& in) const {
-  const Range& p = policies_[policy];
-  for (uint32_t r = p.begin; r < p.end; ++r) {
+  const PolicyEntry& p = policies_[policy];
+  if (p.gated && !std::binary_search(gate_ports_.begin() + p.gate.begin,
+                                     gate_ports_.begin() + p.gate.end, in.conn->dst_port)) {
+    return false;
+  }
+  for (uint32_t r = p.rules.begin; r < p.rules.end; ++r) {
     if (RuleMatches(rules_[r], in)) return true;
   }
   return false;

@@ -18,6 +18,7 @@ class CompiledPolicies {
   // Appends `p` and returns its index. Empty Match objects are dropped,
   // clauses left without a Match are dropped (true), and cheap clauses
   // (ports, IPs) are moved before string clauses (AND is commutative).
+  // Policies whose every rule requires a port from a list get a port gate.
   uint32_t Add(const state::Policy& p);
   bool Matches(uint32_t policy, const MatchInput& in) const;
   size_t size() const { return policies_.size(); }
@@ -39,7 +40,18 @@ class CompiledPolicies {
   bool TestMatches(const Test& t, const MatchInput& in) const;
   bool RuleMatches(const Range& rule, const MatchInput& in) const;
 
-  std::vector<Range> policies_;  // → rules_
+  // Port gate: when every rule needs the destination port to be in some
+  // positive list, the union of those ports (sorted) lets Matches() reject
+  // a policy with one lookup instead of walking its rules.
+  struct PolicyEntry {
+    Range rules;
+    Range gate;  // in gate_ports_
+    bool gated = false;
+  };
+  static std::vector<uint16_t> RuleGate(const state::Rule& r, bool* gated);
+
+  std::vector<PolicyEntry> policies_;
+  std::vector<uint16_t> gate_ports_;
   std::vector<Range> rules_;     // → clauses_
   std::vector<Range> clauses_;   // → matches_
   std::vector<Range> matches_;   // → tests_

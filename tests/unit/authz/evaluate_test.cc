@@ -239,6 +239,37 @@ TEST_CASE("plaintext vs identity: STRICT-style deny") {
         {true, "default/allow-fe", "allowed by default/allow-fe"});
 }
 
+TEST_CASE("port gate never hides a rule without a port condition") {
+  Match p80 = Port(80);
+  Match p81_ns = Port(81);
+  p81_ns.namespaces = {Exact("default")};
+  auto rule = [](std::vector<state::Clause> c) { return state::Rule{std::move(c)}; };
+  Policy mixed;  // rule 0 needs port 80, rule 1 only an identity
+  mixed.ns = "default";
+  mixed.name = "mixed";
+  mixed.rules = {rule({state::Clause{{p80}}}), rule({state::Clause{{FromFrontend()}}})};
+  Check(Eval({mixed}, Api(), Conn(&Frontend())), {true, "default/mixed", "allowed by default/mixed"});
+  Check(Eval({mixed}, Api(), Conn(nullptr)), {false, "", "allow policies exist, but none allowed"});
+
+  Policy gated;  // every rule needs a port: 80/81 or 8080
+  gated.ns = "default";
+  gated.name = "gated";
+  gated.rules = {rule({state::Clause{{p80, p81_ns}}, state::Clause{{FromFrontend()}}}),
+                 rule({state::Clause{{Match{}, Port(8080)}}})};
+  Check(Eval({gated}, Api(), Conn(nullptr)), {true, "default/gated", "allowed by default/gated"});
+  Check(Eval({gated}, Api(), Conn(&Frontend(), "10.0.0.5", "10.0.1.7", 81)),
+        {true, "default/gated", "allowed by default/gated"});
+  Check(Eval({gated}, Api(), Conn(&Frontend(), "10.0.0.5", "10.0.1.7", 9090)),
+        {false, "", "allow policies exist, but none allowed"});
+
+  Policy empty_clause;  // a clause of empty Matches is true: no gate from it
+  empty_clause.ns = "default";
+  empty_clause.name = "empty-clause";
+  empty_clause.rules = {rule({state::Clause{{Match{}}}})};
+  Check(Eval({empty_clause}, Api(), Conn(nullptr, "10.0.0.5", "10.0.1.7", 1234)),
+        {true, "default/empty-clause", "allowed by default/empty-clause"});
+}
+
 TEST_CASE("index build: map input, duplicate keys, empty matches simplified") {
   AuthzIndex::PolicyMap map;
   Policy p = OneMatch("default", "p", A::kAllow, Port(9090));
