@@ -81,7 +81,7 @@ class HttpServer {
 
   const net::SocketAddress& address() const { return address_; }
   uint16_t port() const { return address_.port(); }
-  size_t active_connections() const { return conns_.size(); }
+  size_t active_connections() const { return live_; }
   const HttpServerStats& stats() const { return stats_; }
 
  private:

@@ -182,6 +182,38 @@ TEST_CASE("Stop() with open, idle and half-sent connections") {
   CHECK(served.WaitClosed());
 }
 
+TEST_CASE("Stop() while a response is blocked on a client that does not read") {
+  ADMIN_FOR_EACH_BACKEND(kind);
+  ServerThread st(kind, [](HttpServer& s) {
+    s.Handle("/big", [](const HttpRequest&) {
+      HttpResponse r;
+      r.body = std::string(16 * 1024 * 1024, 'x');
+      return r;
+    });
+  });
+  RawClient c(st.port());
+  c.Send("GET /big HTTP/1.1\r\n\r\n");
+  REQUIRE(c.ReadMore());  // the response started; the rest stays stuck in socket buffers
+  REQUIRE(st.Stop());
+  CHECK(st.left_tasks() == 0);
+  CHECK(st.left_ops() == 0);
+}
+
+TEST_CASE("connections over max_connections are closed at once") {
+  io::TestLoop t(io::BackendKind::kEpoll);
+  auto server = HttpServer::Create(
+      t.loop(), {.address = *net::SocketAddress::Parse("127.0.0.1:0"), .max_connections = 2});
+  REQUIRE(server.ok());
+  Routes(**server);
+  (*server)->Start();
+  RawClient a((*server)->port()), b((*server)->port()), c((*server)->port());
+  REQUIRE(t.RunUntil([&] { return (*server)->stats().rejected_connections == 1; }));
+  CHECK((*server)->active_connections() == 2);
+  CHECK(c.WaitClosed());
+  t.loop().BlockOn((*server)->Stop());
+  CHECK(t.loop().live_tasks() == 0);
+}
+
 TEST_CASE("idle connections are closed after the idle timeout (simulated time)") {
   io::TestLoop t(io::BackendKind::kEpoll);
   auto server = HttpServer::Create(t.loop(), {.address = *net::SocketAddress::Parse("127.0.0.1:0")});
@@ -190,6 +222,7 @@ TEST_CASE("idle connections are closed after the idle timeout (simulated time)")
   (*server)->Start();
   RawClient c((*server)->port());
   REQUIRE(t.RunUntil([&] { return (*server)->active_connections() == 1; }));
+  t.RunUntilIdle();  // the connection task started and waits in recv
   t.Advance(29s);
   CHECK((*server)->active_connections() == 1);
   t.Advance(2s);
