@@ -46,9 +46,10 @@ std::vector<std::string> CsrUris(X509_REQ* req) {
 
 }  // namespace
 
-BuiltinCa::BuiltinCa(X509Ptr cert, EvpPkeyPtr key, std::string root_pem,
-                     const base::Clock& clock)
-    : cert_(std::move(cert)), key_(std::move(key)), root_pem_(std::move(root_pem)),
+BuiltinCa::BuiltinCa(X509Ptr cert, EvpPkeyPtr key, std::string root_pem, const base::Clock& clock)
+    : cert_(std::move(cert)),
+      key_(std::move(key)),
+      root_pem_(std::move(root_pem)),
       clock_(&clock) {}
 
 StatusOr<BuiltinCa> BuiltinCa::Generate(const base::Clock& clock) {
@@ -68,13 +69,12 @@ StatusOr<BuiltinCa> BuiltinCa::CreateInDir(const std::filesystem::path& dir,
   std::error_code ec;
   if (std::filesystem::exists(dir / kCaCertFile, ec) ||
       std::filesystem::exists(dir / kCaKeyFile, ec)) {
-    return absl::AlreadyExistsError(Cat(
-        "a CA already exists in ", dir.string(), " (ca.crt/ca.key); refusing to overwrite it"));
+    return absl::AlreadyExistsError(
+        Cat("a CA already exists in ", dir.string(), " (ca.crt/ca.key); refusing to overwrite it"));
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return absl::InternalError(
-        Cat("creating CA directory ", dir.string(), ": ", ec.message()));
+    return absl::InternalError(Cat("creating CA directory ", dir.string(), ": ", ec.message()));
   }
   ASSIGN_OR_RETURN(BuiltinCa ca, Generate(clock));
   ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(ca.key_.get()));
@@ -89,8 +89,8 @@ StatusOr<BuiltinCa> BuiltinCa::LoadFromDir(const std::filesystem::path& dir,
   StatusOr<std::string> key_pem = ReadSmallFile(dir / kCaKeyFile);
   if (!cert_pem.ok() || !key_pem.ok()) {
     return absl::NotFoundError(Cat("no CA in ", dir.string(),
-                                            ": need ca.crt and ca.key (run `ambitctl ca init ",
-                                            dir.string(), "` first)"));
+                                   ": need ca.crt and ca.key (run `ambitctl ca init ", dir.string(),
+                                   "` first)"));
   }
   ASSIGN_OR_RETURN(X509Ptr cert, ParseCertPem(*cert_pem, (dir / kCaCertFile).string()));
   ASSIGN_OR_RETURN(EvpPkeyPtr key, ParsePrivateKeyPem(*key_pem, (dir / kCaKeyFile).string()));
@@ -103,8 +103,7 @@ StatusOr<BuiltinCa> BuiltinCa::LoadFromDir(const std::filesystem::path& dir,
   return BuiltinCa(std::move(cert), std::move(key), std::move(pem), clock);
 }
 
-StatusOr<std::string> BuiltinCa::SignCsr(std::string_view csr_pem,
-                                         std::chrono::seconds ttl) const {
+StatusOr<std::string> BuiltinCa::SignCsr(std::string_view csr_pem, std::chrono::seconds ttl) const {
   if (ttl <= std::chrono::seconds(0)) {
     return absl::InvalidArgumentError("certificate TTL must be positive");
   }

@@ -34,8 +34,7 @@ class BuiltinCa {
   StatusOr<std::string> SignCsr(std::string_view csr_pem,
                                 std::chrono::seconds ttl = kDefaultCertTtl) const;
   // Generates key + CSR for `id` and signs it: a complete workload bundle.
-  StatusOr<CertBundle> Issue(const Identity& id,
-                             std::chrono::seconds ttl = kDefaultCertTtl) const;
+  StatusOr<CertBundle> Issue(const Identity& id, std::chrono::seconds ttl = kDefaultCertTtl) const;
 
   const std::string& root_pem() const { return root_pem_; }
   X509* root_cert() const { return cert_.get(); }

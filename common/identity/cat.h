@@ -11,10 +11,8 @@ namespace ambit::identity {
 namespace cat_internal {
 inline void Append(std::string& out, std::string_view s) { out.append(s); }
 template <typename T>
-  requires std::is_integral_v<T>
-void Append(std::string& out, T v) {
-  out.append(std::to_string(v));
-}
+requires std::is_integral_v<T>
+void Append(std::string& out, T v) { out.append(std::to_string(v)); }
 }  // namespace cat_internal
 
 template <typename... Args>

@@ -42,8 +42,7 @@ Status SetSubject(X509* cert, const std::string& cn) {
   X509_NAME* name = X509_get_subject_name(cert);
   if (cn.empty()) return absl::OkStatus();
   if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>("Ambit"), -1, -1,
-                                 0) != 1 ||
+                                 reinterpret_cast<const unsigned char*>("Ambit"), -1, -1, 0) != 1 ||
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
                                  0) != 1) {
@@ -89,8 +88,7 @@ StatusOr<EvpPkeyPtr> GenerateP256Key() {
   return key;
 }
 
-StatusOr<X509_EXTENSION*> MakeUriSanExtension(const std::vector<std::string>& uris,
-                                              bool critical) {
+StatusOr<X509_EXTENSION*> MakeUriSanExtension(const std::vector<std::string>& uris, bool critical) {
   GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
   if (names == nullptr) return OpensslError("allocating SAN list");
   for (const std::string& uri : uris) {

@@ -13,12 +13,12 @@
 namespace ambit::identity {
 
 struct CertSpec {
-  bool is_ca = false;          // CA:true + keyCertSign/cRLSign; else a workload leaf
-  std::string common_name;     // subject CN; empty = empty subject (Istio leaves)
+  bool is_ca = false;                 // CA:true + keyCertSign/cRLSign; else a workload leaf
+  std::string common_name;            // subject CN; empty = empty subject (Istio leaves)
   std::vector<std::string> uri_sans;  // critical SAN when the subject is empty
   base::WallTime not_before;
   base::WallTime not_after;
-  bool server_auth = true;     // EKU of leaves
+  bool server_auth = true;  // EKU of leaves
   bool client_auth = true;
 };
 
@@ -31,7 +31,6 @@ StatusOr<X509Ptr> BuildCert(const CertSpec& spec, EVP_PKEY* subject_key, X509* i
                             EVP_PKEY* issuer_key);
 
 // A GENERAL_NAMES extension value with one URI entry per string.
-StatusOr<X509_EXTENSION*> MakeUriSanExtension(const std::vector<std::string>& uris,
-                                              bool critical);
+StatusOr<X509_EXTENSION*> MakeUriSanExtension(const std::vector<std::string>& uris, bool critical);
 
 }  // namespace ambit::identity

@@ -42,8 +42,8 @@ StatusOr<Identity> LeafIdentity(const X509* cert) {
   if (uris.empty()) {
     return absl::InvalidArgumentError("certificate has no URI subjectAltName");
   }
-  return absl::InvalidArgumentError(Cat(
-      "certificate has no SPIFFE URI subjectAltName (first URI: '", uris.front(), "')"));
+  return absl::InvalidArgumentError(
+      Cat("certificate has no SPIFFE URI subjectAltName (first URI: '", uris.front(), "')"));
 }
 
 StatusOr<LoadedBundle> LoadBundle(const CertBundle& bundle) {

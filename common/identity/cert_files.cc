@@ -48,8 +48,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view conte
 StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(Cat("cannot read ", path.string(), ": ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(Cat("cannot read ", path.string(), ": ", std::strerror(errno)));
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -60,8 +59,7 @@ Status WriteBundleToDir(const CertBundle& bundle, const std::filesystem::path& d
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return absl::InternalError(
-        Cat("creating directory ", dir.string(), ": ", ec.message()));
+    return absl::InternalError(Cat("creating directory ", dir.string(), ": ", ec.message()));
   }
   RETURN_IF_ERROR(WriteFileAtomic(dir / kKeyFile, bundle.private_key_pem, 0600));
   RETURN_IF_ERROR(WriteFileAtomic(dir / kCertChainFile, bundle.CertChainPem(), 0644));

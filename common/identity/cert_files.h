@@ -18,8 +18,7 @@ inline constexpr std::string_view kRootCertFile = "root-cert.pem";
 
 // Writes via a temporary file + rename; `mode` is applied before any byte is
 // written, so a private key is never readable by others.
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view contents,
-                       unsigned mode);
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view contents, unsigned mode);
 StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path);
 
 Status WriteBundleToDir(const CertBundle& bundle, const std::filesystem::path& dir);

@@ -71,8 +71,8 @@ StatusOr<std::string> CertToPem(X509* cert) {
 StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   // PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY").
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return OpensslError("encoding private key as PKCS#8 PEM");
   }
   return BioToString(bio.get());
@@ -80,8 +80,8 @@ StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key) {
 
 std::vector<std::string> UriSans(const X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
@@ -116,8 +116,8 @@ bool IsP256(const EVP_PKEY* key) {
   if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
   char group[64] = {0};
   size_t len = 0;
-  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                     &len) != 1) {
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &len) !=
+      1) {
     return false;
   }
   return std::string_view(group, len) == "prime256v1";

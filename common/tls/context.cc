@@ -31,16 +31,15 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 // set the ssl_client/ssl_server purpose), then the SPIFFE rules.
 int VerifyPeer(X509_STORE_CTX* sctx, void* arg) {
   const auto* ctx = static_cast<const TlsContext*>(arg);
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   PeerState* state = ssl != nullptr ? PeerState::From(ssl) : nullptr;
   if (state == nullptr) return 0;
   X509* leaf = X509_STORE_CTX_get0_cert(sctx);
   if (X509_verify_cert(sctx) != 1) {
     const int err = X509_STORE_CTX_get_error(sctx);
     state->verdict.failure = MapChainError(err, leaf);
-    state->verdict.detail =
-        Cat("peer chain verification: ", X509_verify_cert_error_string(err));
+    state->verdict.detail = Cat("peer chain verification: ", X509_verify_cert_error_string(err));
     return 0;
   }
   state->verdict = CheckPeerIdentity(leaf, ctx->role(), ctx->trust_domain(), state->expected);
@@ -73,8 +72,7 @@ Status ConfigureProtocol(SSL_CTX* ctx, const TlsOptions& options) {
 
 Status ConfigureCredentials(SSL_CTX* ctx, identity::LoadedBundle& loaded) {
   if (SSL_CTX_use_certificate(ctx, loaded.leaf.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, loaded.key.get()) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
+      SSL_CTX_use_PrivateKey(ctx, loaded.key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return OpensslError("installing workload certificate and key");
   }
   for (identity::X509Ptr& c : loaded.chain) {
@@ -105,11 +103,10 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
     }
   }
   auto counters = options.counters ? options.counters : std::make_shared<RejectionCounters>();
-  auto ctx = std::make_shared<const TlsContext>(role, std::move(ssl_ctx),
-                                                std::move(loaded.identity), std::move(counters),
-                                                options.trust_domain);
-  SSL_CTX_set_cert_verify_callback(ctx->ssl_ctx(), VerifyPeer,
-                                   const_cast<TlsContext*>(ctx.get()));
+  auto ctx =
+      std::make_shared<const TlsContext>(role, std::move(ssl_ctx), std::move(loaded.identity),
+                                         std::move(counters), options.trust_domain);
+  SSL_CTX_set_cert_verify_callback(ctx->ssl_ctx(), VerifyPeer, const_cast<TlsContext*>(ctx.get()));
   return ctx;
 }
 
@@ -117,8 +114,11 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
 
 TlsContext::TlsContext(TlsRole role, identity::SslCtxPtr ctx, identity::Identity local,
                        std::shared_ptr<RejectionCounters> counters, std::string trust_domain)
-    : role_(role), ctx_(std::move(ctx)), local_(std::move(local)),
-      counters_(std::move(counters)), trust_domain_(std::move(trust_domain)) {
+    : role_(role),
+      ctx_(std::move(ctx)),
+      local_(std::move(local)),
+      counters_(std::move(counters)),
+      trust_domain_(std::move(trust_domain)) {
   if (trust_domain_.empty()) trust_domain_ = local_.trust_domain();
 }
 

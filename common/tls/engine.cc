@@ -72,9 +72,8 @@ HandshakeState TlsEngine::Fail(TlsFailure f, std::string_view detail) {
     failure_ = f;
     ctx_->counters().Add(f);
     const char* side = ctx_->role() == TlsRole::kServer ? "inbound" : "outbound";
-    error_ = absl::PermissionDeniedError(Cat(side, " TLS handshake rejected (",
-                                                      TlsFailureName(f), "): ", detail, "; ",
-                                                      TlsFailureHint(f)));
+    error_ = absl::PermissionDeniedError(Cat(side, " TLS handshake rejected (", TlsFailureName(f),
+                                             "): ", detail, "; ", TlsFailureHint(f)));
   }
   return HandshakeState::kFailed;
 }
@@ -90,8 +89,7 @@ HandshakeState TlsEngine::FailFromSsl(int ret) {
       ERR_GET_REASON(first) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
     return Fail(TlsFailure::kNoPeerCert, detail);
   }
-  if (ERR_GET_LIB(first) == ERR_LIB_SSL &&
-      ERR_GET_REASON(first) == SSL_R_NO_APPLICATION_PROTOCOL) {
+  if (ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_NO_APPLICATION_PROTOCOL) {
     return Fail(TlsFailure::kAlpnMismatch, detail);
   }
   if (IsPeerAlert(first)) return Fail(TlsFailure::kPeerAlert, detail);
@@ -157,8 +155,7 @@ Status TlsEngine::WritePlaintext(std::span<const std::byte> data) {
   ERR_clear_error();
   size_t written = 0;
   // The queue BIO never blocks, so one call encrypts everything.
-  if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &written) != 1 ||
-      written != data.size()) {
+  if (SSL_write_ex(ssl_.get(), data.data(), data.size(), &written) != 1 || written != data.size()) {
     return identity::OpensslError("TLS write failed");
   }
   return absl::OkStatus();
@@ -174,7 +171,8 @@ std::string_view TlsEngine::alpn() const {
   const unsigned char* data = nullptr;
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl_.get(), &data, &len);
-  return data == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(data), len);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(reinterpret_cast<const char*>(data), len);
 }
 
 }  // namespace ambit::tls

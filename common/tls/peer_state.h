@@ -2,9 +2,9 @@
 // inside OpenSSL's verify callback. Owned by the TlsEngine.
 #pragma once
 
-#include <vector>
-
 #include <openssl/ssl.h>
+
+#include <vector>
 
 #include "common/identity/identity.h"
 #include "common/tls/spiffe_verify.h"

@@ -58,7 +58,7 @@ PeerVerdict CheckPeerIdentity(const X509* leaf, TlsRole role, std::string_view l
     return Fail(TlsFailure::kNoSpiffeSan,
                 uris.empty() ? "peer leaf has no URI SAN"
                              : Cat("peer leaf URI SANs carry no spiffe:// identity (first: '",
-                                            uris.front(), "')"));
+                                   uris.front(), "')"));
   }
   PeerVerdict v;
   v.peer = peer;
@@ -66,7 +66,7 @@ PeerVerdict CheckPeerIdentity(const X509* leaf, TlsRole role, std::string_view l
     if (peer->trust_domain() != local_trust_domain) {
       v.failure = TlsFailure::kTrustDomainMismatch;
       v.detail = Cat("client identity ", peer->ToString(), " is in trust domain '",
-                              peer->trust_domain(), "', ours is '", local_trust_domain, "'");
+                     peer->trust_domain(), "', ours is '", local_trust_domain, "'");
     }
     return v;
   }
@@ -77,7 +77,7 @@ PeerVerdict CheckPeerIdentity(const X509* leaf, TlsRole role, std::string_view l
   if (!match) {
     v.failure = TlsFailure::kIdentityNotExpected;
     v.detail = Cat("server presented ", peer->ToString(), ", expected one of [",
-                            JoinIdentities(expected), "]");
+                   JoinIdentities(expected), "]");
   }
   return v;
 }

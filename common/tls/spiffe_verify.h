@@ -2,12 +2,12 @@
 // and the mapping of X.509 chain errors to TlsFailure.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <openssl/x509.h>
 
 #include "common/identity/identity.h"
 #include "common/tls/failure.h"

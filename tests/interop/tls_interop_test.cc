@@ -82,17 +82,43 @@ int StartServer(Subprocess& s) {
 }
 
 std::vector<std::string> ServerArgv(const fs::path& d) {
-  return {Env("OPENSSL"), "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-tls1_3",
-          "-alpn", "h2", "-cert", (d / "cert-chain.pem").string(), "-key",
-          (d / "key.pem").string(), "-CAfile", (d / "root-cert.pem").string(), "-Verify", "1",
-          "-verify_return_error", "-rev"};
+  return {Env("OPENSSL"),
+          "s_server",
+          "-accept",
+          "127.0.0.1:0",
+          "-naccept",
+          "1",
+          "-tls1_3",
+          "-alpn",
+          "h2",
+          "-cert",
+          (d / "cert-chain.pem").string(),
+          "-key",
+          (d / "key.pem").string(),
+          "-CAfile",
+          (d / "root-cert.pem").string(),
+          "-Verify",
+          "1",
+          "-verify_return_error",
+          "-rev"};
 }
 
 std::vector<std::string> ClientArgv(const fs::path& d, int port) {
-  return {Env("OPENSSL"), "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
-          "-tls1_3", "-alpn", "h2", "-cert", (d / "cert-chain.pem").string(), "-key",
-          (d / "key.pem").string(), "-CAfile", (d / "root-cert.pem").string(),
-          "-verify_return_error", "-quiet"};
+  return {Env("OPENSSL"),
+          "s_client",
+          "-connect",
+          "127.0.0.1:" + std::to_string(port),
+          "-tls1_3",
+          "-alpn",
+          "h2",
+          "-cert",
+          (d / "cert-chain.pem").string(),
+          "-key",
+          (d / "key.pem").string(),
+          "-CAfile",
+          (d / "root-cert.pem").string(),
+          "-verify_return_error",
+          "-quiet"};
 }
 
 TEST_CASE("our client engine <-> openssl s_server: mTLS, h2, bytes both ways") {
@@ -192,8 +218,8 @@ TEST_CASE("ambitctl ca init/issue: openssl verify accepts the chain; keys are 06
   Subprocess init({ambitctl, "ca", "init", ca.string()});
   REQUIRE(init.Wait(kTimeout) == 0);
   CHECK(Mode(ca / "ca.key") == 0600);
-  Subprocess issue({ambitctl, "ca", "issue", "--ca", ca.string(), "--identity", kServerId,
-                    "--out", out.string(), "--ttl", "2h"});
+  Subprocess issue({ambitctl, "ca", "issue", "--ca", ca.string(), "--identity", kServerId, "--out",
+                    out.string(), "--ttl", "2h"});
   REQUIRE_MESSAGE(issue.Wait(kTimeout) == 0, issue.output());
   CHECK(Mode(out / "key.pem") == 0600);
   Subprocess verify({Env("OPENSSL"), "verify", "-CAfile", (ca / "ca.crt").string(), "-purpose",
@@ -205,12 +231,12 @@ TEST_CASE("ambitctl ca init/issue: openssl verify accepts the chain; keys are 06
   CHECK(text.Wait(kTimeout) == 0);
   CHECK(text.output().find("URI:" + kServerId) != std::string::npos);
 
-  Subprocess bad_id({ambitctl, "ca", "issue", "--ca", ca.string(), "--identity",
-                     "spiffe://td/ns/a", "--out", out.string()});
+  Subprocess bad_id({ambitctl, "ca", "issue", "--ca", ca.string(), "--identity", "spiffe://td/ns/a",
+                     "--out", out.string()});
   CHECK(bad_id.Wait(kTimeout) == 1);
   CHECK(bad_id.output().find("too few path segments") != std::string::npos);
-  Subprocess no_ca({ambitctl, "ca", "issue", "--ca", (w.dir / "missing").string(),
-                    "--identity", kServerId, "--out", out.string()});
+  Subprocess no_ca({ambitctl, "ca", "issue", "--ca", (w.dir / "missing").string(), "--identity",
+                    kServerId, "--out", out.string()});
   CHECK(no_ca.Wait(kTimeout) == 1);
   CHECK(no_ca.output().find("ambitctl ca init") != std::string::npos);
 }

@@ -79,11 +79,13 @@ void RegisterCaCommands(CLI::App& app) {
   auto* issue = ca->add_subcommand(
       "issue", "issue a workload certificate (key.pem, cert-chain.pem, root-cert.pem)");
   issue->add_option("--ca", args->ca_dir, "CA directory made by `ca init`")->required();
-  issue->add_option("--identity", args->identity,
-                    "spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>")
+  issue
+      ->add_option("--identity", args->identity,
+                   "spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>")
       ->required();
   issue->add_option("--out", args->out_dir, "output directory")->required();
-  issue->add_option("--ttl", args->ttl, "certificate lifetime (90s, 30m, 24h, 7d)")->capture_default_str();
+  issue->add_option("--ttl", args->ttl, "certificate lifetime (90s, 30m, 24h, 7d)")
+      ->capture_default_str();
   issue->callback([args] { SetExitCode(RunIssue(*args)); });
 }
 

@@ -31,8 +31,8 @@ unsigned FileMode(const fs::path& p) {
 }
 
 fs::path TempDir(const char* name) {
-  fs::path dir = fs::temp_directory_path() / (std::string("ambit-") + name + "-" +
-                                              std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / (std::string("ambit-") + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
 }
@@ -56,9 +56,8 @@ TEST_CASE("CSR: empty subject, one critical URI SAN extension, P-256 key") {
   REQUIRE(sk_GENERAL_NAME_num(names) == 1);
   const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, 0);
   REQUIRE(gn->type == GEN_URI);
-  CHECK(std::string(reinterpret_cast<const char*>(
-            ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier))) ==
-        "spiffe://cluster.local/ns/ns1/sa/sa1");
+  CHECK(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(
+            gn->d.uniformResourceIdentifier))) == "spiffe://cluster.local/ns/ns1/sa/sa1");
   GENERAL_NAMES_free(names);
   sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 }

@@ -38,8 +38,8 @@ TEST_CASE("ByteQueue behaves like a FIFO under random appends, reads and consume
         std::vector<std::byte> out(n);
         const size_t got = q.Read(out.data(), n);
         REQUIRE(got == std::min(n, model.size()));
-        REQUIRE(std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got),
-                           model.begin()));
+        REQUIRE(
+            std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got), model.begin()));
         model.erase(model.begin(), model.begin() + static_cast<std::ptrdiff_t>(got));
         break;
       }

@@ -54,9 +54,8 @@ TEST_CASE("TLS 1.2 client against a 1.3-only server fails as a protocol error") 
 
 TEST_CASE("CheckPeerIdentity applies the server and client rules") {
   BuiltinCa ca = NewCa();
-  const CertBundle b =
-      MakeBundle(LeafSpec({"spiffe://bad", "spiffe://td/ns/a/sa/b", "spiffe://td/ns/a/sa/c"}),
-                 &ca, ca);
+  const CertBundle b = MakeBundle(
+      LeafSpec({"spiffe://bad", "spiffe://td/ns/a/sa/b", "spiffe://td/ns/a/sa/c"}), &ca, ca);
   auto leaf = identity::ParseCertPem(b.leaf_pem, "leaf");
   REQUIRE(leaf.ok());
   PeerVerdict v = CheckPeerIdentity(leaf->get(), TlsRole::kServer, "td", {});
@@ -190,7 +189,8 @@ TEST_CASE("server trust domain can come from the workload record instead of the 
   auto server_ctx = ServerCtx(Issue(ca, sid), o);
   CHECK(server_ctx->trust_domain() == "mesh.example");
   CHECK(ServerCtx(Issue(ca, sid))->trust_domain() == "cluster.local");
-  for (const char* client_id : {"spiffe://cluster.local/ns/a/sa/c", "spiffe://mesh.example/ns/a/sa/c"}) {
+  for (const char* client_id :
+       {"spiffe://cluster.local/ns/a/sa/c", "spiffe://mesh.example/ns/a/sa/c"}) {
     auto server = TlsEngine::NewServer(server_ctx);
     auto client = TlsEngine::NewClient(ClientCtx(Issue(ca, client_id)), {Id(sid)});
     REQUIRE(server.ok());

@@ -156,13 +156,11 @@ CertBundle IssueViaIntermediate(const BuiltinCa& root, const std::string& id,
   CertSpec inter_spec = LeafSpec({});
   inter_spec.is_ca = true;
   inter_spec.common_name = "intermediate";
-  auto inter = identity::BuildCert(inter_spec, inter_key->get(), root.root_cert(),
-                                   root.root_key());
+  auto inter = identity::BuildCert(inter_spec, inter_key->get(), root.root_cert(), root.root_key());
   REQUIRE(inter.ok());
   auto leaf_key = identity::GenerateP256Key();
   REQUIRE(leaf_key.ok());
-  auto leaf = identity::BuildCert(LeafSpec({id}), leaf_key->get(), inter->get(),
-                                  inter_key->get());
+  auto leaf = identity::BuildCert(LeafSpec({id}), leaf_key->get(), inter->get(), inter_key->get());
   REQUIRE(leaf.ok());
   const std::string chain = *identity::CertToPem(leaf->get()) + *identity::CertToPem(inter->get());
   auto b = identity::MakeCertBundle(chain, extra_root_pem + root.root_pem(),

@@ -30,7 +30,8 @@ class FdDriver {
   bool Step(Clock::time_point deadline) {
     const auto pending = engine_.PendingCiphertext();
     pollfd p{fd_, static_cast<short>(POLLIN | (pending.empty() ? 0 : POLLOUT)), 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0 || (eof_ && pending.empty())) return false;
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     if ((p.revents & POLLOUT) != 0) {

@@ -149,8 +149,7 @@ TEST_CASE("client without a certificate is rejected as no_peer_cert") {
   identity::SslCtxPtr raw(SSL_CTX_new(TLS_client_method()));
   static constexpr unsigned char kH2[] = {2, 'h', '2'};
   REQUIRE(SSL_CTX_set_alpn_protos(raw.get(), kH2, sizeof(kH2)) == 0);
-  auto bare = std::make_shared<const TlsContext>(TlsRole::kClient, std::move(raw),
-                                                 Id(kClientId),
+  auto bare = std::make_shared<const TlsContext>(TlsRole::kClient, std::move(raw), Id(kClientId),
                                                  std::make_shared<RejectionCounters>());
   auto server = TlsEngine::NewServer(server_ctx);
   auto client = TlsEngine::NewClient(bare, {Id(kServerId)});
@@ -165,8 +164,9 @@ TEST_CASE("client without a certificate is rejected as no_peer_cert") {
 TEST_CASE("a client expecting several identities accepts any of them") {
   Pki pki;
   auto server = TlsEngine::NewServer(ServerCtx(Issue(pki.ca, kServerId)));
-  auto client = TlsEngine::NewClient(ClientCtx(Issue(pki.ca, kClientId)),
-                                     {Id("spiffe://cluster.local/ns/x/sa/waypoint"), Id(kServerId)});
+  auto client =
+      TlsEngine::NewClient(ClientCtx(Issue(pki.ca, kClientId)),
+                           {Id("spiffe://cluster.local/ns/x/sa/waypoint"), Id(kServerId)});
   REQUIRE(server.ok());
   REQUIRE(client.ok());
   CHECK(Pump(**client, **server).client == HandshakeState::kDone);
