@@ -66,7 +66,9 @@ class H2Conn {
   // stream stays open for Write().
   Status SubmitResponse(H2StreamId id, int status, const H2Headers& headers,
                         bool end_stream = false);
-  // RST_STREAM now; frames of the stream not yet serialized are dropped.
+  // RST_STREAM now; frames of the stream not yet serialized are dropped. A
+  // client request still queued behind the peer's stream limit is dropped
+  // without events.
   Status Reset(H2StreamId id, uint32_t error_code);
   // Queues payload bytes for the stream.
   Status Write(H2StreamId id, std::span<const std::byte> bytes);

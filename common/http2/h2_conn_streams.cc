@@ -146,6 +146,11 @@ Status H2Conn::Reset(H2StreamId id, uint32_t error_code) {
   if (FindStream(id) == nullptr) return NoStream(id);
   int rv = nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);
   if (rv != 0) return absl::InternalError(std::string("RST_STREAM: ") + nghttp2_strerror(rv));
+  if (role_ == H2Role::kClient && nghttp2_session_find_stream(session_, id) == nullptr) {
+    // Still queued behind the peer's stream limit: nghttp2 cancels the
+    // request and will never report the stream, so forget it now.
+    EraseStream(id);
+  }
   return absl::OkStatus();
 }
 
@@ -228,6 +233,7 @@ Status H2Conn::Ping() {
 Status H2Conn::OnTick(base::MonoTime now) {
   if (!failure_.ok()) return failure_;
   if (options_.ping_interval.count() <= 0) return absl::OkStatus();
+  if (nghttp2_session_want_read(session_) == 0) return absl::OkStatus();  // finished
   switch (keepalive_.Evaluate(now)) {
     case H2Keepalive::Action::kNone:
       return absl::OkStatus();

@@ -164,6 +164,14 @@ TEST_CASE("250 streams against a server limit of 200") {
   CHECK(p.server->ActiveStreams() == 200);
   CHECK(p.client->ActiveStreams() == 200);
   CHECK_FALSE(p.client->AcceptsNewStreams());
+  // Resetting a request that is still queued locally just drops it.
+  auto queued = p.client->SubmitConnect("10.0.0.2:80", {});
+  REQUIRE(queued.ok());
+  CHECK(p.client->ActiveStreams() == 201);
+  REQUIRE(p.client->Reset(*queued, kH2Cancel).ok());
+  CHECK(p.client->ActiveStreams() == 200);
+  REQUIRE(p.Pump().ok());
+  CHECK(p.server_events.headers.count(*queued) == 0);
   REQUIRE(p.server->SubmitResponse(ids[60], 200, {}, true).ok());
   REQUIRE(p.client->CloseWrite(ids[60]).ok());
   REQUIRE(p.Pump().ok());
