@@ -21,7 +21,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
                                      .fail_uring_setup_for_test =
                                          rt->options_.fail_uring_setup_for_test}));
   RETURN_IF_ERROR(rt->StartWorkers());
-  if (rt->signals_ != nullptr) rt->main_->Spawn(rt->WatchSignals());
+  if (rt->signals_ != nullptr) rt->main_->Spawn(rt->WatchSignals(*rt->main_));
   return rt;
 }
 
@@ -101,7 +101,7 @@ void Runtime::HandleSignal(int sig) {
     return;
   }
   if (sig == SIGINT) {
-    AMBIT_LOG(kWarn, "lifecycle", "second SIGINT: stopping immediately");
+    AMBIT_LOG(kWarn, "lifecycle", "SIGINT while draining: stopping immediately");
     if (on_immediate_) {
       on_immediate_();
     } else {
@@ -113,9 +113,9 @@ void Runtime::HandleSignal(int sig) {
             strsignal(sig));
 }
 
-io::Task<void> Runtime::WatchSignals() {
+io::Task<void> Runtime::WatchSignals(io::Loop& loop) {
   for (;;) {
-    StatusOr<int> sig = co_await signals_->Next(*main_, {.scope = &signal_scope_});
+    StatusOr<int> sig = co_await signals_->Next(loop, {.scope = &signal_scope_});
     if (!sig.ok()) {
       if (!absl::IsCancelled(sig.status())) {
         AMBIT_LOG(kError, "lifecycle", "signal watch stopped: {}",

@@ -60,7 +60,7 @@ class Runtime {
   };
   explicit Runtime(RuntimeOptions options) : options_(std::move(options)) {}
   Status StartWorkers();
-  io::Task<void> WatchSignals();
+  io::Task<void> WatchSignals(io::Loop& loop);
 
   RuntimeOptions options_;
   std::unique_ptr<io::Loop> main_;

@@ -46,7 +46,13 @@ TEST_CASE("task: lazy start, values and nesting") {
   loop->BlockOn(std::move(t));
   CHECK(log == std::vector<std::string>{"ran"});
   CHECK(loop->BlockOn(Sum(20, 22)) == 42);
-  CHECK(loop->BlockOn(Deep(100000)) == 100000);  // symmetric transfer: no stack growth
+  // Symmetric transfer is a tail call only in optimised builds without ASan (GCC).
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
+  constexpr int kDepth = 100000;
+#else
+  constexpr int kDepth = 1000;
+#endif
+  CHECK(loop->BlockOn(Deep(kDepth)) == kDepth);
 }
 
 TEST_CASE("task: spawned frames are freed when they finish") {
