@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/base/assertions.h"
 #include "common/base/log.h"
 
 namespace ambit::authz {
@@ -185,6 +186,8 @@ uint32_t AuthzIndex::LogDryRun(const state::Workload& w, const Applicable& app, 
 }
 
 Decision AuthzIndex::Evaluate(const state::Workload& w, const ConnectionInfo& conn) const {
+  AMBIT_BUG(conn.dst_port == state::kHbonePort,
+            "authorization needs the target port after translation, not 15008");
   const MatchInput in = MatchInput::From(conn);
   const Applicable app = FindApplicable(w);
   Decision d;

@@ -117,6 +117,11 @@ void TranslateAuthorizationPolicy(const Resource& r, std::span<const state::Work
       if (rr.finding) sink.Add(r, std::move(*rr.finding));
       if (rr.rule) p.rules.push_back(std::move(*rr.rule));
     }
+    if (!deny && rules.size() > 0 && p.rules.empty()) {
+      sink.Add(r, "no rule of this ALLOW policy is enforceable at L4: it allows nothing, so "
+                  "the workloads it applies to accept no connection unless another ALLOW "
+                  "policy matches");
+    }
   }
   out->policies.push_back(std::move(p));
 }

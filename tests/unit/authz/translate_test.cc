@@ -51,7 +51,8 @@ TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail clo
   CHECK(KeysOf(r, "api-1") == std::vector<std::string>{"default/allow-frontend"});
   CHECK(KeysOf(r, "web-1").empty());
   CHECK(KeysOf(r, "api-prod").empty());  // other namespace
-  REQUIRE(r.findings.size() == 1);
+  REQUIRE(r.findings.size() == 2);
+  CHECK(r.findings[1].message.starts_with("no rule of this ALLOW policy is enforceable at L4"));
   const Finding& f = r.findings[0];
   CHECK(f.message ==
         "rule 0 of ALLOW policy dropped: uses L7 fields methods, paths; the agent enforces L4 "
