@@ -210,5 +210,30 @@ spec:
   CHECK(KeysOf(r, "api") == std::vector<std::string>{kStrictKey});
 }
 
+TEST_CASE("two selectors on one workload: the first applies, the other is reported") {
+  TranslateResult r = Translate(R"(
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: a, namespace: default}
+spec:
+  selector: {matchLabels: {app: api}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: b, namespace: default}
+spec:
+  selector: {matchLabels: {app: api}}
+  mtls: {mode: PERMISSIVE}
+)",
+                                kWorkloads);
+  REQUIRE(r.findings.size() == 1);
+  CHECK(r.findings[0].resource == "default/b");
+  CHECK(r.findings[0].message == "selects workload api already selected by PeerAuthentication "
+                                 "default/a; ignored for the workloads both select");
+  CHECK(KeysOf(r, "api") == std::vector<std::string>{kStrictKey});
+  CHECK_FALSE(Run(r, "api", 80).plaintext);
+}
+
 }  // namespace
 }  // namespace ambit::authz

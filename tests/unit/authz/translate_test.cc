@@ -405,3 +405,75 @@ spec: {action: DENY, rules: [{}]}
 
 }  // namespace
 }  // namespace ambit::authz
+
+namespace ambit::authz {
+namespace {
+
+using namespace testing;
+
+TEST_CASE("unknown fields, duplicates and empty sources") {
+  TranslateResult r = Translate(R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: typo, namespace: default}
+spec:
+  actoin: DENY
+  rules:
+  - form: [{source: {namespaces: ["a"]}}]
+  - from: [{source: {}}]
+    to: [{operation: {ports: ["80"]}, extra: 1}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: typo, namespace: default}
+spec: {}
+)");
+  const std::vector<std::string> m = Messages(r);
+  REQUIRE(m.size() == 5);
+  CHECK(m[0] == "spec.actoin: unknown field ignored");
+  CHECK(m[1] == "rule 0 of ALLOW policy dropped: rules[0].form: unknown field (fail closed)");
+  CHECK(m[2] == "rule 1 of ALLOW policy dropped: rules[1].to[0].extra: unknown field (fail "
+                "closed)");
+  CHECK(m[3].starts_with("no rule of this ALLOW policy is enforceable at L4"));
+  CHECK(m[4] == "duplicate definition (same kind, namespace and name); this one is ignored");
+  REQUIRE(r.policies.size() == 1);
+  CHECK(r.policies[0].rules.empty());
+
+  // An empty source is no constraint: the from clause disappears.
+  TranslateResult e = Translate(R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: any-source, namespace: default}
+spec:
+  rules:
+  - from: [{source: {}}, {source: {namespaces: ["a"]}}]
+    to: [{operation: {ports: ["80"]}}]
+)");
+  CHECK(e.findings.empty());
+  REQUIRE(e.policies.size() == 1);
+  REQUIRE(e.policies[0].rules.size() == 1);
+  REQUIRE(e.policies[0].rules[0].clauses.size() == 1);
+  CHECK(e.policies[0].rules[0].clauses[0].matches.at(0).destination_ports ==
+        std::vector<uint16_t>{80});
+}
+
+TEST_CASE("resources without namespace land in default; other kinds are ignored") {
+  TranslateResult r = Translate(R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-ns}
+spec: {}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: default}
+spec: {hosts: ["x"]}
+)");
+  REQUIRE(r.policies.size() == 1);
+  CHECK(r.policies[0].Key() == "default/no-ns");
+  CHECK(r.policies[0].scope == state::PolicyScope::kNamespace);
+  CHECK(r.findings.empty());
+}
+
+}  // namespace
+}  // namespace ambit::authz
