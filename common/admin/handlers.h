@@ -8,7 +8,8 @@
 //   AddConfigDumpHandler(*admin, [&] { return snapshot_dumper.Json(); });
 //   AddIndexHandler(*admin);   // last: lists what is registered
 //
-// Callbacks run on the server's loop thread.
+// Callbacks run on the server's loop thread. Objects passed by reference
+// (registry, logger, the server for the index) must outlive the server.
 #pragma once
 
 #include <functional>

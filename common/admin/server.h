@@ -76,7 +76,9 @@ class HttpServer {
   // Starts accepting on the loop (spawns the accept task).
   void Start();
   // Stops accepting, cancels every connection and resolves once all of their
-  // operations completed and the listener is closed. Idempotent.
+  // operations completed and the listener is closed. Idempotent. Responses
+  // still being written are cut: a /quitquitquit drain should stop the admin
+  // server last, not from inside the handler.
   io::Task<void> Stop();
 
   const net::SocketAddress& address() const { return address_; }

@@ -200,7 +200,8 @@ TEST_CASE("Stop() while a response is blocked on a client that does not read") {
 }
 
 TEST_CASE("connections over max_connections are closed at once") {
-  io::TestLoop t(io::BackendKind::kEpoll);
+  ADMIN_FOR_EACH_BACKEND(kind);
+  io::TestLoop t(kind);
   auto server = HttpServer::Create(
       t.loop(), {.address = *net::SocketAddress::Parse("127.0.0.1:0"), .max_connections = 2});
   REQUIRE(server.ok());
@@ -215,7 +216,8 @@ TEST_CASE("connections over max_connections are closed at once") {
 }
 
 TEST_CASE("idle connections are closed after the idle timeout (simulated time)") {
-  io::TestLoop t(io::BackendKind::kEpoll);
+  ADMIN_FOR_EACH_BACKEND(kind);
+  io::TestLoop t(kind);
   auto server = HttpServer::Create(t.loop(), {.address = *net::SocketAddress::Parse("127.0.0.1:0")});
   REQUIRE(server.ok());
   Routes(**server);
