@@ -1,0 +1,150 @@
+#include "agent/app/flags.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cmath>
+#include <iostream>
+#include <thread>
+
+namespace ambit::agent {
+
+StatusOr<base::Duration> ParseDuration(std::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty duration");
+  size_t i = 0;
+  double value = 0;
+  bool digits = false, dot = false;
+  double scale = 0.1;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= '0' && c <= '9') {
+      digits = true;
+      if (dot) {
+        value += (c - '0') * scale;
+        scale /= 10;
+      } else {
+        value = value * 10 + (c - '0');
+      }
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (!digits) return absl::InvalidArgumentError(fmt::format("'{}' is not a duration", text));
+  std::string_view unit = text.substr(i);
+  double ns;
+  if (unit.empty() || unit == "s") ns = 1e9;
+  else if (unit == "ms") ns = 1e6;
+  else if (unit == "us") ns = 1e3;
+  else if (unit == "m") ns = 60e9;
+  else if (unit == "h") ns = 3600e9;
+  else
+    return absl::InvalidArgumentError(
+        fmt::format("'{}': unknown duration unit '{}' (use ms, s, m, h)", text, unit));
+  return base::Duration(static_cast<int64_t>(value * ns));
+}
+
+base::Duration DefaultTerminationDeadline() {
+  if (const char* d = std::getenv("CONNECTION_TERMINATION_DEADLINE")) {
+    if (auto parsed = ParseDuration(d); parsed.ok()) return *parsed;
+  }
+  if (const char* g = std::getenv("TERMINATION_GRACE_PERIOD_SECONDS")) {
+    char* end = nullptr;
+    long grace = std::strtol(g, &end, 10);
+    if (end != g && grace > 0) {
+      long secs = grace > 10 ? grace - 5 : grace - 1;
+      return std::chrono::seconds(std::max(secs, 1L));
+    }
+  }
+  return std::chrono::seconds(5);
+}
+
+namespace {
+
+// Worker count as ZTUNNEL_WORKER_THREADS: "N", "N%" of cores, 0 = all cores.
+StatusOr<int> ParseWorkers(const std::string& s) {
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  try {
+    if (!s.empty() && s.back() == '%') {
+      double pct = std::stod(s.substr(0, s.size() - 1));
+      if (pct <= 0 || pct > 100) throw std::invalid_argument("range");
+      return std::max(1, static_cast<int>(std::ceil(cores * pct / 100.0)));
+    }
+    int n = std::stoi(s);
+    if (n < 0 || n > 256) throw std::invalid_argument("range");
+    return n == 0 ? static_cast<int>(cores) : n;
+  } catch (const std::exception&) {
+    return absl::InvalidArgumentError(
+        fmt::format("--workers '{}': expected a count (0 = all cores) or a percentage like 50%", s));
+  }
+}
+
+}  // namespace
+
+StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
+  *exit_now = false;
+  AgentFlags f;
+  f.termination_deadline = DefaultTerminationDeadline();
+  CLI::App app{"ambit-agent: the Ambit node agent (ambient-mode L4 data plane)"};
+  app.allow_extras(false);
+  std::string workers = "2", pool_idle = "5m", cert_ttl = "24h", deadline, connect_timeout = "10s";
+  app.add_option("--config", f.config_path, "standalone config file (YAML), watched")
+      ->envname("LOCAL_XDS_PATH");
+  app.add_option("--node", f.node, "this node's name: workloads with this node are captured")
+      ->envname("NODE_NAME");
+  app.add_option("--ca-dir", f.ca_dir, "built-in CA directory (ambitctl ca init)")
+      ->envname("AMBIT_CA_DIR");
+  app.add_option("--redirect", f.redirect, "install in-pod redirection rules: none|auto")
+      ->check(CLI::IsMember({"none", "auto"}));
+  app.add_option("--redirect-backend", f.redirect_backend, "iptables|nft")
+      ->envname("AMBIT_REDIRECT_BACKEND")
+      ->check(CLI::IsMember({"iptables", "nft"}));
+  app.add_option("--redirect-mode", f.redirect_mode,
+                 "redirect (current istio-cni) or tproxy (older inbound TPROXY)")
+      ->envname("AMBIT_REDIRECT_MODE")
+      ->check(CLI::IsMember({"redirect", "tproxy"}));
+  app.add_option("--workers", workers, "worker threads: N, N%, 0 = all cores")
+      ->envname("ZTUNNEL_WORKER_THREADS");
+  app.add_option("--io", f.io, "event loop backend: auto|uring|epoll")
+      ->envname("AMBIT_IO")
+      ->check(CLI::IsMember({"auto", "uring", "epoll"}));
+  app.add_option("--log-level", f.log_level, "e.g. info or warn,access=debug")
+      ->envname("RUST_LOG");
+  app.add_option("--log-format", f.log_format, "text|json")
+      ->envname("LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--admin-addr", f.admin_addr, "admin server (localhost only)");
+  app.add_option("--stats-addr", f.stats_addr, "Prometheus metrics server");
+  app.add_option("--readiness-addr", f.readiness_addr, "readiness server");
+  app.add_option("--packet-mark", f.packet_mark, "SO_MARK on in-pod sockets")
+      ->envname("PACKET_MARK");
+  app.add_option("--pool-max-streams", f.pool_max_streams, "HBONE streams per pooled connection")
+      ->envname("POOL_MAX_STREAMS_PER_CONNECTION")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--pool-idle-timeout", pool_idle, "close pooled HBONE connections idle this long")
+      ->envname("POOL_UNUSED_RELEASE_TIMEOUT");
+  app.add_option("--cert-ttl", cert_ttl, "workload certificate lifetime")->envname("SECRET_TTL");
+  app.add_option("--termination-deadline", deadline, "drain deadline on shutdown");
+  app.add_option("--connect-timeout", connect_timeout, "upstream connect timeout");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    *exit_now = true;
+    return f;
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  ASSIGN_OR_RETURN(f.workers, ParseWorkers(workers));
+  ASSIGN_OR_RETURN(f.pool_idle_timeout, ParseDuration(pool_idle));
+  ASSIGN_OR_RETURN(f.cert_ttl, ParseDuration(cert_ttl));
+  ASSIGN_OR_RETURN(f.connect_timeout, ParseDuration(connect_timeout));
+  if (!deadline.empty()) {
+    ASSIGN_OR_RETURN(f.termination_deadline, ParseDuration(deadline));
+  }
+  return f;
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,54 @@
+// ambit-agent command line. Every flag can also come from the environment
+// variable ztunnel reads for the same setting (ISTIO-COMPAT §9.3), so the Istio
+// Helm chart's environment works unchanged; a flag given on the command line
+// wins over the environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/base/clock.h"
+#include "common/base/status.h"
+
+namespace ambit::agent {
+
+struct AgentFlags {
+  // Standalone mode.
+  std::string config_path;          // --config / LOCAL_XDS_PATH
+  std::string node;                 // --node / NODE_NAME
+  std::string ca_dir;               // --ca-dir / AMBIT_CA_DIR
+  std::string redirect = "none";    // --redirect none|auto (install in-pod rules ourselves)
+  std::string redirect_backend = "iptables";  // --redirect-backend iptables|nft
+  std::string redirect_mode = "redirect";     // --redirect-mode redirect|tproxy
+  // Runtime.
+  int workers = 2;                  // --workers / ZTUNNEL_WORKER_THREADS
+  std::string io = "auto";          // --io auto|uring|epoll
+  std::string log_level = "info";   // --log-level / RUST_LOG
+  std::string log_format = "text";  // --log-format / LOG_FORMAT
+  // Listeners (agent's own netns).
+  std::string admin_addr = "127.0.0.1:15000";
+  std::string stats_addr = "0.0.0.0:15020";
+  std::string readiness_addr = "0.0.0.0:15021";
+  // Data path.
+  uint32_t packet_mark = 1337;      // --packet-mark / PACKET_MARK (0x539)
+  int pool_max_streams = 100;       // POOL_MAX_STREAMS_PER_CONNECTION
+  base::Duration pool_idle_timeout = std::chrono::minutes(5);  // POOL_UNUSED_RELEASE_TIMEOUT
+  base::Duration cert_ttl = std::chrono::hours(24);            // SECRET_TTL
+  base::Duration termination_deadline = std::chrono::seconds(5);
+  base::Duration connect_timeout = std::chrono::seconds(10);
+  base::Duration handshake_timeout = std::chrono::seconds(10);
+};
+
+// Parses argv and the environment. On --help / --version prints and returns
+// an OK status with `exit_now` set.
+StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now);
+
+// "250ms", "10s", "5m", "24h", or a bare number of seconds.
+StatusOr<base::Duration> ParseDuration(std::string_view text);
+
+// CONNECTION_TERMINATION_DEADLINE if set, else derived from
+// TERMINATION_GRACE_PERIOD_SECONDS as ISTIO-COMPAT §3.4 says, else 5 s.
+base::Duration DefaultTerminationDeadline();
+
+}  // namespace ambit::agent

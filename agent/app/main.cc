@@ -1,0 +1,29 @@
+// ambit-agent: the Ambit node agent.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "agent/app/agent.h"
+#include "agent/app/flags.h"
+#include "common/base/log.h"
+
+int main(int argc, char** argv) {
+  bool exit_now = false;
+  auto flags = ambit::agent::ParseAgentFlags(argc, argv, &exit_now);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "ambit-agent: %s\n", std::string(flags.status().message()).c_str());
+    return 2;
+  }
+  if (exit_now) return 0;
+  auto agent = ambit::agent::Agent::Create(*flags);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "ambit-agent: %s\n", agent.status().ToString().c_str());
+    return 1;
+  }
+  int code = (*agent)->Run();
+  // Worker loops are stopped; their connection frames reference the agent's
+  // objects, so skip destructor-order hazards at process exit.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(code);
+}

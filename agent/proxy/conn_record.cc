@@ -1,0 +1,157 @@
+#include "agent/proxy/conn_record.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "common/base/log.h"
+
+namespace ambit::agent {
+
+namespace {
+
+std::string_view DirectionName(Direction d) {
+  return d == Direction::kOutbound ? "outbound" : "inbound";
+}
+
+}  // namespace
+
+PeerLabels LabelsFor(const state::Workload* w) {
+  PeerLabels l;
+  if (w == nullptr) return l;
+  l.workload = w->workload_name.empty() ? w->name : w->workload_name;
+  l.canonical_service = w->canonical_name.empty() ? l.workload : w->canonical_name;
+  l.canonical_revision = w->canonical_revision.empty() ? "latest" : w->canonical_revision;
+  l.namespace_ = w->ns;
+  l.app = l.canonical_service;
+  l.version = l.canonical_revision;
+  l.cluster = w->cluster_id;
+  l.region = w->locality.region;
+  l.zone = w->locality.zone;
+  return l;
+}
+
+ConnectionRecorder::ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTracker& tracker,
+                                       ConnInfo info, const ConnectionLabels& labels,
+                                       io::CancelScope* scope)
+    : metrics_(metrics, shard, labels),
+      tracker_(tracker),
+      info_(std::move(info)),
+      scope_(scope),
+      start_(std::chrono::steady_clock::now()) {
+  pos_ = tracker_.Add(this);
+  if (base::ProcessLogger().Enabled(base::LogLevel::kDebug, "access")) {
+    base::LogField fields[] = {{"src.addr", info_.src.ToString()},
+                               {"dst.addr", info_.dst.ToString()},
+                               {"dst.hbone_addr", info_.hbone_addr},
+                               {"direction", std::string(DirectionName(info_.direction))}};
+    base::ProcessLogger().Emit(base::LogLevel::kDebug, "access", "connection opened", fields);
+  }
+}
+
+ConnectionRecorder::~ConnectionRecorder() {
+  if (!finished_) Finish("-", absl::CancelledError("connection abandoned"));
+  tracker_.Remove(pos_);
+}
+
+void ConnectionRecorder::OnUp(size_t n) {
+  // "up" = bytes from the TCP side the relay started on. Outbound that is the
+  // app (received); inbound it is the local app's reply (sent back).
+  if (info_.direction == Direction::kOutbound) {
+    recv_ += n;
+    metrics_.AddReceived(n);
+  } else {
+    sent_ += n;
+    metrics_.AddSent(n);
+  }
+}
+
+void ConnectionRecorder::OnDown(size_t n) {
+  if (info_.direction == Direction::kOutbound) {
+    sent_ += n;
+    metrics_.AddSent(n);
+  } else {
+    recv_ += n;
+    metrics_.AddReceived(n);
+  }
+}
+
+void ConnectionRecorder::Finish(std::string_view response_flags, const Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  metrics_.Close(response_flags);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start_)
+                .count();
+  std::vector<base::LogField> fields;
+  fields.reserve(20);
+  fields.push_back({"src.addr", info_.src.ToString()});
+  if (!info_.src_workload.empty()) fields.push_back({"src.workload", info_.src_workload});
+  if (!info_.src_namespace.empty()) fields.push_back({"src.namespace", info_.src_namespace});
+  if (!info_.src_identity.empty()) fields.push_back({"src.identity", info_.src_identity});
+  fields.push_back({"dst.addr", info_.dst.ToString()});
+  if (!info_.hbone_addr.empty()) fields.push_back({"dst.hbone_addr", info_.hbone_addr});
+  if (!info_.dst_service.empty()) fields.push_back({"dst.service", info_.dst_service});
+  if (!info_.dst_workload.empty()) fields.push_back({"dst.workload", info_.dst_workload});
+  if (!info_.dst_namespace.empty()) fields.push_back({"dst.namespace", info_.dst_namespace});
+  if (!info_.dst_identity.empty()) fields.push_back({"dst.identity", info_.dst_identity});
+  fields.push_back({"direction", std::string(DirectionName(info_.direction))});
+  fields.push_back({"bytes_sent", std::to_string(sent_)});
+  fields.push_back({"bytes_recv", std::to_string(recv_)});
+  fields.push_back({"duration", fmt::format("{}ms", ms)});
+  if (!late_rejection_.empty()) fields.push_back({"reason", late_rejection_});
+  bool failed = !status.ok() && !absl::IsCancelled(status);
+  if (!late_rejection_.empty()) failed = true;
+  if (failed) fields.push_back({"error", late_rejection_.empty() ? status.ToString() : late_rejection_});
+  auto level = failed ? base::LogLevel::kError : base::LogLevel::kInfo;
+  auto& logger = base::ProcessLogger();
+  if (logger.Enabled(level, "access")) logger.Emit(level, "access", "connection complete", fields);
+}
+
+size_t ConnTracker::CancelPod(const std::string& uid) {
+  size_t n = 0;
+  for (ConnectionRecorder* r : live_) {
+    if (r->info().pod_uid == uid && r->scope() != nullptr && !r->scope()->cancelled()) {
+      r->scope()->Cancel();
+      ++n;
+    }
+  }
+  return n;
+}
+
+size_t ConnTracker::Reauthorize(const AgentState& state) {
+  if (!state.authorize) return 0;
+  size_t n = 0;
+  for (ConnectionRecorder* r : live_) {
+    const ConnInfo& info = r->info();
+    if (info.direction != Direction::kInbound || !info.authz.has_value()) continue;
+    if (r->scope() == nullptr || r->scope()->cancelled()) continue;
+    const state::Workload* dst = state.snapshot->FindWorkload(info.dst_workload_uid);
+    AuthzRequest req = *info.authz;
+    req.destination = dst;
+    req.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;
+    if (dst == nullptr) continue;  // pod removal handles this case
+    AuthzDecision d = state.authorize(req);
+    if (d.allow) continue;
+    r->set_late_rejected(fmt::format("connection closed by a policy change ({}): {}",
+                                     d.policy.empty() ? "no matching ALLOW" : d.policy, d.reason));
+    AMBIT_LOG(kInfo, "authz", "late rejection of {} -> {}: {}", info.src.ToString(),
+              info.dst.ToString(), r->late_rejection());
+    r->scope()->Cancel();
+    ++n;
+  }
+  return n;
+}
+
+void LogConnectionFailed(Direction d, const net::SocketAddress& src, const net::SocketAddress& dst,
+                         const Status& error) {
+  auto& logger = base::ProcessLogger();
+  if (!logger.Enabled(base::LogLevel::kWarn, "access")) return;
+  base::LogField fields[] = {{"src.addr", src.ToString()},
+                             {"dst.addr", dst.ToString()},
+                             {"direction", std::string(DirectionName(d))},
+                             {"error", error.ToString()}};
+  logger.Emit(base::LogLevel::kWarn, "access", "connection failed", fields);
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,108 @@
+// Per-connection bookkeeping shared by the outbound and inbound paths:
+// Istio TCP metrics (counted as bytes flow), the access log line at the end
+// (ISTIO-COMPAT §8.3), and the worker's registry of live connections (for
+// pod teardown, policy re-evaluation and the admin dump).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/metrics/tcp_metrics.h"
+#include "agent/proxy/agent_state.h"
+#include "common/hbone/relay.h"
+#include "common/io/cancel.h"
+#include "common/net/address.h"
+
+namespace ambit::agent {
+
+enum class Direction : uint8_t { kOutbound, kInbound };
+
+// Labels of one side from a workload (empty fields become "unknown").
+PeerLabels LabelsFor(const state::Workload* w);
+
+struct ConnInfo {
+  Direction direction = Direction::kOutbound;
+  std::string pod_uid;              // the captured pod this connection belongs to
+  net::SocketAddress src;           // downstream peer
+  net::SocketAddress dst;           // outbound: next hop (ip:15008 or target); inbound: our 15008/15006 address
+  std::string hbone_addr;           // CONNECT authority, if HBONE
+  std::string dst_service;          // hostname
+  std::string src_identity, dst_identity;
+  std::string src_workload, src_namespace, dst_workload, dst_namespace;
+  bool mtls = false;
+  // Inbound only: what authorization decided on (re-checked on policy change).
+  std::optional<AuthzRequest> authz;
+  std::optional<identity::Identity> peer_identity;
+  std::string dst_workload_uid;
+};
+
+class ConnTracker;
+
+// Lives in the connection's coroutine frame.
+class ConnectionRecorder final : public hbone::RelayObserver {
+ public:
+  ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTracker& tracker, ConnInfo info,
+                     const ConnectionLabels& labels, io::CancelScope* scope);
+  ~ConnectionRecorder() override;
+  ConnectionRecorder(const ConnectionRecorder&) = delete;
+  ConnectionRecorder& operator=(const ConnectionRecorder&) = delete;
+
+  void OnUp(size_t n) override;
+  void OnDown(size_t n) override;
+  // Ends the connection: metrics close (with response flags) and the access
+  // log line ("connection complete", error= when failed).
+  void Finish(std::string_view response_flags, const Status& status);
+
+  const ConnInfo& info() const { return info_; }
+  io::CancelScope* scope() const { return scope_; }
+  void set_late_rejected(std::string reason) { late_rejection_ = std::move(reason); }
+  const std::string& late_rejection() const { return late_rejection_; }
+  uint64_t bytes_sent() const { return sent_; }
+  uint64_t bytes_recv() const { return recv_; }
+
+ private:
+  ConnectionMetrics metrics_;
+  ConnTracker& tracker_;
+  ConnInfo info_;
+  io::CancelScope* scope_;
+  std::list<ConnectionRecorder*>::iterator pos_;
+  base::MonoTime start_;
+  uint64_t sent_ = 0;  // bytes written back to the downstream
+  uint64_t recv_ = 0;  // bytes read from the downstream
+  bool finished_ = false;
+  std::string late_rejection_;
+};
+
+// Live connections of one worker (loop thread only).
+class ConnTracker {
+ public:
+  std::list<ConnectionRecorder*>::iterator Add(ConnectionRecorder* r) {
+    live_count_.fetch_add(1, std::memory_order_relaxed);
+    return live_.insert(live_.end(), r);
+  }
+  void Remove(std::list<ConnectionRecorder*>::iterator it) {
+    live_count_.fetch_sub(1, std::memory_order_relaxed);
+    live_.erase(it);
+  }
+  size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
+  const std::list<ConnectionRecorder*>& live() const { return live_; }
+  // Cancels every connection of a pod (pod removed: immediate teardown).
+  size_t CancelPod(const std::string& uid);
+  // Re-authorizes inbound connections against a new state; denied ones are
+  // cancelled and logged as late rejections. Returns how many were closed.
+  size_t Reauthorize(const AgentState& state);
+
+ private:
+  std::list<ConnectionRecorder*> live_;
+  std::atomic<size_t> live_count_{0};
+};
+
+// Early failures (before a connection has labels): WARN "connection failed".
+void LogConnectionFailed(Direction d, const net::SocketAddress& src, const net::SocketAddress& dst,
+                         const Status& error);
+
+}  // namespace ambit::agent

@@ -1,0 +1,106 @@
+// Inbound plaintext (15006): traffic to a captured pod from a peer that did
+// not use HBONE (uncaptured pod, node). Authorized without a peer identity
+// (so PeerAuthentication STRICT refuses it), then relayed to the app from the
+// client's own IP.
+#include <fmt/format.h>
+
+#include "agent/proxy/labels.h"
+#include "agent/proxy/loop_fd.h"
+#include "agent/proxy/upstream.h"
+#include "agent/proxy/worker.h"
+#include "common/base/log.h"
+#include "common/hbone/relay.h"
+#include "common/net/socket.h"
+
+namespace ambit::agent {
+
+namespace {
+bool IllegalPort(uint16_t p) { return p == 15001 || p == 15006 || p == 15008; }
+}  // namespace
+
+io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
+                                  net::SocketAddress peer) {
+  LoopFd client(w.loop(), std::move(fd));
+  (void)net::SetTcpNoDelay(client.get(), true);
+  (void)net::SetKeepalive(client.get(), {});
+  auto od = net::OriginalDst(client.get());
+  if (!od.ok()) {
+    LogConnectionFailed(Direction::kInbound, peer, {}, od.status());
+    co_return;
+  }
+  const net::SocketAddress target = od->address;
+  if (IllegalPort(target.port())) {
+    LogConnectionFailed(Direction::kInbound, peer, target,
+                        absl::InvalidArgumentError("refusing a call to the agent's own port"));
+    hbone::AbortOnClose(client.get());
+    co_return;
+  }
+  std::shared_ptr<const AgentState> st = w.state();
+  const state::Workload* local = st->snapshot->FindWorkload(pod->uid);
+  if (local == nullptr) local = &pod->workload;
+  const state::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
+
+  io::CancelScope scope;
+  ConnInfo info;
+  info.direction = Direction::kInbound;
+  info.pod_uid = pod->uid;
+  info.src = peer;
+  info.dst = target;
+  if (src_wl != nullptr) {
+    info.src_workload = src_wl->name;
+    info.src_namespace = src_wl->ns;
+  }
+  info.dst_workload = local->name;
+  info.dst_namespace = local->ns;
+  info.dst_workload_uid = local->uid;
+  AuthzRequest areq{local, peer, target, nullptr};
+  info.authz = areq;
+
+  ConnectionLabels labels;
+  labels.reporter_source = false;
+  labels.source = LabelsFor(src_wl);
+  labels.destination = LabelsFor(local);
+  labels.destination.principal = pod->identity.ToString();
+  labels.mutual_tls = false;
+
+  if (st->authorize) {
+    AuthzDecision d = st->authorize(areq);
+    if (!d.allow) {
+      ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, nullptr);
+      AMBIT_LOG(kInfo, "authz", "denied plaintext {} -> {}: {}{}", peer.ToString(),
+                target.ToString(), d.reason, d.policy.empty() ? "" : fmt::format(" [{}]", d.policy));
+      hbone::AbortOnClose(client.get());
+      rec.Finish(kFlagDeny, absl::PermissionDeniedError(d.reason));
+      co_return;
+    }
+  }
+
+  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+  UpstreamOptions uo;
+  uo.target = target;
+  uo.mark = w.options().packet_mark;
+  uo.timeout = w.options().connect_timeout;
+  uo.scope = &scope;
+  if (!(peer.ip() == target.ip())) uo.spoof_source = net::SocketAddress(peer.ip(), 0);
+  auto up = co_await ConnectUpstream(w.loop(), w.runner(), pod->netns, uo);
+  if (!up.ok()) {
+    hbone::AbortOnClose(client.get());
+    rec.Finish(kFlagConnect, up.status());
+    co_return;
+  }
+  LoopFd upstream(w.loop(), std::move(*up));
+  // Relay "up" = from the downstream client; the recorder's inbound mapping
+  // expects "up" = from the local app, so relay with the app side first.
+  hbone::RelayResult r =
+      co_await hbone::RelayTcpTcp(w.loop(), upstream.get(), client.get(), scope, &rec);
+  if (!rec.late_rejection().empty()) {
+    hbone::AbortOnClose(client.get());
+    rec.Finish(kFlagDeny, absl::PermissionDeniedError(rec.late_rejection()));
+  } else {
+    rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone)
+                                                              : std::string(kFlagConnect),
+               r.status);
+  }
+}
+
+}  // namespace ambit::agent

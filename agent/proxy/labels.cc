@@ -1,0 +1,37 @@
+#include "agent/proxy/labels.h"
+
+namespace ambit::agent {
+
+namespace {
+std::string_view TypeName(state::WorkloadType t) {
+  switch (t) {
+    case state::WorkloadType::kDeployment: return "deployment";
+    case state::WorkloadType::kCronJob: return "cronjob";
+    case state::WorkloadType::kPod: return "pod";
+    case state::WorkloadType::kJob: return "job";
+  }
+  return "pod";
+}
+}  // namespace
+
+hbone::Baggage BaggageFor(const state::Workload& w) {
+  hbone::Baggage b;
+  b.cluster_id = w.cluster_id;
+  b.namespace_name = w.ns;
+  b.workload_type = std::string(TypeName(w.workload_type));
+  b.workload_name = w.workload_name.empty() ? w.name : w.workload_name;
+  b.service_name = w.canonical_name;
+  b.service_version = w.canonical_revision;
+  b.region = w.locality.region;
+  b.zone = w.locality.zone;
+  return b;
+}
+
+void SetServiceLabels(const state::Service* s, ConnectionLabels* labels) {
+  if (s == nullptr) return;
+  labels->destination_service = s->hostname;
+  labels->destination_service_namespace = s->ns;
+  labels->destination_service_name = s->name;
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,15 @@
+// Shared helpers turning workloads into HBONE baggage and metric labels.
+#pragma once
+
+#include "agent/metrics/tcp_metrics.h"
+#include "agent/state/types.h"
+#include "common/hbone/headers.h"
+
+namespace ambit::agent {
+
+hbone::Baggage BaggageFor(const state::Workload& w);
+
+// Service labels: hostname, namespace and name.
+void SetServiceLabels(const state::Service* s, ConnectionLabels* labels);
+
+}  // namespace ambit::agent

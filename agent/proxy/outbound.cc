@@ -1,0 +1,204 @@
+// Outbound (15001): a captured connection from a local pod. Recover the
+// original destination, decide the route (ISTIO-COMPAT §5.7), then carry the
+// bytes in HBONE, plain TCP, or pass them through.
+#include <fmt/format.h>
+
+#include "agent/proxy/labels.h"
+#include "agent/proxy/loop_fd.h"
+#include "agent/proxy/upstream.h"
+#include "agent/proxy/worker.h"
+#include "agent/state/decision.h"
+#include "common/base/log.h"
+#include "common/hbone/connect_codec.h"
+#include "common/hbone/relay.h"
+#include "common/hbone/stream.h"
+#include "common/net/socket.h"
+
+namespace ambit::agent {
+
+namespace {
+
+// Dials a pooled HBONE connection from inside the pod's netns.
+io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> DialHbone(
+    Worker* w, std::shared_ptr<const PodContext> pod, net::SocketAddress next_hop,
+    std::vector<identity::Identity> expected) {
+  UpstreamOptions uo;
+  uo.target = next_hop;
+  uo.mark = w->options().packet_mark;
+  uo.timeout = w->options().connect_timeout;
+  auto fd = co_await ConnectUpstream(w->loop(), w->runner(), pod->netns, uo);
+  if (!fd.ok()) co_return fd.status();
+  hbone::ConnOptions opts = w->options().conn;
+  auto conn = co_await hbone::HboneConn::Handshake(w->loop(), std::move(*fd), pod->client_tls,
+                                                   std::move(expected), opts);
+  co_return conn;
+}
+
+std::string FlagFor(const Status& st) {
+  std::string msg(st.message());
+  if (absl::IsPermissionDenied(st)) return std::string(kFlagDeny);
+  if (absl::IsDeadlineExceeded(st) && msg.find("connect") != std::string::npos) {
+    return std::string(kFlagNetworkPolicy);
+  }
+  if (msg.find("TLS") != std::string::npos || msg.find("certificate") != std::string::npos ||
+      msg.find("identity") != std::string::npos) {
+    return std::string(kFlagTlsFailure);
+  }
+  return std::string(kFlagConnect);
+}
+
+// `st` keeps the snapshot that `route` points into alive.
+io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd& client,
+                          net::SocketAddress peer, state::HboneRoute route,
+                          std::shared_ptr<const AgentState> st) {
+  (void)st;
+  io::CancelScope scope;
+  ConnInfo info;
+  info.direction = Direction::kOutbound;
+  info.pod_uid = pod->uid;
+  info.src = peer;
+  info.dst = route.next_hop;
+  info.hbone_addr = route.authority.ToString();
+  info.mtls = true;
+  info.src_identity = pod->identity.ToString();
+  info.src_workload = pod->workload.name;
+  info.src_namespace = pod->workload.ns;
+  if (route.upstream != nullptr) {
+    info.dst_workload = route.upstream->name;
+    info.dst_namespace = route.upstream->ns;
+    info.dst_identity = route.upstream->Identity();
+  }
+  if (route.service != nullptr) info.dst_service = route.service->hostname;
+  ConnectionLabels labels;
+  labels.reporter_source = true;
+  labels.source = LabelsFor(&pod->workload);
+  labels.source.principal = pod->identity.ToString();
+  labels.destination = LabelsFor(route.upstream);
+  if (route.upstream != nullptr) labels.destination.principal = route.upstream->Identity();
+  SetServiceLabels(route.service, &labels);
+  labels.mutual_tls = true;
+  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+
+  std::vector<identity::Identity> expected;
+  for (const std::string& s : route.expected_identities) {
+    if (auto id = identity::Identity::Parse(s); id.ok()) expected.push_back(*id);
+  }
+  hbone::PoolKey key{pod->identity.ToString(), route.expected_identities,
+                     route.next_hop.ToString(), pod->workload.addresses.empty()
+                                                    ? std::string()
+                                                    : pod->workload.addresses[0].ToString()};
+  Worker* wp = &w;
+  hbone::HbonePool::DialFn dial = [wp, pod, route, expected]() {
+    return DialHbone(wp, pod, route.next_hop, expected);
+  };
+  auto conn = co_await w.pool().Checkout(key, dial);
+  if (!conn.ok()) {
+    rec.Finish(FlagFor(conn.status()), conn.status());
+    hbone::AbortOnClose(client.get());
+    co_return;
+  }
+  hbone::OutboundConnect req;
+  auto authority = hbone::AuthorityFromIp(route.authority.ip().ToString(), route.authority.port());
+  if (!authority.ok()) {
+    rec.Finish(kFlagConnect, authority.status());
+    co_return;
+  }
+  req.target = *authority;
+  req.source = BaggageFor(pod->workload);
+  req.client_ip = peer.ip().ToString();
+  req.client_port = peer.port();
+  if (route.service != nullptr) req.service_host = route.service->hostname;
+  auto headers = hbone::BuildConnectHeaders(req);
+  if (!headers.ok()) {
+    rec.Finish(kFlagConnect, headers.status());
+    co_return;
+  }
+  std::string auth_text = authority->ToString();
+  auto stream = co_await (*conn)->Open(auth_text, *headers, w.options().connect_timeout);
+  if (!stream.ok()) {
+    rec.Finish(FlagFor(stream.status()), stream.status());
+    hbone::AbortOnClose(client.get());
+    co_return;
+  }
+  hbone::RelayResult r = co_await hbone::RelayTcpStream(w.loop(), client.get(), **stream, scope, &rec);
+  rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone) : std::string(kFlagConnect),
+             r.status);
+}
+
+io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd& client,
+                        net::SocketAddress peer, net::SocketAddress target,
+                        const state::Workload* upstream, const state::Service* service,
+                        std::shared_ptr<const AgentState> st) {
+  (void)st;  // keeps `upstream`/`service` alive
+  io::CancelScope scope;
+  ConnInfo info;
+  info.direction = Direction::kOutbound;
+  info.pod_uid = pod->uid;
+  info.src = peer;
+  info.dst = target;
+  info.src_workload = pod->workload.name;
+  info.src_namespace = pod->workload.ns;
+  if (upstream != nullptr) {
+    info.dst_workload = upstream->name;
+    info.dst_namespace = upstream->ns;
+  }
+  if (service != nullptr) info.dst_service = service->hostname;
+  ConnectionLabels labels;
+  labels.reporter_source = true;
+  labels.source = LabelsFor(&pod->workload);
+  labels.source.principal = pod->identity.ToString();
+  labels.destination = LabelsFor(upstream);
+  SetServiceLabels(service, &labels);
+  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+
+  UpstreamOptions uo;
+  uo.target = target;
+  uo.mark = w.options().packet_mark;
+  uo.timeout = w.options().connect_timeout;
+  uo.scope = &scope;
+  auto up = co_await ConnectUpstream(w.loop(), w.runner(), pod->netns, uo);
+  if (!up.ok()) {
+    rec.Finish(kFlagConnect, up.status());
+    hbone::AbortOnClose(client.get());
+    co_return;
+  }
+  LoopFd upstream_fd(w.loop(), std::move(*up));
+  hbone::RelayResult r =
+      co_await hbone::RelayTcpTcp(w.loop(), client.get(), upstream_fd.get(), scope, &rec);
+  rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone) : std::string(kFlagConnect),
+             r.status);
+}
+
+}  // namespace
+
+io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
+                              net::SocketAddress peer) {
+  LoopFd client(w.loop(), std::move(fd));
+  (void)net::SetTcpNoDelay(client.get(), true);
+  (void)net::SetKeepalive(client.get(), {});
+  auto od = net::OriginalDst(client.get());
+  if (!od.ok()) {
+    LogConnectionFailed(Direction::kOutbound, peer, {}, od.status());
+    co_return;
+  }
+  const net::SocketAddress target = od->address;
+  std::shared_ptr<const AgentState> st = w.state();
+  const state::Workload* source = st->snapshot->FindWorkload(pod->uid);
+  if (source == nullptr) source = &pod->workload;
+  state::Decision d = state::Decide(*st->snapshot, *source, target, w.rng());
+  AMBIT_LOG(kDebug, "outbound", "{} -> {}: {}", peer.ToString(), target.ToString(),
+            state::DescribeDecision(d));
+  if (auto* h = std::get_if<state::HboneRoute>(&d)) {
+    co_await CarryHbone(w, pod, client, peer, *h, st);
+  } else if (auto* t = std::get_if<state::TcpRoute>(&d)) {
+    co_await CarryTcp(w, pod, client, peer, t->target, t->upstream, t->service, st);
+  } else if (auto* p = std::get_if<state::PassthroughRoute>(&d)) {
+    co_await CarryTcp(w, pod, client, peer, p->target, nullptr, nullptr, st);
+  } else {
+    const auto& e = std::get<state::DecisionError>(d);
+    LogConnectionFailed(Direction::kOutbound, peer, target, absl::UnavailableError(e.reason));
+    hbone::AbortOnClose(client.get());
+  }
+}
+
+}  // namespace ambit::agent

@@ -1,0 +1,81 @@
+#include "agent/proxy/upstream.h"
+
+#include <fmt/format.h>
+
+#include "common/io/event.h"
+#include "common/net/socket.h"
+
+namespace ambit::agent {
+
+namespace {
+
+struct PendingSocket {
+  explicit PendingSocket(io::Loop& loop) : done(loop) {}
+  io::Event done;
+  StatusOr<net::Fd> result = absl::UnknownError("socket not created");
+};
+
+StatusOr<net::Fd> MakeSocket(const UpstreamOptions& o) {
+  net::ClientOptions co;
+  co.family = o.target.family();
+  co.mark = o.mark;
+  if (o.spoof_source.has_value()) {
+    co.source = *o.spoof_source;
+    co.transparent = true;
+  }
+  co.nonblocking = true;
+  ASSIGN_OR_RETURN(net::Fd fd, net::CreateTcpClient(co));
+  RETURN_IF_ERROR(net::SetTcpNoDelay(fd.get(), true));
+  RETURN_IF_ERROR(net::SetKeepalive(fd.get(), {}));
+  return fd;
+}
+
+}  // namespace
+
+io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& runner,
+                                            std::shared_ptr<const net::NetnsHandle> netns,
+                                            UpstreamOptions options) {
+  StatusOr<net::Fd> fd = absl::UnknownError("socket not created");
+  if (netns == nullptr) {
+    fd = MakeSocket(options);
+  } else {
+    auto pending = std::make_shared<PendingSocket>(loop);
+    io::Loop* lp = &loop;
+    runner.Post(
+        *netns, [options]() { return MakeSocket(options); },
+        [pending, lp](StatusOr<net::Fd> r) {
+          auto holder = std::make_shared<StatusOr<net::Fd>>(std::move(r));
+          lp->Post([pending, holder]() {
+            pending->result = std::move(*holder);
+            pending->done.Set();
+          });
+        });
+    Status waited = co_await pending->done.Wait({.scope = options.scope});
+    if (!waited.ok()) co_return waited;
+    fd = std::move(pending->result);
+  }
+  if (!fd.ok()) {
+    co_return absl::Status(fd.status().code(),
+                           fmt::format("creating a socket toward {}: {}", options.target.ToString(),
+                                       fd.status().ToString()));
+  }
+  sockaddr_storage ss{};
+  socklen_t len = options.target.ToSockaddr(&ss);
+  Status st = co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len,
+                                    {.scope = options.scope, .timeout = options.timeout});
+  if (!st.ok()) {
+    (void)co_await loop.Close(fd->Release());
+    if (absl::IsDeadlineExceeded(st)) {
+      co_return absl::DeadlineExceededError(fmt::format(
+          "connect to {} timed out after {}s: is the destination up, and does a NetworkPolicy "
+          "allow it?",
+          options.target.ToString(),
+          std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
+    }
+    co_return absl::Status(st.code(), fmt::format("connect to {}: {}", options.target.ToString(),
+                                                  st.ToString()));
+  }
+  co_return std::move(*fd);
+}
+
+}  // namespace ambit::agent

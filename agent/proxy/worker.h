@@ -1,0 +1,104 @@
+// Worker: everything one worker thread owns for the data path — its loop,
+// its view of AgentState, its HBONE pool, its accept loops on the in-pod
+// listeners (one SO_REUSEPORT socket per port per worker), and its live
+// connections. Loop-thread only, except where noted.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "agent/metrics/tcp_metrics.h"
+#include "agent/proxy/agent_state.h"
+#include "agent/proxy/conn_record.h"
+#include "agent/state/lb.h"
+#include "common/hbone/conn.h"
+#include "common/hbone/pool.h"
+#include "common/io/loop.h"
+#include "common/net/fd.h"
+#include "common/net/netns.h"
+
+namespace ambit::agent {
+
+struct WorkerOptions {
+  uint32_t packet_mark = 0x539;
+  base::Duration connect_timeout = std::chrono::seconds(10);
+  hbone::ConnOptions conn;
+  hbone::PoolOptions pool;
+};
+
+// Counters of a worker that are not per-connection labels.
+struct WorkerCounters {
+  metrics::Counter* accept_errors = nullptr;
+  metrics::Counter* decision_errors = nullptr;
+};
+
+enum class ListenerKind : uint8_t { kOutbound = 0, kInboundPlain = 1, kHbone = 2 };
+
+class Worker {
+ public:
+  Worker(io::Loop& loop, size_t index, WorkerOptions options, TcpMetrics& metrics,
+         metrics::Registry& registry, net::NetnsRunner& runner);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Loop thread: starts the pool's idle sweeper.
+  void Start();
+  io::Loop& loop() const { return loop_; }
+  size_t index() const { return index_; }
+  const WorkerOptions& options() const { return options_; }
+  TcpMetrics& metrics() const { return metrics_; }
+  net::NetnsRunner& runner() const { return runner_; }
+  hbone::HbonePool& pool() { return pool_; }
+  ConnTracker& tracker() { return tracker_; }
+  state::Rng& rng() { return rng_; }
+  const std::shared_ptr<const AgentState>& state() const { return state_; }
+
+  // New state from the control thread; re-checks inbound connections when
+  // the policy set may have changed.
+  void SetState(std::shared_ptr<const AgentState> state, bool policies_changed);
+  // Starts accepting on this worker's sockets of a pod (15001, 15006, 15008).
+  void AddPod(const std::string& uid, std::array<net::Fd, 3> listeners);
+  // Stops accepting and cancels the pod's connections at once.
+  void RemovePod(const std::string& uid);
+  // Drain: stop accepting everywhere, GOAWAY on HBONE connections.
+  void Drain();
+  size_t live_connections() const { return tracker_.live().size(); }
+  // Thread-safe view of live_connections() for the control thread.
+  size_t live_connections_approx() const { return tracker_.live_count(); }
+  size_t pods() const { return listeners_.size(); }
+  uint64_t accepted() const { return accepted_; }
+
+ private:
+  struct ListenerSet;
+  static io::Task<void> AcceptLoop(Worker* w, std::shared_ptr<ListenerSet> set, ListenerKind kind);
+  void Dispatch(ListenerKind kind, const std::string& uid, net::Fd fd,
+                const net::SocketAddress& peer);
+
+  io::Loop& loop_;
+  size_t index_;
+  WorkerOptions options_;
+  TcpMetrics& metrics_;
+  net::NetnsRunner& runner_;
+  WorkerCounters counters_;
+  hbone::HbonePool pool_;
+  ConnTracker tracker_;
+  state::DefaultRng rng_;
+  std::shared_ptr<const AgentState> state_;
+  std::map<std::string, std::shared_ptr<ListenerSet>> listeners_;
+  uint64_t accepted_ = 0;
+  bool draining_ = false;
+};
+
+// Connection handlers (outbound.cc, inbound.cc, inbound_plain.cc).
+io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd client,
+                              net::SocketAddress peer);
+io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
+                                  net::SocketAddress peer);
+io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
+                                  net::SocketAddress peer);
+
+}  // namespace ambit::agent
