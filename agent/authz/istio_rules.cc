@@ -281,7 +281,9 @@ RuleResult TranslateRule(const YAML::Node& rule, size_t index, bool deny,
         }
       }
     }
-  } else if (rule.IsDefined() && !rule.IsNull()) {
+  } else if (rule.IsNull()) {
+    b.Error(path + ": empty entry (null); write {} for a rule that matches everything");
+  } else {
     b.Error(path + ": expected a map");
   }
   RuleResult r;

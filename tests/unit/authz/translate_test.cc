@@ -477,3 +477,50 @@ spec: {hosts: ["x"]}
 
 }  // namespace
 }  // namespace ambit::authz
+
+namespace ambit::authz {
+namespace {
+
+using namespace testing;
+
+TEST_CASE("malformed shapes never crash and are reported") {
+  const char* specs[] = {
+      "rules: oops",
+      "rules: [5, [1, 2], null]",
+      "rules: [{from: 5, to: {a: 1}, when: x}]",
+      "rules: [{from: [5, {source: 7}], to: [{operation: [1]}], when: [5, {key: [1]}]}]",
+      "rules: [{from: [{source: {principals: [{a: 1}], ipBlocks: 3}}]}]",
+      "rules: [{to: [{operation: {ports: ['99999', '-1', '']}}]}]",
+      "selector: 5",
+      "selector: {matchLabels: [a]}",
+      "action: [ALLOW]",
+      "targetRef: 5",
+      "targetRefs: [5, {kind: [x]}]",
+  };
+  for (const char* spec_text : specs) {
+    const std::string spec = spec_text;
+    CAPTURE(spec);
+    const std::string yaml = std::string(R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: odd, namespace: default}
+spec:
+  )") + spec + R"(
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: odd, namespace: default}
+spec:
+  )" + spec + "\n";
+    TranslateResult r = Translate(yaml);
+    CHECK_FALSE(r.findings.empty());
+    for (const state::Policy& p : r.policies) {
+      // Whatever survived is never more permissive than allow-nothing for an
+      // ALLOW: no rule without a finding explaining it.
+      if (p.action == state::PolicyAction::kAllow) CHECK(p.rules.empty());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ambit::authz
