@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -148,7 +149,7 @@ class EpollBackend final : public Backend {
 
   CompletionSink* sink_;
   int epfd_ = -1;
-  std::vector<FdState> fds_;
+  std::deque<FdState> fds_;  // deque: growing never moves the WaitLists ops point to
   std::vector<epoll_event> events_ = std::vector<epoll_event>(512);
 };
 

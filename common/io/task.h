@@ -1,7 +1,8 @@
 // Task<T>: a lazily started coroutine with exactly one awaiter.
 //
 // - Lazy: the body starts when the task is awaited (or spawned on a Loop).
-// - Symmetric transfer: finishing resumes the awaiter without growing the stack.
+// - Symmetric transfer: an asynchronous finish resumes the awaiter directly; a synchronous
+//   finish returns to the awaiter without a nested resume, so loops don't grow the stack.
 // - No exceptions: an escaping exception terminates (data paths return Status).
 // - Parameters by value, or references to objects that outlive the task (the Loop).
 // WhenAll(a, b) runs two tasks concurrently on the current thread and resumes the
@@ -27,13 +28,22 @@ namespace detail {
 
 struct PromiseBase {
   std::coroutine_handle<> continuation;
+  // Set while the awaiter runs the task's first part inside await_suspend; a task that
+  // finishes then returns straight to it, so loops over synchronously completing tasks
+  // never nest stack frames (even where the compiler emits no tail call, e.g. ASan).
+  bool inline_phase = false;
+  bool completed_inline = false;
 
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <typename P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) const noexcept {
-      std::coroutine_handle<> next = h.promise().continuation;
-      return next ? next : std::noop_coroutine();
+      PromiseBase& p = h.promise();
+      if (p.inline_phase) {
+        p.completed_inline = true;
+        return std::noop_coroutine();  // back into the awaiter's await_suspend
+      }
+      return p.continuation ? p.continuation : std::noop_coroutine();
     }
     void await_resume() const noexcept {}
   };
@@ -89,10 +99,14 @@ class [[nodiscard]] Task {
     struct Awaiter {
       Handle h;
       bool await_ready() const noexcept { return false; }
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
-        AMBIT_ASSERT(h && !h.promise().continuation);  // exactly one awaiter
-        h.promise().continuation = caller;
-        return h;
+      bool await_suspend(std::coroutine_handle<> caller) noexcept {
+        auto& p = h.promise();
+        AMBIT_ASSERT(h && !p.continuation);  // exactly one awaiter
+        p.continuation = caller;
+        p.inline_phase = true;
+        h.resume();
+        p.inline_phase = false;
+        return !p.completed_inline;  // finished already: continue without suspending
       }
       T await_resume() { return h.promise().TakeResult(); }
     };
