@@ -1,0 +1,78 @@
+"""latency: sockperf TCP ping-pong, 64 B and 1 KiB, unpinned and pinned to CPU 0."""
+import re
+
+from .measure import fmt, median, pin, ratio, runs, table, verdict
+
+ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
+PCT = {"p50": "50.000", "p99": "99.000", "p99.9": "99.900"}
+
+
+def parse(out):
+    got = {}
+    for k, p in PCT.items():
+        m = re.search(r"percentile " + re.escape(p) + r" =\s*([\d.]+)", out)
+        got[k] = float(m.group(1)) if m else None
+    return got
+
+
+def _once(env, v, size, pinned, seconds):
+    args = ["sockperf", "ping-pong", "--tcp", "-i", v.ip, "-p", str(v.port_of["sockperf"]),
+            "-m", str(size), "-t", str(seconds), "--full-rtt"]
+    if pinned:
+        args = ["taskset", "-c", "0"] + args
+    r = env.exec_in(v.client_ns, args, timeout=seconds + 15)
+    got = parse(r.stdout)
+    if got["p50"] is None:
+        env.log(f"[latency] {v.name}: sockperf failed: {r.stdout[-300:]} {r.stderr[-300:]}")
+    return got
+
+
+def _goal(pinned, add50, add99, h50, h99):
+    if not pinned:
+        return "— (goal is pinned)"
+    r50, r99 = ratio(add50, h50), ratio(add99, h99)
+    return (f"+p50 ≤ 40 µs: {verdict(None if add50 is None else add50 <= 40)}; "
+            f"≤ 0.4× HAProxy: {verdict(None if r50 is None else r50 <= 0.4)}; "
+            f"+p99 ≤ 0.5× HAProxy: {verdict(None if r99 is None else r99 <= 0.5)}")
+
+
+def run(env, reps=3, seconds=2, sizes=(64, 1024)):
+    res = {}  # (pinned, size, variant) -> list of dicts
+    for pinned in (False, True):
+        pin(env.all_pids(), "0" if pinned else "0-1")
+        try:
+            for rep in range(reps):
+                for size in sizes:
+                    for n in ORDER:
+                        got = _once(env, env.variants[n], size, pinned, seconds)
+                        res.setdefault((pinned, size, n), []).append(got)
+                        env.log(f"[latency] {'pinned' if pinned else 'unpinned'} rep {rep + 1} "
+                                f"{size} B {n}: p50 {fmt(got['p50'])} p99 {fmt(got['p99'])} µs")
+        finally:
+            pin(env.all_pids(), "0-1")
+    rows = []
+    for pinned in (False, True):
+        for size in sizes:
+            med = {n: {k: median([g[k] for g in res[(pinned, size, n)]]) for k in PCT}
+                   for n in ORDER}
+            d = med["direct"]
+            add = {n: {k: (None if med[n][k] is None or d[k] is None else med[n][k] - d[k])
+                       for k in PCT} for n in ORDER}
+            h = add["haproxy"]
+            for n in ORDER:
+                m, a = med[n], add[n]
+                goal = "—"
+                if n in ("uring", "epoll"):
+                    goal = _goal(pinned, a["p50"], a["p99"], h["p50"], h["p99"])
+                rows.append(["pinned" if pinned else "unpinned", f"{size} B", env.variants[n].label,
+                             m["p50"], m["p99"], m["p99.9"],
+                             None if n == "direct" else a["p50"],
+                             None if n == "direct" else a["p99"],
+                             None if n in ("direct", "haproxy") else ratio(a["p50"], h["p50"]),
+                             None if n in ("direct", "haproxy") else ratio(a["p99"], h["p99"]),
+                             runs([g["p50"] for g in res[(pinned, size, n)]], 1), goal])
+    hdr = ["cpu", "size", "path", "p50 µs", "p99 µs", "p99.9 µs", "+p50 over direct",
+           "+p99 over direct", "+p50 × HAProxy's", "+p99 × HAProxy's", "p50 runs", "goal"]
+    note = (f"sockperf ping-pong --tcp --full-rtt -t {seconds} (RTT in µs), {reps} interleaved "
+            "rounds, median. Pinned: agents, peers, servers and client all on CPU 0 (taskset).")
+    return "## latency\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
