@@ -6,7 +6,11 @@
 #include <filesystem>
 #include <latch>
 
+#include "agent/authz/apply_local.h"
+#include "agent/authz/evaluate.h"
+#include "agent/app/config_dump.h"
 #include "agent/capture/redirect_installer.h"
+#include "common/admin/handlers.h"
 #include "agent/state/from_config.h"
 #include "common/config/loader.h"
 #include "common/base/log.h"
@@ -108,6 +112,10 @@ Status Agent::Init() {
                                         {"result"});
   reloads_ok_ = reloads.Get(control_shard, {"ok"});
   reloads_failed_ = reloads.Get(control_shard, {"error"});
+  policy_findings_ = registry_->AddGauge("ambit_policy_findings",
+                                        "Parts of Istio policy resources the agent could not "
+                                        "enforce as written (see the log / config_dump)")
+                        .Get(control_shard, {});
   pod_errors_ = registry_->AddCounter("ambit_pod_setup_errors",
                                       "Captured pods whose listeners or certificate failed")
                     .Get(control_shard, {});
@@ -135,7 +143,77 @@ Status Agent::Init() {
   if (!first.ok()) return first.status();
   RETURN_IF_ERROR(Reconcile(*first));
   reloads_ok_->Inc();
+  RETURN_IF_ERROR(StartAdmin());
   return watcher_->Start();
+}
+
+Status Agent::StartAdmin() {
+  ASSIGN_OR_RETURN(auto admin_addr, net::SocketAddress::Parse(flags_.admin_addr));
+  ASSIGN_OR_RETURN(auto stats_addr, net::SocketAddress::Parse(flags_.stats_addr));
+  ASSIGN_OR_RETURN(auto ready_addr, net::SocketAddress::Parse(flags_.readiness_addr));
+  io::Loop& main = runtime_->main_loop();
+  ASSIGN_OR_RETURN(admin_server_, admin::HttpServer::Create(main, {.address = admin_addr,
+                                                                   .name = "admin"}));
+  admin::AddConfigDumpHandler(*admin_server_, [this] { return ConfigDump(); });
+  admin::AddLoggingHandler(*admin_server_, base::ProcessLogger());
+  admin::AddQuitHandler(*admin_server_, [this] { StartDrain(); });
+  admin::AddIndexHandler(*admin_server_);
+  admin_server_->Start();
+  ASSIGN_OR_RETURN(stats_server_, admin::HttpServer::Create(main, {.address = stats_addr,
+                                                                   .name = "stats"}));
+  admin::AddMetricsHandlers(*stats_server_, *registry_);
+  stats_server_->Start();
+  // Readiness lives on a worker loop: a stuck data path answers nothing.
+  std::latch done(1);
+  Status st;
+  runtime_->PostToWorker(0, [this, ready_addr, &done, &st](io::Loop& loop) {
+    auto server = admin::HttpServer::Create(loop, {.address = ready_addr, .name = "readiness"});
+    if (!server.ok()) {
+      st = server.status();
+    } else {
+      readiness_server_ = std::move(*server);
+      admin::AddReadinessHandler(*readiness_server_, [this] {
+        std::vector<std::string> pending;
+        if (!ready_.load()) pending.push_back("startup");
+        if (draining_) pending.push_back("draining");
+        return pending;
+      });
+      readiness_server_->Start();
+    }
+    done.count_down();
+  });
+  done.wait();
+  RETURN_IF_ERROR(st);
+  AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
+            flags_.stats_addr, flags_.readiness_addr);
+  return absl::OkStatus();
+}
+
+std::string Agent::ConfigDump() {
+  DumpInputs in;
+  in.snapshot = snapshot_.get();
+  for (const auto& [id, e] : certs_) in.certificates[id] = &e.bundle;
+  for (const auto& [uid, rec] : pods_) {
+    in.pods.push_back({uid, rec.ctx->workload.name, rec.ctx->workload.ns,
+                       rec.ctx->workload.service_account, rec.ctx->workload.netns, true});
+  }
+  for (const auto& w : workers_) {
+    auto conns = w->tracker().Summaries();
+    in.connections.insert(in.connections.end(), conns.begin(), conns.end());
+  }
+  in.findings = &findings_;
+  in.version = fmt::format("ambit-{}", kVersion);
+  in.config = {{"proxyMode", "Shared"},
+               {"node", flags_.node},
+               {"localXdsPath", flags_.config_path},
+               {"adminAddr", flags_.admin_addr},
+               {"statsAddr", flags_.stats_addr},
+               {"readinessAddr", flags_.readiness_addr},
+               {"workers", std::to_string(flags_.workers)},
+               {"packetMark", std::to_string(flags_.packet_mark)},
+               {"redirect", flags_.redirect},
+               {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
+  return BuildConfigDump(in);
 }
 
 Status Agent::StartWorkers() {
@@ -181,7 +259,13 @@ Status Agent::Reconcile(const config::LocalConfig& raw) {
   for (const auto& w : cfg.warnings) AMBIT_LOG(kWarn, "config", "{}", w);
   state::WorkloadStore store(flags_.node);
   RETURN_IF_ERROR(state::ApplyLocalConfig(cfg, &store));
+  // Istio AuthorizationPolicy / PeerAuthentication documents of the file.
+  ASSIGN_OR_RETURN(authz::TranslateResult tr, authz::ApplyIstioResources(cfg, &store));
+  for (const auto& f : tr.findings) AMBIT_LOG(kWarn, "authz", "{}", f.ToString());
+  policy_findings_->Set(static_cast<int64_t>(tr.findings.size()));
+  findings_ = std::move(tr.findings);
   std::shared_ptr<const state::Snapshot> snap = store.Build();
+  authz_index_ = authz::AuthzIndex::Build(snap->policies(), snap->workloads());
 
   std::map<std::string, const state::Workload*> desired;
   for (const auto& [uid, w] : snap->workloads()) {
@@ -353,6 +437,15 @@ void Agent::Publish(bool policies_changed) {
   st->snapshot = snapshot_;
   for (const auto& [uid, rec] : pods_) st->pods[uid] = rec.ctx;
   st->generation = ++generation_;
+  if (authz_index_) {
+    std::shared_ptr<const authz::AuthzIndex> index = authz_index_;
+    st->authorize = [index](const AuthzRequest& r) {
+      authz::ConnectionInfo c{r.source.ip(), r.destination_addr.ip(), r.destination_addr.port(),
+                              r.peer};
+      authz::Decision d = index->Evaluate(*r.destination, c);
+      return AuthzDecision{d.allow, std::string(d.policy), std::string(d.reason)};
+    };
+  }
   published_ = st;
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i, st, policies_changed](io::Loop&) {
@@ -403,7 +496,7 @@ io::Task<void> Agent::DrainWaiter(Agent* agent) {
 int Agent::Run() {
   runtime_->SetDrainHandler([this] { StartDrain(); });
   runtime_->main_loop().Spawn(CertRefresher(this));
-  ready_ = true;
+  ready_.store(true);
   AMBIT_LOG(kInfo, "agent", "ready");
   runtime_->Run();
   AMBIT_LOG(kInfo, "agent", "drained, exiting");

@@ -11,9 +11,12 @@
 #include <vector>
 
 #include "agent/app/flags.h"
+#include "agent/authz/evaluate.h"
+#include "agent/authz/istio_translate.h"
 #include "agent/metrics/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/worker.h"
+#include "common/admin/server.h"
 #include "common/config/file_watcher.h"
 #include "common/identity/builtin_ca.h"
 #include "common/lifecycle/runtime.h"
@@ -46,6 +49,8 @@ class Agent {
   explicit Agent(AgentFlags flags);
   Status Init();
   Status StartWorkers();
+  Status StartAdmin();
+  std::string ConfigDump();
   void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
   Status Reconcile(const config::LocalConfig& cfg);
   StatusOr<std::shared_ptr<PodContext>> MakePod(const state::Workload& w);
@@ -73,10 +78,16 @@ class Agent {
   std::string policy_fingerprint_;
   io::CancelScope control_scope_;
   bool draining_ = false;
-  bool ready_ = false;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<admin::HttpServer> admin_server_;
+  std::unique_ptr<admin::HttpServer> stats_server_;
+  std::unique_ptr<admin::HttpServer> readiness_server_;  // on worker 0: proves the data path
   metrics::Counter* reloads_ok_ = nullptr;
   metrics::Counter* reloads_failed_ = nullptr;
   metrics::Counter* pod_errors_ = nullptr;
+  metrics::Gauge* policy_findings_ = nullptr;
+  std::shared_ptr<const authz::AuthzIndex> authz_index_;
+  std::vector<authz::Finding> findings_;
 };
 
 }  // namespace ambit::agent

@@ -108,6 +108,24 @@ void ConnectionRecorder::Finish(std::string_view response_flags, const Status& s
   if (logger.Enabled(level, "access")) logger.Emit(level, "access", "connection complete", fields);
 }
 
+std::vector<ConnSummary> ConnTracker::Summaries() const {
+  std::lock_guard lock(mu_);
+  std::vector<ConnSummary> out;
+  out.reserve(live_.size());
+  for (const ConnectionRecorder* r : live_) {
+    const ConnInfo& i = r->info();
+    ConnSummary s;
+    s.pod_uid = i.pod_uid;
+    s.direction = i.direction;
+    s.src = i.src.ToString();
+    s.original_dst = i.hbone_addr.empty() ? i.dst.ToString() : i.hbone_addr;
+    s.actual_dst = i.dst.ToString();
+    s.hbone = i.mtls;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 size_t ConnTracker::CancelPod(const std::string& uid) {
   size_t n = 0;
   for (ConnectionRecorder* r : live_) {

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <list>
+#include <mutex>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,17 +79,31 @@ class ConnectionRecorder final : public hbone::RelayObserver {
   std::string late_rejection_;
 };
 
-// Live connections of one worker (loop thread only).
+// What the admin dump shows of a live connection.
+struct ConnSummary {
+  std::string pod_uid;
+  Direction direction;
+  std::string src, original_dst, actual_dst;
+  bool hbone = false;
+};
+
+// Live connections of one worker. Mutated on the loop thread only; the
+// summary list is readable from the control thread (admin) under a mutex
+// that only connection open/close takes on the worker.
 class ConnTracker {
  public:
   std::list<ConnectionRecorder*>::iterator Add(ConnectionRecorder* r) {
     live_count_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(mu_);
     return live_.insert(live_.end(), r);
   }
   void Remove(std::list<ConnectionRecorder*>::iterator it) {
     live_count_.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard lock(mu_);
     live_.erase(it);
   }
+  // Thread-safe copy for the admin dump.
+  std::vector<ConnSummary> Summaries() const;
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   const std::list<ConnectionRecorder*>& live() const { return live_; }
   // Cancels every connection of a pod (pod removed: immediate teardown).
@@ -97,6 +113,7 @@ class ConnTracker {
   size_t Reauthorize(const AgentState& state);
 
  private:
+  mutable std::mutex mu_;
   std::list<ConnectionRecorder*> live_;
   std::atomic<size_t> live_count_{0};
 };

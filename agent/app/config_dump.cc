@@ -1,0 +1,245 @@
+#include "agent/app/config_dump.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+namespace ambit::agent {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string Base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string Rfc3339(base::WallTime t) {
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+json PortMap(const state::PortMap& ports) {
+  json j = json::object();
+  for (const auto& [sp, tp] : ports) j[std::to_string(sp)] = tp;
+  return j;
+}
+
+json Waypoint(const std::optional<state::GatewayAddress>& w) {
+  if (!w.has_value()) return nullptr;
+  json j = json::object();
+  if (const auto* h = std::get_if<state::NamespacedHostname>(&w->destination)) {
+    j["hostname"] = {{"namespace", h->ns}, {"hostname", h->hostname}};
+  } else if (const auto* a = std::get_if<state::NetworkAddress>(&w->destination)) {
+    j["destination"] = a->network + "/" + a->ip.ToString();
+  }
+  j["hboneMtlsPort"] = w->hbone_mtls_port;
+  return j;
+}
+
+std::string_view TypeName(state::WorkloadType t) {
+  switch (t) {
+    case state::WorkloadType::kDeployment: return "deployment";
+    case state::WorkloadType::kCronJob: return "cronjob";
+    case state::WorkloadType::kPod: return "pod";
+    case state::WorkloadType::kJob: return "job";
+  }
+  return "pod";
+}
+
+json WorkloadJson(const state::Workload& w) {
+  json ips = json::array();
+  for (const auto& ip : w.addresses) ips.push_back(ip.ToString());
+  json services = json::object();
+  for (const auto& [key, ports] : w.services) services[key] = PortMap(ports);
+  return {
+      {"uid", w.uid},
+      {"workloadIps", ips},
+      {"protocol", w.protocol == state::TunnelProtocol::kHbone ? "HBONE" : "TCP"},
+      {"name", w.name},
+      {"namespace", w.ns},
+      {"serviceAccount", w.service_account},
+      {"node", w.node},
+      {"waypoint", Waypoint(w.waypoint)},
+      {"trustDomain", w.trust_domain},
+      {"clusterId", w.cluster_id},
+      {"status", w.status == state::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"},
+      {"canonicalName", w.canonical_name},
+      {"canonicalRevision", w.canonical_revision},
+      {"workloadName", w.workload_name},
+      {"workloadType", TypeName(w.workload_type)},
+      {"services", services},
+      {"authorizationPolicies", w.authorization_policies},
+      {"capacity", w.capacity},
+      {"netns", w.netns},
+  };
+}
+
+json EndpointJson(const state::Endpoint& e, const std::string& service_key) {
+  return {{"workloadUid", e.workload_uid},
+          {"service", service_key},
+          {"port", PortMap(e.ports)},
+          {"status", e.status == state::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"}};
+}
+
+json ServiceJson(const state::Service& s) {
+  json vips = json::array();
+  for (const auto& v : s.vips) {
+    std::string text = v.network + "/" + v.ip.ToString();
+    vips.push_back(text);
+  }
+  json eps = json::object();
+  for (const auto& [uid, e] : s.endpoints) eps[uid] = EndpointJson(e, s.Key());
+  return {{"name", s.name},         {"namespace", s.ns},
+          {"hostname", s.hostname}, {"vips", vips},
+          {"ports", PortMap(s.ports)}, {"endpoints", eps},
+          {"subjectAltNames", s.subject_alt_names}, {"waypoint", Waypoint(s.waypoint)}};
+}
+
+json StringMatchJson(const state::StringMatch& m) {
+  switch (m.kind) {
+    case state::StringMatch::Kind::kExact: return {{"Exact", m.value}};
+    case state::StringMatch::Kind::kPrefix: return {{"Prefix", m.value}};
+    case state::StringMatch::Kind::kSuffix: return {{"Suffix", m.value}};
+    case state::StringMatch::Kind::kPresence: return {{"Presence", json::object()}};
+  }
+  return nullptr;
+}
+
+json MatchJson(const state::Match& m) {
+  json j = json::object();
+  auto strings = [&](const char* key, const std::vector<state::StringMatch>& v) {
+    if (v.empty()) return;
+    json a = json::array();
+    for (const auto& x : v) a.push_back(StringMatchJson(x));
+    j[key] = a;
+  };
+  auto cidrs = [&](const char* key, const auto& v) {
+    if (v.empty()) return;
+    json a = json::array();
+    for (const auto& c : v) a.push_back(c.ToString());
+    j[key] = a;
+  };
+  auto sas = [&](const char* key, const std::vector<state::ServiceAccountMatch>& v) {
+    if (v.empty()) return;
+    json a = json::array();
+    for (const auto& x : v) a.push_back({{"namespace", x.ns}, {"serviceAccount", x.service_account}});
+    j[key] = a;
+  };
+  strings("namespaces", m.namespaces);
+  strings("notNamespaces", m.not_namespaces);
+  strings("principals", m.principals);
+  strings("notPrincipals", m.not_principals);
+  sas("serviceAccounts", m.service_accounts);
+  sas("notServiceAccounts", m.not_service_accounts);
+  cidrs("sourceIps", m.source_ips);
+  cidrs("notSourceIps", m.not_source_ips);
+  cidrs("destinationIps", m.destination_ips);
+  cidrs("notDestinationIps", m.not_destination_ips);
+  if (!m.destination_ports.empty()) j["destinationPorts"] = m.destination_ports;
+  if (!m.not_destination_ports.empty()) j["notDestinationPorts"] = m.not_destination_ports;
+  return j;
+}
+
+json PolicyJson(const state::Policy& p) {
+  json rules = json::array();
+  for (const auto& r : p.rules) {
+    json clauses = json::array();
+    for (const auto& c : r.clauses) {
+      json matches = json::array();
+      for (const auto& m : c.matches) matches.push_back(MatchJson(m));
+      clauses.push_back(matches);
+    }
+    rules.push_back(clauses);
+  }
+  std::string_view scope = p.scope == state::PolicyScope::kGlobal      ? "Global"
+                           : p.scope == state::PolicyScope::kNamespace ? "Namespace"
+                                                                       : "WorkloadSelector";
+  return {{"name", p.name},
+          {"namespace", p.ns},
+          {"scope", scope},
+          {"action", p.action == state::PolicyAction::kAllow ? "Allow" : "Deny"},
+          {"rules", rules},
+          {"dryRun", p.dry_run}};
+}
+
+json CertJson(std::string_view pem, const std::string& serial, base::WallTime from,
+              base::WallTime to) {
+  return {{"pem", Base64(pem)},
+          {"serialNumber", serial},
+          {"validFrom", Rfc3339(from)},
+          {"expirationTime", Rfc3339(to)}};
+}
+
+}  // namespace
+
+std::string BuildConfigDump(const DumpInputs& in) {
+  json doc = json::object();
+  json workloads = json::array(), services = json::array(), policies = json::array();
+  json staged = json::object();
+  if (in.snapshot != nullptr) {
+    for (const auto& [uid, w] : in.snapshot->workloads()) workloads.push_back(WorkloadJson(w));
+    for (const auto& [key, s] : in.snapshot->services()) services.push_back(ServiceJson(s));
+    for (const auto& [key, p] : in.snapshot->policies()) policies.push_back(PolicyJson(p));
+    for (const auto& [key, eps] : in.snapshot->staged_endpoints()) {
+      json list = json::object();
+      for (const auto& e : eps) list[e.workload_uid] = EndpointJson(e, key);
+      staged[key] = list;
+    }
+  }
+  json certs = json::array();
+  for (const auto& [id, b] : in.certificates) {
+    json chain = json::array();
+    chain.push_back(CertJson(b->leaf_pem, b->serial_hex, b->not_before, b->not_after));
+    for (const auto& inter : b->chain_pems) chain.push_back(CertJson(inter, "", b->not_before, b->not_after));
+    json roots = json::array();
+    roots.push_back(CertJson(b->root_pem, "", b->not_before, b->not_after));
+    certs.push_back({{"identity", id}, {"state", "Available"}, {"certChain", chain}, {"rootCerts", roots}});
+  }
+  json state = json::object();
+  for (const auto& p : in.pods) {
+    json inbound = json::array(), outbound = json::array();
+    for (const auto& c : in.connections) {
+      if (c.pod_uid != p.uid) continue;
+      json cj = {{"src", c.src},
+                 {"originalDst", c.original_dst},
+                 {"actualDst", c.actual_dst},
+                 {"protocol", c.hbone ? "HBONE" : "TCP"}};
+      (c.direction == Direction::kInbound ? inbound : outbound).push_back(cj);
+    }
+    state[p.uid] = {{"state", p.up ? "Up" : "Pending"},
+                    {"info", {{"name", p.name}, {"namespace", p.ns}, {"serviceAccount", p.service_account}}},
+                    {"connections", {{"inbound", inbound}, {"outbound", outbound}}}};
+  }
+  json findings = json::array();
+  if (in.findings != nullptr) {
+    for (const auto& f : *in.findings) {
+      findings.push_back({{"location", f.location}, {"kind", f.kind}, {"resource", f.resource},
+                          {"message", f.message}});
+    }
+  }
+  json config = json::object();
+  for (const auto& [k, v] : in.config) config[k] = v;
+  doc["workloads"] = workloads;
+  doc["services"] = services;
+  doc["policies"] = policies;
+  doc["certificates"] = certs;
+  doc["workloadState"] = state;
+  doc["stagedServices"] = staged;
+  doc["staticConfig"] = json::object();
+  doc["version"] = in.version;
+  doc["config"] = config;
+  doc["ambit"] = {{"policyFindings", findings}};
+  return doc.dump(2);
+}
+
+}  // namespace ambit::agent

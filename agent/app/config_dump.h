@@ -1,0 +1,33 @@
+// /config_dump: the agent's state as the JSON document istioctl ztunnel-config
+// reads (ISTIO-COMPAT §3.2; schema in tests/golden/config_dump.schema.json),
+// plus an "ambit" section (policy findings, capture details).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/authz/istio_translate.h"
+#include "agent/proxy/conn_record.h"
+#include "agent/state/snapshot.h"
+#include "common/identity/cert_bundle.h"
+
+namespace ambit::agent {
+
+struct DumpInputs {
+  const state::Snapshot* snapshot = nullptr;
+  std::map<std::string, const identity::CertBundle*> certificates;  // identity → bundle
+  struct Pod {
+    std::string uid, name, ns, service_account, netns;
+    bool up = true;
+  };
+  std::vector<Pod> pods;
+  std::vector<ConnSummary> connections;
+  const std::vector<authz::Finding>* findings = nullptr;
+  std::map<std::string, std::string> config;  // flags as strings
+  std::string version;
+};
+
+std::string BuildConfigDump(const DumpInputs& in);
+
+}  // namespace ambit::agent
