@@ -1,0 +1,110 @@
+#include <string>
+#include <utility>
+
+#include "agent/xds_adapters/convert.h"
+#include "agent/xds_adapters/convert_util.h"
+
+namespace ambit::xds_adapters {
+namespace {
+
+namespace pb = ::istio::workload;
+using internal::ConvertGateway;
+using internal::ConvertNetworkAddress;
+using internal::ConvertPorts;
+using internal::Invalid;
+
+StatusOr<state::LbScope> ConvertScope(int value) {
+  switch (value) {
+    case pb::LoadBalancing::REGION: return state::LbScope::kRegion;
+    case pb::LoadBalancing::ZONE: return state::LbScope::kZone;
+    case pb::LoadBalancing::SUBZONE: return state::LbScope::kSubzone;
+    case pb::LoadBalancing::NODE: return state::LbScope::kNode;
+    case pb::LoadBalancing::CLUSTER: return state::LbScope::kCluster;
+    case pb::LoadBalancing::NETWORK: return state::LbScope::kNetwork;
+    default:
+      return Invalid("load_balancing.routing_preference", "unsupported scope " + std::to_string(value));
+  }
+}
+
+StatusOr<state::LoadBalancing> ConvertLoadBalancing(const pb::LoadBalancing& lb) {
+  state::LoadBalancing out;
+  for (int scope : lb.routing_preference()) {
+    ASSIGN_OR_RETURN(state::LbScope s, ConvertScope(scope));
+    out.routing_preference.push_back(s);
+  }
+  switch (lb.mode()) {
+    case pb::LoadBalancing::UNSPECIFIED_MODE: out.mode = state::LbMode::kStandard; break;
+    case pb::LoadBalancing::STRICT: out.mode = state::LbMode::kStrict; break;
+    case pb::LoadBalancing::FAILOVER: out.mode = state::LbMode::kFailover; break;
+    case pb::LoadBalancing::PASSTHROUGH: out.mode = state::LbMode::kPassthrough; break;
+    default: return Invalid("load_balancing.mode", "unknown value " + std::to_string(lb.mode()));
+  }
+  switch (lb.health_policy()) {
+    case pb::LoadBalancing::ONLY_HEALTHY: out.health_policy = state::HealthPolicy::kOnlyHealthy; break;
+    case pb::LoadBalancing::ALLOW_ALL: out.health_policy = state::HealthPolicy::kAllowAll; break;
+    default:
+      return Invalid("load_balancing.health_policy",
+                     "unknown value " + std::to_string(lb.health_policy()));
+  }
+  return out;
+}
+
+StatusOr<state::IpFamilies> ConvertIpFamilies(int value) {
+  switch (value) {
+    case pb::AUTOMATIC: return state::IpFamilies::kAutomatic;
+    case pb::IPV4_ONLY: return state::IpFamilies::kIpv4Only;
+    case pb::IPV6_ONLY: return state::IpFamilies::kIpv6Only;
+    case pb::DUAL: return state::IpFamilies::kDual;
+    default: return Invalid("ip_families", "unknown value " + std::to_string(value));
+  }
+}
+
+StatusOr<state::Visibility> ConvertVisibility(int value) {
+  if (value == pb::Service::PUBLIC) return state::Visibility::kPublic;
+  if (value == pb::Service::NAMESPACE) return state::Visibility::kNamespace;
+  return Invalid("visibility", "unknown value " + std::to_string(value));
+}
+
+Status FillWaypoints(const pb::Service& s, state::Service& out) {
+  if (s.has_waypoint()) {
+    ASSIGN_OR_RETURN(out.waypoint, ConvertGateway(s.waypoint(), "waypoint"));
+  }
+  for (int i = 0; i < s.weighted_waypoints_size(); ++i) {
+    const pb::WeightedWaypoint& ww = s.weighted_waypoints(i);
+    const std::string what = "weighted_waypoints[" + std::to_string(i) + "]";
+    if (!ww.has_destination()) return Invalid(what, "has no destination");
+    state::WeightedWaypoint out_ww;
+    ASSIGN_OR_RETURN(out_ww.destination, ConvertGateway(ww.destination(), what));
+    out_ww.weight = ww.weight();
+    out.weighted_waypoints.push_back(std::move(out_ww));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<state::Service> ConvertService(const pb::Service& s) {
+  if (s.hostname().empty()) return Invalid("service " + s.name(), "hostname is empty");
+  if (s.namespace_().empty()) return Invalid("service " + s.hostname(), "namespace is empty");
+  state::Service out;
+  out.name = s.name();
+  out.ns = s.namespace_();
+  out.hostname = s.hostname();
+  for (int i = 0; i < s.addresses_size(); ++i) {
+    ASSIGN_OR_RETURN(state::NetworkAddress vip,
+                     ConvertNetworkAddress(s.addresses(i), "addresses[" + std::to_string(i) + "]"));
+    out.vips.push_back(std::move(vip));
+  }
+  ASSIGN_OR_RETURN(out.ports, ConvertPorts(s.ports(), "ports"));
+  out.subject_alt_names.assign(s.subject_alt_names().begin(), s.subject_alt_names().end());
+  RETURN_IF_ERROR(FillWaypoints(s, out));
+  if (s.has_load_balancing()) {
+    ASSIGN_OR_RETURN(out.load_balancing, ConvertLoadBalancing(s.load_balancing()));
+  }
+  ASSIGN_OR_RETURN(out.ip_families, ConvertIpFamilies(s.ip_families()));
+  out.canonical = s.canonical();
+  ASSIGN_OR_RETURN(out.visibility, ConvertVisibility(s.visibility()));
+  return out;
+}
+
+}  // namespace ambit::xds_adapters

@@ -1,0 +1,98 @@
+// Node id/metadata, initial request, ACK/NACK builders.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/xds/grpc_transport.h"
+#include "common/xds/node.h"
+#include "common/xds/protocol.h"
+
+namespace ambit::xds {
+namespace {
+
+TEST_CASE("node: id and metadata from the environment") {
+  NodeInfo info = NodeInfoFromEnv({{"INSTANCE_IP", "10.0.0.5"},
+                                   {"POD_NAME", "ztunnel-abc"},
+                                   {"POD_NAMESPACE", "istio-system"},
+                                   {"NODE_NAME", "node-1"},
+                                   {"CLUSTER_ID", "ignored"},
+                                   {"ISTIO_META_CLUSTER_ID", "c1"},
+                                   {"ISTIO_META_DNS_CAPTURE", "true"},
+                                   {"ISTIO_METAJSON_LABELS", "{\"app\":\"x\"}"},
+                                   {"UNRELATED", "1"}});
+  CHECK(NodeId(info) == "ztunnel~10.0.0.5~ztunnel-abc.istio-system~istio-system.svc.cluster.local");
+  StatusOr<::envoy::config::core::v3::Node> node = BuildNode(info);
+  REQUIRE(node.ok());
+  const auto& f = node->metadata().fields();
+  CHECK(f.at("NAME").string_value() == "ztunnel-abc");
+  CHECK(f.at("NAMESPACE").string_value() == "istio-system");
+  CHECK(f.at("INSTANCE_IPS").string_value() == "10.0.0.5");
+  CHECK(f.at("NODE_NAME").string_value() == "node-1");
+  CHECK(f.at("CLUSTER_ID").string_value() == "c1");
+  CHECK(f.at("DNS_CAPTURE").string_value() == "true");
+  CHECK(f.at("LABELS").struct_value().fields().at("app").string_value() == "x");
+  CHECK(f.count("UNRELATED") == 0);
+}
+
+TEST_CASE("node: defaults and bad JSON") {
+  NodeInfo info = NodeInfoFromEnv({{"POD_NAME", "p"}, {"POD_NAMESPACE", "ns"}});
+  CHECK(NodeId(info) == "ztunnel~1.1.1.1~p.ns~ns.svc.cluster.local");
+  CHECK(info.cluster_id == "Kubernetes");
+  info.metadata_json["X"] = "{not json";
+  StatusOr<::envoy::config::core::v3::Node> node = BuildNode(info);
+  REQUIRE_FALSE(node.ok());
+  CHECK(std::string(node.status().message()).starts_with("ISTIO_METAJSON_X is not valid JSON"));
+}
+
+TEST_CASE("protocol: initial request, ACK and NACK") {
+  ::envoy::config::core::v3::Node node;
+  node.set_id("ztunnel~1.1.1.1~p.ns~ns.svc.cluster.local");
+  DeltaRequest init = InitialRequest(kAddressType, node, {{"a", "1"}, {"b", "2"}});
+  CHECK(init.type_url() == kAddressType);
+  CHECK(init.node().id() == node.id());
+  CHECK(init.resource_names_subscribe_size() == 0);  // wildcard
+  CHECK(init.initial_resource_versions().at("a") == "1");
+  CHECK(init.initial_resource_versions().at("b") == "2");
+  CHECK(init.response_nonce().empty());
+
+  DeltaRequest ack = AckRequest(kAddressType, "n-7", {});
+  CHECK(ack.response_nonce() == "n-7");
+  CHECK_FALSE(ack.has_error_detail());
+  CHECK_FALSE(ack.has_node());
+
+  DeltaRequest nack = AckRequest(kAuthorizationType, "n-8", {{"ns/p", "bad"}, {"ns/q", "worse"}});
+  CHECK(nack.response_nonce() == "n-8");
+  REQUIRE(nack.has_error_detail());
+  CHECK(nack.error_detail().code() == 3);
+  CHECK(nack.error_detail().message() == "ns/p: bad; ns/q: worse");
+}
+
+TEST_CASE("token: literal, file (trimmed), empty file") {
+  CHECK(*ResolveXdsToken("") == "");
+  CHECK(*ResolveXdsToken("literal-token") == "literal-token");
+  char path[] = "/tmp/ambit-xds-token-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, "jwt-abc\n", 8) == 8);
+  close(fd);
+  CHECK(*ResolveXdsToken(path) == "jwt-abc");
+  REQUIRE(truncate(path, 0) == 0);
+  StatusOr<std::string> empty = ResolveXdsToken(path);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(std::string(empty.status().message()).find("is empty") != std::string::npos);
+  unlink(path);
+}
+
+TEST_CASE("grpc transport: option validation") {
+  GrpcTransportOptions o;
+  CHECK(std::string(GrpcXdsTransport::Create(o).status().message()).starts_with("XDS_ADDRESS is empty"));
+  o.address = "https://localhost:15012";
+  o.root_ca = "/nonexistent/root-cert.pem";
+  StatusOr<std::unique_ptr<GrpcXdsTransport>> t = GrpcXdsTransport::Create(o);
+  REQUIRE_FALSE(t.ok());
+  CHECK(std::string(t.status().message()).find("XDS_ROOT_CA") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ambit::xds
