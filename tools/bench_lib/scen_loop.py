@@ -1,10 +1,9 @@
 """loop: runs build/tools/bench_loop/ambit-bench-loop (io_uring vs epoll vs blocking) if built."""
 import os
-import subprocess
 
 
-def run(env, build):
-    exe = os.path.join(build, "tools", "bench_loop", "ambit-bench-loop")
+def run(env, build, exe=None):
+    exe = exe or os.path.join(build, "tools", "bench_loop", "ambit-bench-loop")
     if not os.access(exe, os.X_OK):
         return (f"## loop\n\nskipped: {exe} is not built "
                 "(`ninja -C build tools/bench_loop/ambit-bench-loop`).\n")
@@ -14,7 +13,3 @@ def run(env, build):
     status = "" if r.returncode == 0 else f"\n\nexit status {r.returncode}: {r.stderr[-500:]}"
     return "## loop\n\n`ambit-bench-loop` (Loop on io_uring vs epoll vs blocking sockets, loopback):\n\n" + body + status + "\n"
 
-
-def available(build):
-    return subprocess.run(["test", "-x", os.path.join(build, "tools", "bench_loop",
-                                                       "ambit-bench-loop")]).returncode == 0
