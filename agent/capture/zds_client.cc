@@ -155,8 +155,10 @@ void ZdsClient::Run() {
     if (!hello.ok()) {
       connected_.store(false);
       connect_failures_.fetch_add(1);
-      AMBIT_LOG(kWarn, "zds", "cannot reach the node agent at {}: {}; retrying in {} ms "
-                "(is the node agent healthy?)", options_.uds_path, std::string(hello.message()),
+      AMBIT_LOG(kWarn, "zds",
+                "cannot reach the node agent at {}: {}; retrying in {} ms "
+                "(is the node agent healthy?)",
+                options_.uds_path, std::string(hello.message()),
                 std::chrono::duration_cast<milliseconds>(backoff).count());
       if (!SleepInterruptible(backoff)) break;
       backoff = std::min(backoff * 2, options_.backoff_max);
@@ -183,8 +185,10 @@ bool ZdsClient::Serve(int fd) {
     if (absl::IsDataLoss(dg.status())) {
       reply = session_.TransportError(dg.status());
     } else if (!dg.ok()) {
-      AMBIT_LOG(kWarn, "zds", "ZDS connection lost: {}; reconnecting (is the node agent "
-                "healthy?)", std::string(dg.status().message()));
+      AMBIT_LOG(kWarn, "zds",
+                "ZDS connection lost: {}; reconnecting (is the node agent "
+                "healthy?)",
+                std::string(dg.status().message()));
       return true;
     } else {
       reply = session_.HandleDatagram(dg->bytes, std::move(dg->fds));

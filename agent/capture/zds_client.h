@@ -61,7 +61,7 @@ class ZdsClient {
  private:
   class LoopHandler;
   void Run();
-  bool Serve(int fd);  // false: ended by a protocol error
+  bool Serve(int fd);                         // false: ended by a protocol error
   bool SleepInterruptible(base::Duration d);  // false when stopping
 
   ZdsClientOptions options_;

@@ -30,10 +30,14 @@ StatusOr<ZdsRequest> CheckUid(ZdsRequest r) {
 
 std::string_view ZdsRequestKindName(ZdsRequestKind kind) {
   switch (kind) {
-    case ZdsRequestKind::kAdd: return "AddWorkload";
-    case ZdsRequestKind::kKeep: return "KeepWorkload";
-    case ZdsRequestKind::kDel: return "DelWorkload";
-    case ZdsRequestKind::kSnapshotSent: return "SnapshotSent";
+    case ZdsRequestKind::kAdd:
+      return "AddWorkload";
+    case ZdsRequestKind::kKeep:
+      return "KeepWorkload";
+    case ZdsRequestKind::kDel:
+      return "DelWorkload";
+    case ZdsRequestKind::kSnapshotSent:
+      return "SnapshotSent";
   }
   return "unknown";
 }
@@ -49,8 +53,10 @@ StatusOr<ZdsRequest> DecodeZdsRequest(std::string_view bytes, size_t fd_count) {
       r.kind = ZdsRequestKind::kAdd;
       r.uid = req.add().uid();
       if (fd_count != 1) {
-        return ProtocolError(Cat("AddWorkload for pod ", r.uid, " must carry exactly one netns "
-                                 "fd, got ", fd_count));
+        return ProtocolError(Cat("AddWorkload for pod ", r.uid,
+                                 " must carry exactly one netns "
+                                 "fd, got ",
+                                 fd_count));
       }
       if (!req.add().has_workload_info()) {
         return ProtocolError(Cat("AddWorkload for pod ", r.uid, " without workload_info"));

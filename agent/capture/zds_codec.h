@@ -23,8 +23,8 @@ std::string_view ZdsRequestKindName(ZdsRequestKind kind);
 
 struct ZdsRequest {
   ZdsRequestKind kind = ZdsRequestKind::kSnapshotSent;
-  std::string uid;          // Add, Keep, Del
-  ZdsWorkloadInfo info;     // Add only
+  std::string uid;       // Add, Keep, Del
+  ZdsWorkloadInfo info;  // Add only
 };
 
 // Parses one datagram that arrived with `fd_count` SCM_RIGHTS fds. Any error

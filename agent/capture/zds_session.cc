@@ -13,9 +13,7 @@ using net::Cat;
 // mu_ for writes. The handler is never called with mu_ held, so a handler may
 // post to a loop whose thread reads Pods() meanwhile.
 
-std::string_view ZdsPodStateName(ZdsPodState s) {
-  return s == ZdsPodState::kUp ? "Up" : "Pending";
-}
+std::string_view ZdsPodStateName(ZdsPodState s) { return s == ZdsPodState::kUp ? "Up" : "Pending"; }
 
 ZdsSession::ZdsSession(ZdsHandler& handler, base::Clock& clock, base::Duration retry_interval)
     : handler_(handler), clock_(clock), retry_interval_(retry_interval) {}
@@ -42,8 +40,8 @@ ZdsReply ZdsSession::HandleDatagram(std::string_view bytes, std::vector<net::Fd>
   StatusOr<ZdsRequest> req = DecodeZdsRequest(bytes, fds.size());
   if (!req.ok()) {
     // `fds` are closed when this returns: an invalid message never leaks one.
-    AMBIT_LOG(kWarn, "zds", "{} (closing {} fds; reconnecting)", std::string(req.status().message()),
-              fds.size());
+    AMBIT_LOG(kWarn, "zds", "{} (closing {} fds; reconnecting)",
+              std::string(req.status().message()), fds.size());
     return Nack(std::string(req.status().message()), true);
   }
   AMBIT_LOG(kDebug, "zds", "received {} uid={}", ZdsRequestKindName(req->kind), req->uid);
@@ -52,10 +50,14 @@ ZdsReply ZdsSession::HandleDatagram(std::string_view bytes, std::vector<net::Fd>
 
 ZdsReply ZdsSession::Dispatch(const ZdsRequest& r, std::vector<net::Fd> fds) {
   switch (r.kind) {
-    case ZdsRequestKind::kAdd: return OnAdd(r, std::move(fds.at(0)));
-    case ZdsRequestKind::kKeep: return OnKeep(r);
-    case ZdsRequestKind::kDel: return OnDel(r);
-    case ZdsRequestKind::kSnapshotSent: return OnSnapshotSent();
+    case ZdsRequestKind::kAdd:
+      return OnAdd(r, std::move(fds.at(0)));
+    case ZdsRequestKind::kKeep:
+      return OnKeep(r);
+    case ZdsRequestKind::kDel:
+      return OnDel(r);
+    case ZdsRequestKind::kSnapshotSent:
+      return OnSnapshotSent();
   }
   return Nack("unknown ZDS request", true);
 }
@@ -124,10 +126,10 @@ ZdsReply ZdsSession::OnAdd(const ZdsRequest& r, net::Fd fd) {
   }
   Status s = TryAdd(r.uid, *pod);
   if (!s.ok()) {
-    std::string err = Cat("adding pod ", r.info.namespace_, "/", r.info.name, " (", r.uid,
-                          "): ", s.message(), " (retrying every ",
-                          std::chrono::duration_cast<std::chrono::milliseconds>(retry_interval_)
-                              .count(), " ms)");
+    std::string err =
+        Cat("adding pod ", r.info.namespace_, "/", r.info.name, " (", r.uid, "): ", s.message(),
+            " (retrying every ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(retry_interval_).count(), " ms)");
     AMBIT_LOG(kWarn, "zds", "{}", err);
     return Nack(std::move(err), false);
   }

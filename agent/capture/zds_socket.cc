@@ -22,9 +22,8 @@ StatusOr<socklen_t> FillAddr(std::string_view path, sockaddr_un& sa) {
   sa.sun_family = AF_UNIX;
   if (path.empty()) return absl::InvalidArgumentError("empty ZDS socket path (--inpod-uds)");
   if (path.size() >= sizeof(sa.sun_path)) {
-    return absl::InvalidArgumentError(
-        Cat("ZDS socket path too long (", path.size(), " bytes, max ", sizeof(sa.sun_path) - 1,
-            "): ", path));
+    return absl::InvalidArgumentError(Cat("ZDS socket path too long (", path.size(), " bytes, max ",
+                                          sizeof(sa.sun_path) - 1, "): ", path));
   }
   std::memcpy(sa.sun_path, path.data(), path.size());
   if (path[0] == '@') {
@@ -151,8 +150,8 @@ StatusOr<ZdsDatagram> ZdsRecv(int fd, std::chrono::milliseconds timeout, int wak
                                    " bytes (MSG_TRUNC): is the node agent speaking ZDS V1?"));
   }
   if (msg.msg_flags & MSG_CTRUNC) {
-    return absl::DataLossError(Cat("ZDS message carried more than ", kZdsMaxFdsPerDatagram,
-                                   " fds (MSG_CTRUNC)"));
+    return absl::DataLossError(
+        Cat("ZDS message carried more than ", kZdsMaxFdsPerDatagram, " fds (MSG_CTRUNC)"));
   }
   out.bytes.resize(static_cast<size_t>(n));
   return out;

@@ -44,8 +44,7 @@ StatusOr<std::string> FakeZdsNodeAgent::SendRaw(std::string_view bytes, std::vec
   return error;
 }
 
-StatusOr<std::string> FakeZdsNodeAgent::Add(std::string_view uid,
-                                            const cap::ZdsWorkloadInfo& info,
+StatusOr<std::string> FakeZdsNodeAgent::Add(std::string_view uid, const cap::ZdsWorkloadInfo& info,
                                             std::vector<int> fds) {
   return SendRaw(cap::EncodeZdsAdd(uid, info), std::move(fds));
 }

@@ -42,7 +42,7 @@ class FakeZdsNodeAgent {
 
   // Waits until the agent closed the connection (after a protocol error).
   Status ExpectClientClosed(Ms timeout = kTimeout);
-  void DropClient();  // closes the current connection
+  void DropClient();     // closes the current connection
   void StopListening();  // closes the listener too (agent sees ECONNREFUSED)
 
   const std::vector<std::string>& acks() const { return acks_; }

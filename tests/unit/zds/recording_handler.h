@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/capture/zds_session.h"
@@ -20,17 +21,20 @@ class RecordingHandler : public agent::capture::ZdsHandler {
 
   Status OnPodAdded(const agent::capture::PodAdded& pod) override {
     std::lock_guard lock(mu_);
+    threads_.push_back(std::this_thread::get_id());
     if (!fail_add_.empty()) return absl::UnavailableError(fail_add_);
     added_.push_back({pod.uid, pod.name, pod.namespace_, pod.service_account, pod.netns.id()});
     return absl::OkStatus();
   }
   Status OnPodRemoved(const agent::capture::PodRemoved& pod) override {
     std::lock_guard lock(mu_);
+    threads_.push_back(std::this_thread::get_id());
     removed_.push_back(pod.uid);
     return absl::OkStatus();
   }
   void OnSnapshotDone(const agent::capture::SnapshotDone& done) override {
     std::lock_guard lock(mu_);
+    threads_.push_back(std::this_thread::get_id());
     snapshots_.push_back(done.pods);
   }
 
@@ -46,6 +50,11 @@ class RecordingHandler : public agent::capture::ZdsHandler {
     std::lock_guard lock(mu_);
     return removed_;
   }
+  // The thread of every handler call, in order.
+  std::vector<std::thread::id> threads() const {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
   std::vector<size_t> snapshots() const {
     std::lock_guard lock(mu_);
     return snapshots_;
@@ -57,6 +66,7 @@ class RecordingHandler : public agent::capture::ZdsHandler {
   std::vector<Added> added_;
   std::vector<std::string> removed_;
   std::vector<size_t> snapshots_;
+  std::vector<std::thread::id> threads_;
 };
 
 // Open fds of this process (entries of /proc/self/fd, minus the dir's own).

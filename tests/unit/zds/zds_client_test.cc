@@ -1,7 +1,8 @@
 // ZdsClient against FakeZdsNodeAgent over a real SOCK_SEQPACKET socket,
 // with real netns fds (/proc/self/ns/net): no root needed.
-#include <doctest/doctest.h>
+#include "agent/capture/zds_client.h"
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,7 +10,6 @@
 #include <string>
 #include <thread>
 
-#include "agent/capture/zds_client.h"
 #include "common/io/loop.h"
 #include "tests/support/fake_zds.h"
 #include "tests/unit/zds/recording_handler.h"
@@ -142,6 +142,23 @@ TEST_CASE_FIXTURE(Fixture, "Add with two fds: NACK and both fds closed (no leak)
   CHECK(handler.added().size() == 1);
 }
 
+TEST_CASE_FIXTURE(Fixture, "Del or Keep carrying an fd: protocol error, fd closed") {
+  auto client = StartClient();
+  CHECK(*fake->Add("w", {"w", "ns", "sa"}, {ns_fd}) == "");  // warm-up
+  int before = CountOpenFds();
+  CHECK(*fake->SendRaw(EncodeZdsDel("w"), {ns_fd}) ==
+        "ZDS protocol error: DelWorkload must not carry fds, got 1");
+  REQUIRE(fake->ExpectClientClosed().ok());
+  REQUIRE(fake->AcceptClient().ok());
+  CHECK(*fake->SendRaw(EncodeZdsKeep("w"), {ns_fd}) ==
+        "ZDS protocol error: KeepWorkload must not carry fds, got 1");
+  REQUIRE(fake->ExpectClientClosed().ok());
+  REQUIRE(fake->AcceptClient().ok());
+  CHECK(WaitFor([&] { return CountOpenFds() == before; }));
+  CHECK(handler.removed().empty());  // the bad Del was not applied
+  CHECK(client->stats().session.protocol_errors == 2);
+}
+
 TEST_CASE_FIXTURE(Fixture, "Keep after snapshot and second SnapshotSent: protocol errors") {
   auto client = StartClient();
   CHECK(*fake->SnapshotSent() == "");
@@ -222,6 +239,12 @@ TEST_CASE_FIXTURE(Fixture, "handler calls run on the control loop thread") {
     CHECK(*fake->SnapshotSent() == "");
     CHECK(handler.added().size() == 1);
     CHECK(handler.snapshots() == std::vector<size_t>{1});
+    CHECK(*fake->Del("a") == "");
+    CHECK(handler.removed() == std::vector<std::string>{"a"});
+    auto threads = handler.threads();
+    REQUIRE(threads.size() == 3);
+    for (auto id : threads) CHECK(id == loop_thread);
+    CHECK(loop_thread != std::this_thread::get_id());
     client->Stop();
   }
   (*loop)->Stop();

@@ -1,8 +1,8 @@
+#include "agent/capture/zds_codec.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "agent/capture/zds_codec.h"
 
 namespace ambit::agent::capture {
 namespace {

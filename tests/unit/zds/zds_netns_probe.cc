@@ -22,8 +22,8 @@ using ambit::testing::FakeZdsNodeAgent;
 class PrintingHandler : public ambit::testing::RecordingHandler {
  public:
   ambit::Status OnPodAdded(const ambit::agent::capture::PodAdded& pod) override {
-    std::printf("{\"event\":\"added\",\"uid\":\"%s\",\"dev\":%llu,\"ino\":%llu}\n",
-                pod.uid.c_str(), static_cast<unsigned long long>(pod.netns.id().dev),
+    std::printf("{\"event\":\"added\",\"uid\":\"%s\",\"dev\":%llu,\"ino\":%llu}\n", pod.uid.c_str(),
+                static_cast<unsigned long long>(pod.netns.id().dev),
                 static_cast<unsigned long long>(pod.netns.id().ino));
     std::fflush(stdout);
     return RecordingHandler::OnPodAdded(pod);
@@ -53,10 +53,9 @@ int Run(const std::string& ns_a, const std::string& ns_b) {
   if (auto s = (*fake)->AcceptClient(); !s.ok()) return Fail(std::string(s.message()));
   const ambit::agent::capture::ZdsWorkloadInfo info{"pod-1", "default", "sa-1"};
   for (auto step : {1, 2, 3}) {
-    ambit::StatusOr<std::string> ack =
-        step == 1   ? (*fake)->Add("uid-1", info, {fd_a->get()})
-        : step == 2 ? (*fake)->SnapshotSent()
-                    : (*fake)->Add("uid-1", info, {fd_b->get()});
+    ambit::StatusOr<std::string> ack = step == 1   ? (*fake)->Add("uid-1", info, {fd_a->get()})
+                                       : step == 2 ? (*fake)->SnapshotSent()
+                                                   : (*fake)->Add("uid-1", info, {fd_b->get()});
     if (!ack.ok()) return Fail(std::string(ack.status().message()));
     if (!ack->empty()) return Fail("NACK: " + *ack);
   }

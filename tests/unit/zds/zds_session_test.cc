@@ -1,13 +1,13 @@
 // ZdsSession rules without sockets: snapshot sweep, no-op re-Add, NACKs,
 // retries on simulated time, admin dump.
-#include <doctest/doctest.h>
+#include "agent/capture/zds_session.h"
 
+#include <doctest/doctest.h>
 #include <fcntl.h>
 
 #include <string>
 #include <vector>
 
-#include "agent/capture/zds_session.h"
 #include "tests/unit/zds/recording_handler.h"
 
 namespace ambit::agent::capture {
@@ -126,7 +126,8 @@ TEST_CASE_FIXTURE(Fixture, "Add with an fd that is not a netns is NACKed, fd clo
   CHECK(handler.added().empty());
 }
 
-TEST_CASE_FIXTURE(Fixture, "Del of an unknown pod is acked; Del of a pending pod skips the handler") {
+TEST_CASE_FIXTURE(Fixture,
+                  "Del of an unknown pod is acked; Del of a pending pod skips the handler") {
   session.OnConnected();
   CHECK(session.HandleDatagram(EncodeZdsDel("ghost"), {}).ack_error == "");
   handler.FailAdds("no");
