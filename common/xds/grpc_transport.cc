@@ -94,6 +94,10 @@ StatusOr<std::string> ResolveXdsToken(const std::string& setting) {
 StatusOr<std::unique_ptr<GrpcXdsTransport>> GrpcXdsTransport::Create(GrpcTransportOptions options) {
   constexpr std::string_view kHttps = "https://";
   if (options.address.starts_with(kHttps)) options.address.erase(0, kHttps.size());
+  if (options.address.starts_with("http://")) {
+    return absl::InvalidArgumentError("XDS_ADDRESS " + options.address +
+                                      ": plaintext http:// is not supported, use https://");
+  }
   if (options.address.empty()) {
     return absl::InvalidArgumentError("XDS_ADDRESS is empty: set it, or run without xDS");
   }

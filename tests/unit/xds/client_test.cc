@@ -1,7 +1,11 @@
 // DeltaXdsClient + XdsStateSink against the in-process FakeXdsServer.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "agent/xds_adapters/sink.h"
@@ -76,6 +80,20 @@ struct Harness {
   ~Harness() {
     client.reset();  // before the sink and the loop
   }
+};
+
+// A token file that the test can rewrite; removed at the end.
+struct TokenFile {
+  std::string path;
+  TokenFile() {
+    char tmpl[] = "/tmp/ambit-xds-jwt-XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    path = tmpl;
+  }
+  void Write(const std::string& token) { std::ofstream(path, std::ios::trunc) << token << "\n"; }
+  ~TokenFile() { unlink(path.c_str()); }
 };
 
 TEST_CASE("client: subscription, headers, node, readiness") {
@@ -166,15 +184,18 @@ TEST_CASE("client: NACK names the invalid resources, valid ones of the push appl
 
 TEST_CASE("client: server restart → reconnect with initial_resource_versions") {
   Harness h;
+  TokenFile token;
+  token.Write("jwt-one");
   h.server->SetWorkload(MakeWorkload("Kubernetes//Pod/ns1/a", 1));
   h.server->SetWorkload(MakeWorkload("Kubernetes//Pod/ns1/b", 2));
   ps::Authorization pol;
   pol.set_name("allow");
   pol.set_namespace_("ns1");
   h.server->SetPolicy(pol);
-  h.StartClient();
+  h.StartClient(token.path);
   REQUIRE(h.Until([&] { return h.client->ready(); }));
   REQUIRE(h.Until([&] { return h.client->KnownVersions()[kAddr].size() == 2; }));
+  token.Write("jwt-two");  // re-read on the next connect
 
   h.server->Stop();
   // While the server is away, b disappears from it (seen as a removal on reconnect).
@@ -194,7 +215,9 @@ TEST_CASE("client: server restart → reconnect with initial_resource_versions")
   CHECK(h.client->streams_opened() >= 2);
   auto headers = h.server->stream_headers();
   REQUIRE(headers.size() >= 2);
-  CHECK(headers.back().find("authorization")->second == "Bearer literal-jwt");
+  CHECK(headers.front().find("authorization")->second == "Bearer jwt-one");
+  CHECK(headers.back().find("authorization")->second == "Bearer jwt-two");
+  CHECK(headers.back().find("clusterid")->second == "c1");
 }
 
 }  // namespace

@@ -87,6 +87,9 @@ TEST_CASE("token: literal, file (trimmed), empty file") {
 TEST_CASE("grpc transport: option validation") {
   GrpcTransportOptions o;
   CHECK(std::string(GrpcXdsTransport::Create(o).status().message()).starts_with("XDS_ADDRESS is empty"));
+  o.address = "http://localhost:15012";
+  CHECK(std::string(GrpcXdsTransport::Create(o).status().message()).find("plaintext http://") !=
+        std::string::npos);
   o.address = "https://localhost:15012";
   o.root_ca = "/nonexistent/root-cert.pem";
   StatusOr<std::unique_ptr<GrpcXdsTransport>> t = GrpcXdsTransport::Create(o);
