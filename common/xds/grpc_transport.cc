@@ -16,6 +16,7 @@ namespace {
 namespace pb = ::envoy::service::discovery::v3;
 
 constexpr int kMaxMessageBytes = 200 * 1024 * 1024;
+constexpr int kConnectTimeoutMs = 5'000;
 
 std::string_view Trim(std::string_view s) {
   const std::string_view ws(" \t\r\n");
@@ -118,7 +119,8 @@ StatusOr<std::unique_ptr<GrpcXdsTransport>> GrpcXdsTransport::Create(GrpcTranspo
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               static_cast<int>(options.reconnect_initial.count()));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options.reconnect_initial.count()));
+  // gRPC uses the "min reconnect backoff" as the connect timeout (§5.1: 5 s).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options.reconnect_max.count()));
   if (!options.alt_hostname.empty()) {
     args.SetSslTargetNameOverride(options.alt_hostname);

@@ -2,7 +2,8 @@
 // TLS against XDS_ROOT_CA (file, SYSTEM or inline PEM), or plaintext for
 // tests; on every Open(): `authorization: Bearer <token>` (AUTH_TOKEN file
 // re-read, literal if no such file), `clusterid`, XDS_HEADER_* extras.
-// gRPC reconnect backoff is aligned with the client's (10 ms doubling to 15 s).
+// gRPC reconnect backoff is aligned with the client's (10 ms doubling to 15 s);
+// connect timeout 5 s, h2 keepalive 30 s / 10 s, max received message 200 MiB.
 #pragma once
 
 #include <chrono>

@@ -37,8 +37,9 @@ class FakeXdsServer::Service final : public pb::AggregatedDiscoveryService::Serv
   FakeXdsServer& owner_;
 };
 
-StatusOr<std::unique_ptr<FakeXdsServer>> FakeXdsServer::Start() {
+StatusOr<std::unique_ptr<FakeXdsServer>> FakeXdsServer::Start(FakeXdsOptions options) {
   std::unique_ptr<FakeXdsServer> s(new FakeXdsServer());
+  s->options_ = std::move(options);
   RETURN_IF_ERROR(s->Listen("127.0.0.1:0"));
   return s;
 }
@@ -49,7 +50,13 @@ Status FakeXdsServer::Listen(const std::string& address) {
   service_ = std::make_unique<Service>(*this);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!options_.tls_cert_pem.empty() && !options_.tls_key_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({options_.tls_key_pem, options_.tls_cert_pem});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(address, creds, &port);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {

@@ -1,6 +1,6 @@
 // FakeXdsServer: an in-process delta ADS server
 // (envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources)
-// on 127.0.0.1, plaintext. Holds Address (workload/service) and Authorization
+// on 127.0.0.1, plaintext or TLS. Holds Address (workload/service) and Authorization
 // resources; answers each initial subscription with everything it holds of
 // that type (plus removed_resources for names the client announced in
 // initial_resource_versions that it no longer has); every Set*/Remove/Push
@@ -53,11 +53,17 @@ struct FakeXdsRequest {
   std::map<std::string, std::string> node_metadata;  // string fields of Node.metadata
 };
 
+struct FakeXdsOptions {
+  // Both set: serve TLS with this certificate chain and key (PEM); else plaintext.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+};
+
 class FakeXdsServer {
  public:
   using Resource = ::envoy::service::discovery::v3::Resource;
 
-  static StatusOr<std::unique_ptr<FakeXdsServer>> Start();
+  static StatusOr<std::unique_ptr<FakeXdsServer>> Start(FakeXdsOptions options = {});
   ~FakeXdsServer();
 
   const std::string& address() const { return address_; }  // "127.0.0.1:port"
@@ -108,6 +114,7 @@ class FakeXdsServer {
                     const google::protobuf::Message& msg);
   std::string NextNonce();
 
+  FakeXdsOptions options_;
   std::string address_;
   int port_ = 0;
   std::unique_ptr<Service> service_;
