@@ -8,22 +8,31 @@ namespace ambit::xds_adapters {
 namespace {
 
 namespace pb = ::istio::security;
-using internal::Invalid;
-using internal::Port;
 using google::protobuf::RepeatedField;
 using google::protobuf::RepeatedPtrField;
+using internal::Invalid;
+using internal::Port;
 
-StatusOr<std::vector<state::StringMatch>> ConvertStrings(const RepeatedPtrField<pb::StringMatch>& in,
-                                                         std::string_view what) {
+StatusOr<std::vector<state::StringMatch>> ConvertStrings(
+    const RepeatedPtrField<pb::StringMatch>& in, std::string_view what) {
   std::vector<state::StringMatch> out;
   for (const pb::StringMatch& m : in) {
     state::StringMatch sm;
     switch (m.match_type_case()) {
-      case pb::StringMatch::kExact: sm = {state::StringMatch::Kind::kExact, m.exact()}; break;
-      case pb::StringMatch::kPrefix: sm = {state::StringMatch::Kind::kPrefix, m.prefix()}; break;
-      case pb::StringMatch::kSuffix: sm = {state::StringMatch::Kind::kSuffix, m.suffix()}; break;
-      case pb::StringMatch::kPresence: sm = {state::StringMatch::Kind::kPresence, ""}; break;
-      default: return Invalid(what, "a StringMatch has no exact, prefix, suffix or presence");
+      case pb::StringMatch::kExact:
+        sm = {state::StringMatch::Kind::kExact, m.exact()};
+        break;
+      case pb::StringMatch::kPrefix:
+        sm = {state::StringMatch::Kind::kPrefix, m.prefix()};
+        break;
+      case pb::StringMatch::kSuffix:
+        sm = {state::StringMatch::Kind::kSuffix, m.suffix()};
+        break;
+      case pb::StringMatch::kPresence:
+        sm = {state::StringMatch::Kind::kPresence, ""};
+        break;
+      default:
+        return Invalid(what, "a StringMatch has no exact, prefix, suffix or presence");
     }
     out.push_back(std::move(sm));
   }
@@ -89,15 +98,27 @@ StatusOr<state::Policy> ConvertAuthorization(const pb::Authorization& a) {
   out.name = a.name();
   out.ns = a.namespace_();
   switch (a.scope()) {
-    case pb::GLOBAL: out.scope = state::PolicyScope::kGlobal; break;
-    case pb::NAMESPACE: out.scope = state::PolicyScope::kNamespace; break;
-    case pb::WORKLOAD_SELECTOR: out.scope = state::PolicyScope::kWorkloadSelector; break;
-    default: return Invalid("scope", "unknown value " + std::to_string(a.scope()));
+    case pb::GLOBAL:
+      out.scope = state::PolicyScope::kGlobal;
+      break;
+    case pb::NAMESPACE:
+      out.scope = state::PolicyScope::kNamespace;
+      break;
+    case pb::WORKLOAD_SELECTOR:
+      out.scope = state::PolicyScope::kWorkloadSelector;
+      break;
+    default:
+      return Invalid("scope", "unknown value " + std::to_string(a.scope()));
   }
   switch (a.action()) {
-    case pb::ALLOW: out.action = state::PolicyAction::kAllow; break;
-    case pb::DENY: out.action = state::PolicyAction::kDeny; break;
-    default: return Invalid("action", "unknown value " + std::to_string(a.action()));
+    case pb::ALLOW:
+      out.action = state::PolicyAction::kAllow;
+      break;
+    case pb::DENY:
+      out.action = state::PolicyAction::kDeny;
+      break;
+    default:
+      return Invalid("action", "unknown value " + std::to_string(a.action()));
   }
   out.dry_run = a.dry_run();
   for (const pb::Rule& r : a.rules()) {

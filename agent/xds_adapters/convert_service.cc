@@ -15,14 +15,21 @@ using internal::Invalid;
 
 StatusOr<state::LbScope> ConvertScope(int value) {
   switch (value) {
-    case pb::LoadBalancing::REGION: return state::LbScope::kRegion;
-    case pb::LoadBalancing::ZONE: return state::LbScope::kZone;
-    case pb::LoadBalancing::SUBZONE: return state::LbScope::kSubzone;
-    case pb::LoadBalancing::NODE: return state::LbScope::kNode;
-    case pb::LoadBalancing::CLUSTER: return state::LbScope::kCluster;
-    case pb::LoadBalancing::NETWORK: return state::LbScope::kNetwork;
+    case pb::LoadBalancing::REGION:
+      return state::LbScope::kRegion;
+    case pb::LoadBalancing::ZONE:
+      return state::LbScope::kZone;
+    case pb::LoadBalancing::SUBZONE:
+      return state::LbScope::kSubzone;
+    case pb::LoadBalancing::NODE:
+      return state::LbScope::kNode;
+    case pb::LoadBalancing::CLUSTER:
+      return state::LbScope::kCluster;
+    case pb::LoadBalancing::NETWORK:
+      return state::LbScope::kNetwork;
     default:
-      return Invalid("load_balancing.routing_preference", "unsupported scope " + std::to_string(value));
+      return Invalid("load_balancing.routing_preference",
+                     "unsupported scope " + std::to_string(value));
   }
 }
 
@@ -33,15 +40,28 @@ StatusOr<state::LoadBalancing> ConvertLoadBalancing(const pb::LoadBalancing& lb)
     out.routing_preference.push_back(s);
   }
   switch (lb.mode()) {
-    case pb::LoadBalancing::UNSPECIFIED_MODE: out.mode = state::LbMode::kStandard; break;
-    case pb::LoadBalancing::STRICT: out.mode = state::LbMode::kStrict; break;
-    case pb::LoadBalancing::FAILOVER: out.mode = state::LbMode::kFailover; break;
-    case pb::LoadBalancing::PASSTHROUGH: out.mode = state::LbMode::kPassthrough; break;
-    default: return Invalid("load_balancing.mode", "unknown value " + std::to_string(lb.mode()));
+    case pb::LoadBalancing::UNSPECIFIED_MODE:
+      out.mode = state::LbMode::kStandard;
+      break;
+    case pb::LoadBalancing::STRICT:
+      out.mode = state::LbMode::kStrict;
+      break;
+    case pb::LoadBalancing::FAILOVER:
+      out.mode = state::LbMode::kFailover;
+      break;
+    case pb::LoadBalancing::PASSTHROUGH:
+      out.mode = state::LbMode::kPassthrough;
+      break;
+    default:
+      return Invalid("load_balancing.mode", "unknown value " + std::to_string(lb.mode()));
   }
   switch (lb.health_policy()) {
-    case pb::LoadBalancing::ONLY_HEALTHY: out.health_policy = state::HealthPolicy::kOnlyHealthy; break;
-    case pb::LoadBalancing::ALLOW_ALL: out.health_policy = state::HealthPolicy::kAllowAll; break;
+    case pb::LoadBalancing::ONLY_HEALTHY:
+      out.health_policy = state::HealthPolicy::kOnlyHealthy;
+      break;
+    case pb::LoadBalancing::ALLOW_ALL:
+      out.health_policy = state::HealthPolicy::kAllowAll;
+      break;
     default:
       return Invalid("load_balancing.health_policy",
                      "unknown value " + std::to_string(lb.health_policy()));
@@ -51,11 +71,16 @@ StatusOr<state::LoadBalancing> ConvertLoadBalancing(const pb::LoadBalancing& lb)
 
 StatusOr<state::IpFamilies> ConvertIpFamilies(int value) {
   switch (value) {
-    case pb::AUTOMATIC: return state::IpFamilies::kAutomatic;
-    case pb::IPV4_ONLY: return state::IpFamilies::kIpv4Only;
-    case pb::IPV6_ONLY: return state::IpFamilies::kIpv6Only;
-    case pb::DUAL: return state::IpFamilies::kDual;
-    default: return Invalid("ip_families", "unknown value " + std::to_string(value));
+    case pb::AUTOMATIC:
+      return state::IpFamilies::kAutomatic;
+    case pb::IPV4_ONLY:
+      return state::IpFamilies::kIpv4Only;
+    case pb::IPV6_ONLY:
+      return state::IpFamilies::kIpv6Only;
+    case pb::DUAL:
+      return state::IpFamilies::kDual;
+    default:
+      return Invalid("ip_families", "unknown value " + std::to_string(value));
   }
 }
 

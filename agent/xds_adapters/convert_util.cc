@@ -27,8 +27,8 @@ StatusOr<state::NetworkAddress> ConvertNetworkAddress(const pb::NetworkAddress& 
   ASSIGN_OR_RETURN(out.ip, IpFromBytes(a.address(), what));
   const uint32_t full = out.ip.is_v4() ? 32 : 128;
   if (a.has_length() && a.length() > full) {
-    return Invalid(what, "prefix length " + std::to_string(a.length()) + " is above " +
-                             std::to_string(full));
+    return Invalid(
+        what, "prefix length " + std::to_string(a.length()) + " is above " + std::to_string(full));
   }
   out.prefix_len = static_cast<uint8_t>(a.has_length() ? a.length() : full);
   return out;
@@ -38,7 +38,8 @@ StatusOr<state::GatewayAddress> ConvertGateway(const pb::GatewayAddress& g, std:
   state::GatewayAddress out;
   switch (g.destination_case()) {
     case pb::GatewayAddress::kHostname:
-      out.destination = state::NamespacedHostname{g.hostname().namespace_(), g.hostname().hostname()};
+      out.destination =
+          state::NamespacedHostname{g.hostname().namespace_(), g.hostname().hostname()};
       break;
     case pb::GatewayAddress::kAddress: {
       ASSIGN_OR_RETURN(out.destination, ConvertNetworkAddress(g.address(), what));
@@ -77,8 +78,8 @@ StatusOr<net::IpAddress> IpFromBytes(std::string_view bytes, std::string_view wh
     std::memcpy(b.data(), bytes.data(), 16);
     return net::IpAddress::V6(b);
   }
-  return internal::Invalid(what, "address has " + std::to_string(bytes.size()) +
-                           " bytes; want 4 (IPv4) or 16 (IPv6)");
+  return internal::Invalid(
+      what, "address has " + std::to_string(bytes.size()) + " bytes; want 4 (IPv4) or 16 (IPv6)");
 }
 
 }  // namespace ambit::xds_adapters

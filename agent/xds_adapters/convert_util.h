@@ -20,6 +20,7 @@ StatusOr<state::NetworkAddress> ConvertNetworkAddress(const ::istio::workload::N
 StatusOr<state::GatewayAddress> ConvertGateway(const ::istio::workload::GatewayAddress& g,
                                                std::string_view what);
 StatusOr<state::PortMap> ConvertPorts(
-    const google::protobuf::RepeatedPtrField<::istio::workload::Port>& ports, std::string_view what);
+    const google::protobuf::RepeatedPtrField<::istio::workload::Port>& ports,
+    std::string_view what);
 
 }  // namespace ambit::xds_adapters::internal

@@ -17,11 +17,14 @@ using internal::Port;
 
 StatusOr<state::TunnelProtocol> ConvertTunnel(int value) {
   switch (value) {
-    case pb::NONE: return state::TunnelProtocol::kNone;
-    case pb::HBONE: return state::TunnelProtocol::kHbone;
+    case pb::NONE:
+      return state::TunnelProtocol::kNone;
+    case pb::HBONE:
+      return state::TunnelProtocol::kHbone;
     case pb::LEGACY_ISTIO_MTLS:
       return Invalid("tunnel_protocol", "LEGACY_ISTIO_MTLS is not supported (use HBONE or NONE)");
-    default: return Invalid("tunnel_protocol", "unknown value " + std::to_string(value));
+    default:
+      return Invalid("tunnel_protocol", "unknown value " + std::to_string(value));
   }
 }
 
@@ -40,10 +43,14 @@ StatusOr<state::NetworkMode> ConvertNetworkMode(int value) {
 // Telemetry only: an unknown value from a newer control plane is not fatal.
 state::WorkloadType ConvertWorkloadType(int value) {
   switch (value) {
-    case pb::CRONJOB: return state::WorkloadType::kCronJob;
-    case pb::POD: return state::WorkloadType::kPod;
-    case pb::JOB: return state::WorkloadType::kJob;
-    default: return state::WorkloadType::kDeployment;
+    case pb::CRONJOB:
+      return state::WorkloadType::kCronJob;
+    case pb::POD:
+      return state::WorkloadType::kPod;
+    case pb::JOB:
+      return state::WorkloadType::kJob;
+    default:
+      return state::WorkloadType::kDeployment;
   }
 }
 
@@ -68,7 +75,8 @@ Status FillWorkloadCore(const pb::Workload& w, state::Workload& out) {
   out.name = w.name();
   out.ns = w.namespace_();
   for (int i = 0; i < w.addresses_size(); ++i) {
-    ASSIGN_OR_RETURN(net::IpAddress ip, IpFromBytes(w.addresses(i), "addresses[" + std::to_string(i) + "]"));
+    ASSIGN_OR_RETURN(net::IpAddress ip,
+                     IpFromBytes(w.addresses(i), "addresses[" + std::to_string(i) + "]"));
     out.addresses.push_back(ip);
   }
   out.hostname = w.hostname();

@@ -6,7 +6,8 @@ namespace ambit::xds_adapters {
 
 std::optional<state::NamespacedHostname> ParseServiceKey(std::string_view name) {
   const size_t slash = name.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == name.size()) return std::nullopt;
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == name.size())
+    return std::nullopt;
   std::string_view host = name.substr(slash + 1);
   if (host.find('/') != std::string_view::npos) return std::nullopt;
   return state::NamespacedHostname{std::string(name.substr(0, slash)), std::string(host)};

@@ -32,9 +32,10 @@ std::vector<xds::ResourceError> XdsStateSink::OnResources(std::string_view type_
   const bool is_policy = type_url == xds::kAuthorizationType;
   ++counters_.responses;
   for (const xds::XdsResource& r : added) {
-    Status st = is_address  ? ApplyAddress(r)
-                : is_policy ? ApplyAuthorization(r)
-                            : absl::InvalidArgumentError("unsupported type " + std::string(type_url));
+    Status st = is_address ? ApplyAddress(r)
+                : is_policy
+                    ? ApplyAuthorization(r)
+                    : absl::InvalidArgumentError("unsupported type " + std::string(type_url));
     if (st.ok()) {
       ++counters_.applied;
     } else {
@@ -90,9 +91,15 @@ void XdsStateSink::Remember(std::map<std::string, Entry>& names, const std::stri
 
 void XdsStateSink::Forget(const Entry& entry) {
   switch (entry.kind) {
-    case Kind::kWorkload: store_.RemoveWorkload(entry.key); break;
-    case Kind::kService: store_.RemoveService(entry.key); break;
-    case Kind::kPolicy: store_.RemovePolicy(entry.key); break;
+    case Kind::kWorkload:
+      store_.RemoveWorkload(entry.key);
+      break;
+    case Kind::kService:
+      store_.RemoveService(entry.key);
+      break;
+    case Kind::kPolicy:
+      store_.RemovePolicy(entry.key);
+      break;
   }
 }
 
@@ -133,7 +140,8 @@ void XdsStateSink::OnReady() {
 
 void XdsStateSink::OnStreamError(const Status& status) {
   ++counters_.stream_errors;
-  AMBIT_LOG(kDebug, "xds", "stream error seen by the state sink: {}", std::string(status.message()));
+  AMBIT_LOG(kDebug, "xds", "stream error seen by the state sink: {}",
+            std::string(status.message()));
 }
 
 }  // namespace ambit::xds_adapters

@@ -34,9 +34,8 @@ StatusOr<std::unique_ptr<DeltaXdsClient>> DeltaXdsClient::Create(
     return absl::InvalidArgumentError("xDS client: backoff must be positive, initial <= max");
   }
   ASSIGN_OR_RETURN(::envoy::config::core::v3::Node node, BuildNode(options.node));
-  return std::unique_ptr<DeltaXdsClient>(new DeltaXdsClient(loop, std::move(options),
-                                                            std::move(node),
-                                                            std::move(transport), handler));
+  return std::unique_ptr<DeltaXdsClient>(
+      new DeltaXdsClient(loop, std::move(options), std::move(node), std::move(transport), handler));
 }
 
 StatusOr<std::unique_ptr<DeltaXdsClient>> DeltaXdsClient::CreateGrpc(io::Loop& loop,

@@ -34,8 +34,7 @@ namespace ambit::xds {
 
 struct XdsClientOptions {
   NodeInfo node;
-  std::vector<std::string> type_urls = {std::string(kAddressType),
-                                        std::string(kAuthorizationType)};
+  std::vector<std::string> type_urls = {std::string(kAddressType), std::string(kAuthorizationType)};
   std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(10);
   std::chrono::milliseconds backoff_max = std::chrono::seconds(15);
 };

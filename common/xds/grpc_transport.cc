@@ -48,8 +48,11 @@ StatusOr<std::string> LoadRoots(const std::string& setting) {
 
 class GrpcXdsStream final : public XdsStream {
  public:
-  GrpcXdsStream(std::unique_ptr<grpc::ClientContext> ctx, std::unique_ptr<pb::AggregatedDiscoveryService::Stub> stub)
-      : ctx_(std::move(ctx)), stub_(std::move(stub)), rw_(stub_->DeltaAggregatedResources(ctx_.get())) {}
+  GrpcXdsStream(std::unique_ptr<grpc::ClientContext> ctx,
+                std::unique_ptr<pb::AggregatedDiscoveryService::Stub> stub)
+      : ctx_(std::move(ctx)),
+        stub_(std::move(stub)),
+        rw_(stub_->DeltaAggregatedResources(ctx_.get())) {}
 
   bool Write(const DeltaRequest& request) override { return rw_->Write(request); }
   bool Read(DeltaResponse* response) override { return rw_->Read(response); }
@@ -82,8 +85,8 @@ StatusOr<std::string> ResolveXdsToken(const std::string& setting) {
   if (!std::filesystem::is_regular_file(setting, ec)) return setting;  // literal token
   StatusOr<std::string> contents = ReadFile(setting);
   if (!contents.ok()) {
-    return absl::UnauthenticatedError("reading xDS token file " + setting + " (AUTH_TOKEN): " +
-                                      std::string(contents.status().message()));
+    return absl::UnauthenticatedError("reading xDS token file " + setting +
+                                      " (AUTH_TOKEN): " + std::string(contents.status().message()));
   }
   std::string token(Trim(*contents));
   if (token.empty()) {

@@ -31,7 +31,7 @@ struct GrpcTransportOptions {
   // AUTH_TOKEN: path of a token file if it exists (re-read per connect), else
   // the token itself. Empty: no authorization header.
   std::string auth_token;
-  std::string cluster_id = "Kubernetes";                          // clusterid header
+  std::string cluster_id = "Kubernetes";                           // clusterid header
   std::vector<std::pair<std::string, std::string>> extra_headers;  // XDS_HEADER_*
   std::chrono::milliseconds reconnect_initial = std::chrono::milliseconds(10);
   std::chrono::milliseconds reconnect_max = std::chrono::seconds(15);

@@ -93,8 +93,8 @@ StatusOr<::envoy::config::core::v3::Node> BuildNode(const NodeInfo& info) {
     google::protobuf::Value v;
     auto st = google::protobuf::util::JsonStringToMessage(json, &v);
     if (!st.ok()) {
-      return absl::InvalidArgumentError("ISTIO_METAJSON_" + key + " is not valid JSON: " +
-                                        st.ToString());
+      return absl::InvalidArgumentError("ISTIO_METAJSON_" + key +
+                                        " is not valid JSON: " + st.ToString());
     }
     fields[key] = std::move(v);
   }

@@ -14,12 +14,12 @@
 namespace ambit::xds {
 
 struct NodeInfo {
-  std::string instance_ip;                // INSTANCE_IP; empty → "1.1.1.1" in the id
-  std::vector<std::string> instance_ips;  // INSTANCE_IPS (comma list) or {INSTANCE_IP}
-  std::string pod_name;                   // POD_NAME
-  std::string pod_namespace;              // POD_NAMESPACE
-  std::string node_name;                  // NODE_NAME
-  std::string cluster_id = "Kubernetes";  // ISTIO_META_CLUSTER_ID, else CLUSTER_ID
+  std::string instance_ip;                            // INSTANCE_IP; empty → "1.1.1.1" in the id
+  std::vector<std::string> instance_ips;              // INSTANCE_IPS (comma list) or {INSTANCE_IP}
+  std::string pod_name;                               // POD_NAME
+  std::string pod_namespace;                          // POD_NAMESPACE
+  std::string node_name;                              // NODE_NAME
+  std::string cluster_id = "Kubernetes";              // ISTIO_META_CLUSTER_ID, else CLUSTER_ID
   std::map<std::string, std::string> proxy_metadata;  // ISTIO_META_<K>=v → K: "v"
   std::map<std::string, std::string> metadata_json;   // ISTIO_METAJSON_<K>=json → K: json
 };

@@ -266,8 +266,8 @@ bool FakeXdsServer::WaitFor(const std::function<bool()>& pred,
       return pred();
     }
     // Bounded so a notification between pred() and here is never missed for long.
-    cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                std::chrono::milliseconds(20)));
+    cv_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20)));
   }
 }
 

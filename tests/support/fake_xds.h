@@ -37,7 +37,8 @@ class Server;
 
 namespace ambit::testing {
 
-inline constexpr std::string_view kFakeXdsAddressType = "type.googleapis.com/istio.workload.Address";
+inline constexpr std::string_view kFakeXdsAddressType =
+    "type.googleapis.com/istio.workload.Address";
 inline constexpr std::string_view kFakeXdsAuthorizationType =
     "type.googleapis.com/istio.security.Authorization";
 

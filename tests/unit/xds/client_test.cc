@@ -1,6 +1,7 @@
 // DeltaXdsClient + XdsStateSink against the in-process FakeXdsServer.
-#include <doctest/doctest.h>
+#include "common/xds/client.h"
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,7 +10,6 @@
 #include <string>
 
 #include "agent/xds_adapters/sink.h"
-#include "common/xds/client.h"
 #include "tests/support/fake_xds.h"
 
 namespace ambit::xds {
@@ -165,9 +165,10 @@ TEST_CASE("client: NACK names the invalid resources, valid ones of the push appl
   legacy.set_tunnel_protocol(pw::LEGACY_ISTIO_MTLS);
   pw::Workload five = MakeWorkload("five", 3);
   five.set_addresses(0, std::string(5, '\1'));
-  std::string nonce = h.server->Push(kAddr, {FakeXdsServer::AddressResource(MakeWorkload("good", 1), "v1"),
-                                             FakeXdsServer::AddressResource(legacy, "v1"),
-                                             FakeXdsServer::AddressResource(five, "v1")});
+  std::string nonce =
+      h.server->Push(kAddr, {FakeXdsServer::AddressResource(MakeWorkload("good", 1), "v1"),
+                             FakeXdsServer::AddressResource(legacy, "v1"),
+                             FakeXdsServer::AddressResource(five, "v1")});
   REQUIRE(h.Acked(nonce));
   auto nack = h.server->FindAck(nonce);
   CHECK(nack->nack);
@@ -208,7 +209,8 @@ TEST_CASE("client: server restart → reconnect with initial_resource_versions")
   CHECK(addr->initial_resource_versions.size() == 2);
   CHECK(addr->initial_resource_versions.count("Kubernetes//Pod/ns1/a") == 1);
   CHECK(addr->initial_resource_versions.count("Kubernetes//Pod/ns1/b") == 1);
-  CHECK(h.server->FindInitial(2, kAuthz)->initial_resource_versions.at("ns1/allow").starts_with("v"));
+  CHECK(
+      h.server->FindInitial(2, kAuthz)->initial_resource_versions.at("ns1/allow").starts_with("v"));
   // The server's reply removes b from our state.
   REQUIRE(h.Until([&] { return h.snap->FindWorkload("Kubernetes//Pod/ns1/b") == nullptr; }));
   CHECK(h.snap->FindWorkload("Kubernetes//Pod/ns1/a") != nullptr);

@@ -189,7 +189,8 @@ TEST_CASE("client: ready only after every type; client-side rejects; known versi
   h.script.Deliver(r);
   REQUIRE(h.Until([&] { return h.script.FindAck("n1").has_value(); }));
   DeltaRequest nack = *h.script.FindAck("n1");
-  CHECK(nack.error_detail().message() == "<unnamed>: resource without a name; bad-w2: scripted reject");
+  CHECK(nack.error_detail().message() ==
+        "<unnamed>: resource without a name; bad-w2: scripted reject");
   CHECK(h.handler.last_added.size() == 2);  // the unnamed one never reaches the handler
   CHECK_FALSE(h.client->ready());
   CHECK(h.handler.ready == 0);

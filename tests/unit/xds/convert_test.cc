@@ -1,9 +1,10 @@
 // Conversion tables: Workload API protos → agent/state (ISTIO-COMPAT §5.2/§5.3).
+#include "agent/xds_adapters/convert.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "agent/xds_adapters/convert.h"
 #include "agent/xds_adapters/names.h"
 
 namespace ambit::xds_adapters {

@@ -1,4 +1,6 @@
 // Node id/metadata, initial request, ACK/NACK builders.
+#include "common/xds/protocol.h"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -6,7 +8,6 @@
 
 #include "common/xds/grpc_transport.h"
 #include "common/xds/node.h"
-#include "common/xds/protocol.h"
 
 namespace ambit::xds {
 namespace {
@@ -86,7 +87,8 @@ TEST_CASE("token: literal, file (trimmed), empty file") {
 
 TEST_CASE("grpc transport: option validation") {
   GrpcTransportOptions o;
-  CHECK(std::string(GrpcXdsTransport::Create(o).status().message()).starts_with("XDS_ADDRESS is empty"));
+  CHECK(std::string(GrpcXdsTransport::Create(o).status().message())
+            .starts_with("XDS_ADDRESS is empty"));
   o.address = "http://localhost:15012";
   CHECK(std::string(GrpcXdsTransport::Create(o).status().message()).find("plaintext http://") !=
         std::string::npos);

@@ -1,10 +1,11 @@
 // XdsStateSink: applying responses to a WorkloadStore, per-resource rejects,
 // removal naming rules, one snapshot per response.
+#include "agent/xds_adapters/sink.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "agent/xds_adapters/sink.h"
 #include "common/xds/protocol.h"
 #include "proto/authorization.pb.h"
 #include "proto/workload.pb.h"
@@ -49,9 +50,8 @@ xds::XdsResource ServiceRes(const std::string& host) {
 struct Fixture {
   state::WorkloadStore store;
   std::vector<std::shared_ptr<const state::Snapshot>> snaps;
-  XdsStateSink sink{store, [this](std::shared_ptr<const state::Snapshot> s) {
-                      snaps.push_back(std::move(s));
-                    }};
+  XdsStateSink sink{
+      store, [this](std::shared_ptr<const state::Snapshot> s) { snaps.push_back(std::move(s)); }};
 };
 
 const std::string kIp1("\x0a\x00\x00\x01", 4);
