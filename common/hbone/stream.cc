@@ -15,7 +15,9 @@ HboneStream::HboneStream(std::shared_ptr<HboneConn> conn, http2::H2StreamId id)
       closed_notifier_(conn_->loop()) {}
 
 HboneStream::~HboneStream() {
-  if (!closed_ && !conn_->closed()) {
+  // A final non-200 response ends the stream by itself (H2Conn resets it
+  // after the HEADERS went out); resetting here would discard the response.
+  if (!closed_ && !final_response_ && !conn_->closed()) {
     (void)conn_->h2().Reset(id_, http2::kH2Cancel);
   }
   conn_->Detach(id_);
@@ -24,6 +26,7 @@ HboneStream::~HboneStream() {
 Status HboneStream::Respond(int status, const http2::H2Headers& headers) {
   if (closed_) return error_.ok() ? absl::UnavailableError("stream closed") : error_;
   Status st = conn_->h2().SubmitResponse(id_, status, headers, /*end_stream=*/status != 200);
+  if (status != 200) final_response_ = true;
   conn_->KickWriter();
   return st;
 }

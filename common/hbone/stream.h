@@ -81,6 +81,7 @@ class HboneStream {
   bool end_received_ = false;
   bool write_closed_ = false;
   bool closed_ = false;  // H2 stream gone
+  bool final_response_ = false;  // we answered non-200: the stream ends by itself
   Status error_;         // reset / connection failure
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Agent data path edge cases on real namespaces (ISSUE: agent data path).
+
+- config edit re-routes new connections within 1 s while an open one keeps
+  flowing; a broken file changes nothing and is reported;
+- a service with no endpoints closes the connection;
+- 1,000 connections to a VIP spread across endpoints by capacity (1:3);
+- a CONNECT whose authority IP is not the arrival IP gets 400 (third-party
+  HBONE client: Python ssl + python3-h2), a good one gets 200 and bytes;
+- a client certificate from another trust domain is refused in the handshake.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Topology, in_netns, require_root, tcp_exchange  # noqa: E402
+from ambit_env import AmbitEnv  # noqa: E402
+from hbone_client import hbone_connect  # noqa: E402
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def tag_of(line):
+    return line.split("tag=")[1].split()[0] if "tag=" in line else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--connections", type=int, default=1000)
+    args = ap.parse_args()
+    require_root()
+    with Topology(nodes=2, tag="e") as topo:
+        env = AmbitEnv(topo, args.build)
+        svc_key = "demo/echo.demo.svc.cluster.local"
+        client = env.pod(1, "client", sa="sleep")
+        a = env.pod(2, "a", sa="echo", services={svc_key: {80: 8080}}, capacity=1)
+        b = env.pod(2, "b", sa="echo", services={svc_key: {80: 8080}}, capacity=3)
+        evil = env.pod(1, "evil", sa="sleep", trust_domain="evil.example")
+        plain = env.pod(1, "plain", captured=False)
+        env.service("echo", vip="10.96.0.10", ports={80: 8080})
+        env.service("empty", vip="10.96.0.20", ports={80: 8080})
+        env.start()
+        try:
+            for p, tag in ((a, "a"), (b, "b")):
+                topo.echo_server(p.ns, "0.0.0.0", 8080, tag)
+
+            # 1,000 connections spread by capacity 1:3.
+            counts = {"a": 0, "b": 0}
+            t0 = time.monotonic()
+            for _ in range(args.connections):
+                t = tag_of(tcp_exchange(client.ns, "10.96.0.10", 80, b"x\n", timeout=5))
+                if t in counts:
+                    counts[t] += 1
+            rate = args.connections / (time.monotonic() - t0)
+            share_b = counts["b"] / max(1, sum(counts.values()))
+            check(sum(counts.values()) == args.connections and abs(share_b - 0.75) <= 0.05,
+                  f"{args.connections} connections by capacity 1:3 -> {counts} "
+                  f"(b share {share_b:.3f}, {rate:.0f} conn/s sequential)")
+
+            # Empty service: no healthy upstream -> closed, nothing delivered.
+            try:
+                r = tcp_exchange(client.ns, "10.96.0.20", 80, b"x\n", timeout=3)
+                check(r == "", f"empty service closes the connection (got {r!r})")
+            except OSError as e:
+                check(True, f"empty service closes the connection ({e.__class__.__name__})")
+            env.wait_log(1, "no healthy upstream")
+
+            # Third-party HBONE client: good CONNECT -> 200, authority IP mismatch -> 400.
+            certs = os.path.join(env.dir, "sleep-cert")
+            subprocess.run([env.ctl_bin, "ca", "issue", "--ca", env.ca_dir, "--identity",
+                            "spiffe://cluster.local/ns/demo/sa/sleep", "--out", certs], check=True,
+                           capture_output=True)
+            status, data = hbone_connect(plain.ns, a.ip, f"{a.ip}:8080", certs)
+            check(status == 200 and b"tag=a" in data and b"hello" in data,
+                  f"python-h2 HBONE client: CONNECT {a.ip}:8080 -> {status}, echo {data[:40]!r}")
+            status, _ = hbone_connect(plain.ns, a.ip, f"{b.ip}:8080", certs)
+            check(status == 400, f"CONNECT with authority {b.ip} arriving on {a.ip} -> {status} (want 400)")
+            status, _ = hbone_connect(plain.ns, a.ip, f"{a.ip}:15001", certs)
+            check(status == 503, f"CONNECT to the agent's own port 15001 -> {status} (want 503)")
+
+            # Another trust domain: refused during the handshake.
+            try:
+                r = tcp_exchange(evil.ns, a.ip, 8080, b"x\n", timeout=3)
+                check("tag=" not in r, f"client from another trust domain refused (got {r!r})")
+            except OSError as e:
+                check(True, f"client from another trust domain refused ({e.__class__.__name__})")
+            text = env.log(2)
+            check("trust domain" in text or "TRUST_DOMAIN" in text.upper(),
+                  "the destination agent logged the trust-domain mismatch")
+
+            # Re-route by editing the config while a connection stays open.
+            def open_stream():
+                def body():
+                    s = socket.create_connection(("10.96.0.10", 80), timeout=5)
+                    s.settimeout(5)
+                    hello = b""
+                    while not hello.endswith(b"\n"):
+                        hello += s.recv(1)
+                    return s, hello.decode()
+                return in_netns(client.ns, body)
+            keep, hello = open_stream()
+            only_a = [dict(w) for w in env.workloads]
+            for w in only_a:
+                if w["name"] == "b":
+                    w.pop("services", None)
+            mark = len(env.log(1))
+            t0 = time.monotonic()
+            env.write_config(workloads=only_a)
+            rerouted = None
+            while time.monotonic() - t0 < 3:
+                tags = {tag_of(tcp_exchange(client.ns, "10.96.0.10", 80, b"x\n", timeout=3)) for _ in range(8)}
+                if tags == {"a"}:
+                    rerouted = time.monotonic() - t0
+                    break
+            check(rerouted is not None and rerouted < 1.0,
+                  f"config edit re-routed new connections in {rerouted}s")
+            keep.sendall(b"still here\n")
+            check(keep.recv(64) == b"still here\n", "the open connection kept flowing across the reload")
+            keep.close()
+            # Broken config: rejected, reported, routing unchanged.
+            env.write_config(raw="workloads:\n  - name: [broken\n")
+            env.wait_log(1, "config reload failed", after=mark)
+            metrics = in_netns(topo.node_ns(1), lambda: urllib.request.urlopen(
+                "http://127.0.0.1:15020/metrics", timeout=3).read().decode())
+            check('ambit_config_reloads_total{result="error"} 1' in metrics,
+                  "broken config counted in ambit_config_reloads_total{result=\"error\"}")
+            tags = {tag_of(tcp_exchange(client.ns, "10.96.0.10", 80, b"x\n", timeout=3)) for _ in range(8)}
+            check(tags == {"a"}, f"last good config still in force after a broken edit ({tags})")
+        finally:
+            if FAILURES:
+                for n in (1, 2):
+                    print(f"---- agent {n} log ----\n" + env.log(n)[-5000:])
+                    if os.environ.get("AMBIT_KEEP_LOGS"):
+                        open(f"/tmp/edge-agent-{n}.log", "w").write(env.log(n))
+            env.cleanup()
+    print(f"{len(FAILURES)} failure(s)")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
