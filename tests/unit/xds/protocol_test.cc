@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "common/xds/env.h"
 #include "common/xds/grpc_transport.h"
 #include "common/xds/node.h"
 
@@ -97,6 +98,53 @@ TEST_CASE("grpc transport: option validation") {
   StatusOr<std::unique_ptr<GrpcXdsTransport>> t = GrpcXdsTransport::Create(o);
   REQUIRE_FALSE(t.ok());
   CHECK(std::string(t.status().message()).find("XDS_ROOT_CA") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ambit::xds
+
+namespace ambit::xds {
+namespace {
+
+TEST_CASE("env: defaults, overrides, disabled, on-demand refused") {
+  auto local = XdsConfigFromEnv({});
+  REQUIRE(local.ok());
+  CHECK(local->enabled);
+  CHECK(local->grpc.address == "https://localhost:15012");
+  CHECK(local->grpc.root_ca == "./var/run/secrets/istio/root-cert.pem");
+  CHECK(local->grpc.auth_token == "./var/run/secrets/tokens/istio-token");
+  CHECK(local->grpc.cluster_id == "Kubernetes");
+
+  auto k8s = XdsConfigFromEnv({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+                               {"XDS_ROOT_CA", "SYSTEM"},
+                               {"ALT_XDS_HOSTNAME", "istiod.example"},
+                               {"AUTH_TOKEN", "tok"},
+                               {"CLUSTER_ID", "c9"},
+                               {"XDS_HEADER_X_Tenant", "t1"},
+                               {"POD_NAME", "zt"},
+                               {"POD_NAMESPACE", "istio-system"}});
+  REQUIRE(k8s.ok());
+  CHECK(k8s->grpc.address == "https://istiod.istio-system.svc:15012");
+  CHECK(k8s->grpc.root_ca == "SYSTEM");
+  CHECK(k8s->grpc.alt_hostname == "istiod.example");
+  CHECK(k8s->grpc.auth_token == "tok");
+  CHECK(k8s->grpc.cluster_id == "c9");
+  REQUIRE(k8s->grpc.extra_headers.size() == 1);
+  CHECK(k8s->grpc.extra_headers[0].first == "X_Tenant");
+  CHECK(k8s->grpc.extra_headers[0].second == "t1");
+  CHECK(NodeId(k8s->client.node) ==
+        "ztunnel~1.1.1.1~zt.istio-system~istio-system.svc.cluster.local");
+
+  auto explicit_addr = XdsConfigFromEnv({{"XDS_ADDRESS", "istiod:15012"}});
+  CHECK(explicit_addr->grpc.address == "istiod:15012");
+
+  auto off = XdsConfigFromEnv({{"XDS_ADDRESS", ""}});
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->enabled);
+
+  auto od = XdsConfigFromEnv({{"XDS_ON_DEMAND", "true"}});
+  REQUIRE_FALSE(od.ok());
+  CHECK(std::string(od.status().message()).starts_with("XDS_ON_DEMAND=true is not supported"));
 }
 
 }  // namespace

@@ -1,0 +1,53 @@
+#include "common/xds/env.h"
+
+#include <string_view>
+
+namespace ambit::xds {
+namespace {
+
+constexpr std::string_view kHeaderPrefix = "XDS_HEADER_";
+
+const std::string* Find(const std::map<std::string, std::string>& env, const std::string& key) {
+  auto it = env.find(key);
+  return it == env.end() ? nullptr : &it->second;
+}
+
+std::string GetOr(const std::map<std::string, std::string>& env, const std::string& key,
+                  std::string def) {
+  const std::string* v = Find(env, key);
+  return v == nullptr ? std::move(def) : *v;
+}
+
+}  // namespace
+
+StatusOr<XdsEnvConfig> XdsConfigFromEnv(const std::map<std::string, std::string>& env) {
+  XdsEnvConfig cfg;
+  if (const std::string* od = Find(env, "XDS_ON_DEMAND"); od != nullptr && *od == "true") {
+    return absl::InvalidArgumentError(
+        "XDS_ON_DEMAND=true is not supported: unset it (Ambit subscribes to all resources)");
+  }
+  if (const std::string* addr = Find(env, "XDS_ADDRESS"); addr != nullptr) {
+    if (addr->empty()) {
+      cfg.enabled = false;
+      return cfg;
+    }
+    cfg.grpc.address = *addr;
+  } else {
+    cfg.grpc.address = Find(env, "KUBERNETES_SERVICE_HOST") != nullptr
+                           ? "https://istiod.istio-system.svc:15012"
+                           : "https://localhost:15012";
+  }
+  cfg.client.node = NodeInfoFromEnv(env);
+  cfg.grpc.root_ca = GetOr(env, "XDS_ROOT_CA", "./var/run/secrets/istio/root-cert.pem");
+  cfg.grpc.alt_hostname = GetOr(env, "ALT_XDS_HOSTNAME", "");
+  cfg.grpc.auth_token = GetOr(env, "AUTH_TOKEN", "./var/run/secrets/tokens/istio-token");
+  cfg.grpc.cluster_id = cfg.client.node.cluster_id;
+  for (const auto& [key, value] : env) {
+    if (key.starts_with(kHeaderPrefix) && key.size() > kHeaderPrefix.size()) {
+      cfg.grpc.extra_headers.emplace_back(key.substr(kHeaderPrefix.size()), value);
+    }
+  }
+  return cfg;
+}
+
+}  // namespace ambit::xds
