@@ -18,6 +18,46 @@ from ambit_env import AmbitEnv  # noqa: E402
 
 FAILURES = []
 
+# Sends 100,000 bytes, half-closes first, then counts what the client sends.
+SERVER_FIRST = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9000)); s.listen(4)
+print("ready", flush=True)
+c, _ = s.accept()
+c.sendall(b"s" * 100000)
+c.shutdown(socket.SHUT_WR)
+got = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    got += len(d)
+print("got %d" % got, flush=True)
+"""
+
+
+def server_first_half_close(topo, client, server):
+    p = topo.spawn(server.ns, [sys.executable, "-c", SERVER_FIRST])
+    topo.wait_line(p, "ready")
+
+    def body():
+        s = socket.create_connection((server.ip, 9000), timeout=5)
+        s.settimeout(5)
+        got = 0
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        s.sendall(b"c" * 50000)  # our direction is still open after the server's FIN
+        s.shutdown(socket.SHUT_WR)
+        s.recv(1)
+        s.close()
+        return got
+    got = in_netns(client.ns, body)
+    line = topo.wait_line(p, "got", timeout=5)
+    return got, line
+
 
 def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
@@ -105,6 +145,11 @@ def main():
             check(got == nbytes and out_sha == in_sha,
                   f"bulk: {args.bulk_mib} MiB echoed intact through two agents "
                   f"({got} bytes, {nbytes * 2 * 8 / dt / 1e9:.2f} Gbit/s both ways)")
+
+            # Half-close the other way round: the server finishes first.
+            got, line = server_first_half_close(topo, client, server)
+            check(got == 100000 and line == "got 50000",
+                  f"server-first half-close: client read {got} then sent 50000 ({line})")
 
             # Service VIP: spread across endpoints.
             tags = {}
