@@ -169,7 +169,9 @@ io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> p
   auto conn = co_await hbone::HboneConn::Accept(w.loop(), std::move(fd), pod->server_tls, opts, handler);
   if (!conn.ok()) {
     LogConnectionFailed(Direction::kInbound, peer, net::SocketAddress(), conn.status());
+    co_return;
   }
+  w.TrackInbound(*conn);
 }
 
 }  // namespace ambit::agent

@@ -69,11 +69,35 @@ void Worker::RemovePod(const std::string& uid) {
   if (n > 0) AMBIT_LOG(kInfo, "capture", "pod {} removed: closed {} connection(s)", uid, n);
 }
 
+void Worker::TrackInbound(const std::shared_ptr<hbone::HboneConn>& conn) {
+  if (draining_) {
+    conn->Drain();
+    return;
+  }
+  // Drop expired entries now and then so the list stays proportional to live connections.
+  if (inbound_.size() >= 64 && inbound_.size() % 64 == 0) {
+    std::erase_if(inbound_, [](const auto& w) { return w.expired(); });
+  }
+  inbound_.push_back(conn);
+}
+
 void Worker::Drain() {
   draining_ = true;
   for (auto& [uid, set] : listeners_) set->scope.Cancel();
   listeners_.clear();
   pool_.Shutdown();
+  // GOAWAY on every inbound HBONE connection: open streams finish, new
+  // ones go elsewhere (the peer's pool dials a fresh connection).
+  size_t n = 0;
+  for (auto& weak : inbound_) {
+    if (auto conn = weak.lock()) {
+      conn->Drain();
+      ++n;
+    }
+  }
+  inbound_.clear();
+  AMBIT_LOG(kInfo, "agent", "worker {} draining: listeners closed, GOAWAY sent on {} HBONE connection(s)",
+            index_, n);
 }
 
 io::Task<void> Worker::AcceptLoop(Worker* w, std::shared_ptr<ListenerSet> set, ListenerKind kind) {

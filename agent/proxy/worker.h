@@ -66,6 +66,9 @@ class Worker {
   void RemovePod(const std::string& uid);
   // Drain: stop accepting everywhere, GOAWAY on HBONE connections.
   void Drain();
+  // Server-side HBONE connections (GOAWAY on drain).
+  void TrackInbound(const std::shared_ptr<hbone::HboneConn>& conn);
+  bool draining() const { return draining_; }
   size_t live_connections() const { return tracker_.live().size(); }
   // Thread-safe view of live_connections() for the control thread.
   size_t live_connections_approx() const { return tracker_.live_count(); }
@@ -89,6 +92,7 @@ class Worker {
   state::DefaultRng rng_;
   std::shared_ptr<const AgentState> state_;
   std::map<std::string, std::shared_ptr<ListenerSet>> listeners_;
+  std::vector<std::weak_ptr<hbone::HboneConn>> inbound_;
   uint64_t accepted_ = 0;
   bool draining_ = false;
 };
