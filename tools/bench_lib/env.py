@@ -62,8 +62,9 @@ while True:
 
 
 class Variant:
-    def __init__(self, name, client_ns, ip, port_of, pids, label):
+    def __init__(self, name, client_ns, ip, port_of, pids, label, server_pod):
         self.name, self.client_ns, self.ip = name, client_ns, ip
+        self.server_pod = server_pod  # pod whose servers answer this variant
         self.port_of = port_of  # app name -> port the client connects to
         self.pids = pids        # the two proxies (CPU, RSS)
         self.label = label
@@ -75,6 +76,7 @@ class BenchEnv:
         self.topo = Topology(nodes=4, tag="b")
         self.variants = {}
         self.servers = []  # long-running app server pids (pinned in pinned runs)
+        self.sockperf = {}  # pod name -> sockperf server process
 
     def __enter__(self):
         # Raise the soft fd limit to the hard one (children inherit); this container has no
@@ -117,17 +119,17 @@ class BenchEnv:
         for name in ("su", "se", "sp"):
             self._start_servers(self.pods[name])
         self._start_peers(sp)
-        same = {k: v for k, v in PORTS.items()}
+        same = dict(PORTS)
         self.variants = {
-            "direct": Variant("direct", cp.ns, sp.ip, same, [], "direct (no agents)"),
-            "uring": Variant("uring", cu.ns, su.ip, same, [self.agent_pids[1], self.agent_pids[2]],
-                             "Ambit io_uring"),
-            "epoll": Variant("epoll", ce.ns, se.ip, same, [self.agent_pids[3], self.agent_pids[4]],
-                             "Ambit epoll"),
+            "direct": Variant("direct", cp.ns, sp.ip, dict(same), [], "direct (no agents)", "sp"),
+            "uring": Variant("uring", cu.ns, su.ip, dict(same), [self.agent_pids[1], self.agent_pids[2]],
+                             "Ambit io_uring", "su"),
+            "epoll": Variant("epoll", ce.ns, se.ip, dict(same), [self.agent_pids[3], self.agent_pids[4]],
+                             "Ambit epoll", "se"),
             "stunnel": Variant("stunnel", cp.ns, "10.44.1.1", self.stunnel_ports,
-                               self.stunnel_pids, "stunnel pair"),
+                               self.stunnel_pids, "stunnel pair", "sp"),
             "haproxy": Variant("haproxy", cp.ns, "10.44.1.1", self.haproxy_ports,
-                               self.haproxy_pids, "HAProxy pair"),
+                               self.haproxy_pids, "HAProxy pair", "sp"),
         }
         for pod in self.pods.values():  # many short connections per run: reuse TIME_WAIT ports
             self.topo.ns_exec(pod.ns, ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"])
@@ -171,12 +173,34 @@ class BenchEnv:
                 raise RuntimeError(f"{' '.join(args)} in {ns} did not come up: {e}\n{f.read()[-2000:]}")
         return p
 
+    def _sockperf_server(self, ns, port=PORTS["sockperf"]):
+        return self._spawn_ready(ns, ["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p",
+                                      str(port)], port=port)
+
+    def restart_sockperf(self, v):
+        """sockperf's server is single-threaded: a connection a proxy never closes wedges it.
+        Starts a fresh one on the next port (the old port stays busy while the proxy holds the
+        connection) and points v there. Only for variants that connect to the pod itself (the
+        peers' routes are fixed); returns False when it cannot."""
+        if v.ip != self.pods[v.server_pod].ip:
+            return False
+        old = self.sockperf[v.server_pod]
+        old.kill()
+        old.wait(timeout=5)
+        self.servers.remove(old.pid)
+        port = v.port_of["sockperf"] + 1
+        new = self._sockperf_server(self.pods[v.server_pod].ns, port)
+        self.sockperf[v.server_pod] = new
+        self.servers.append(new.pid)
+        v.port_of["sockperf"] = port
+        return True
+
     def _start_servers(self, pod):
         ns = pod.ns
+        self.sockperf[pod.name] = self._sockperf_server(ns)
         procs = [
+            self.sockperf[pod.name],
             self._spawn_ready(ns, ["iperf3", "-s", "-p", str(PORTS["iperf"])], port=PORTS["iperf"]),
-            self._spawn_ready(ns, ["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p",
-                                   str(PORTS["sockperf"])], port=PORTS["sockperf"]),
             self._spawn_ready(ns, ["haproxy", "-db", "-f",
                                    peers.http_responder_config(self.dir, PORTS["http"])],
                               port=PORTS["http"]),

@@ -88,6 +88,8 @@ def fmt(x, digits=2):
         return x
     if abs(x) >= 1000:
         return f"{x:,.0f}"
+    if 0 < abs(x) < 0.1:
+        return f"{x:.3f}"
     return f"{x:.{digits}f}"
 
 
