@@ -250,7 +250,9 @@ class BenchEnv:
             return subprocess.run(["ip", "netns", "exec", ns] + list(args), capture_output=True,
                                   text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
-            return subprocess.CompletedProcess(args, 124, e.stdout or "", "timeout")
+            out = e.stdout or b""
+            out = out.decode(errors="replace") if isinstance(out, bytes) else out
+            return subprocess.CompletedProcess(args, 124, out, f"timed out after {timeout} s")
 
     def agents_alive(self):
         return {n: p.poll() is None for n, p in self.amb.agents.items()}

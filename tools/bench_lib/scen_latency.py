@@ -23,7 +23,7 @@ def _once(env, v, size, pinned, seconds):
     r = env.exec_in(v.client_ns, args, timeout=seconds + 15)
     got = parse(r.stdout)
     if got["p50"] is None:
-        tail = " ".join(r.stdout.split("\n")[-3:]).strip()
+        tail = " ".join(r.stdout.split("\n")[-3:]).strip() or r.stderr.strip()[-200:]
         env.log(f"[latency] {v.name}: sockperf got no answers ({tail}); restarting its server")
     return got
 
