@@ -85,6 +85,50 @@ Status ParseDocument(const YamlReader& r, const YAML::Node& doc, LocalConfig* ou
   return absl::OkStatus();
 }
 
+// A line that starts a new YAML document ("---") or ends one ("..."): both
+// are only markers at column 0 and always end the current document.
+bool IsDocumentMarker(std::string_view line, std::string_view marker) {
+  if (!line.starts_with(marker)) return false;
+  return line.size() == marker.size() || line[marker.size()] == ' ' ||
+         line[marker.size()] == '\t' || line[marker.size()] == '\r';
+}
+
+// Splits a stream into its documents. yaml-cpp 0.7's LoadAll can loop
+// forever (allocating) on some malformed streams — e.g. a lone "," — so we
+// find the document boundaries ourselves and Load() each one. Each document
+// is prefixed with newlines so yaml-cpp's marks keep the file's line numbers.
+std::vector<std::string> SplitDocuments(std::string_view text) {
+  std::vector<std::string> docs;
+  std::string current;
+  size_t line_no = 0, doc_start_line = 0;
+  size_t pos = 0;
+  auto flush = [&](size_t next_start) {
+    if (current.find_first_not_of(" \t\r\n") != std::string::npos) {
+      docs.push_back(std::string(doc_start_line, '\n') + current);
+    }
+    current.clear();
+    doc_start_line = next_start;
+  };
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (IsDocumentMarker(line, "---")) {
+      flush(line_no);
+      current.append(line).push_back('\n');
+    } else if (IsDocumentMarker(line, "...")) {
+      flush(line_no + 1);
+    } else {
+      current.append(line).push_back('\n');
+    }
+    ++line_no;
+    if (end == text.size()) break;
+    pos = end + 1;
+  }
+  flush(line_no);
+  return docs;
+}
+
 }  // namespace
 
 StatusOr<LocalConfig> ParseLocalConfig(std::string_view yaml_text, const std::string& file) {
@@ -96,8 +140,10 @@ StatusOr<LocalConfig> ParseLocalConfig(std::string_view yaml_text, const std::st
   LocalConfig out;
   // yaml-cpp reports syntax errors by throwing; keep that inside this boundary.
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
-    for (const YAML::Node& doc : docs) RETURN_IF_ERROR(ParseDocument(reader, doc, &out));
+    for (const std::string& text : SplitDocuments(yaml_text)) {
+      YAML::Node doc = YAML::Load(text);
+      RETURN_IF_ERROR(ParseDocument(reader, doc, &out));
+    }
   } catch (const YAML::DeepRecursion& e) {
     return absl::InvalidArgumentError(fmt::format(
         "{}:{}: YAML nesting too deep (max {} levels)", file, e.mark.line + 1, kMaxYamlDepth));

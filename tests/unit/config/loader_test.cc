@@ -212,3 +212,16 @@ TEST_CASE("missing file is NotFound with the path") {
   CHECK(cfg.status().code() == absl::StatusCode::kNotFound);
   CHECK(std::string(cfg.status().message()).find("/nonexistent/ambit.yaml") == 0);
 }
+
+TEST_CASE("streams that made yaml-cpp's LoadAll loop forever return promptly") {
+  // Found by tests/fuzz/fuzz_local_config: LoadAll allocated until OOM.
+  // yaml-cpp reads these as empty documents or a syntax error; either way
+  // the parse ends and yields no workloads.
+  for (const char* text : {",", " ,", "&<,[]", ",\n---\n,\n"}) {
+    auto cfg = ambit::config::ParseLocalConfig(text, "config.yaml");
+    if (cfg.ok()) CHECK(cfg->workloads.empty());
+  }
+  auto two = ambit::config::ParseLocalConfig("workloads: []\n---\nservices: []\n...\n---\npolicies: []\n",
+                                             "config.yaml");
+  CHECK(two.ok());
+}
