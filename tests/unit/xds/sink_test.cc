@@ -177,3 +177,27 @@ TEST_CASE("sink: readiness callback once") {
 
 }  // namespace
 }  // namespace ambit::xds_adapters
+
+namespace ambit::xds_adapters {
+namespace {
+
+TEST_CASE("sink: undecodable bytes are rejected, never crash") {
+  Fixture f;
+  xds::XdsResource garbage;
+  garbage.name = "junk";
+  garbage.resource.set_type_url(std::string(xds::kAddressType));
+  garbage.resource.set_value(std::string("\xff\xff\xff\xff\x0f\x01", 6));
+  xds::XdsResource empty_addr = Res("empty", pw::Address());
+  std::vector<xds::XdsResource> added{garbage, empty_addr};
+  std::vector<xds::ResourceError> errors =
+      f.sink.OnResources(xds::kAddressType, std::move(added), {});
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].name == "junk");
+  CHECK(errors[0].reason == "cannot decode type.googleapis.com/istio.workload.Address");
+  CHECK(errors[1].reason == "Address: has neither workload nor service");
+  REQUIRE(f.snaps.size() == 1);
+  CHECK(f.snaps[0]->workloads().empty());
+}
+
+}  // namespace
+}  // namespace ambit::xds_adapters
