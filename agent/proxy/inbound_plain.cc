@@ -21,14 +21,9 @@ bool IllegalPort(uint16_t p) { return p == 15001 || p == 15006 || p == 15008; }
 io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
                                   net::SocketAddress peer) {
   LoopFd client(w.loop(), std::move(fd));
-  (void)net::SetTcpNoDelay(client.get(), true);
-  (void)net::SetKeepalive(client.get(), {});
-  auto od = net::OriginalDst(client.get());
-  if (!od.ok()) {
-    LogConnectionFailed(Direction::kInbound, peer, {}, od.status());
-    co_return;
-  }
-  const net::SocketAddress target = od->address;
+  auto od = PrepareCaptured(client.get(), /*outbound=*/false, peer);
+  if (!od.ok()) co_return;
+  const net::SocketAddress target = *od;
   if (IllegalPort(target.port())) {
     LogConnectionFailed(Direction::kInbound, peer, target,
                         absl::InvalidArgumentError("refusing a call to the agent's own port"));

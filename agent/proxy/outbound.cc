@@ -174,14 +174,9 @@ io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd
 io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
                               net::SocketAddress peer) {
   LoopFd client(w.loop(), std::move(fd));
-  (void)net::SetTcpNoDelay(client.get(), true);
-  (void)net::SetKeepalive(client.get(), {});
-  auto od = net::OriginalDst(client.get());
-  if (!od.ok()) {
-    LogConnectionFailed(Direction::kOutbound, peer, {}, od.status());
-    co_return;
-  }
-  const net::SocketAddress target = od->address;
+  auto od = PrepareCaptured(client.get(), /*outbound=*/true, peer);
+  if (!od.ok()) co_return;
+  const net::SocketAddress target = *od;
   std::shared_ptr<const AgentState> st = w.state();
   const state::Workload* source = st->snapshot->FindWorkload(pod->uid);
   if (source == nullptr) source = &pod->workload;

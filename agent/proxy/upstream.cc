@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/proxy/conn_record.h"
 #include "common/io/event.h"
 #include "common/net/socket.h"
 
@@ -76,6 +77,17 @@ io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& ru
                                                   st.ToString()));
   }
   co_return std::move(*fd);
+}
+
+StatusOr<net::SocketAddress> PrepareCaptured(int fd, bool outbound, const net::SocketAddress& peer) {
+  (void)net::SetTcpNoDelay(fd, true);
+  (void)net::SetKeepalive(fd, {});
+  auto od = net::OriginalDst(fd);
+  if (!od.ok()) {
+    LogConnectionFailed(outbound ? Direction::kOutbound : Direction::kInbound, peer, {}, od.status());
+    return od.status();
+  }
+  return od->address;
 }
 
 }  // namespace ambit::agent
