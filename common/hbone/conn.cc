@@ -198,6 +198,12 @@ io::Task<void> HboneConn::WriterLoop(std::shared_ptr<HboneConn> self) {
     }
     if (self->closed_) break;
     if (self->draining_ && self->streams_.empty() && !self->h2_->WantsWrite()) {
+      if (!self->close_notify_sent_) {
+        // Graceful end: GOAWAY went out; finish the TLS session properly.
+        self->close_notify_sent_ = true;
+        self->tls_->Shutdown();
+        continue;
+      }
       self->Close(absl::OkStatus());
       break;
     }

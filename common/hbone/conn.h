@@ -139,6 +139,7 @@ class HboneConn : public http2::H2Events, public std::enable_shared_from_this<Hb
   int tasks_running_ = 0;
   bool closed_ = false;
   bool draining_ = false;
+  bool close_notify_sent_ = false;
   Status close_reason_;
 };
 
