@@ -84,6 +84,9 @@ Status Agent::Init() {
   auto& logger = base::ProcessLogger();
   RETURN_IF_ERROR(logger.SetLevels(flags_.log_level));
   logger.SetFormat(flags_.log_format == "json" ? base::LogFormat::kJson : base::LogFormat::kText);
+  // Workers never block on stderr: lines are queued (8 MiB) and written by a
+  // logger thread; overflow is dropped and counted.
+  logger.StartAsync();
   RaiseFdLimit();
   if (flags_.config_path.empty()) {
     return absl::InvalidArgumentError(
@@ -108,6 +111,9 @@ Status Agent::Init() {
   registry_->AddGauge("istio_build", "Istio component build info", {"component", "tag"})
       .Get(control_shard, {"ztunnel", fmt::format("ambit-{}", kVersion)})
       ->Set(1);
+  registry_->AddCallbackCounter("ambit_log_lines_dropped",
+                                 "Log lines dropped because the log queue was full",
+                                 [] { return static_cast<double>(base::ProcessLogger().lines_dropped()); });
   auto& reloads = registry_->AddCounter("ambit_config_reloads", "Local config (re)loads by result",
                                         {"result"});
   reloads_ok_ = reloads.Get(control_shard, {"ok"});

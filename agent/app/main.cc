@@ -17,12 +17,14 @@ int main(int argc, char** argv) {
   if (exit_now) return 0;
   auto agent = ambit::agent::Agent::Create(*flags);
   if (!agent.ok()) {
+    ambit::base::ProcessLogger().Flush();
     std::fprintf(stderr, "ambit-agent: %s\n", agent.status().ToString().c_str());
     return 1;
   }
   int code = (*agent)->Run();
   // Worker loops are stopped; their connection frames reference the agent's
   // objects, so skip destructor-order hazards at process exit.
+  ambit::base::ProcessLogger().Flush();
   std::fflush(stdout);
   std::fflush(stderr);
   _exit(code);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 namespace ambit::base {
 
@@ -183,11 +184,65 @@ void Logger::Emit(LogLevel level, std::string_view module, std::string_view mess
       captured_.push_back(std::move(line));
       return;
     }
+    if (async_) {
+      if (queued_bytes_ + line.size() > max_queued_) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queued_bytes_ += line.size();
+      queue_.push_back(std::move(line));
+      cv_.notify_one();
+      return;
+    }
   }
   // One write per line keeps lines whole across threads. stderr is never
   // made non-blocking by us; a short or failed write counts as a drop.
   ssize_t n = ::write(fd_, line.data(), line.size());
   if (n != static_cast<ssize_t>(line.size())) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Logger::StartAsync(size_t max_queued_bytes) {
+  {
+    std::lock_guard lock(mu_);
+    if (async_) return;
+    async_ = true;
+    max_queued_ = max_queued_bytes;
+  }
+  std::thread([this] { WriterLoop(); }).detach();  // lives as long as the process
+}
+
+void Logger::WriterLoop() {
+  std::vector<std::string> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty(); });
+      batch.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    std::string out;
+    for (auto& l : batch) out += l;
+    batch.clear();
+    size_t off = 0;
+    while (off < out.size()) {
+      ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
+      if (n <= 0) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) drained_cv_.notify_all();
+    }
+  }
+}
+
+void Logger::Flush(int timeout_ms) {
+  std::unique_lock lock(mu_);
+  if (!async_) return;
+  drained_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return queue_.empty(); });
 }
 
 void Logger::CaptureForTest(bool on) {

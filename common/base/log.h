@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <condition_variable>
 #include <mutex>
 #include <span>
 #include <string>
@@ -50,6 +51,14 @@ class Logger {
   void Emit(LogLevel level, std::string_view module, std::string_view message,
             std::span<const LogField> fields = {});
 
+  // Switches to asynchronous output: Emit() only queues the line (bounded by
+  // `max_queued_bytes`; beyond that lines are dropped and counted) and a
+  // writer thread does the write(2), so a slow stderr never blocks a worker.
+  // Call once, from the composition root, before starting other threads.
+  void StartAsync(size_t max_queued_bytes = 8u << 20);
+  // Waits until queued lines are written (or `timeout_ms` passed).
+  void Flush(int timeout_ms = 1000);
+
   uint64_t lines_written() const { return lines_.load(std::memory_order_relaxed); }
   uint64_t lines_dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
@@ -68,6 +77,14 @@ class Logger {
   LogLevel default_level_ = LogLevel::kInfo;
   std::vector<std::pair<std::string, LogLevel>> modules_;
   bool capture_ = false;
+  // Async mode.
+  bool async_ = false;
+  size_t max_queued_ = 0;
+  size_t queued_bytes_ = 0;
+  std::vector<std::string> queue_;
+  std::condition_variable cv_;
+  std::condition_variable drained_cv_;
+  void WriterLoop();
   std::vector<std::string> captured_;
   std::atomic<uint64_t> lines_{0};
   std::atomic<uint64_t> dropped_{0};
