@@ -166,6 +166,10 @@ bool EpollBackend::Submit(Operation* op, bool allow_inline) {
   if (op->kind == OpKind::kClose) {
     ForgetFd(op->fd);
     result = ::close(op->fd) < 0 ? -errno : 0;
+  } else if (op->kind == OpKind::kShutdown) {
+    // Never waits for readiness, so never queues behind a pending recv on
+    // the same fd (that recv may be waiting for the very EOF this sends).
+    result = ::shutdown(op->fd, op->how) < 0 ? -errno : 0;
   } else {
     FdState& st = State(op->fd);
     if (!st.known) {
