@@ -84,9 +84,6 @@ Status Agent::Init() {
   auto& logger = base::ProcessLogger();
   RETURN_IF_ERROR(logger.SetLevels(flags_.log_level));
   logger.SetFormat(flags_.log_format == "json" ? base::LogFormat::kJson : base::LogFormat::kText);
-  // Workers never block on stderr: lines are queued (8 MiB) and written by a
-  // logger thread; overflow is dropped and counted.
-  logger.StartAsync();
   RaiseFdLimit();
   if (flags_.config_path.empty()) {
     return absl::InvalidArgumentError(
@@ -101,6 +98,11 @@ Status Agent::Init() {
   ro.workers = static_cast<size_t>(flags_.workers);
   ro.backend = BackendFromFlag(flags_.io);
   ASSIGN_OR_RETURN(runtime_, lifecycle::Runtime::Create(ro));
+  // Workers never block on stderr: lines are queued (8 MiB) and written by a
+  // logger thread; overflow is dropped and counted. Started after the Runtime
+  // blocked SIGTERM/SIGINT, so the thread inherits the mask and signals reach
+  // the Runtime's watcher instead of killing the process.
+  logger.StartAsync();
   AMBIT_LOG(kInfo, "agent", "ambit-agent {} node={} workers={} io={}", kVersion, flags_.node,
             runtime_->worker_count(), io::BackendName(runtime_->worker_backend(0)));
 

@@ -54,7 +54,8 @@ class Logger {
   // Switches to asynchronous output: Emit() only queues the line (bounded by
   // `max_queued_bytes`; beyond that lines are dropped and counted) and a
   // writer thread does the write(2), so a slow stderr never blocks a worker.
-  // Call once, from the composition root, before starting other threads.
+  // Call once, from the composition root, after blocking the signals other
+  // code waits for (the writer thread inherits the signal mask).
   void StartAsync(size_t max_queued_bytes = 8u << 20);
   // Waits until queued lines are written (or `timeout_ms` passed).
   void Flush(int timeout_ms = 1000);
