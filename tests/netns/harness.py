@@ -87,6 +87,31 @@ def tcp_exchange(ns, ip, port, payload=b"hello\n", timeout=3.0):
     return in_netns(ns, body)
 
 
+def open_stream(ns, ip, port, timeout=5.0):
+    """Connects from inside `ns` to an echo server, reads its greeting line,
+    and returns the open socket (for tests that keep a connection alive)."""
+    def body():
+        s = _connect(ip, port, timeout)
+        s.settimeout(timeout)
+        hello = b""
+        while not hello.endswith(b"\n"):
+            d = s.recv(1)
+            if not d:
+                break
+            hello += d
+        return s
+    return in_netns(ns, body)
+
+
+def still_flows(s, probe=b"x"):
+    """True if an echo connection still echoes `probe`."""
+    try:
+        s.sendall(probe)
+        return s.recv(len(probe)) == probe
+    except OSError:
+        return False
+
+
 def wait_tcp(ns, ip, port, timeout=5.0):
     """Waits until ip:port accepts a TCP connection from inside `ns`."""
     deadline = time.monotonic() + timeout

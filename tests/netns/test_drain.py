@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Topology, in_netns, require_root, tcp_exchange  # noqa: E402
+from harness import Topology, in_netns, open_stream, require_root, still_flows, tcp_exchange  # noqa: E402
 from ambit_env import AmbitEnv  # noqa: E402
 
 FAILURES = []
@@ -27,25 +27,6 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         FAILURES.append(what)
-
-
-def open_stream(ns, ip, port):
-    def body():
-        s = socket.create_connection((ip, port), timeout=5)
-        s.settimeout(5)
-        hello = b""
-        while not hello.endswith(b"\n"):
-            hello += s.recv(1)
-        return s
-    return in_netns(ns, body)
-
-
-def flows(s):
-    try:
-        s.sendall(b"ping\n")
-        return s.recv(16) == b"ping\n"
-    except OSError:
-        return False
 
 
 def http(ns, url, method="GET"):
@@ -84,7 +65,7 @@ def main():
             check(http(topo.node_ns(2), "http://127.0.0.1:15021/healthz/ready") == 200,
                   "readiness 200 before the drain")
             keep = open_stream(client.ns, server.ip, 8080)
-            check(flows(keep), "connection open and flowing")
+            check(still_flows(keep), "connection open and flowing")
             env.agents[2].send_signal(signal.SIGTERM)
             env.wait_log(2, "draining")
             check(http(topo.node_ns(2), "http://127.0.0.1:15021/healthz/ready") in (500, None),
@@ -94,7 +75,7 @@ def main():
                 check("tag=" not in r, f"new connection refused while draining (got {r!r})")
             except OSError as e:
                 check(True, f"new connection refused while draining ({e.__class__.__name__})")
-            check(flows(keep), "the open connection keeps flowing during the drain")
+            check(still_flows(keep), "the open connection keeps flowing during the drain")
             check(env.agents[2].poll() is None, "agent waits while a connection is open")
             keep.close()
             rc, dt = wait_exit(env.agents[2], 5)
@@ -106,7 +87,7 @@ def main():
             env.start_agent(2, ["--termination-deadline", "2s"])
             env.wait_log(2, "agent\tready", after=mark)
             stuck = open_stream(client.ns, server.ip, 8080)
-            check(flows(stuck), "second agent: connection open")
+            check(still_flows(stuck), "second agent: connection open")
             check(http(topo.node_ns(1), "http://127.0.0.1:15000/quitquitquit", "GET") == 405,
                   "GET /quitquitquit is 405")
             t0 = time.monotonic()

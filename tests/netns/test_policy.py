@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Topology, in_netns, require_root, tcp_exchange  # noqa: E402
+from harness import Topology, in_netns, open_stream, require_root, still_flows, tcp_exchange  # noqa: E402
 from ambit_env import AmbitEnv  # noqa: E402
 
 FAILURES = []
@@ -62,25 +62,6 @@ spec:
         methods: ["GET", "POST"]
         paths: ["/api/v1/*"]
 """
-
-
-def open_stream(ns, ip, port):
-    def body():
-        s = socket.create_connection((ip, port), timeout=5)
-        s.settimeout(5)
-        hello = b""
-        while not hello.endswith(b"\n"):
-            hello += s.recv(1)
-        return s
-    return in_netns(ns, body)
-
-
-def still_flows(s):
-    try:
-        s.sendall(b"x")
-        return s.recv(1) == b"x"
-    except OSError:
-        return False
 
 
 def main():
