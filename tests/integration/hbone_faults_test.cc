@@ -217,9 +217,18 @@ pid_t ForkServer(const Pki& pki, uint16_t want_port, uint16_t* port) {
   if (pid == 0) {
     close(pipefd[0]);
     auto loop = io::Loop::Create({.name = "victim"});
-    auto lst = net::CreateTcpListener(
-        {.address = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(want_port)), .backlog = 64});
-    if (!loop.ok() || !lst.ok()) _exit(3);
+    StatusOr<net::Fd> lst = absl::UnknownError("not bound");
+    // Rebinding the port the killed server used can briefly fail while the
+    // kernel tears its sockets down: retry for up to 5 s.
+    for (int i = 0; i < 100 && !lst.ok(); ++i) {
+      lst = net::CreateTcpListener(
+          {.address = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(want_port)), .backlog = 64});
+      if (!lst.ok()) usleep(50000);
+    }
+    if (!loop.ok() || !lst.ok()) {
+      std::fprintf(stderr, "victim server: %s\n", lst.ok() ? "loop" : lst.status().ToString().c_str());
+      _exit(3);
+    }
     uint16_t p = net::LocalAddress(lst->get())->port();
     io::Loop& l = **loop;
     io::CancelScope scope;
