@@ -195,6 +195,9 @@ class Demo:
                    f"the servers saw the client pod's own IP {PODS['client'][1]} (original source kept)")
 
         title("4. Identities: what each agent saw (access logs)")
+        # Agents write logs asynchronously: wait for both sides' lines.
+        self.wait_for(self.logs["node-a"], "dst.identity=spiffe://cluster.local/ns/demo/sa/httpbin", timeout=10)
+        self.wait_for(self.logs["node-b"], "src.identity=spiffe://cluster.local/ns/demo/sa/sleep", timeout=10)
         out = [l for l in open(self.logs["node-a"]).read().splitlines() if "connection complete" in l]
         inb = [l for l in open(self.logs["node-b"]).read().splitlines() if "connection complete" in l]
         for l in out[:2]:

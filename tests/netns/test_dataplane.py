@@ -124,7 +124,8 @@ def main():
             line = tcp_exchange(client.ns, server.ip, 8080, b"hi\n", timeout=5)
             check(line.startswith(f"peer={client.ip}:") and "tag=server" in line,
                   f"cross-node: server sees client IP ({line.strip()})")
-            env.wait_log(2, "connection complete")
+            env.wait_log(2, "connection complete")  # logs are written asynchronously
+            env.wait_log(1, f"dst.hbone_addr={server.ip}:8080")
             inbound = [l for l in env.access_lines(2) if "direction=inbound" in l]
             check(any("src.identity=spiffe://cluster.local/ns/demo/sa/sleep" in l for l in inbound),
                   "cross-node: destination agent saw the client's SPIFFE identity")

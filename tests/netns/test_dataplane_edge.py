@@ -96,7 +96,10 @@ def main():
                 check("tag=" not in r, f"client from another trust domain refused (got {r!r})")
             except OSError as e:
                 check(True, f"client from another trust domain refused ({e.__class__.__name__})")
-            text = env.log(2)
+            try:  # logs are written asynchronously: wait for the line
+                text = env.wait_log(2, "trust_domain_mismatch", timeout=5)
+            except TimeoutError:
+                text = env.log(2)
             check("trust domain" in text or "TRUST_DOMAIN" in text.upper(),
                   "the destination agent logged the trust-domain mismatch")
 
