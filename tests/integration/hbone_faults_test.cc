@@ -198,7 +198,11 @@ TEST_CASE("back-pressure: a paused receiver bounds memory, then the transfer com
   const size_t extra = peak > base_rss ? peak - base_rss : 0;
   MESSAGE("pushed " << (kBulk >> 20) << " MiB through a receiver paused 5 s: peak extra RSS "
                     << (extra >> 20) << " MiB, " << secs << " s");
+#ifndef AMBIT_SANITIZED
+  // ASan keeps freed memory in quarantine (256 MB by default), so RSS says
+  // nothing about our buffering there; the bound is checked in the normal build.
   CHECK(extra < (64u << 20));
+#endif
   scope.Cancel();
   stream->reset();
   pool.Shutdown();
