@@ -10,6 +10,7 @@
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -111,11 +112,13 @@ class AmbitEnv:
         with open(self.logs[node]) as f:
             return f.read()
 
-    def wait_log(self, node, needle, timeout=10.0, after=0):
+    def wait_log(self, node, needle, timeout=10.0, after=0, regex=False):
+        """Waits until the agent's log (from offset `after`) contains `needle`
+        (a substring, or a multiline regular expression when regex=True)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log(node)
-            if needle in text[after:]:
+            if (re.search(needle, text[after:], re.M) if regex else needle in text[after:]):
                 return text
             p = self.agents[node]
             if p.poll() is not None:

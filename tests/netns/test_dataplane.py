@@ -7,6 +7,7 @@ agents (--redirect auto), traffic from pod network namespaces.
 import argparse
 import hashlib
 import os
+import re
 import socket
 import sys
 import threading
@@ -125,7 +126,9 @@ def main():
             check(line.startswith(f"peer={client.ip}:") and "tag=server" in line,
                   f"cross-node: server sees client IP ({line.strip()})")
             env.wait_log(2, "connection complete")  # logs are written asynchronously
-            env.wait_log(1, f"dst.hbone_addr={server.ip}:8080")
+            # Wait for the completed outbound line, not the debug "opened" one.
+            env.wait_log(1, rf"connection complete .*dst\.hbone_addr={re.escape(server.ip)}:8080 .*direction=outbound",
+                         regex=True)
             inbound = [l for l in env.access_lines(2) if "direction=inbound" in l]
             check(any("src.identity=spiffe://cluster.local/ns/demo/sa/sleep" in l for l in inbound),
                   "cross-node: destination agent saw the client's SPIFFE identity")
