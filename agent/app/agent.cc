@@ -6,23 +6,17 @@
 #include <filesystem>
 #include <latch>
 
-#include "agent/authz/apply_local.h"
-#include "agent/authz/evaluate.h"
 #include "agent/app/config_dump.h"
-#include "agent/capture/redirect_installer.h"
+#include "agent/app/istio_mode.h"
 #include "common/admin/handlers.h"
-#include "agent/state/from_config.h"
-#include "common/config/loader.h"
 #include "common/base/log.h"
 #include "common/metrics/process.h"
-#include "common/net/socket.h"
 
 namespace ambit::agent {
 
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-constexpr uint16_t kPorts[3] = {15001, 15006, 15008};
 
 void RaiseFdLimit() {
   rlimit rl{};
@@ -36,34 +30,6 @@ io::BackendKind BackendFromFlag(const std::string& io) {
   if (io == "uring") return io::BackendKind::kUring;
   if (io == "epoll") return io::BackendKind::kEpoll;
   return io::BackendKind::kAuto;
-}
-
-// The local config format does not default these (ISTIO-COMPAT §9.2 note);
-// identities need them, so the agent applies the xDS defaults.
-config::LocalConfig WithIdentityDefaults(const config::LocalConfig& in) {
-  config::LocalConfig out = in;
-  for (auto& w : out.workloads) {
-    if (w.trust_domain.empty()) w.trust_domain = "cluster.local";
-    if (w.service_account.empty()) w.service_account = "default";
-  }
-  return out;
-}
-
-std::string PolicyFingerprint(const state::Snapshot& snap) {
-  // Cheap change detector: keys plus rule counts plus workloads' policy refs.
-  std::string fp;
-  for (const auto& [key, p] : snap.policies()) {
-    fp += fmt::format("{}:{}:{}:{};", key, static_cast<int>(p.action), p.rules.size(), p.dry_run);
-  }
-  for (const auto& [uid, w] : snap.workloads()) {
-    for (const auto& ref : w.authorization_policies) fp += uid + "=" + ref + ";";
-  }
-  return fp;
-}
-
-bool PastHalfLife(const identity::CertBundle& b) {
-  auto now = std::chrono::system_clock::now();
-  return now >= b.not_before + (b.not_after - b.not_before) / 2;
 }
 
 }  // namespace
@@ -85,10 +51,6 @@ Status Agent::Init() {
   RETURN_IF_ERROR(logger.SetLevels(flags_.log_level));
   logger.SetFormat(flags_.log_format == "json" ? base::LogFormat::kJson : base::LogFormat::kText);
   RaiseFdLimit();
-  if (flags_.config_path.empty()) {
-    return absl::InvalidArgumentError(
-        "no configuration source: pass --config FILE (standalone mode; see tools/examples/)");
-  }
   if (flags_.node.empty()) {
     return absl::InvalidArgumentError("--node (or NODE_NAME) is required: the agent captures "
                                       "the workloads of its node");
@@ -103,8 +65,10 @@ Status Agent::Init() {
   // blocked SIGTERM/SIGINT, so the thread inherits the mask and signals reach
   // the Runtime's watcher instead of killing the process.
   logger.StartAsync();
-  AMBIT_LOG(kInfo, "agent", "ambit-agent {} node={} workers={} io={}", kVersion, flags_.node,
-            runtime_->worker_count(), io::BackendName(runtime_->worker_backend(0)));
+  const bool istio = flags_.config_path.empty();
+  AMBIT_LOG(kInfo, "agent", "ambit-agent {} node={} workers={} io={} mode={}", kVersion,
+            flags_.node, runtime_->worker_count(), io::BackendName(runtime_->worker_backend(0)),
+            istio ? "istio (xDS + ZDS + Istio CA)" : "standalone (local config + built-in CA)");
 
   registry_ = std::make_unique<metrics::Registry>(runtime_->worker_count() + 1);
   tcp_metrics_ = std::make_unique<TcpMetrics>(*registry_);
@@ -125,34 +89,68 @@ Status Agent::Init() {
                                         "enforce as written (see the log / config_dump)")
                         .Get(control_shard, {});
   pod_errors_ = registry_->AddCounter("ambit_pod_setup_errors",
-                                      "Captured pods whose listeners or certificate failed")
+                                      "Captured pods whose listeners, redirection or certificate failed")
                     .Get(control_shard, {});
-
-  // Built-in CA: load it, or create it on first start.
-  std::string ca_dir = flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : flags_.ca_dir;
-  if (std::filesystem::exists(std::filesystem::path(ca_dir) / "ca.crt")) {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadFromDir(ca_dir));
-    ca_.emplace(std::move(ca));
-  } else {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::CreateInDir(ca_dir));
-    AMBIT_LOG(kInfo, "agent", "created a new built-in CA in {}", ca_dir);
-    ca_.emplace(std::move(ca));
-  }
+  // ztunnel's in-pod manager metrics (ISTIO-COMPAT §8.2).
+  pods_active_ = registry_->AddGauge("workload_manager_active_proxy_count",
+                                     "Captured pods whose listeners are serving")
+                     .Get(control_shard, {});
+  pods_pending_gauge_ = registry_->AddGauge("workload_manager_pending_proxy_count",
+                                            "Captured pods waiting for their certificate")
+                            .Get(control_shard, {});
+  pods_started_ = registry_->AddCounter("workload_manager_proxies_started",
+                                        "Pod proxies started")
+                      .Get(control_shard, {});
+  pods_stopped_ = registry_->AddCounter("workload_manager_proxies_stopped",
+                                        "Pod proxies stopped")
+                      .Get(control_shard, {});
 
   netns_runner_ = std::make_unique<net::NetnsRunner>();
   RETURN_IF_ERROR(StartWorkers());
+  RETURN_IF_ERROR(istio ? StartIstio() : StartStandalone());
+  secrets_->Subscribe([this](const identity::Identity& id, const identity::CertPtr& cert) {
+    OnCertificate(id, cert);
+  });
+  return StartAdmin();
+}
 
-  watcher_ = std::make_unique<config::FileWatcher>(
-      flags_.config_path,
-      [this](const StatusOr<std::shared_ptr<const config::LocalConfig>>& r) {
-        runtime_->PostToMain([this, r]() { OnConfig(r); });
-      });
-  auto first = config::LoadLocalConfigFile(flags_.config_path);
-  if (!first.ok()) return first.status();
-  RETURN_IF_ERROR(Reconcile(*first));
-  reloads_ok_->Inc();
-  RETURN_IF_ERROR(StartAdmin());
-  return watcher_->Start();
+std::vector<std::string> Agent::NotReadyReasons() const {
+  std::vector<std::string> pending;
+  if (!started_.load()) pending.push_back("startup");
+  if (!config_ready_.load()) pending.push_back(istio_ ? "xds" : "config");
+  if (istio_ && !istio_->pods_ready()) pending.push_back("zds");
+  if (int n = pods_pending_.load(); n > 0) pending.push_back(fmt::format("certificates({})", n));
+  if (draining_flag_.load()) pending.push_back("draining");
+  return pending;
+}
+
+Status Agent::StartIstio() {
+  ASSIGN_OR_RETURN(istio_, IstioControl::Create(*this, ProcessEnvironment()));
+  istio_->Start();
+  return absl::OkStatus();
+}
+
+io::Task<void> Agent::ReadinessWatcher(Agent* agent) {
+  // Readiness inputs also change on other threads (the ZDS and xDS clients):
+  // poll until the first "ready", so operators see when the agent serves.
+  while (!agent->ready_logged_) {
+    agent->CheckReady();
+    Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::milliseconds(100),
+                                                            {.scope = &agent->control_scope_});
+    if (!st.ok()) co_return;
+  }
+}
+
+void Agent::CheckReady() {
+  std::vector<std::string> pending = NotReadyReasons();
+  if (pending.empty() && !ready_logged_) {
+    ready_logged_ = true;
+    AMBIT_LOG(kInfo, "agent", "ready");
+  } else if (!pending.empty() && started_.load() && !ready_logged_) {
+    std::string what;
+    for (const auto& p : pending) what += (what.empty() ? "" : ", ") + p;
+    AMBIT_LOG(kDebug, "agent", "not ready yet: waiting for {}", what);
+  }
 }
 
 Status Agent::StartAdmin() {
@@ -180,12 +178,7 @@ Status Agent::StartAdmin() {
       st = server.status();
     } else {
       readiness_server_ = std::move(*server);
-      admin::AddReadinessHandler(*readiness_server_, [this] {
-        std::vector<std::string> pending;
-        if (!ready_.load()) pending.push_back("startup");
-        if (draining_) pending.push_back("draining");
-        return pending;
-      });
+      admin::AddReadinessHandler(*readiness_server_, [this] { return NotReadyReasons(); });
       readiness_server_->Start();
     }
     done.count_down();
@@ -200,10 +193,14 @@ Status Agent::StartAdmin() {
 std::string Agent::ConfigDump() {
   DumpInputs in;
   in.snapshot = snapshot_.get();
-  for (const auto& [id, e] : certs_) in.certificates[id] = &e.bundle;
+  std::vector<identity::CertStatusDump> certs = secrets_->Dump();
+  for (const auto& c : certs) {
+    in.certificates.push_back({c.identity.ToString(), std::string(identity::CertStateName(c.state)),
+                               c.cert.get(), c.last_error});
+  }
   for (const auto& [uid, rec] : pods_) {
-    in.pods.push_back({uid, rec.ctx->workload.name, rec.ctx->workload.ns,
-                       rec.ctx->workload.service_account, rec.ctx->workload.netns, true});
+    in.pods.push_back({uid, rec.spec.name, rec.spec.ns, rec.spec.service_account,
+                       rec.spec.netns_label, rec.ctx != nullptr});
   }
   for (const auto& w : workers_) {
     auto conns = w->tracker().Summaries();
@@ -213,7 +210,6 @@ std::string Agent::ConfigDump() {
   in.version = fmt::format("ambit-{}", kVersion);
   in.config = {{"proxyMode", "Shared"},
                {"node", flags_.node},
-               {"localXdsPath", flags_.config_path},
                {"adminAddr", flags_.admin_addr},
                {"statsAddr", flags_.stats_addr},
                {"readinessAddr", flags_.readiness_addr},
@@ -221,6 +217,11 @@ std::string Agent::ConfigDump() {
                {"packetMark", std::to_string(flags_.packet_mark)},
                {"redirect", flags_.redirect},
                {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
+  if (istio_) {
+    istio_->AddDumpConfig(in.config);
+  } else {
+    in.config["localXdsPath"] = flags_.config_path;
+  }
   return BuildConfigDump(in);
 }
 
@@ -245,205 +246,12 @@ Status Agent::StartWorkers() {
   return absl::OkStatus();
 }
 
-void Agent::OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result) {
-  if (draining_) return;
-  if (!result.ok()) {
-    reloads_failed_->Inc();
-    AMBIT_LOG(kError, "config", "config reload failed, keeping the last good config: {}",
-              result.status().ToString());
-    return;
-  }
-  Status st = Reconcile(**result);
-  if (!st.ok()) {
-    reloads_failed_->Inc();
-    AMBIT_LOG(kError, "config", "config rejected, keeping the last good config: {}", st.ToString());
-    return;
-  }
-  reloads_ok_->Inc();
-}
-
-Status Agent::Reconcile(const config::LocalConfig& raw) {
-  config::LocalConfig cfg = WithIdentityDefaults(raw);
-  for (const auto& w : cfg.warnings) AMBIT_LOG(kWarn, "config", "{}", w);
-  state::WorkloadStore store(flags_.node);
-  RETURN_IF_ERROR(state::ApplyLocalConfig(cfg, &store));
-  // Istio AuthorizationPolicy / PeerAuthentication documents of the file.
-  ASSIGN_OR_RETURN(authz::TranslateResult tr, authz::ApplyIstioResources(cfg, &store));
-  for (const auto& f : tr.findings) AMBIT_LOG(kWarn, "authz", "{}", f.ToString());
-  policy_findings_->Set(static_cast<int64_t>(tr.findings.size()));
-  findings_ = std::move(tr.findings);
-  std::shared_ptr<const state::Snapshot> snap = store.Build();
-  authz_index_ = authz::AuthzIndex::Build(snap->policies(), snap->workloads());
-
-  std::map<std::string, const state::Workload*> desired;
-  for (const auto& [uid, w] : snap->workloads()) {
-    if (w.node == flags_.node && !w.netns.empty()) desired[uid] = &w;
-  }
-  // Pods that left (or moved to another netns): immediate teardown.
-  for (auto it = pods_.begin(); it != pods_.end();) {
-    auto d = desired.find(it->first);
-    bool gone = d == desired.end() || d->second->netns != it->second.ctx->workload.netns;
-    if (!gone) {
-      ++it;
-      continue;
-    }
-    std::string uid = it->first;
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      runtime_->PostToWorker(i, [this, i, uid](io::Loop&) { workers_[i]->RemovePod(uid); });
-    }
-    if (it->second.redirect_installed) {
-      auto backend = capture::ParseRuleBackend(flags_.redirect_backend);
-      if (backend.ok()) {
-        Status rs = capture::RemoveRedirection(*it->second.ctx->netns, *backend);
-        if (!rs.ok()) AMBIT_LOG(kWarn, "capture", "removing rules of {}: {}", uid, rs.ToString());
-      }
-    }
-    AMBIT_LOG(kInfo, "capture", "stopped capturing pod {}", uid);
-    it = pods_.erase(it);
-  }
-  // New and updated pods.
-  std::vector<std::string> added;
-  for (const auto& [uid, w] : desired) {
-    auto existing = pods_.find(uid);
-    if (existing != pods_.end()) {
-      auto ctx = std::make_shared<PodContext>(*existing->second.ctx);
-      ctx->workload = *w;
-      auto id = identity::Identity::Make(w->trust_domain, w->ns, w->service_account);
-      if (id.ok() && !(*id == ctx->identity)) {
-        auto cert = CertFor(*id);
-        if (cert.ok()) {
-          ctx->identity = *id;
-          ctx->server_tls = (*cert)->server;
-          ctx->client_tls = (*cert)->client;
-        }
-      }
-      existing->second.ctx = ctx;
-      continue;
-    }
-    auto pod = MakePod(*w);
-    if (!pod.ok()) {
-      pod_errors_->Inc();
-      AMBIT_LOG(kError, "capture", "cannot capture pod {} ({}): {}", w->name, uid,
-                pod.status().ToString());
-      continue;
-    }
-    PodRecord rec{*pod, false};
-    if (flags_.redirect == "auto") {
-      auto backend = capture::ParseRuleBackend(flags_.redirect_backend);
-      auto mode = capture::ParseRedirectMode(flags_.redirect_mode);
-      capture::RedirectConfig rc;
-      if (mode.ok()) rc.mode = *mode;
-      rc.ztunnel_mark = flags_.packet_mark;
-      Status rs = backend.ok() ? capture::InstallRedirection(*rec.ctx->netns, *backend, rc)
-                               : backend.status();
-      if (!rs.ok()) {
-        pod_errors_->Inc();
-        AMBIT_LOG(kError, "capture", "installing redirection for pod {}: {}", uid, rs.ToString());
-      } else {
-        rec.redirect_installed = true;
-      }
-    }
-    pods_[uid] = std::move(rec);
-    added.push_back(uid);
-  }
-  snapshot_ = snap;
-  std::string fp = PolicyFingerprint(*snap);
-  bool policies_changed = fp != policy_fingerprint_;
-  policy_fingerprint_ = fp;
-  Publish(policies_changed);
-  for (const std::string& uid : added) {
-    Status st = OpenListeners(*pods_[uid].ctx);
-    if (!st.ok()) {
-      pod_errors_->Inc();
-      AMBIT_LOG(kError, "capture", "listeners for pod {}: {}", uid, st.ToString());
-      continue;
-    }
-    AMBIT_LOG(kInfo, "capture", "capturing pod {}/{} ({}) in {} as {}", pods_[uid].ctx->workload.ns,
-              pods_[uid].ctx->workload.name, uid, pods_[uid].ctx->workload.netns,
-              pods_[uid].ctx->identity.ToString());
-  }
-  AMBIT_LOG(kInfo, "config", "config applied: {} workloads, {} services, {} policies; {} pods captured",
-            snap->workloads().size(), snap->services().size(), snap->policies().size(), pods_.size());
-  return absl::OkStatus();
-}
-
-StatusOr<std::shared_ptr<PodContext>> Agent::MakePod(const state::Workload& w) {
-  ASSIGN_OR_RETURN(identity::Identity id,
-                   identity::Identity::Make(w.trust_domain, w.ns, w.service_account));
-  ASSIGN_OR_RETURN(net::NetnsHandle ns, net::NetnsHandle::Open(w.netns));
-  auto ctx = std::make_shared<PodContext>(PodContext{
-      w.uid, w, std::make_shared<const net::NetnsHandle>(std::move(ns)), id, nullptr, nullptr});
-  ASSIGN_OR_RETURN(const CertEntry* cert, CertFor(ctx->identity));
-  ctx->server_tls = cert->server;
-  ctx->client_tls = cert->client;
-  return ctx;
-}
-
-Status Agent::OpenListeners(const PodContext& pod) {
-  std::vector<std::array<net::Fd, 3>> per_worker(workers_.size());
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    for (size_t k = 0; k < 3; ++k) {
-      net::ListenerOptions lo;
-      lo.address = net::SocketAddress(*net::IpAddress::Parse("0.0.0.0"), kPorts[k]);
-      lo.backlog = 128;
-      lo.reuse_port = true;
-      lo.transparent = net::Transparent::kBestEffort;
-      lo.mark = flags_.packet_mark;
-      ASSIGN_OR_RETURN(per_worker[i][k],
-                       netns_runner_->Run(*pod.netns, [lo]() { return net::CreateTcpListener(lo); }));
-    }
-  }
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    auto fds = std::make_shared<std::array<net::Fd, 3>>(std::move(per_worker[i]));
-    std::string uid = pod.uid;
-    runtime_->PostToWorker(i, [this, i, uid, fds](io::Loop&) {
-      workers_[i]->AddPod(uid, std::move(*fds));
-    });
-  }
-  return absl::OkStatus();
-}
-
-StatusOr<const Agent::CertEntry*> Agent::CertFor(const identity::Identity& id) {
-  const std::string key = id.ToString();
-  auto it = certs_.find(key);
-  if (it != certs_.end() && !PastHalfLife(it->second.bundle)) return &it->second;
-  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(flags_.cert_ttl);
-  ASSIGN_OR_RETURN(identity::CertBundle bundle, ca_->Issue(id, ttl));
-  ASSIGN_OR_RETURN(auto server, tls::MakeServerContext(bundle));
-  ASSIGN_OR_RETURN(auto client, tls::MakeClientContext(bundle));
-  AMBIT_LOG(kInfo, "identity", "issued certificate for {} (serial {}, valid {}s)", key,
-            bundle.serial_hex, ttl.count());
-  CertEntry& e = certs_[key];
-  e.bundle = std::move(bundle);
-  e.server = std::move(server);
-  e.client = std::move(client);
-  return &e;
-}
-
-void Agent::RefreshCertificates() {
-  bool changed = false;
-  for (auto& [uid, rec] : pods_) {
-    auto it = certs_.find(rec.ctx->identity.ToString());
-    if (it != certs_.end() && !PastHalfLife(it->second.bundle)) continue;
-    auto cert = CertFor(rec.ctx->identity);
-    if (!cert.ok()) {
-      AMBIT_LOG(kError, "identity", "rotating certificate for {}: {} (the current one stays in use)",
-                rec.ctx->identity.ToString(), cert.status().ToString());
-      continue;
-    }
-    auto ctx = std::make_shared<PodContext>(*rec.ctx);
-    ctx->server_tls = (*cert)->server;
-    ctx->client_tls = (*cert)->client;
-    rec.ctx = ctx;
-    changed = true;
-  }
-  if (changed) Publish(false);
-}
-
 void Agent::Publish(bool policies_changed) {
   auto st = std::make_shared<AgentState>();
   st->snapshot = snapshot_;
-  for (const auto& [uid, rec] : pods_) st->pods[uid] = rec.ctx;
+  for (const auto& [uid, rec] : pods_) {
+    if (rec.ctx) st->pods[uid] = rec.ctx;
+  }
   st->generation = ++generation_;
   if (authz_index_) {
     std::shared_ptr<const authz::AuthzIndex> index = authz_index_;
@@ -454,7 +262,6 @@ void Agent::Publish(bool policies_changed) {
       return AuthzDecision{d.allow, std::string(d.policy), std::string(d.reason)};
     };
   }
-  published_ = st;
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i, st, policies_changed](io::Loop&) {
       workers_[i]->SetState(st, policies_changed);
@@ -462,21 +269,14 @@ void Agent::Publish(bool policies_changed) {
   }
 }
 
-io::Task<void> Agent::CertRefresher(Agent* agent) {
-  for (;;) {
-    Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::seconds(30),
-                                                            {.scope = &agent->control_scope_});
-    if (!st.ok()) co_return;
-    agent->RefreshCertificates();
-  }
-}
-
 void Agent::StartDrain() {
   if (draining_) return;
   draining_ = true;
+  draining_flag_.store(true);
   AMBIT_LOG(kInfo, "agent", "draining: no new connections; open ones get {}s to finish",
             std::chrono::duration_cast<std::chrono::seconds>(flags_.termination_deadline).count());
   if (watcher_) watcher_->Stop();
+  if (istio_) istio_->Stop();
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i](io::Loop&) { workers_[i]->Drain(); });
   }
@@ -503,9 +303,8 @@ io::Task<void> Agent::DrainWaiter(Agent* agent) {
 
 int Agent::Run() {
   runtime_->SetDrainHandler([this] { StartDrain(); });
-  runtime_->main_loop().Spawn(CertRefresher(this));
-  ready_.store(true);
-  AMBIT_LOG(kInfo, "agent", "ready");
+  started_.store(true);
+  runtime_->main_loop().Spawn(ReadinessWatcher(this));
   runtime_->Run();
   AMBIT_LOG(kInfo, "agent", "drained, exiting");
   return 0;

@@ -1,12 +1,22 @@
-// Agent: the composition root of ambit-agent (standalone mode). Owns the
-// Runtime (control loop + workers), the config watcher, the workload store,
-// the built-in CA and per-pod certificates, the in-pod listeners, metrics
-// and the admin servers, and publishes AgentState to the workers.
+// Agent: the composition root of ambit-agent. Owns the Runtime (control loop
+// + workers), metrics and admin servers, the certificate cache, the captured
+// pods and their in-pod listeners, and publishes AgentState to the workers.
+//
+// Two sources of configuration, one data path:
+//   standalone (--config FILE): workloads/services/policies from a watched
+//     YAML file, pods = this node's workloads with a `netns` path, certificates
+//     from the built-in CA (agent.cc + standalone.cc);
+//   Istio (no --config): workloads/services/policies over delta xDS from
+//     istiod, pods announced by istio-cni over ZDS with their netns fd,
+//     certificates from the Istio CA with impersonation (istio_mode.cc).
+// Both feed OnSnapshot() and AddPod()/RemovePod() (pods.cc). Control thread
+// only, except the readiness callback (worker 0) which reads atomics.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,11 +29,24 @@
 #include "common/admin/server.h"
 #include "common/config/file_watcher.h"
 #include "common/identity/builtin_ca.h"
+#include "common/identity/secret_manager.h"
 #include "common/lifecycle/runtime.h"
 #include "common/metrics/registry.h"
 #include "common/net/netns.h"
 
+namespace ambit::xds {
+class DeltaXdsClient;
+}
+namespace ambit::xds_adapters {
+class XdsStateSink;
+}
+namespace ambit::agent::capture {
+class ZdsClient;
+}
+
 namespace ambit::agent {
+
+class IstioControl;  // istio_mode.cc
 
 class Agent {
  public:
@@ -35,14 +58,37 @@ class Agent {
   // Runs until drained (SIGTERM/SIGINT, /quitquitquit). Returns the exit code.
   int Run();
 
+  // ---- pods (pods.cc); called by the configuration sources ---------------
+  // What a configuration source knows about a pod it wants captured.
+  struct PodSpec {
+    std::string uid;  // standalone: the workload uid; Istio: the Kubernetes pod UID
+    std::string name, ns, service_account;
+    std::shared_ptr<const net::NetnsHandle> netns;
+    std::string netns_label;  // path or "fd" (logs, config_dump)
+    bool install_redirect = false;
+  };
+  // Opens the pod's listeners (not accepting yet), installs redirection when
+  // asked, and requests its certificate; the pod goes Up when the certificate
+  // arrives. Error: nothing was kept (ZDS NACKs it and retries).
+  Status AddPod(PodSpec spec);
+  // Immediate teardown (ISTIO-COMPAT §3.4): listeners and connections close.
+  void RemovePod(const std::string& uid);
+  bool HasPod(const std::string& uid) const { return pods_.count(uid) != 0; }
+  // A new workload snapshot: rematch pods, rebuild policy, publish.
+  void OnSnapshot(std::shared_ptr<const state::Snapshot> snap);
+
  private:
-  struct CertEntry {
-    identity::CertBundle bundle;
+  struct TlsPair {
+    identity::CertPtr cert;
     std::shared_ptr<const tls::TlsContext> server;
     std::shared_ptr<const tls::TlsContext> client;
   };
   struct PodRecord {
-    std::shared_ptr<PodContext> ctx;
+    PodSpec spec;
+    std::shared_ptr<const PodContext> ctx;  // null until the certificate is there
+    state::Workload workload;               // matched (or synthesized) workload
+    identity::Identity identity;
+    std::optional<std::vector<std::array<net::Fd, 3>>> listeners;  // until handed to workers
     bool redirect_installed = false;
   };
 
@@ -50,17 +96,28 @@ class Agent {
   Status Init();
   Status StartWorkers();
   Status StartAdmin();
+  Status StartStandalone();   // standalone.cc
+  Status StartIstio();        // istio_mode.cc
   std::string ConfigDump();
-  void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
-  Status Reconcile(const config::LocalConfig& cfg);
-  StatusOr<std::shared_ptr<PodContext>> MakePod(const state::Workload& w);
-  Status OpenListeners(const PodContext& pod);
-  StatusOr<const CertEntry*> CertFor(const identity::Identity& id);
-  void RefreshCertificates();
   void Publish(bool policies_changed);
   void StartDrain();
-  static io::Task<void> CertRefresher(Agent* agent);
   static io::Task<void> DrainWaiter(Agent* agent);
+  static io::Task<void> ReadinessWatcher(Agent* agent);
+  std::vector<std::string> NotReadyReasons() const;
+  void CheckReady();  // logs "ready" the first time nothing is pending
+
+  // standalone.cc
+  void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
+  Status Reconcile(const config::LocalConfig& cfg);
+
+  // pods.cc
+  state::Workload MatchWorkload(const PodSpec& spec) const;
+  Status OpenListeners(PodRecord& rec);
+  void HandListenersToWorkers(PodRecord& rec);
+  void RefreshPod(PodRecord& rec);            // rebuilds ctx from workload + TLS
+  void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
+  void ForgetUnusedIdentities();
+  void UpdatePendingGauge();
 
   AgentFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
@@ -68,26 +125,47 @@ class Agent {
   std::unique_ptr<TcpMetrics> tcp_metrics_;
   std::unique_ptr<net::NetnsRunner> netns_runner_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::unique_ptr<config::FileWatcher> watcher_;
+
+  // Certificates: one SecretManager over the built-in CA or the Istio CA.
   std::optional<identity::BuiltinCa> ca_;
-  std::map<std::string, CertEntry> certs_;      // by identity
-  std::map<std::string, PodRecord> pods_;       // by uid
+  std::unique_ptr<identity::CertSource> cert_source_;
+  std::unique_ptr<identity::SecretManager> secrets_;
+  std::map<std::string, TlsPair> tls_;  // by identity string
+
+  // Standalone source.
+  std::unique_ptr<config::FileWatcher> watcher_;
+  std::vector<authz::Finding> findings_;
+  // Istio source.
+  std::unique_ptr<IstioControl> istio_;
+
+  std::map<std::string, PodRecord> pods_;  // by uid
   std::shared_ptr<const state::Snapshot> snapshot_;
-  std::shared_ptr<const AgentState> published_;
-  uint64_t generation_ = 0;
+  std::shared_ptr<const authz::AuthzIndex> authz_index_;
   std::string policy_fingerprint_;
+  uint64_t generation_ = 0;
   io::CancelScope control_scope_;
   bool draining_ = false;
-  std::atomic<bool> ready_{false};
+  bool ready_logged_ = false;
+
+  // Readiness inputs (read by the readiness handler on worker 0).
+  std::atomic<bool> started_{false};
+  std::atomic<bool> draining_flag_{false};
+  std::atomic<int> pods_pending_{0};
+  std::atomic<bool> config_ready_{false};  // standalone: first file; Istio: every xDS type
+
   std::unique_ptr<admin::HttpServer> admin_server_;
   std::unique_ptr<admin::HttpServer> stats_server_;
   std::unique_ptr<admin::HttpServer> readiness_server_;  // on worker 0: proves the data path
   metrics::Counter* reloads_ok_ = nullptr;
   metrics::Counter* reloads_failed_ = nullptr;
   metrics::Counter* pod_errors_ = nullptr;
+  metrics::Counter* pods_started_ = nullptr;
+  metrics::Counter* pods_stopped_ = nullptr;
+  metrics::Gauge* pods_active_ = nullptr;
+  metrics::Gauge* pods_pending_gauge_ = nullptr;
   metrics::Gauge* policy_findings_ = nullptr;
-  std::shared_ptr<const authz::AuthzIndex> authz_index_;
-  std::vector<authz::Finding> findings_;
+
+  friend class IstioControl;
 };
 
 }  // namespace ambit::agent

@@ -197,13 +197,16 @@ std::string BuildConfigDump(const DumpInputs& in) {
     }
   }
   json certs = json::array();
-  for (const auto& [id, b] : in.certificates) {
-    json chain = json::array();
-    chain.push_back(CertJson(b->leaf_pem, b->serial_hex, b->not_before, b->not_after));
-    for (const auto& inter : b->chain_pems) chain.push_back(CertJson(inter, "", b->not_before, b->not_after));
-    json roots = json::array();
-    roots.push_back(CertJson(b->root_pem, "", b->not_before, b->not_after));
-    certs.push_back({{"identity", id}, {"state", "Available"}, {"certChain", chain}, {"rootCerts", roots}});
+  for (const auto& c : in.certificates) {
+    json chain = json::array(), roots = json::array();
+    if (const identity::CertBundle* b = c.bundle) {
+      chain.push_back(CertJson(b->leaf_pem, b->serial_hex, b->not_before, b->not_after));
+      for (const auto& inter : b->chain_pems) chain.push_back(CertJson(inter, "", b->not_before, b->not_after));
+      roots.push_back(CertJson(b->root_pem, "", b->not_before, b->not_after));
+    }
+    json cj = {{"identity", c.identity}, {"state", c.state}, {"certChain", chain}, {"rootCerts", roots}};
+    if (!c.last_error.empty()) cj["lastError"] = c.last_error;
+    certs.push_back(cj);
   }
   json state = json::object();
   for (const auto& p : in.pods) {

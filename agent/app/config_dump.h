@@ -16,7 +16,13 @@ namespace ambit::agent {
 
 struct DumpInputs {
   const state::Snapshot* snapshot = nullptr;
-  std::map<std::string, const identity::CertBundle*> certificates;  // identity → bundle
+  struct Cert {
+    std::string identity;
+    std::string state;  // Initializing | Available | Unavailable
+    const identity::CertBundle* bundle = nullptr;  // null while Initializing
+    std::string last_error;
+  };
+  std::vector<Cert> certificates;
   struct Pod {
     std::string uid, name, ns, service_account, netns;
     bool up = true;
