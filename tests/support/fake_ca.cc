@@ -168,18 +168,28 @@ FakeIstioCa::FakeIstioCa(FakeCaOptions options) : options_(std::move(options)) {
 
 StatusOr<std::unique_ptr<FakeIstioCa>> FakeIstioCa::Start(FakeCaOptions options) {
   std::unique_ptr<FakeIstioCa> ca(new FakeIstioCa(std::move(options)));
-  ASSIGN_OR_RETURN(identity::BuiltinCa root, identity::BuiltinCa::Generate());
-  ca->ca_ = std::make_unique<identity::BuiltinCa>(std::move(root));
+  ca->ca_ = ca->options_.root;
+  if (ca->ca_ == nullptr) {
+    ASSIGN_OR_RETURN(identity::BuiltinCa root, identity::BuiltinCa::Generate());
+    ca->ca_ = std::make_shared<identity::BuiltinCa>(std::move(root));
+  }
   ca->service_ = std::make_unique<Service>(*ca);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!ca->options_.tls_cert_pem.empty() && !ca->options_.tls_key_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({ca->options_.tls_key_pem, ca->options_.tls_cert_pem});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  const std::string& listen = ca->options_.listen_address;
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, creds, &port);
   builder.RegisterService(ca->service_.get());
   ca->server_ = builder.BuildAndStart();
   if (!ca->server_ || port == 0) {
-    return absl::InternalError("fake CA: could not listen on 127.0.0.1:0");
+    return absl::UnavailableError("fake CA: could not listen on " + listen);
   }
-  ca->address_ = "127.0.0.1:" + std::to_string(port);
+  ca->address_ = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
   return ca;
 }
 

@@ -1,5 +1,6 @@
 // FakeIstioCa: an in-process Istio CA (istio.v1.auth.IstioCertificateService)
-// on 127.0.0.1:<ephemeral>, plaintext, signing with a BuiltinCa root. Records
+// on 127.0.0.1:<ephemeral> (or options.listen_address), plaintext or TLS,
+// signing with a BuiltinCa root (its own, or one shared with the caller). Records
 // every request and can be scripted to fail, stall, refuse impersonation or
 // issue for the wrong identity. Thread-safe: gRPC handler threads and the test
 // thread share it.
@@ -43,6 +44,13 @@ struct FakeCaRequest {
 struct FakeCaOptions {
   // nullopt: any ImpersonatedIdentity is accepted; else only these (Unauthenticated otherwise).
   std::optional<std::set<std::string>> allowed_impersonation;
+  // "host:port"; port 0 = ephemeral.
+  std::string listen_address = "127.0.0.1:0";
+  // Both set: serve TLS with this certificate chain and key (PEM); else plaintext.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // Signing root; null = a fresh one.
+  std::shared_ptr<const identity::BuiltinCa> root;
 };
 
 class FakeIstioCa {
@@ -50,7 +58,7 @@ class FakeIstioCa {
   static StatusOr<std::unique_ptr<FakeIstioCa>> Start(FakeCaOptions options = {});
   ~FakeIstioCa();
 
-  const std::string& address() const { return address_; }  // "127.0.0.1:port"
+  const std::string& address() const { return address_; }  // "host:port"
   std::string root_pem() const;                             // the signing root
 
   // ---- scripting (thread-safe) -------------------------------------------------
@@ -92,7 +100,7 @@ class FakeIstioCa {
 
   FakeCaOptions options_;
   Clock clock_;
-  std::unique_ptr<identity::BuiltinCa> ca_;
+  std::shared_ptr<const identity::BuiltinCa> ca_;
   std::vector<std::string> extra_roots_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -40,7 +40,7 @@ class FakeXdsServer::Service final : public pb::AggregatedDiscoveryService::Serv
 StatusOr<std::unique_ptr<FakeXdsServer>> FakeXdsServer::Start(FakeXdsOptions options) {
   std::unique_ptr<FakeXdsServer> s(new FakeXdsServer());
   s->options_ = std::move(options);
-  RETURN_IF_ERROR(s->Listen("127.0.0.1:0"));
+  RETURN_IF_ERROR(s->Listen(s->options_.listen_address));
   return s;
 }
 
@@ -64,7 +64,7 @@ Status FakeXdsServer::Listen(const std::string& address) {
     return absl::UnavailableError("fake xDS server cannot listen on " + address);
   }
   port_ = port;
-  address_ = "127.0.0.1:" + std::to_string(port);
+  address_ = address.substr(0, address.rfind(':')) + ":" + std::to_string(port);
   return absl::OkStatus();
 }
 

@@ -1,7 +1,7 @@
 // FakeXdsServer: an in-process delta ADS server
 // (envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources)
-// on 127.0.0.1, plaintext or TLS. Holds Address (workload/service) and Authorization
-// resources; answers each initial subscription with everything it holds of
+// on 127.0.0.1 (or options.listen_address), plaintext or TLS. Holds Address
+// (workload/service) and Authorization resources; answers each initial subscription with everything it holds of
 // that type (plus removed_resources for names the client announced in
 // initial_resource_versions that it no longer has); every Set*/Remove/Push
 // sends one response to every connected stream subscribed to the type.
@@ -58,6 +58,8 @@ struct FakeXdsOptions {
   // Both set: serve TLS with this certificate chain and key (PEM); else plaintext.
   std::string tls_cert_pem;
   std::string tls_key_pem;
+  // "host:port"; port 0 = ephemeral. Restart() reuses the port it got.
+  std::string listen_address = "127.0.0.1:0";
 };
 
 class FakeXdsServer {
@@ -67,7 +69,7 @@ class FakeXdsServer {
   static StatusOr<std::unique_ptr<FakeXdsServer>> Start(FakeXdsOptions options = {});
   ~FakeXdsServer();
 
-  const std::string& address() const { return address_; }  // "127.0.0.1:port"
+  const std::string& address() const { return address_; }  // "host:port"
   int port() const { return port_; }
   // Cancels every stream and closes the port (resources are kept).
   void Stop();
