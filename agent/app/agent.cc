@@ -125,7 +125,9 @@ std::vector<std::string> Agent::NotReadyReasons() const {
 }
 
 Status Agent::StartIstio() {
-  ASSIGN_OR_RETURN(istio_, IstioControl::Create(*this, ProcessEnvironment()));
+  std::map<std::string, std::string> env = ProcessEnvironment();
+  for (const auto& [k, v] : flags_.env_overrides) env[k] = v;
+  ASSIGN_OR_RETURN(istio_, IstioControl::Create(*this, env));
   istio_->Start();
   return absl::OkStatus();
 }
@@ -142,15 +144,16 @@ io::Task<void> Agent::ReadinessWatcher(Agent* agent) {
 }
 
 void Agent::CheckReady() {
-  std::vector<std::string> pending = NotReadyReasons();
-  if (pending.empty() && !ready_logged_) {
+  if (ready_logged_) return;
+  std::string what;
+  for (const auto& p : NotReadyReasons()) what += (what.empty() ? "" : ", ") + p;
+  if (what.empty()) {
     ready_logged_ = true;
     AMBIT_LOG(kInfo, "agent", "ready");
-  } else if (!pending.empty() && started_.load() && !ready_logged_) {
-    std::string what;
-    for (const auto& p : pending) what += (what.empty() ? "" : ", ") + p;
-    AMBIT_LOG(kDebug, "agent", "not ready yet: waiting for {}", what);
+  } else if (what != last_not_ready_ && started_.load()) {
+    AMBIT_LOG(kInfo, "agent", "not ready yet: waiting for {}", what);
   }
+  last_not_ready_ = what;
 }
 
 Status Agent::StartAdmin() {

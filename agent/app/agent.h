@@ -146,6 +146,7 @@ class Agent {
   io::CancelScope control_scope_;
   bool draining_ = false;
   bool ready_logged_ = false;
+  std::string last_not_ready_;
 
   // Readiness inputs (read by the readiness handler on worker 0).
   std::atomic<bool> started_{false};

@@ -1,5 +1,7 @@
 #include "agent/app/flags.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -128,6 +130,18 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   app.add_option("--cert-ttl", cert_ttl, "workload certificate lifetime")->envname("SECRET_TTL");
   app.add_option("--termination-deadline", deadline, "drain deadline on shutdown");
   app.add_option("--connect-timeout", connect_timeout, "upstream connect timeout");
+  std::string handshake_timeout = "10s";
+  app.add_option("--handshake-timeout", handshake_timeout, "TLS handshake timeout on 15008 and outbound");
+  // Istio mode (no --config): flags win over the ztunnel environment variable
+  // of the same meaning; the rest of that environment is read as it is.
+  static constexpr std::pair<const char*, const char*> kIstioFlags[] = {
+      {"--xds-address", "XDS_ADDRESS"}, {"--xds-root-ca", "XDS_ROOT_CA"},
+      {"--ca-address", "CA_ADDRESS"},   {"--ca-root-ca", "CA_ROOT_CA"},
+      {"--inpod-uds", "INPOD_UDS"},     {"--cluster-id", "CLUSTER_ID"}};
+  std::map<std::string, std::string> istio_values;
+  for (const auto& [flag, env] : kIstioFlags) {
+    app.add_option(flag, istio_values[env], fmt::format("Istio mode: overrides {}", env));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -141,6 +155,10 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   ASSIGN_OR_RETURN(f.pool_idle_timeout, ParseDuration(pool_idle));
   ASSIGN_OR_RETURN(f.cert_ttl, ParseDuration(cert_ttl));
   ASSIGN_OR_RETURN(f.connect_timeout, ParseDuration(connect_timeout));
+  ASSIGN_OR_RETURN(f.handshake_timeout, ParseDuration(handshake_timeout));
+  for (const auto& [env, value] : istio_values) {
+    if (!value.empty()) f.env_overrides[env] = value;
+  }
   if (!deadline.empty()) {
     ASSIGN_OR_RETURN(f.termination_deadline, ParseDuration(deadline));
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,10 @@ struct AgentFlags {
   base::Duration cert_ttl = std::chrono::hours(24);            // SECRET_TTL
   base::Duration termination_deadline = std::chrono::seconds(5);
   base::Duration connect_timeout = std::chrono::seconds(10);
-  base::Duration handshake_timeout = std::chrono::seconds(10);
+  base::Duration handshake_timeout = std::chrono::seconds(10);  // --handshake-timeout
+  // Istio mode: command-line values of ztunnel environment variables
+  // (--xds-address → XDS_ADDRESS, ...), applied over the process environment.
+  std::map<std::string, std::string> env_overrides;
 };
 
 // Parses argv and the environment. On --help / --version prints and returns
