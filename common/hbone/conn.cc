@@ -28,8 +28,8 @@ HboneConn::HboneConn(io::Loop& loop, net::Fd fd, std::unique_ptr<tls::TlsEngine>
       tls_(std::move(tls)),
       options_(options),
       writer_wake_(loop),
-      rbuf_(options.read_buffer),
-      pbuf_(options.read_buffer) {
+      rbuf_(std::make_unique_for_overwrite<std::byte[]>(options.read_buffer)),
+      pbuf_(std::make_unique_for_overwrite<std::byte[]>(options.read_buffer)) {
   if (auto p = net::PeerAddress(fd_.get()); p.ok()) peer_ = *p;
   if (auto l = net::LocalAddress(fd_.get()); l.ok()) local_ = *l;
   last_used_ = loop_.Now();
@@ -75,10 +75,9 @@ io::Task<Status> HboneConn::DoHandshake() {
     tls::HandshakeState hs = tls_->Handshake();
     // Alerts and handshake records go out before we judge the result.
     while (!tls_->PendingCiphertext().empty()) {
-      std::vector<std::byte> out(tls_->PendingCiphertext().begin(),
-                                 tls_->PendingCiphertext().end());
-      tls_->ConsumeCiphertext(out.size());
-      Status sent = co_await io::SendAll(loop_, fd, out, {.scope = &scope_});
+      tls::ByteQueue out;
+      tls_->TakeCiphertext(out);
+      Status sent = co_await io::SendAll(loop_, fd, out.Readable(), {.scope = &scope_});
       if (!sent.ok()) co_return sent;
     }
     if (hs == tls::HandshakeState::kDone) break;
@@ -89,7 +88,7 @@ io::Task<Status> HboneConn::DoHandshake() {
           "TLS handshake with {} timed out after {}s", PeerText(fd),
           std::chrono::duration_cast<std::chrono::seconds>(options_.handshake_timeout).count()));
     }
-    auto n = co_await loop_.Recv(fd, rbuf_, {.scope = &scope_, .timeout = left});
+    auto n = co_await loop_.Recv(fd, rspan(), {.scope = &scope_, .timeout = left});
     if (!n.ok()) {
       if (absl::IsDeadlineExceeded(n.status())) {
         co_return absl::DeadlineExceededError(
@@ -102,7 +101,7 @@ io::Task<Status> HboneConn::DoHandshake() {
           "{} closed the connection during the TLS handshake (did it reject our certificate?)",
           PeerText(fd)));
     }
-    tls_->FeedCiphertext(std::span<const std::byte>(rbuf_.data(), *n));
+    tls_->FeedCiphertext(std::span<const std::byte>(rbuf_.get(), *n));
   }
   if (tls_->alpn() != "h2") {
     co_return absl::FailedPreconditionError(
@@ -128,10 +127,10 @@ void HboneConn::StartTasks() {
 
 Status HboneConn::DrainPlaintext() {
   for (;;) {
-    tls::ReadResult r = tls_->ReadPlaintext(pbuf_);
+    tls::ReadResult r = tls_->ReadPlaintext(pspan());
     switch (r.state) {
       case tls::ReadState::kData:
-        RETURN_IF_ERROR(h2_->Feed(std::span<const std::byte>(pbuf_.data(), r.bytes)));
+        RETURN_IF_ERROR(h2_->Feed(std::span<const std::byte>(pbuf_.get(), r.bytes)));
         continue;
       case tls::ReadState::kNeedMore:
         return absl::OkStatus();
@@ -158,7 +157,7 @@ io::Task<void> HboneConn::ReaderLoop(std::shared_ptr<HboneConn> self) {
   Status st = self->DrainPlaintext();
   self->KickWriter();
   while (st.ok() && !self->closed_) {
-    auto n = co_await self->loop_.Recv(self->fd_.get(), self->rbuf_, {.scope = &self->scope_});
+    auto n = co_await self->loop_.Recv(self->fd_.get(), self->rspan(), {.scope = &self->scope_});
     if (!n.ok()) {
       st = n.status();
       break;
@@ -167,7 +166,7 @@ io::Task<void> HboneConn::ReaderLoop(std::shared_ptr<HboneConn> self) {
       st = absl::CancelledError("peer closed the connection");
       break;
     }
-    self->tls_->FeedCiphertext(std::span<const std::byte>(self->rbuf_.data(), *n));
+    self->tls_->FeedCiphertext(std::span<const std::byte>(self->rbuf_.get(), *n));
     st = self->DrainPlaintext();
     self->KickWriter();
   }
@@ -176,20 +175,20 @@ io::Task<void> HboneConn::ReaderLoop(std::shared_ptr<HboneConn> self) {
 }
 
 io::Task<void> HboneConn::WriterLoop(std::shared_ptr<HboneConn> self) {
-  std::vector<std::byte> wbuf;
+  tls::ByteQueue wq;  // ciphertext being sent; the engine fills the other buffer meanwhile
   for (;;) {
     Status st = self->PumpOutput();
     if (!st.ok()) {
       self->Close(st);
       break;
     }
-    auto ct = self->tls_->PendingCiphertext();
-    if (!ct.empty()) {
-      // The kernel reads from wbuf until the send completes; the engine's own
-      // queue may grow meanwhile, so hand over a copy.
-      wbuf.assign(ct.begin(), ct.end());
-      self->tls_->ConsumeCiphertext(wbuf.size());
-      Status sent = co_await io::SendAll(self->loop_, self->fd_.get(), wbuf, {.scope = &self->scope_});
+    if (!self->tls_->PendingCiphertext().empty()) {
+      // The kernel reads from wq until the send completes while the engine
+      // may append records: swap buffers instead of copying.
+      self->tls_->TakeCiphertext(wq);
+      Status sent =
+          co_await io::SendAll(self->loop_, self->fd_.get(), wq.Readable(), {.scope = &self->scope_});
+      wq.Consume(wq.size());
       if (!sent.ok()) {
         self->Close(sent);
         break;

@@ -128,8 +128,13 @@ class HboneConn : public http2::H2Events, public std::enable_shared_from_this<Hb
   ConnOptions options_;
   io::CancelScope scope_;
   Notifier writer_wake_;
-  std::vector<std::byte> rbuf_;
-  std::vector<std::byte> pbuf_;
+  // Receive (ciphertext) and plaintext scratch, options_.read_buffer bytes
+  // each, left uninitialised: an idle connection only touches the pages its
+  // small records use.
+  std::unique_ptr<std::byte[]> rbuf_;
+  std::unique_ptr<std::byte[]> pbuf_;
+  std::span<std::byte> rspan() { return {rbuf_.get(), options_.read_buffer}; }
+  std::span<std::byte> pspan() { return {pbuf_.get(), options_.read_buffer}; }
   std::unordered_map<http2::H2StreamId, HboneStream*> streams_;
   StreamHandler handler_;
   std::function<void(HboneConn*)> on_closed_;

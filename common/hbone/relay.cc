@@ -4,17 +4,24 @@
 
 #include <vector>
 
+#include "common/io/buffer_pool.h"
+
 #include "common/http2/h2_types.h"
 
 namespace ambit::hbone {
 
 namespace {
 
-// Relay buffers start small (idle connections are cheap) and grow for bulk
-// transfers, like ztunnel's copy.rs: 16 KiB, then 256 KiB after 1 MiB moved.
+// Relay buffers are taken only once the socket is readable and given back when
+// a read comes back short (the socket is drained), so an idle connection holds
+// no receive buffer. They start small and grow for bulk transfers, like
+// ztunnel's copy.rs: 16 KiB, then 256 KiB after 1 MiB moved.
 constexpr size_t kSmallBuffer = 16 << 10;
 constexpr size_t kLargeBuffer = 256 << 10;
 constexpr uint64_t kGrowAfter = 1 << 20;
+
+// The buffer size for the next read after `moved` bytes.
+size_t BufferFor(uint64_t moved) { return moved > kGrowAfter ? kLargeBuffer : kSmallBuffer; }
 
 struct Direction {
   uint64_t bytes = 0;
@@ -24,10 +31,17 @@ struct Direction {
 io::Task<Direction> TcpToStream(io::Loop& loop, int fd, HboneStream& stream,
                                 io::CancelScope& scope, RelayObserver* obs) {
   Direction d;
-  std::vector<std::byte> buf(kSmallBuffer);
+  io::PooledBuffer buf;
   for (;;) {
-    if (d.bytes > kGrowAfter && buf.size() < kLargeBuffer) buf.resize(kLargeBuffer);
-    auto n = co_await loop.Recv(fd, buf, {.scope = &scope});
+    StatusOr<size_t> n = size_t{0};
+    if (buf.empty()) {
+      Status ready = co_await loop.WaitReadable(fd, {.scope = &scope});
+      if (!ready.ok()) n = ready;
+    }
+    if (n.ok()) {
+      if (buf.size() != BufferFor(d.bytes)) buf = io::PooledBuffer::Get(BufferFor(d.bytes));
+      n = co_await loop.Recv(fd, buf.span(), {.scope = &scope});
+    }
     if (!n.ok()) {
       if (!scope.cancelled()) {
         stream.Reset(http2::kH2ConnectError);
@@ -51,6 +65,7 @@ io::Task<Direction> TcpToStream(io::Loop& loop, int fd, HboneStream& stream,
       d.status = st;
       co_return d;
     }
+    if (*n < buf.size()) buf.Release();  // drained: idle connections hold no buffer
   }
 }
 
@@ -89,10 +104,17 @@ io::Task<Direction> StreamToTcp(io::Loop& loop, int fd, HboneStream& stream,
 io::Task<Direction> TcpToTcp(io::Loop& loop, int from, int to, io::CancelScope& scope,
                              RelayObserver* obs, bool up) {
   Direction d;
-  std::vector<std::byte> buf(kSmallBuffer);
+  io::PooledBuffer buf;
   for (;;) {
-    if (d.bytes > kGrowAfter && buf.size() < kLargeBuffer) buf.resize(kLargeBuffer);
-    auto n = co_await loop.Recv(from, buf, {.scope = &scope});
+    StatusOr<size_t> n = size_t{0};
+    if (buf.empty()) {
+      Status ready = co_await loop.WaitReadable(from, {.scope = &scope});
+      if (!ready.ok()) n = ready;
+    }
+    if (n.ok()) {
+      if (buf.size() != BufferFor(d.bytes)) buf = io::PooledBuffer::Get(BufferFor(d.bytes));
+      n = co_await loop.Recv(from, buf.span(), {.scope = &scope});
+    }
     if (!n.ok()) {
       if (!scope.cancelled()) {
         AbortOnClose(to);
@@ -117,6 +139,7 @@ io::Task<Direction> TcpToTcp(io::Loop& loop, int from, int to, io::CancelScope& 
     }
     d.bytes += *n;
     if (obs) up ? obs->OnUp(*n) : obs->OnDown(*n);
+    if (*n < buf.size()) buf.Release();  // drained: idle connections hold no buffer
   }
 }
 

@@ -63,6 +63,9 @@ io::Task<StatusOr<std::span<const std::byte>>> HboneStream::Peek(io::OpOptions o
     }
     if (!error_.ok()) co_return error_;
     if (end_received_) co_return std::span<const std::byte>();
+    // Nothing buffered: an idle stream keeps no receive memory.
+    if (out_.capacity() != 0) std::vector<std::byte>().swap(out_);
+    if (rbuf_.capacity() != 0) std::vector<std::byte>().swap(rbuf_);
     Status st = co_await readable_.Wait(o);
     if (!st.ok()) co_return st;
   }

@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <vector>
 
@@ -13,7 +12,9 @@
 namespace ambit::http2 {
 
 // Outgoing bytes queued by the user and not yet framed. Chunks keep copies
-// cheap for large writes; the framer pulls from the front.
+// cheap for large writes; the framer pulls from the front. A plain vector
+// (not a deque, whose empty state already allocates ~600 bytes): an idle
+// stream's queue owns no memory.
 class H2SendQueue {
  public:
   void Append(std::span<const std::byte> bytes);
@@ -24,8 +25,9 @@ class H2SendQueue {
   bool empty() const { return size_ == 0; }
 
  private:
-  std::deque<std::vector<std::byte>> chunks_;
-  size_t front_offset_ = 0;
+  std::vector<std::vector<std::byte>> chunks_;
+  size_t front_ = 0;         // first live chunk
+  size_t front_offset_ = 0;  // bytes of chunks_[front_] already pulled
   size_t size_ = 0;
 };
 

@@ -4,6 +4,7 @@
 // Cancel removes the waiter and reports -ECANCELED on the next loop iteration.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -111,6 +112,13 @@ int TryOp(Operation* op) {
       case OpKind::kShutdown:
         r = ::shutdown(op->fd, op->how);
         break;
+      case OpKind::kPollIn: {
+        pollfd p{op->fd, POLLIN | POLLRDHUP, 0};
+        r = ::poll(&p, 1, 0);
+        if (r == 0) return -EAGAIN;
+        if (r > 0) return p.revents;
+        break;
+      }
       default:
         return -EINVAL;
     }

@@ -401,6 +401,9 @@ SizeOp Loop::Write(int fd, std::span<const std::byte> buf, OpOptions o) {
 VoidOp Loop::Shutdown(int fd, int how, OpOptions o) {
   return VoidOp(*this, OpKind::kShutdown, fd, o, how);
 }
+VoidOp Loop::WaitReadable(int fd, OpOptions o) {
+  return VoidOp(*this, OpKind::kPollIn, fd, o);
+}
 VoidOp Loop::Close(int fd) { return VoidOp(*this, OpKind::kClose, fd, {}); }
 VoidOp Loop::Sleep(base::Duration d, OpOptions o) { return VoidOp(*this, Now() + d, o); }
 VoidOp Loop::SleepUntil(base::MonoTime when, OpOptions o) { return VoidOp(*this, when, o); }

@@ -87,6 +87,9 @@ class Loop final : private CompletionSink {
   }
   SizeOp Read(int fd, std::span<std::byte> buf, OpOptions o = {});
   SizeOp Write(int fd, std::span<const std::byte> buf, OpOptions o = {});
+  // Waits until `fd` is readable (data, EOF or an error pending) without
+  // holding a buffer: idle connections cost no receive memory.
+  VoidOp WaitReadable(int fd, OpOptions o = {});
   VoidOp Shutdown(int fd, int how, OpOptions o = {});
   VoidOp Close(int fd);
   VoidOp Sleep(base::Duration d, OpOptions o = {});

@@ -31,6 +31,7 @@ enum class OpKind : uint8_t {
   kSleep,        // loop timer only; never reaches a backend
   kWait,         // loop only: completed by Loop::Notify (acceptor queue, drain, ...)
   kAcceptMulti,  // uring multishot accept: items through on_item until it ends
+  kPollIn,       // waits until the fd is readable (or has an error / EOF); no data moved
 };
 
 const char* OpName(OpKind kind);

@@ -26,6 +26,7 @@ const char* OpName(OpKind kind) {
     case OpKind::kSleep: return "sleep";
     case OpKind::kWait: return "wait";
     case OpKind::kAcceptMulti: return "accept";
+    case OpKind::kPollIn: return "poll";
   }
   return "op";
 }

@@ -136,6 +136,9 @@ void UringBackend::Prep(io_uring_sqe* sqe, Operation* op) {
     case OpKind::kClose:
       io_uring_prep_close(sqe, op->fd);
       break;
+    case OpKind::kPollIn:
+      io_uring_prep_poll_add(sqe, op->fd, POLLIN | POLLRDHUP);
+      break;
     case OpKind::kSleep:
     case OpKind::kWait:
       io_uring_prep_nop(sqe);  // never used: handled by the loop

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <utility>
 
 namespace ambit::tls {
 
@@ -21,6 +22,14 @@ class ByteQueue {
   std::span<const std::byte> Readable() const { return {buf_.get() + head_, tail_ - head_}; }
   void Consume(size_t n);
   size_t size() const { return tail_ - head_; }
+  size_t capacity() const { return cap_; }
+  // Exchanges contents and storage (no copy).
+  void Swap(ByteQueue& o) noexcept {
+    buf_.swap(o.buf_);
+    std::swap(cap_, o.cap_);
+    std::swap(head_, o.head_);
+    std::swap(tail_, o.tail_);
+  }
   bool empty() const { return head_ == tail_; }
 
  private:

@@ -64,6 +64,10 @@ class TlsEngine {
   // Ciphertext to send, contiguous; valid until the next call on the engine.
   std::span<const std::byte> PendingCiphertext() const { return queues_.out.Readable(); }
   void ConsumeCiphertext(size_t n) { queues_.out.Consume(n); }
+  // Zero-copy hand-off: moves all pending ciphertext into `into` (which must
+  // be empty) and continues in `into`'s old storage. The caller sends from
+  // `into` while the engine keeps producing records.
+  void TakeCiphertext(ByteQueue& into) { into.Swap(queues_.out); }
 
   // Queues close_notify.
   void Shutdown();

@@ -24,6 +24,11 @@ from ambit_env import AmbitEnv  # noqa: E402
 from . import peers  # noqa: E402
 from .measure import rss_kb  # noqa: E402
 
+# A/B runs: with AMBIT_BENCH_BASE_AGENT=/path/to/old/ambit-agent, nodes 3 and 4 run that binary
+# on io_uring instead of the current one on epoll, so the "epoll" variant becomes "baseline
+# io_uring" and every scenario compares old and new binaries interleaved in the same run.
+BASE_AGENT = os.environ.get("AMBIT_BENCH_BASE_AGENT", "")
+
 PORTS = {"iperf": 5201, "sockperf": 11111, "http": 8080, "hold": 9000}
 STUNNEL_BASE, HAPROXY_BASE = 20000, 22000
 
@@ -112,8 +117,12 @@ class BenchEnv:
         run([amb.ctl_bin, "ca", "init", amb.ca_dir])
         amb.write_config()
         self.agent_pids = {}
-        for node, io in ((1, "uring"), (2, "uring"), (3, "epoll"), (4, "epoll")):
-            self.agent_pids[node] = self._start_agent(node, io).pid
+        pairs = ((1, "uring"), (2, "uring"), (3, "epoll"), (4, "epoll"))
+        if BASE_AGENT:
+            pairs = ((1, "uring"), (2, "uring"), (3, "uring"), (4, "uring"))
+        for node, io in pairs:
+            binary = BASE_AGENT if BASE_AGENT and node >= 3 else None
+            self.agent_pids[node] = self._start_agent(node, io, binary).pid
         for node, pod in ((1, "cu"), (2, "su"), (3, "ce"), (4, "se")):
             amb.wait_log(node, f"capturing pod demo/{pod}", timeout=20)
         for name in ("su", "se", "sp"):
@@ -125,7 +134,8 @@ class BenchEnv:
             "uring": Variant("uring", cu.ns, su.ip, dict(same), [self.agent_pids[1], self.agent_pids[2]],
                              "Ambit io_uring", "su"),
             "epoll": Variant("epoll", ce.ns, se.ip, dict(same), [self.agent_pids[3], self.agent_pids[4]],
-                             "Ambit epoll", "se"),
+                             f"baseline io_uring ({BASE_AGENT})" if BASE_AGENT else "Ambit epoll",
+                             "se"),
             "stunnel": Variant("stunnel", cp.ns, "10.44.1.1", self.stunnel_ports,
                                self.stunnel_pids, "stunnel pair", "sp"),
             "haproxy": Variant("haproxy", cp.ns, "10.44.1.1", self.haproxy_ports,
@@ -139,11 +149,11 @@ class BenchEnv:
             wait_tcp(v.client_ns, v.ip, v.port_of["http"], timeout=10)
         self.log("[bench] topology up: 4 agents, stunnel and HAProxy pairs, servers in 3 pods")
 
-    def _start_agent(self, node, io):
+    def _start_agent(self, node, io, binary=None):
         amb = self.amb
         log_path = os.path.join(self.dir, f"agent-{node}.log")
         amb.logs[node] = log_path
-        cmd = ["ip", "netns", "exec", self.topo.node_ns(node), amb.agent_bin,
+        cmd = ["ip", "netns", "exec", self.topo.node_ns(node), binary or amb.agent_bin,
                "--config", amb.config_path, "--node", f"node-{node}", "--ca-dir", amb.ca_dir,
                "--workers", str(self.workers), "--redirect", "auto", "--io", io,
                "--log-level", "info"]
