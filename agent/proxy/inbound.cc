@@ -164,7 +164,7 @@ io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> p
   Worker* wp = &w;
   hbone::HboneConn::StreamHandler handler =
       [wp, pod](std::unique_ptr<hbone::HboneStream> s, const http2::H2Headers& h) {
-        wp->loop().Spawn(HandleInboundStream(*wp, pod, std::move(s), h));
+        wp->SpawnCounted(HandleInboundStream(*wp, pod, std::move(s), h));
       };
   auto conn = co_await hbone::HboneConn::Accept(w.loop(), std::move(fd), pod->server_tls, opts, handler);
   if (!conn.ok()) {

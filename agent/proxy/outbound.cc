@@ -47,6 +47,35 @@ std::string FlagFor(const Status& st) {
   return std::string(kFlagConnect);
 }
 
+// A CONNECT the peer never processed may go on another connection: refused
+// by GOAWAY or RST_STREAM(REFUSED_STREAM) (RFC 9113 §8.7), or the connection
+// ended gracefully first. Happens when the destination agent drains (restart).
+bool RetryableOpenError(const Status& st) {
+  if (!absl::IsUnavailable(st)) return false;
+  const std::string msg(st.message());
+  return msg.find("error code 0x7") != std::string::npos ||
+         msg.find("HBONE connection is closed") != std::string::npos ||
+         msg.find("HBONE stream ended before a response") != std::string::npos;
+}
+
+constexpr int kOpenAttempts = 3;
+
+io::Task<StatusOr<std::unique_ptr<hbone::HboneStream>>> OpenStream(
+    Worker& w, const hbone::PoolKey& key, const hbone::HbonePool::DialFn& dial,
+    const std::string& authority, const http2::H2Headers& headers) {
+  Status last = absl::UnavailableError("no HBONE connection");
+  for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
+    auto conn = co_await w.pool().Checkout(key, dial);
+    if (!conn.ok()) co_return conn.status();
+    auto stream = co_await (*conn)->Open(authority, headers, w.options().connect_timeout);
+    if (stream.ok() || !RetryableOpenError(stream.status())) co_return stream;
+    last = stream.status();
+    AMBIT_LOG(kDebug, "outbound", "CONNECT {} refused by {} ({}); retrying on another connection",
+              authority, key.next_hop, last.ToString());
+  }
+  co_return last;
+}
+
 // `st` keeps the snapshot that `route` points into alive.
 io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd& client,
                           net::SocketAddress peer, state::HboneRoute route,
@@ -91,12 +120,6 @@ io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, Loop
   hbone::HbonePool::DialFn dial = [wp, pod, route, expected]() {
     return DialHbone(wp, pod, route.next_hop, expected);
   };
-  auto conn = co_await w.pool().Checkout(key, dial);
-  if (!conn.ok()) {
-    rec.Finish(FlagFor(conn.status()), conn.status());
-    hbone::AbortOnClose(client.get());
-    co_return;
-  }
   hbone::OutboundConnect req;
   auto authority = hbone::AuthorityFromIp(route.authority.ip().ToString(), route.authority.port());
   if (!authority.ok()) {
@@ -114,7 +137,7 @@ io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, Loop
     co_return;
   }
   std::string auth_text = authority->ToString();
-  auto stream = co_await (*conn)->Open(auth_text, *headers, w.options().connect_timeout);
+  auto stream = co_await OpenStream(w, key, dial, auth_text, *headers);
   if (!stream.ok()) {
     rec.Finish(FlagFor(stream.status()), stream.status());
     hbone::AbortOnClose(client.get());

@@ -1,7 +1,9 @@
 #include "agent/proxy/worker.h"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
+#include "agent/proxy/pod_netns.h"
 #include "common/base/log.h"
 #include "common/io/acceptor.h"
 
@@ -22,6 +24,7 @@ struct Worker::ListenerSet {
   std::string uid;
   std::array<net::Fd, 3> fds;
   io::CancelScope scope;
+  bool draining = false;  // listeners shut down: accept what is queued, then stop
 };
 
 Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options, TcpMetrics& metrics,
@@ -32,13 +35,15 @@ Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options, TcpMetrics& 
       metrics_(metrics),
       runner_(runner),
       pool_(loop, options.pool),
-      rng_(std::random_device{}() + index) {
-  (void)registry;
+      rng_(std::random_device{}() + index),
+      accept_errors_(registry, index) {}
+
+void Worker::Start() {
+  pool_.Start();
+  if (index_ == 0) loop_.Spawn(NetnsWatch(this, watch_scope_));
 }
 
-void Worker::Start() { pool_.Start(); }
-
-Worker::~Worker() = default;
+Worker::~Worker() { watch_scope_->Cancel(); }
 
 void Worker::SetState(std::shared_ptr<const AgentState> state, bool policies_changed) {
   state_ = std::move(state);
@@ -83,9 +88,18 @@ void Worker::TrackInbound(const std::shared_ptr<hbone::HboneConn>& conn) {
 
 void Worker::Drain() {
   draining_ = true;
-  for (auto& [uid, set] : listeners_) set->scope.Cancel();
+  for (auto& [uid, set] : listeners_) {
+    set->draining = true;
+    // shutdown(2) takes the socket out of the SO_REUSEPORT group at once and
+    // hands its queue to the group's other listeners (tcp_migrate_req); our
+    // pending accept then fails and the accept loop ends after taking what
+    // it had already accepted.
+    for (auto& fd : set->fds) {
+      if (fd.valid()) (void)::shutdown(fd.get(), SHUT_RDWR);
+    }
+  }
   listeners_.clear();
-  pool_.Shutdown();
+  if (busy_.load(std::memory_order_relaxed) == 0) pool_.Shutdown();
   // GOAWAY on every inbound HBONE connection: open streams finish, new
   // ones go elsewhere (the peer's pool dials a fresh connection).
   size_t n = 0;
@@ -101,18 +115,22 @@ void Worker::Drain() {
 }
 
 io::Task<void> Worker::AcceptLoop(Worker* w, std::shared_ptr<ListenerSet> set, ListenerKind kind) {
-  io::Acceptor acceptor(w->loop_, set->fds[static_cast<size_t>(kind)].get());
+  w->busy_.fetch_add(1, std::memory_order_relaxed);
+  const int listen_fd = set->fds[static_cast<size_t>(kind)].get();
+  io::Acceptor acceptor(w->loop_, listen_fd);
   for (;;) {
     auto a = co_await acceptor.Next({.scope = &set->scope});
-    if (set->scope.cancelled()) {
+    if (set->scope.cancelled()) {  // pod removed: immediate teardown
       if (a.ok()) (void)co_await w->loop_.Close(a->fd);
       break;
     }
     if (!a.ok()) {
-      // Out of fds (EMFILE/ENFILE) or a transient error: count it, back off
-      // briefly so we don't spin, keep serving.
-      AMBIT_LOG(kWarn, "capture", "accept on pod {} failed: {}", set->uid, a.status().ToString());
-      (void)co_await w->loop_.Sleep(std::chrono::milliseconds(50), {.scope = &set->scope});
+      if (set->draining) break;  // the shut-down listener has nothing more
+      // Out of fds: shed one queued connection (or back off briefly when
+      // nothing could be shed) so we neither spin nor leave clients hanging.
+      if (w->accept_errors_.OnError(listen_fd, set->uid, a.status(), w->loop_.Now())) {
+        (void)co_await w->loop_.Sleep(std::chrono::milliseconds(50), {.scope = &set->scope});
+      }
       continue;
     }
     ++w->accepted_;
@@ -121,6 +139,17 @@ io::Task<void> Worker::AcceptLoop(Worker* w, std::shared_ptr<ListenerSet> set, L
     w->Dispatch(kind, set->uid, net::Fd(a->fd), peer.ok() ? *peer : net::SocketAddress());
   }
   co_await acceptor.Close();
+  w->Idle();
+}
+
+io::Task<void> Worker::Counted(Worker* w, io::Task<void> handler) {
+  w->busy_.fetch_add(1, std::memory_order_relaxed);
+  co_await std::move(handler);
+  w->Idle();
+}
+
+void Worker::Idle() {
+  if (busy_.fetch_sub(1, std::memory_order_relaxed) == 1 && draining_) pool_.Shutdown();
 }
 
 void Worker::Dispatch(ListenerKind kind, const std::string& uid, net::Fd fd,
@@ -137,14 +166,40 @@ void Worker::Dispatch(ListenerKind kind, const std::string& uid, net::Fd fd,
   }
   switch (kind) {
     case ListenerKind::kOutbound:
-      loop_.Spawn(HandleOutbound(*this, std::move(pod), std::move(fd), peer));
+      loop_.Spawn(Counted(this, HandleOutbound(*this, std::move(pod), std::move(fd), peer)));
       break;
     case ListenerKind::kInboundPlain:
-      loop_.Spawn(HandlePlainInbound(*this, std::move(pod), std::move(fd), peer));
+      loop_.Spawn(Counted(this, HandlePlainInbound(*this, std::move(pod), std::move(fd), peer)));
       break;
     case ListenerKind::kHbone:
-      loop_.Spawn(HandleHboneInbound(*this, std::move(pod), std::move(fd), peer));
+      loop_.Spawn(Counted(this, HandleHboneInbound(*this, std::move(pod), std::move(fd), peer)));
       break;
+  }
+}
+
+// Worker 0 only: a pod whose netns path was deleted (or now names another
+// namespace) keeps its listeners and connections — the namespace lives on
+// while we hold it — until the config drops the pod; say so once.
+io::Task<void> Worker::NetnsWatch(Worker* w, std::shared_ptr<io::CancelScope> scope) {
+  for (;;) {
+    Status st = co_await w->loop_.Sleep(std::chrono::seconds(2), {.scope = scope.get()});
+    if (!st.ok() || scope->cancelled()) co_return;  // `w` may be gone
+    w->CheckNetns();
+  }
+}
+
+void Worker::CheckNetns() {
+  if (!state_) return;
+  std::erase_if(netns_warned_, [this](const std::string& uid) { return !state_->pods.contains(uid); });
+  for (const auto& [uid, pod] : state_->pods) {
+    if (!pod->netns || netns_warned_.contains(uid)) continue;
+    std::string problem = NetnsPathProblem(pod->workload.netns, *pod->netns);
+    if (problem.empty()) continue;
+    netns_warned_.insert(uid);
+    AMBIT_LOG(kWarn, "capture",
+              "pod {}: its network namespace path is gone ({}); the agent keeps the namespace "
+              "open and its listeners until the pod leaves the config",
+              uid, problem);
   }
 }
 

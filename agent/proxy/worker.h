@@ -5,12 +5,15 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 
 #include "agent/metrics/tcp_metrics.h"
+#include "agent/proxy/accept_errors.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/conn_record.h"
 #include "agent/state/lb.h"
@@ -45,7 +48,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Loop thread: starts the pool's idle sweeper.
+  // Loop thread: starts the pool's idle sweeper (and, on worker 0, the
+  // watch on the pods' netns paths).
   void Start();
   io::Loop& loop() const { return loop_; }
   size_t index() const { return index_; }
@@ -64,22 +68,38 @@ class Worker {
   void AddPod(const std::string& uid, std::array<net::Fd, 3> listeners);
   // Stops accepting and cancels the pod's connections at once.
   void RemovePod(const std::string& uid);
-  // Drain: stop accepting everywhere, GOAWAY on HBONE connections.
+  // Drain: stop accepting everywhere (the listeners are shut down, so the
+  // kernel hands their queued connections to a new agent's listeners when
+  // net.ipv4.tcp_migrate_req=1; connections we already accepted are still
+  // served), GOAWAY on HBONE connections. The pool keeps serving accepted
+  // connections and is shut down once none is left.
   void Drain();
+  // Spawns a connection's task, counted in live_connections_approx() until it ends.
+  void SpawnCounted(io::Task<void> task) { loop_.Spawn(Counted(this, std::move(task))); }
   // Server-side HBONE connections (GOAWAY on drain).
   void TrackInbound(const std::shared_ptr<hbone::HboneConn>& conn);
   bool draining() const { return draining_; }
   size_t live_connections() const { return tracker_.live().size(); }
-  // Thread-safe view of live_connections() for the control thread.
-  size_t live_connections_approx() const { return tracker_.live_count(); }
+  // Thread-safe, for the control thread's drain: live connections plus
+  // handlers still running and accept loops still open (a connection just
+  // accepted is not in the tracker yet, and must not let the process exit).
+  size_t live_connections_approx() const {
+    return tracker_.live_count() + busy_.load(std::memory_order_relaxed);
+  }
   size_t pods() const { return listeners_.size(); }
   uint64_t accepted() const { return accepted_; }
+  const AcceptErrors& accept_errors() const { return accept_errors_; }
 
  private:
   struct ListenerSet;
   static io::Task<void> AcceptLoop(Worker* w, std::shared_ptr<ListenerSet> set, ListenerKind kind);
   void Dispatch(ListenerKind kind, const std::string& uid, net::Fd fd,
                 const net::SocketAddress& peer);
+  // Runs a connection handler, counted in busy_.
+  static io::Task<void> Counted(Worker* w, io::Task<void> handler);
+  void Idle();  // busy_ dropped: shut the pool down once drained
+  static io::Task<void> NetnsWatch(Worker* w, std::shared_ptr<io::CancelScope> scope);
+  void CheckNetns();
 
   io::Loop& loop_;
   size_t index_;
@@ -95,6 +115,10 @@ class Worker {
   std::vector<std::weak_ptr<hbone::HboneConn>> inbound_;
   uint64_t accepted_ = 0;
   bool draining_ = false;
+  std::atomic<size_t> busy_{0};
+  AcceptErrors accept_errors_;
+  std::set<std::string> netns_warned_;
+  std::shared_ptr<io::CancelScope> watch_scope_ = std::make_shared<io::CancelScope>();
 };
 
 // Connection handlers (outbound.cc, inbound.cc, inbound_plain.cc).
