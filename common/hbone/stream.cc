@@ -33,7 +33,7 @@ Status HboneStream::Respond(int status, const http2::H2Headers& headers) {
 
 io::Task<StatusOr<http2::H2Headers>> HboneStream::AwaitResponse(io::OpOptions o) {
   for (;;) {
-    if (response_.has_value()) co_return *response_;
+    if (response_.has_value()) co_return std::move(*response_);  // awaited once, by Open()
     if (!error_.ok()) co_return error_;
     if (closed_ || end_received_) {
       co_return absl::UnavailableError("HBONE stream ended before a response arrived");

@@ -68,7 +68,10 @@ struct H2CallbackImpl {
     if (stream == nullptr || stream->header_overflow) return;
     if (!stream->headers_reported && IsFinalHeaders(*stream, conn.role_)) {
       stream->headers_reported = true;
-      conn.events_.OnStreamHeaders(stream->id, stream->headers);
+      // Handed over and dropped: a long-lived stream keeps no header copy.
+      const H2Headers headers = std::move(stream->headers);
+      stream->headers = H2Headers();
+      conn.events_.OnStreamHeaders(stream->id, headers);
     }
   }
 
