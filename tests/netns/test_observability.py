@@ -5,12 +5,20 @@ After N connections with known byte counts between two pods, both agents'
 istio_tcp_* counters show exactly those numbers with the right labels; a
 denied connection is counted with response_flags="DENY"; the exposition
 passes prometheus_client's strict parser; /config_dump validates against
-tests/golden/config_dump.schema.json; JSON access logs carry every field.
+tests/golden/config_dump.schema.json. Access logs (ISTIO-COMPAT §8.3, issue
+#8): for one known connection through a service VIP, every field of the
+`connection complete` line on both agents has its exact value, in JSON and
+(after restarting both agents) in text; plus the `connection opened` debug
+line and a `connection failed` warn line for a TLS handshake that fails.
+Deviations of the agent from §8.3 are listed in SPEC_GAPS: they are reported
+as XFAIL, and fail the test once fixed (XPASS) so the list stays honest.
 """
 import argparse
 import json
 import os
+import re
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -65,6 +73,174 @@ def exchange(ns, ip, port):
     return in_netns(ns, body)
 
 
+# ---- access log (ISTIO-COMPAT §8.3) ---------------------------------------------
+SVC_VIP, SVC_HOST = "10.96.0.20", "server.demo.svc.cluster.local"
+SPIFFE = "spiffe://cluster.local/ns/demo/sa/"
+# Field -> why the agent does not (yet) match §8.3. XFAIL while listed; XPASS fails.
+SPEC_GAPS = {
+    ("*", "src.cluster"): "not emitted (agent/proxy/conn_record.cc Finish)",
+    ("*", "dst.cluster"): "not emitted (agent/proxy/conn_record.cc Finish)",
+    ("outbound", "bytes_sent"): "swapped: outbound logs response bytes as sent (conn_record.cc OnUp/OnDown)",
+    ("outbound", "bytes_recv"): "swapped: outbound logs request bytes as recv (conn_record.cc OnUp/OnDown)",
+    ("opened", "src.workload"): "connection opened carries no identity fields (conn_record.cc ctor)",
+    ("opened", "src.identity"): "connection opened carries no identity fields (conn_record.cc ctor)",
+    ("opened", "dst.workload"): "connection opened carries no identity fields (conn_record.cc ctor)",
+    ("opened", "dst.identity"): "connection opened carries no identity fields (conn_record.cc ctor)",
+    ("failed", "dst.addr"): "TLS handshake failure logs 0.0.0.0:0 (agent/proxy/inbound.cc:171)",
+}
+XFAILS = []
+TEXT_FIELD = re.compile(r' ([A-Za-z_.]+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_text(line):
+    """TIME\tLEVEL\tSCOPE\tMESSAGE key=value key="quoted"... -> dict like the JSON form."""
+    parts = line.split("\t", 3)
+    if len(parts) != 4:
+        return None
+    rec = {"time": parts[0], "level": parts[1], "scope": parts[2]}
+    msg_end = re.search(r" [A-Za-z_.]+=", parts[3])
+    rec["message"] = parts[3][:msg_end.start()] if msg_end else parts[3]
+    for key, val in TEXT_FIELD.findall(parts[3][len(rec["message"]):]):
+        rec[key] = json.loads(val) if val.startswith('"') else val
+    return rec
+
+
+def records(env, node, fmt, message):
+    out = []
+    for line in env.log(node).splitlines():
+        if message not in line:
+            continue
+        rec = json.loads(line) if fmt == "json" and line.startswith("{") else (
+            parse_text(line) if fmt == "text" else None)
+        if rec is not None and rec.get("message") == message:
+            out.append(rec)
+    return out
+
+
+def check_field(rec, key, want, where):
+    got = rec.get(key)
+    ok = (bool(re.fullmatch(want.pattern, got or "")) if isinstance(want, re.Pattern)
+          else got == want)
+    shown = want.pattern if isinstance(want, re.Pattern) else want
+    what = f"{where}: {key} == {shown!r} (got {got!r})"
+    gap = SPEC_GAPS.get((where.split(" ")[1], key)) or SPEC_GAPS.get(("*", key))
+    if gap:
+        print(("XFAIL " if not ok else "XPASS ") + what + f" [gap: {gap}]", flush=True)
+        if ok:
+            FAILURES.append(f"XPASS (remove from SPEC_GAPS): {what}")
+        else:
+            XFAILS.append(what)
+        return
+    check(ok, what)
+
+
+def expected_complete(client, server, local, direction):
+    e = {"level": "info", "scope": "access",
+         "src.workload": "client", "src.namespace": "demo", "src.identity": SPIFFE + "sleep",
+         "src.cluster": "cluster1", "dst.addr": f"{server.ip}:15008",
+         "dst.hbone_addr": f"{server.ip}:8080", "dst.service": SVC_HOST,
+         "dst.workload": "server", "dst.namespace": "demo", "dst.identity": SPIFFE + "httpbin",
+         "dst.cluster": "cluster1", "direction": direction,
+         "duration": re.compile(r"[0-9]+ms")}
+    if direction == "outbound":  # the app's own socket; sent = request bytes from the app
+        e.update({"src.addr": local, "bytes_sent": str(UP), "bytes_recv": str(DOWN)})
+    else:  # the HBONE connection's peer: the client pod's IP, the tunnel's port
+        e.update({"src.addr": re.compile(re.escape(client.ip) + r":[0-9]+"),
+                  "bytes_sent": str(DOWN), "bytes_recv": str(UP)})
+    return e
+
+
+def known_connection(env, client, server, fmt):
+    """One exchange through the service VIP; every §8.3 field on both agents, exactly."""
+    marks = [len(env.log(n)) for n in (1, 2)]
+
+    def body():
+        s = socket.create_connection((SVC_VIP, 80), timeout=5)
+        s.settimeout(5)
+        local = "%s:%d" % s.getsockname()[:2]
+        s.sendall(b"q" * UP)
+        got = 0
+        while got < DOWN:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        s.close()
+        return local, got
+    local, got = in_netns(client.ns, body)
+    check(got == DOWN, f"{fmt}: known connection {local} -> {SVC_VIP}:80 got {got} bytes")
+    for node, direction in ((1, "outbound"), (2, "inbound")):
+        want = re.escape(local) if direction == "outbound" else re.escape(client.ip)
+        needle = (r'"connection complete".*' if fmt == "json" else r"\tconnection complete .*")
+        env.wait_log(node, needle + want, after=marks[node - 1], regex=True)
+        recs = [r for r in records(env, node, fmt, "connection complete")
+                if r.get("direction") == direction and r.get("dst.hbone_addr") == f"{server.ip}:8080"
+                and (direction == "inbound" or r.get("src.addr") == local)]
+        check(len(recs) >= 1, f"{fmt} {direction}: a connection complete line for {local}")
+        if not recs:
+            continue
+        rec = recs[-1]
+        for key, value in expected_complete(client, server, local, direction).items():
+            check_field(rec, key, value, f"{fmt} {direction}")
+    opened = [r for r in records(env, 1, fmt, "connection opened") if r.get("src.addr") == local]
+    check(len(opened) == 1, f"{fmt}: one connection opened line for {local}")
+    if opened:
+        o = opened[0]
+        for key, value in (("level", "debug"), ("scope", "access"), ("direction", "outbound"),
+                           ("dst.addr", f"{server.ip}:15008"),
+                           ("dst.hbone_addr", f"{server.ip}:8080"),
+                           ("src.workload", "client"), ("src.identity", SPIFFE + "sleep"),
+                           ("dst.workload", "server"), ("dst.identity", SPIFFE + "httpbin")):
+            check_field(o, key, value, f"{fmt} opened")
+        check("bytes_sent" not in o and "bytes_recv" not in o, f"{fmt} opened: no byte counts")
+
+
+def failed_handshake(env, outsider, server, fmt):
+    """Plain text to the server pod's :15008 from an uncaptured pod: WARN connection failed."""
+    mark = len(env.log(2))
+
+    def body():
+        s = socket.create_connection((server.ip, 15008), timeout=5)
+        s.settimeout(5)
+        local = "%s:%d" % s.getsockname()[:2]
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+        return local
+    local = in_netns(outsider.ns, body)
+    env.wait_log(2, "connection failed", after=mark)
+    recs = [r for r in records(env, 2, fmt, "connection failed") if r.get("src.addr") == local]
+    check(len(recs) == 1, f"{fmt}: one connection failed line for {local}")
+    if recs:
+        r = recs[0]
+        for key, value in (("level", "warn"), ("scope", "access"), ("src.addr", local),
+                           ("dst.addr", f"{server.ip}:15008"), ("direction", "inbound"),
+                           ("error", re.compile(r".*\S.*"))):
+            check_field(r, key, value, f"{fmt} failed")
+
+
+def restart_agents(env):
+    """Stops both agents (SIGTERM, bounded wait) and starts them again in text format."""
+    for node in (1, 2):
+        p = env.agents[node]
+        p.terminate()
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    for node in (1, 2):
+        mark = len(env.log(node))
+        env.start_agent(node)
+        for w in env.workloads:
+            if w["node"] == f"node-{node}":
+                env.wait_log(node, f"capturing pod demo/{w['name']}", timeout=15, after=mark)
+
+
 def fetch(ns, url, accept=None):
     def body():
         req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
@@ -91,7 +267,10 @@ def main():
         env = AmbitEnv(topo, args.build)
         client = env.pod(1, "client", sa="sleep")
         stranger = env.pod(1, "stranger", sa="stranger")
-        server = env.pod(2, "server", sa="httpbin", labels={"app": "server"})
+        server = env.pod(2, "server", sa="httpbin", labels={"app": "server"},
+                         services={f"demo/{SVC_HOST}": {80: 8080}})
+        env.service("server", vip=SVC_VIP, ports={80: 8080})
+        outsider = env.pod(1, "outsider", captured=False)
         env.extra_docs = [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
                            "metadata": {"name": "only-sleep", "namespace": "demo"},
                            "spec": {"selector": {"matchLabels": {"app": "server"}},
@@ -167,12 +346,18 @@ def main():
             check(r.returncode == 0 and "only-sleep" in r.stdout, "ambitctl policies shows the policy")
             r = topo.ns_exec(topo.node_ns(2), [env.ctl_bin, "log"], check=False)
             check(r.returncode == 0, "ambitctl log lists levels")
+
+            known_connection(env, client, server, "json")
+            failed_handshake(env, outsider, server, "json")
+            restart_agents(env)  # text format (the default)
+            known_connection(env, client, server, "text")
+            failed_handshake(env, outsider, server, "text")
         finally:
             if FAILURES:
                 for n in (1, 2):
                     print(f"---- agent {n} log ----\n" + env.log(n)[-5000:])
             env.cleanup()
-    print(f"{len(FAILURES)} failure(s)")
+    print(f"{len(FAILURES)} failure(s), {len(XFAILS)} known gap(s) (SPEC_GAPS)")
     return 1 if FAILURES else 0
 
 
