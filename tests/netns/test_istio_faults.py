@@ -2,7 +2,8 @@
 """ZDS faults against ambit-agent in Istio mode (issue #7 acceptance):
 protocol errors from the node agent (Add without fd, Add with two fds, Keep
 after the snapshot, a second SnapshotSent) make the agent close the
-connection, count the error, stay up and reconnect; a pod missing from the
+connection, count the error, stay up and reconnect; a failing first CA call
+is retried; a pod missing from the
 snapshot after a reconnect is torn down; DelWorkload removes a pod.
 One node; pods a (client) and b, c (echo servers).
 `--zds-uids xds` announces pods over ZDS with their xDS uid (a diagnostic aid).
@@ -101,10 +102,15 @@ def main():
             for p in (b, c):
                 topo.echo_server(p.ns, "0.0.0.0", 8080, p.name)
             env.push_all()
+            f("ca_fail", n=1, code=14, message="istiod is warming up")  # first CSR fails
             env.start_agents()
             acks = env.announce(1)
             check(set(acks) == {"ack"}, f"initial snapshot acked ({acks})")
             env.wait_ready(1, timeout=30)
+            reqs = f("ca_requests")["requests"]
+            ids = [r["impersonated_identity"] for r in reqs]
+            check(len(reqs) == 3 and set(ids) == {a.identity, b.identity},
+                  f"a failed CA call is retried: ready with {len(reqs)} CA calls for {sorted(set(ids))}")
             try:
                 line = tcp_exchange(a.ns, b.ip, 8080, b"hi\n", timeout=5).split("\n")[0]
             except OSError as e:
