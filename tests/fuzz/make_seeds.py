@@ -229,6 +229,31 @@ def proto_seeds(protoc):
 }'''))
 
 
+def authorization_seeds(protoc):
+    msg = "istio.security.Authorization"
+    write("xds_authorization", "allow_principals", encode(protoc, "authorization.proto", msg, r'''
+name: "allow-sleep" namespace: "demo" scope: WORKLOAD_SELECTOR action: ALLOW
+rules { clauses { matches {
+  principals { exact: "cluster.local/ns/demo/sa/sleep" }
+  not_principals { prefix: "cluster.local/ns/other/" }
+  namespaces { suffix: "mo" } not_namespaces { presence {} }
+  destination_ports: 8080 not_destination_ports: 9999
+} } }'''))
+    write("xds_authorization", "deny_ips", encode(protoc, "authorization.proto", msg, r'''
+name: "deny-net" namespace: "istio-system" scope: GLOBAL action: DENY
+rules { clauses { matches {
+  source_ips { address: "\n\000\000\000" length: 8 }
+  not_source_ips { address: "\375\000\000\000\000\000\000\000\000\000\000\000\000\000\000\001" length: 128 }
+  destination_ips { address: "\n,\002\n" length: 32 }
+  service_accounts { namespace: "demo" serviceAccount: "sleep" }
+  not_service_accounts { namespace: "demo" serviceAccount: "stranger" }
+} }
+  clauses { matches { namespaces { exact: "demo" } } } }
+rules { }'''))
+    write("xds_authorization", "dry_run_ns", encode(protoc, "authorization.proto", msg, r'''
+name: "audit" namespace: "demo" scope: NAMESPACE action: DENY dry_run: true'''))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -241,6 +266,7 @@ def main():
     config_seeds()
     tls_seeds()
     proto_seeds(args.protoc)
+    authorization_seeds(args.protoc)
 
 
 if __name__ == "__main__":
