@@ -18,8 +18,9 @@ namespace ambit::agent {
 
 // A workload this agent captures (its `node` is ours and it has a netns).
 struct PodContext {
-  std::string uid;
-  state::Workload workload;  // copy: outlives snapshot swaps
+  std::string uid;           // the pod's key: workload uid (standalone) or Kubernetes UID (ZDS)
+  state::Workload workload;  // matched workload, copy (outlives snapshot swaps); look the
+                             // current one up by workload.uid, never by `uid`
   std::shared_ptr<const net::NetnsHandle> netns;
   identity::Identity identity;
   std::shared_ptr<const tls::TlsContext> server_tls;  // presented on 15008

@@ -60,7 +60,7 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
     co_return;
   }
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* local = st->snapshot->FindWorkload(pod->uid);
+  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
   if (local == nullptr) {
     Refuse(*stream, 503, src, arrival, "destination workload unknown");
     co_return;

@@ -31,7 +31,7 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
     co_return;
   }
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* local = st->snapshot->FindWorkload(pod->uid);
+  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
   if (local == nullptr) local = &pod->workload;
   const state::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
 

@@ -201,7 +201,7 @@ io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, 
   if (!od.ok()) co_return;
   const net::SocketAddress target = *od;
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* source = st->snapshot->FindWorkload(pod->uid);
+  const state::Workload* source = st->snapshot->FindWorkload(pod->workload.uid);
   if (source == nullptr) source = &pod->workload;
   state::Decision d = state::Decide(*st->snapshot, *source, target, w.rng());
   AMBIT_LOG(kDebug, "outbound", "{} -> {}: {}", peer.ToString(), target.ToString(),

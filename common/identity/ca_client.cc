@@ -217,6 +217,10 @@ StatusOr<CertBundle> IstioCaClient::Call(const Identity& id) {
   ASSIGN_OR_RETURN(std::string token, ResolveAuthToken(options_.auth_token));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.call_timeout);
+  // Wait (within the deadline) for the channel to connect instead of failing
+  // fast while it is in TRANSIENT_FAILURE: the call then drives the connection
+  // attempt, so a CA that comes back is used at once.
+  ctx.set_wait_for_ready(true);
   if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
   if (!options_.cluster_id.empty()) ctx.AddMetadata("clusterid", options_.cluster_id);
   for (const auto& [k, v] : options_.extra_headers) ctx.AddMetadata(k, v);

@@ -134,7 +134,18 @@ StatusOr<std::unique_ptr<GrpcXdsTransport>> GrpcXdsTransport::Create(GrpcTranspo
 
 StatusOr<std::unique_ptr<XdsStream>> GrpcXdsTransport::Open() {
   ASSIGN_OR_RETURN(std::string token, ResolveXdsToken(options_.auth_token));
+  // Drive the channel's connection attempt ourselves: a stream that fails
+  // fast on a channel in TRANSIENT_FAILURE does not poll it, and the channel
+  // then only progresses on gRPC's 5 s backup poller — whose period equals the
+  // connect timeout, so an agent started while istiod was down never
+  // reconnected. Bounded so that Cancel()/shutdown waits at most this long.
+  constexpr auto kConnectWait = std::chrono::seconds(2);
+  if (!channel_->WaitForConnected(std::chrono::system_clock::now() + kConnectWait)) {
+    return absl::UnavailableError("cannot connect to XDS_ADDRESS " + options_.address +
+                                  " (is istiod reachable, and does XDS_ROOT_CA trust its certificate?)");
+  }
   auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_wait_for_ready(true);
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   if (!options_.cluster_id.empty()) ctx->AddMetadata("clusterid", options_.cluster_id);
   for (const auto& [key, value] : options_.extra_headers) ctx->AddMetadata(key, value);
