@@ -41,12 +41,32 @@ ConnectionRecorder::ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTr
       start_(std::chrono::steady_clock::now()) {
   pos_ = tracker_.Add(this);
   if (base::ProcessLogger().Enabled(base::LogLevel::kDebug, "access")) {
-    base::LogField fields[] = {{"src.addr", info_.src.ToString()},
-                               {"dst.addr", info_.dst.ToString()},
-                               {"dst.hbone_addr", info_.hbone_addr},
-                               {"direction", std::string(DirectionName(info_.direction))}};
+    std::vector<base::LogField> fields = IdentityFields();
     base::ProcessLogger().Emit(base::LogLevel::kDebug, "access", "connection opened", fields);
   }
+}
+
+// The fields of ISTIO-COMPAT §8.3 both access-log events carry, in order.
+std::vector<base::LogField> ConnectionRecorder::IdentityFields() const {
+  std::vector<base::LogField> fields;
+  fields.reserve(20);
+  auto add = [&fields](std::string_view key, const std::string& value) {
+    if (!value.empty()) fields.push_back({key, value});
+  };
+  fields.push_back({"src.addr", info_.src.ToString()});
+  add("src.workload", info_.src_workload);
+  add("src.namespace", info_.src_namespace);
+  add("src.identity", info_.src_identity);
+  add("src.cluster", info_.src_cluster);
+  fields.push_back({"dst.addr", info_.dst.ToString()});
+  add("dst.hbone_addr", info_.hbone_addr);
+  add("dst.service", info_.dst_service);
+  add("dst.workload", info_.dst_workload);
+  add("dst.namespace", info_.dst_namespace);
+  add("dst.identity", info_.dst_identity);
+  add("dst.cluster", info_.dst_cluster);
+  fields.push_back({"direction", std::string(DirectionName(info_.direction))});
+  return fields;
 }
 
 ConnectionRecorder::~ConnectionRecorder() {
@@ -80,32 +100,24 @@ void ConnectionRecorder::Finish(std::string_view response_flags, const Status& s
   if (finished_) return;
   finished_ = true;
   metrics_.Close(response_flags);
+  const bool failed = !late_rejection_.empty() || (!status.ok() && !absl::IsCancelled(status));
+  const auto level = failed ? base::LogLevel::kError : base::LogLevel::kInfo;
+  auto& logger = base::ProcessLogger();
+  if (!logger.Enabled(level, "access")) return;  // no field formatting when off
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - start_)
                 .count();
-  std::vector<base::LogField> fields;
-  fields.reserve(20);
-  fields.push_back({"src.addr", info_.src.ToString()});
-  if (!info_.src_workload.empty()) fields.push_back({"src.workload", info_.src_workload});
-  if (!info_.src_namespace.empty()) fields.push_back({"src.namespace", info_.src_namespace});
-  if (!info_.src_identity.empty()) fields.push_back({"src.identity", info_.src_identity});
-  fields.push_back({"dst.addr", info_.dst.ToString()});
-  if (!info_.hbone_addr.empty()) fields.push_back({"dst.hbone_addr", info_.hbone_addr});
-  if (!info_.dst_service.empty()) fields.push_back({"dst.service", info_.dst_service});
-  if (!info_.dst_workload.empty()) fields.push_back({"dst.workload", info_.dst_workload});
-  if (!info_.dst_namespace.empty()) fields.push_back({"dst.namespace", info_.dst_namespace});
-  if (!info_.dst_identity.empty()) fields.push_back({"dst.identity", info_.dst_identity});
-  fields.push_back({"direction", std::string(DirectionName(info_.direction))});
-  fields.push_back({"bytes_sent", std::to_string(sent_)});
-  fields.push_back({"bytes_recv", std::to_string(recv_)});
+  std::vector<base::LogField> fields = IdentityFields();
+  // §8.3: outbound bytes_sent = the app's request bytes, bytes_recv = the
+  // response; inbound bytes_sent = written back to the HBONE client. (The
+  // istio_tcp_* metrics count request bytes as received for both reporters.)
+  const bool outbound = info_.direction == Direction::kOutbound;
+  fields.push_back({"bytes_sent", std::to_string(outbound ? recv_ : sent_)});
+  fields.push_back({"bytes_recv", std::to_string(outbound ? sent_ : recv_)});
   fields.push_back({"duration", fmt::format("{}ms", ms)});
   if (!late_rejection_.empty()) fields.push_back({"reason", late_rejection_});
-  bool failed = !status.ok() && !absl::IsCancelled(status);
-  if (!late_rejection_.empty()) failed = true;
   if (failed) fields.push_back({"error", late_rejection_.empty() ? status.ToString() : late_rejection_});
-  auto level = failed ? base::LogLevel::kError : base::LogLevel::kInfo;
-  auto& logger = base::ProcessLogger();
-  if (logger.Enabled(level, "access")) logger.Emit(level, "access", "connection complete", fields);
+  logger.Emit(level, "access", "connection complete", fields);
 }
 
 std::vector<ConnSummary> ConnTracker::Summaries() const {

@@ -4,6 +4,8 @@
 // pod teardown, policy re-evaluation and the admin dump).
 #pragma once
 
+#include "common/base/log.h"
+
 #include <atomic>
 #include <cstdint>
 #include <list>
@@ -35,6 +37,7 @@ struct ConnInfo {
   std::string dst_service;          // hostname
   std::string src_identity, dst_identity;
   std::string src_workload, src_namespace, dst_workload, dst_namespace;
+  std::string src_cluster, dst_cluster;
   bool mtls = false;
   // Inbound only: what authorization decided on (re-checked on policy change).
   std::optional<AuthzRequest> authz;
@@ -58,6 +61,8 @@ class ConnectionRecorder final : public hbone::RelayObserver {
   // Ends the connection: metrics close (with response flags) and the access
   // log line ("connection complete", error= when failed).
   void Finish(std::string_view response_flags, const Status& status);
+  // src.*, dst.* and direction fields of both access-log events.
+  std::vector<base::LogField> IdentityFields() const;
 
   const ConnInfo& info() const { return info_; }
   io::CancelScope* scope() const { return scope_; }

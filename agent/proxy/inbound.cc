@@ -86,9 +86,11 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
   if (src_wl != nullptr) {
     info.src_workload = src_wl->name;
     info.src_namespace = src_wl->ns;
+    info.src_cluster = src_wl->cluster_id;
   }
   info.dst_workload = local->name;
   info.dst_namespace = local->ns;
+  info.dst_cluster = local->cluster_id;
   info.dst_identity = pod->identity.ToString();
   info.dst_workload_uid = local->uid;
   const state::Service* svc = GuessService(*st->snapshot, *local, target, *req);
@@ -160,6 +162,7 @@ io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> p
                                   net::SocketAddress peer) {
   (void)net::SetTcpNoDelay(fd.get(), true);
   (void)net::SetKeepalive(fd.get(), {});
+  auto local = net::LocalAddress(fd.get());  // for the failure log (our 15008 address)
   hbone::ConnOptions opts = w.options().conn;
   Worker* wp = &w;
   hbone::HboneConn::StreamHandler handler =
@@ -168,7 +171,8 @@ io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> p
       };
   auto conn = co_await hbone::HboneConn::Accept(w.loop(), std::move(fd), pod->server_tls, opts, handler);
   if (!conn.ok()) {
-    LogConnectionFailed(Direction::kInbound, peer, net::SocketAddress(), conn.status());
+    LogConnectionFailed(Direction::kInbound, peer, local.ok() ? *local : net::SocketAddress(),
+                        conn.status());
     co_return;
   }
   w.TrackInbound(*conn);

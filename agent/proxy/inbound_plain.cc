@@ -44,9 +44,11 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   if (src_wl != nullptr) {
     info.src_workload = src_wl->name;
     info.src_namespace = src_wl->ns;
+    info.src_cluster = src_wl->cluster_id;
   }
   info.dst_workload = local->name;
   info.dst_namespace = local->ns;
+  info.dst_cluster = local->cluster_id;
   info.dst_workload_uid = local->uid;
   AuthzRequest areq{local, peer, target, nullptr};
   info.authz = areq;

@@ -92,9 +92,11 @@ io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, Loop
   info.src_identity = pod->identity.ToString();
   info.src_workload = pod->workload.name;
   info.src_namespace = pod->workload.ns;
+  info.src_cluster = pod->workload.cluster_id;
   if (route.upstream != nullptr) {
     info.dst_workload = route.upstream->name;
     info.dst_namespace = route.upstream->ns;
+    info.dst_cluster = route.upstream->cluster_id;
     info.dst_identity = route.upstream->Identity();
   }
   if (route.service != nullptr) info.dst_service = route.service->hostname;
@@ -161,9 +163,11 @@ io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd
   info.dst = target;
   info.src_workload = pod->workload.name;
   info.src_namespace = pod->workload.ns;
+  info.src_cluster = pod->workload.cluster_id;
   if (upstream != nullptr) {
     info.dst_workload = upstream->name;
     info.dst_namespace = upstream->ns;
+    info.dst_cluster = upstream->cluster_id;
   }
   if (service != nullptr) info.dst_service = service->hostname;
   ConnectionLabels labels;

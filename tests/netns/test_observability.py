@@ -77,17 +77,7 @@ def exchange(ns, ip, port):
 SVC_VIP, SVC_HOST = "10.96.0.20", "server.demo.svc.cluster.local"
 SPIFFE = "spiffe://cluster.local/ns/demo/sa/"
 # Field -> why the agent does not (yet) match §8.3. XFAIL while listed; XPASS fails.
-SPEC_GAPS = {
-    ("*", "src.cluster"): "not emitted (agent/proxy/conn_record.cc Finish)",
-    ("*", "dst.cluster"): "not emitted (agent/proxy/conn_record.cc Finish)",
-    ("outbound", "bytes_sent"): "swapped: outbound logs response bytes as sent (conn_record.cc OnUp/OnDown)",
-    ("outbound", "bytes_recv"): "swapped: outbound logs request bytes as recv (conn_record.cc OnUp/OnDown)",
-    ("opened", "src.workload"): "connection opened carries no identity fields (conn_record.cc ctor)",
-    ("opened", "src.identity"): "connection opened carries no identity fields (conn_record.cc ctor)",
-    ("opened", "dst.workload"): "connection opened carries no identity fields (conn_record.cc ctor)",
-    ("opened", "dst.identity"): "connection opened carries no identity fields (conn_record.cc ctor)",
-    ("failed", "dst.addr"): "TLS handshake failure logs 0.0.0.0:0 (agent/proxy/inbound.cc:171)",
-}
+SPEC_GAPS = {}
 XFAILS = []
 TEXT_FIELD = re.compile(r' ([A-Za-z_.]+)=("(?:[^"\\]|\\.)*"|\S*)')
 
