@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,7 @@ class Agent {
   void RefreshPod(PodRecord& rec);            // rebuilds ctx from workload + TLS
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void ForgetUnusedIdentities();
+  std::set<std::string> LocalWorkloadIdentities() const;  // Istio mode: prefetch set
   void UpdatePendingGauge();
 
   AgentFlags flags_;

@@ -216,6 +216,14 @@ void Agent::OnSnapshot(std::shared_ptr<const state::Snapshot> snap) {
     }
     RefreshPod(rec);
   }
+  // Warm the certificates of this node's workloads before their pods are
+  // announced (ISTIO-COMPAT §6.2 prefetch); kept until no such workload or pod.
+  for (const std::string& id : LocalWorkloadIdentities()) {
+    auto parsed = identity::Identity::Parse(id);
+    if (parsed.ok() && secrets_->Lookup(*parsed) == nullptr) {
+      secrets_->Prefetch(*parsed, identity::CertPriority::kWarmup);
+    }
+  }
   std::string fp = PolicyFingerprint(*snapshot_);
   bool policies_changed = fp != policy_fingerprint_;
   policy_fingerprint_ = fp;
@@ -247,8 +255,20 @@ void Agent::RemovePod(const std::string& uid) {
   CheckReady();
 }
 
+std::set<std::string> Agent::LocalWorkloadIdentities() const {
+  std::set<std::string> ids;
+  if (!istio_ || !snapshot_) return ids;  // standalone: pods are the local workloads
+  for (const auto& [uid, w] : snapshot_->workloads()) {
+    if (w.node != flags_.node) continue;
+    std::string_view td = w.trust_domain.empty() ? kDefaultTrustDomain : std::string_view(w.trust_domain);
+    auto id = identity::Identity::Make(td, w.ns, w.service_account.empty() ? "default" : w.service_account);
+    if (id.ok()) ids.insert(id->ToString());
+  }
+  return ids;
+}
+
 void Agent::ForgetUnusedIdentities() {
-  std::set<std::string> used;
+  std::set<std::string> used = LocalWorkloadIdentities();
   for (const auto& [uid, rec] : pods_) {
     used.insert(rec.identity.ToString());
     if (rec.ctx) used.insert(rec.ctx->identity.ToString());

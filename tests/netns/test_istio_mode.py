@@ -120,6 +120,26 @@ def phase_ca(env, f, pods):
           "CA requests carry the bearer token and clusterid")
 
 
+def cert_ids(env, node):
+    return {c.get("identity") for c in env.config_dump(node).get("certificates", [])}
+
+
+def phase_prefetch(env, f, pods):
+    """A workload of node 1 announced over xDS before its pod: node 1 fetches its
+    certificate ahead (ISTIO-COMPAT §6.2), node 2 does not, and it is forgotten
+    when the workload goes away."""
+    warm = "spiffe://cluster.local/ns/demo/sa/warmup"
+    w = workload("warm", "demo", "warmup", "10.44.1.99", "node-1")
+    wait_ack(f, f("set_workload", workload=w)["nonce"])
+    got = wait_until(lambda: (warm in cert_ids(env, 1), None), 10)
+    check(got[0] and any(r["impersonated_identity"] == warm for r in f("ca_requests")["requests"]),
+          "certificate of a node-local xDS workload prefetched before its pod exists")
+    check(warm not in cert_ids(env, 2), "the other node's agent does not prefetch it")
+    wait_ack(f, f("remove", type="address", name=w["uid"])["nonce"])
+    gone = wait_until(lambda: (warm not in cert_ids(env, 1), None), 10)
+    check(gone[0], "its certificate is forgotten when the workload is removed")
+
+
 def wait_ack(f, nonce, count=2):
     if not nonce:
         raise AssertionError("the push reached no subscribed xDS stream (empty nonce)")
@@ -227,7 +247,7 @@ def main():
             f("xds_stop")  # readiness must wait for the first xDS responses
             env.start_agents()
             phase_readiness(env, f)
-            for phase in (phase_traffic, phase_ca, phase_policy, phase_remove, phase_nack,
+            for phase in (phase_traffic, phase_ca, phase_prefetch, phase_policy, phase_remove, phase_nack,
                           phase_reconnect):
                 try:  # a failed phase is reported; the next ones still run
                     phase(env, f, pods)
