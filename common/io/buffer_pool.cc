@@ -13,13 +13,19 @@ struct SizeClass {
 constexpr SizeClass kClasses[] = {{16 << 10, 64}, {256 << 10, 4}};
 constexpr size_t kNumClasses = sizeof(kClasses) / sizeof(kClasses[0]);
 
+// Set once this thread's lists were destroyed (thread exit): buffers released
+// later (frames torn down during exit) are simply freed.
+thread_local bool t_lists_gone = false;
+
 struct FreeLists {
   std::vector<std::unique_ptr<std::byte[]>> lists[kNumClasses];
+  ~FreeLists() { t_lists_gone = true; }
 };
 
-FreeLists& Lists() {
+FreeLists* Lists() {
+  if (t_lists_gone) return nullptr;
   thread_local FreeLists lists;
-  return lists;
+  return &lists;
 }
 
 int ClassOf(size_t size) {
@@ -45,8 +51,9 @@ PooledBuffer PooledBuffer::Get(size_t size) {
   PooledBuffer b;
   if (size == 0) return b;
   const int c = ClassOf(size);
-  if (c >= 0) {
-    auto& list = Lists().lists[c];
+  FreeLists* lists = Lists();
+  if (c >= 0 && lists != nullptr) {
+    auto& list = lists->lists[c];
     if (!list.empty()) {
       b.data_ = std::move(list.back());
       list.pop_back();
@@ -60,8 +67,9 @@ PooledBuffer PooledBuffer::Get(size_t size) {
 void PooledBuffer::Release() {
   if (!data_) return;
   const int c = ClassOf(size_);
-  if (c >= 0) {
-    auto& list = Lists().lists[c];
+  FreeLists* lists = Lists();
+  if (c >= 0 && lists != nullptr) {
+    auto& list = lists->lists[c];
     if (list.size() < kClasses[c].max_cached) list.push_back(std::move(data_));
   }
   data_.reset();
@@ -70,7 +78,9 @@ void PooledBuffer::Release() {
 
 size_t PooledBuffer::CachedOnThisThread() {
   size_t n = 0;
-  for (const auto& l : Lists().lists) n += l.size();
+  FreeLists* lists = Lists();
+  if (lists == nullptr) return 0;
+  for (const auto& l : lists->lists) n += l.size();
   return n;
 }
 
