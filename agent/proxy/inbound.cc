@@ -131,7 +131,7 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
   uo.scope = &scope;
   // Original source: connect from the client's IP unless it is our own.
   if (!(src.ip() == target.upstream.ip())) uo.spoof_source = net::SocketAddress(src.ip(), 0);
-  auto up = co_await ConnectUpstream(w.loop(), w.runner(), pod->netns, uo);
+  auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
     (void)stream->Respond(503);
     rec.Finish(kFlagConnect, up.status());

@@ -79,7 +79,7 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
   if (!(peer.ip() == target.ip())) uo.spoof_source = net::SocketAddress(peer.ip(), 0);
-  auto up = co_await ConnectUpstream(w.loop(), w.runner(), pod->netns, uo);
+  auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
     hbone::AbortOnClose(client.get());
     rec.Finish(kFlagConnect, up.status());

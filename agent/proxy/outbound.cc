@@ -26,7 +26,7 @@ io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> DialHbone(
   uo.target = next_hop;
   uo.mark = w->options().packet_mark;
   uo.timeout = w->options().connect_timeout;
-  auto fd = co_await ConnectUpstream(w->loop(), w->runner(), pod->netns, uo);
+  auto fd = co_await ConnectUpstream(w->loop(), w->runner(), w->home_netns(), pod->netns, uo);
   if (!fd.ok()) co_return fd.status();
   hbone::ConnOptions opts = w->options().conn;
   auto conn = co_await hbone::HboneConn::Handshake(w->loop(), std::move(*fd), pod->client_tls,
@@ -183,7 +183,7 @@ io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd
   uo.mark = w.options().packet_mark;
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
-  auto up = co_await ConnectUpstream(w.loop(), w.runner(), pod->netns, uo);
+  auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
     rec.Finish(kFlagConnect, up.status());
     hbone::AbortOnClose(client.get());

@@ -34,11 +34,14 @@ StatusOr<net::Fd> MakeSocket(const UpstreamOptions& o) {
 }  // namespace
 
 io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& runner,
+                                            const net::NetnsHandle* home,
                                             std::shared_ptr<const net::NetnsHandle> netns,
                                             UpstreamOptions options) {
   StatusOr<net::Fd> fd = absl::UnknownError("socket not created");
   if (netns == nullptr) {
     fd = MakeSocket(options);
+  } else if (home != nullptr) {
+    fd = net::CreateSocketOnThisThread(*home, *netns, [&options]() { return MakeSocket(options); });
   } else {
     auto pending = std::make_shared<PendingSocket>(loop);
     io::Loop* lp = &loop;

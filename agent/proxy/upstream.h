@@ -28,7 +28,10 @@ struct UpstreamOptions {
 
 // A socket created inside `netns` (nullptr: the agent's own netns) and
 // connected to options.target. Errors name the target and the likely cause.
+// The socket is made on this thread (setns there and back) when the worker
+// knows its own netns (`home`), else on the NetnsRunner thread.
 io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& runner,
+                                            const net::NetnsHandle* home,
                                             std::shared_ptr<const net::NetnsHandle> netns,
                                             UpstreamOptions options);
 

@@ -39,6 +39,12 @@ Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options, TcpMetrics& 
       accept_errors_(registry, index) {}
 
 void Worker::Start() {
+  if (auto home = net::NetnsHandle::Current(); home.ok()) {
+    home_netns_.emplace(std::move(*home));
+  } else {
+    AMBIT_LOG(kWarn, "proxy", "worker {}: own netns unknown ({}); upstream sockets go through "
+              "the netns helper thread", index_, home.status().ToString());
+  }
   pool_.Start();
   if (index_ == 0) loop_.Spawn(NetnsWatch(this, watch_scope_));
 }

@@ -4,6 +4,8 @@
 // connections. Loop-thread only, except where noted.
 #pragma once
 
+#include <optional>
+
 #include <array>
 #include <atomic>
 #include <map>
@@ -56,6 +58,9 @@ class Worker {
   const WorkerOptions& options() const { return options_; }
   TcpMetrics& metrics() const { return metrics_; }
   net::NetnsRunner& runner() const { return runner_; }
+  // The worker thread's own netns (null if it could not be opened): upstream
+  // sockets are made in a pod's netns on this thread and come back here.
+  const net::NetnsHandle* home_netns() const { return home_netns_ ? &*home_netns_ : nullptr; }
   hbone::HbonePool& pool() { return pool_; }
   ConnTracker& tracker() { return tracker_; }
   state::Rng& rng() { return rng_; }
@@ -106,6 +111,7 @@ class Worker {
   WorkerOptions options_;
   TcpMetrics& metrics_;
   net::NetnsRunner& runner_;
+  std::optional<net::NetnsHandle> home_netns_;
   WorkerCounters counters_;
   hbone::HbonePool pool_;
   ConnTracker tracker_;

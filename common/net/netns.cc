@@ -1,5 +1,7 @@
 #include "common/net/netns.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sched.h>
@@ -50,6 +52,20 @@ Status EnterNetns(const NetnsHandle& ns) {
 }
 
 }  // namespace
+
+StatusOr<Fd> CreateSocketOnThisThread(const NetnsHandle& home, const NetnsHandle& target,
+                                      const std::function<StatusOr<Fd>()>& make) {
+  if (target.SameAs(home)) return make();
+  RETURN_IF_ERROR(EnterNetns(target));
+  StatusOr<Fd> fd = make();
+  Status back = EnterNetns(home);
+  if (!back.ok()) {
+    AMBIT_LOG(kError, "netns", "cannot return to the thread's own netns: {}", back.ToString());
+    base::ProcessLogger().Flush();
+    std::abort();
+  }
+  return fd;
+}
 
 StatusOr<NetnsHandle> NetnsHandle::Open(std::string_view path_or_name) {
   if (path_or_name.empty()) return absl::InvalidArgumentError("empty netns path");
