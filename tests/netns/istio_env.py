@@ -18,6 +18,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -238,6 +239,38 @@ class IstioEnv(AmbitEnv):
             time.sleep(0.1)  # poll interval of a wait-with-timeout
         raise TimeoutError(f"agent {node} readiness not {want} {contains or ''} within {timeout}s: "
                            f"{last}")
+
+    def wait_ready_body(self, node, want, timeout=10.0):
+        """(status, body) once the readiness body is exactly `want` (stripped),
+        else the last answer; stops early if the agent exits."""
+        deadline = time.monotonic() + timeout
+        last = self.ready(node)
+        while last[1].strip() != want and time.monotonic() < deadline:
+            if self.agents[node].poll() is not None:
+                break
+            time.sleep(0.1)  # poll interval of a wait-with-timeout
+            last = self.ready(node)
+        return last
+
+    def metric(self, node, name, label=None):
+        """Sum of the samples of `name` on :15020 whose labels contain `label`
+        (e.g. 'reason="ConnectionError"'); None if /metrics does not answer."""
+        status, text = self.http(node, "/metrics", port=15020)
+        if status != 200:
+            return None
+        total = 0.0
+        for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", text, re.M):
+            if label is None or label in (m.group(1) or ""):
+                total += float(m.group(2))
+        return total
+
+    def cert(self, node, identity):
+        """(serial, validFrom, expirationTime, state) of `identity`'s leaf in /config_dump."""
+        for c in self.config_dump(node)["certificates"]:
+            if c["identity"] == identity and c["certChain"]:
+                leaf = c["certChain"][0]
+                return leaf["serialNumber"], leaf["validFrom"], leaf["expirationTime"], c["state"]
+        return None
 
     def config_dump(self, node):
         status, text = self.http(node, "/config_dump", port=15000)

@@ -1,8 +1,10 @@
 #include "tests/support/fake_istio.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 
 #include "tests/support/server_cert.h"
@@ -96,14 +98,16 @@ StatusOr<std::unique_ptr<FakeIstio>> FakeIstio::Start(const FakeIstioOptions& op
   co.tls_key_pem = server.key_pem;
   co.listen_address = options.listen_ip + ":" + std::to_string(options.ca_port);
   co.root = f->root_;
-  ASSIGN_OR_RETURN(f->ca_, FakeIstioCa::Start(std::move(co)));
+  ASSIGN_OR_RETURN(f->ca_, FakeIstioCa::Start(co));
+  co.listen_address = f->ca_->address();  // ca_restart listens on the same port
+  f->ca_options_ = std::move(co);
   return f;
 }
 
 Json FakeIstio::Hello() const {
   return Json{{"ok", true},
               {"xds", xds_->address()},
-              {"ca", ca_->address()},
+              {"ca", ca_options_.listen_address},
               {"root", root_path_},
               {"server_name", options_.server_dns_name}};
 }
@@ -124,6 +128,8 @@ const std::map<std::string, FakeIstio::Handler, std::less<>>& FakeIstio::Handler
       {"ca_wait", &FakeIstio::CaWait},
       {"ca_fail", &FakeIstio::CaFail},
       {"ca_recover", &FakeIstio::CaRecover},
+      {"ca_stop", &FakeIstio::CaStop},
+      {"ca_restart", &FakeIstio::CaRestart},
       {"zds_listen", &FakeIstio::ZdsListen},
       {"zds_accept", &FakeIstio::ZdsAccept},
       {"zds_add", &FakeIstio::ZdsAdd},
@@ -313,23 +319,43 @@ StatusOr<Json> FakeIstio::XdsRestart(const Json&) {
 
 // ---- CA --------------------------------------------------------------------
 
+std::vector<FakeCaRequest> FakeIstio::AllCaRequests() const {
+  std::vector<FakeCaRequest> all = ca_history_;
+  if (ca_) {
+    std::vector<FakeCaRequest> now = ca_->requests();
+    all.insert(all.end(), std::make_move_iterator(now.begin()), std::make_move_iterator(now.end()));
+  }
+  return all;
+}
+
+StatusOr<FakeIstioCa*> FakeIstio::RunningCa(std::string_view cmd) {
+  if (!ca_) {
+    return absl::FailedPreconditionError(std::string(cmd) +
+                                         ": the CA is stopped (send ca_restart first)");
+  }
+  return ca_.get();
+}
+
 StatusOr<Json> FakeIstio::CaRequests(const Json& req) {
   ASSIGN_OR_RETURN(int64_t since, GetInt(req, "since", 0));
-  const std::vector<FakeCaRequest> all = ca_->requests();
+  const std::vector<FakeCaRequest> all = AllCaRequests();
   Json out = Json::array();
   for (size_t i = static_cast<size_t>(std::max<int64_t>(since, 0)); i < all.size(); ++i) {
     out.push_back(fake_istio::ToJson(all[i], i));
   }
-  return Json{{"requests", out}, {"total", all.size()}};
+  return Json{{"requests", out}, {"total", all.size()}, {"stopped", ca_ == nullptr}};
 }
 
 StatusOr<Json> FakeIstio::CaWait(const Json& req) {
   ASSIGN_OR_RETURN(int64_t count, GetInt(req, "count", 1));
   ASSIGN_OR_RETURN(int64_t timeout_ms, GetInt(req, "timeout_ms", 5000));
-  if (!ca_->WaitForCalls(static_cast<size_t>(std::max<int64_t>(count, 0)), Ms(timeout_ms))) {
-    return absl::DeadlineExceededError("ca_wait: " + std::to_string(ca_->calls()) + " of " +
-                                       std::to_string(count) + " CA calls after " +
-                                       std::to_string(timeout_ms) + " ms");
+  ASSIGN_OR_RETURN(FakeIstioCa * ca, RunningCa("ca_wait"));
+  // `count` counts every CA call since start, including stopped instances'.
+  const int64_t here = std::max<int64_t>(count - static_cast<int64_t>(ca_history_.size()), 0);
+  if (!ca->WaitForCalls(static_cast<size_t>(here), Ms(timeout_ms))) {
+    return absl::DeadlineExceededError(
+        "ca_wait: " + std::to_string(ca_history_.size() + ca->calls()) + " of " +
+        std::to_string(count) + " CA calls after " + std::to_string(timeout_ms) + " ms");
   }
   return CaRequests(Json::object());
 }
@@ -338,14 +364,36 @@ StatusOr<Json> FakeIstio::CaFail(const Json& req) {
   ASSIGN_OR_RETURN(int64_t n, GetInt(req, "n", 1));
   ASSIGN_OR_RETURN(int64_t code, GetInt(req, "code", 14));  // UNAVAILABLE
   if (code <= 0 || code > 16) return absl::InvalidArgumentError("code: want a gRPC code 1..16");
-  ca_->FailNext(static_cast<int>(n), static_cast<int>(code),
-                GetString(req, "message", "injected by ca_fail"));
+  ASSIGN_OR_RETURN(FakeIstioCa * ca, RunningCa("ca_fail"));
+  ca->FailNext(static_cast<int>(n), static_cast<int>(code),
+               GetString(req, "message", "injected by ca_fail"));
   return Json::object();
 }
 
 StatusOr<Json> FakeIstio::CaRecover(const Json&) {
-  ca_->Recover();
+  ASSIGN_OR_RETURN(FakeIstioCa * ca, RunningCa("ca_recover"));
+  ca->Recover();
   return Json::object();
+}
+
+// Closes the CA port (the agents see connection refused); requests so far are
+// kept for ca_requests / ca_wait.
+StatusOr<Json> FakeIstio::CaStop(const Json&) {
+  if (ca_) {
+    std::vector<FakeCaRequest> done = ca_->requests();
+    ca_.reset();  // shuts the gRPC server down: port closed, connections dropped
+    ca_history_.insert(ca_history_.end(), std::make_move_iterator(done.begin()),
+                       std::make_move_iterator(done.end()));
+  }
+  return Json{{"total", ca_history_.size()}};
+}
+
+// A fresh CA on the same address with the same root; scripted failures are cleared.
+StatusOr<Json> FakeIstio::CaRestart(const Json&) {
+  if (!ca_) {
+    ASSIGN_OR_RETURN(ca_, FakeIstioCa::Start(ca_options_));
+  }
+  return Json{{"ca", ca_->address()}};
 }
 
 StatusOr<Json> FakeIstio::Quit(const Json&) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/base/status.h"
 #include "common/identity/builtin_ca.h"
@@ -63,6 +64,10 @@ class FakeIstio {
   StatusOr<Json> CaWait(const Json& req);
   StatusOr<Json> CaFail(const Json& req);
   StatusOr<Json> CaRecover(const Json& req);
+  StatusOr<Json> CaStop(const Json& req);
+  StatusOr<Json> CaRestart(const Json& req);
+  StatusOr<FakeIstioCa*> RunningCa(std::string_view cmd);
+  std::vector<FakeCaRequest> AllCaRequests() const;
   StatusOr<Json> Quit(const Json& req);
   // ZDS (fake_istio_zds.cc)
   StatusOr<Json> ZdsListen(const Json& req);
@@ -85,7 +90,9 @@ class FakeIstio {
   std::shared_ptr<const identity::BuiltinCa> root_;
   std::string root_path_;
   std::unique_ptr<FakeXdsServer> xds_;
-  std::unique_ptr<FakeIstioCa> ca_;
+  std::unique_ptr<FakeIstioCa> ca_;  // null between ca_stop and ca_restart
+  FakeCaOptions ca_options_;         // listen_address = the port it got
+  std::vector<FakeCaRequest> ca_history_;  // requests of stopped CA instances
   bool xds_stopped_ = false;
   std::map<std::string, std::unique_ptr<FakeZdsNodeAgent>, std::less<>> zds_;
   bool quit_ = false;
