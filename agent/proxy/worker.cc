@@ -161,7 +161,7 @@ void Worker::Idle() {
 void Worker::Dispatch(ListenerKind kind, const std::string& uid, net::Fd fd,
                       const net::SocketAddress& peer) {
   std::shared_ptr<const PodContext> pod;
-  if (state_) {
+  if (state_ && state_->snapshot) {  // no workload config yet: refuse
     auto it = state_->pods.find(uid);
     if (it != state_->pods.end()) pod = it->second;
   }
