@@ -203,7 +203,7 @@ std::string Agent::ConfigDump() {
   }
   for (const auto& [uid, rec] : pods_) {
     in.pods.push_back({uid, rec.spec.name, rec.spec.ns, rec.spec.service_account,
-                       rec.spec.netns_label, rec.ctx != nullptr});
+                       rec.spec.netns_label, rec.ctx != nullptr && !rec.listeners});
   }
   for (const auto& w : workers_) {
     auto conns = w->tracker().Summaries();

@@ -117,6 +117,7 @@ class Agent {
   void HandListenersToWorkers(PodRecord& rec);
   void RefreshPod(PodRecord& rec);            // rebuilds ctx from workload + TLS
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
+  void StartReadyPods();  // hands listeners of pods with certificate + config to workers
   void ForgetUnusedIdentities();
   std::set<std::string> LocalWorkloadIdentities() const;  // Istio mode: prefetch set
   void UpdatePendingGauge();

@@ -171,29 +171,38 @@ void Agent::RefreshPod(PodRecord& rec) {
 
 void Agent::OnCertificate(const identity::Identity& id, const identity::CertPtr& cert) {
   const std::string key = id.ToString();
-  auto server = tls::MakeServerContext(*cert);
-  auto client = server.ok() ? tls::MakeClientContext(*cert) : server.status();
-  if (!server.ok() || !client.ok()) {
-    pod_errors_->Inc();
-    AMBIT_LOG(kError, "identity", "certificate for {} is unusable: {} (the current one stays in use)",
-              key, (server.ok() ? client.status() : server.status()).ToString());
-    return;
-  }
   auto& pair = tls_[key];
-  const bool rotation = pair.cert != nullptr;
-  pair = {cert, *server, *client};
-  AMBIT_LOG(kInfo, "identity", "{} certificate for {} from {} (serial {})",
-            rotation ? "rotated" : "got", key, cert_source_->name(), cert->serial_hex);
-  std::vector<PodRecord*> now_up;
-  for (auto& [uid, rec] : pods_) {
-    if (!(rec.identity == id)) continue;
-    RefreshPod(rec);
-    if (rec.listeners) now_up.push_back(&rec);
+  if (pair.cert != cert) {  // a new certificate (not the one a new pod asks about again)
+    auto server = tls::MakeServerContext(*cert);
+    auto client = server.ok() ? tls::MakeClientContext(*cert) : server.status();
+    if (!server.ok() || !client.ok()) {
+      pod_errors_->Inc();
+      AMBIT_LOG(kError, "identity", "certificate for {} is unusable: {} (the current one stays in use)",
+                key, (server.ok() ? client.status() : server.status()).ToString());
+      if (pair.cert == nullptr) tls_.erase(key);
+      return;
+    }
+    AMBIT_LOG(kInfo, "identity", "{} certificate for {} from {} (serial {})",
+              pair.cert != nullptr ? "rotated" : "got", key, cert_source_->name(), cert->serial_hex);
+    pair = {cert, *server, *client};
   }
-  Publish(false);  // workers see the PodContext before its listeners
-  for (PodRecord* rec : now_up) HandListenersToWorkers(*rec);
+  for (auto& [uid, rec] : pods_) {
+    if (rec.identity == id) RefreshPod(rec);
+  }
+  Publish(false);
+  StartReadyPods();
   UpdatePendingGauge();
   CheckReady();
+}
+
+void Agent::StartReadyPods() {
+  // A pod serves once it has its certificate AND the first workload config:
+  // before that, connections wait in the listen backlog (nothing goes out
+  // unsecured or unrouted). Publish() ran first, so workers know the pod.
+  if (snapshot_ == nullptr) return;
+  for (auto& [uid, rec] : pods_) {
+    if (rec.ctx && rec.listeners) HandListenersToWorkers(rec);
+  }
 }
 
 void Agent::OnSnapshot(std::shared_ptr<const state::Snapshot> snap) {
@@ -228,6 +237,7 @@ void Agent::OnSnapshot(std::shared_ptr<const state::Snapshot> snap) {
   bool policies_changed = fp != policy_fingerprint_;
   policy_fingerprint_ = fp;
   Publish(policies_changed);
+  StartReadyPods();
   ForgetUnusedIdentities();
   CheckReady();
 }
@@ -284,11 +294,14 @@ void Agent::ForgetUnusedIdentities() {
 }
 
 void Agent::UpdatePendingGauge() {
-  int pending = 0, active = 0;
-  for (const auto& [uid, rec] : pods_) (rec.ctx ? active : pending)++;
-  pods_pending_.store(pending);
-  pods_pending_gauge_->Set(pending);
-  pods_active_->Set(active);
+  int no_cert = 0, serving = 0;
+  for (const auto& [uid, rec] : pods_) {
+    if (!rec.ctx) ++no_cert;
+    if (rec.ctx && !rec.listeners) ++serving;
+  }
+  pods_pending_.store(no_cert);  // readiness: "certificates(N)"
+  pods_pending_gauge_->Set(static_cast<int64_t>(pods_.size()) - serving);
+  pods_active_->Set(serving);
 }
 
 }  // namespace ambit::agent

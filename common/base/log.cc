@@ -74,7 +74,13 @@ StatusOr<LogLevel> ParseLevel(std::string_view name) {
       fmt::format("unknown log level '{}': use trace|debug|info|warn|error|off", name));
 }
 
-Logger::Logger(int fd) : fd_(fd) {}
+namespace {
+std::atomic<uint64_t> g_level_generation{0};
+}  // namespace
+
+uint64_t Logger::NextLevelGeneration() { return g_level_generation.fetch_add(1) + 1; }
+
+Logger::Logger(int fd) : fd_(fd), levels_gen_(NextLevelGeneration()) {}
 
 Status Logger::SetLevels(std::string_view spec) {
   LogLevel new_default;
@@ -113,6 +119,7 @@ Status Logger::SetLevels(std::string_view spec) {
   uint8_t min = static_cast<uint8_t>(default_level_);
   for (auto& [name, lvl] : modules_) min = std::min(min, static_cast<uint8_t>(lvl));
   min_level_.store(min, std::memory_order_relaxed);
+  levels_gen_.store(NextLevelGeneration(), std::memory_order_release);
   return absl::OkStatus();
 }
 
@@ -121,6 +128,7 @@ void Logger::Reset(LogLevel level) {
   default_level_ = level;
   modules_.clear();
   min_level_.store(static_cast<uint8_t>(level), std::memory_order_relaxed);
+  levels_gen_.store(NextLevelGeneration(), std::memory_order_release);
 }
 
 std::string Logger::DescribeLevels() const {
@@ -130,18 +138,29 @@ std::string Logger::DescribeLevels() const {
   return out;
 }
 
-LogLevel Logger::LevelFor(std::string_view module) const {
-  for (auto& [name, lvl] : modules_) {
-    if (name == module) return lvl;
-  }
-  return default_level_;
-}
-
 bool Logger::Enabled(LogLevel level, std::string_view module) const {
   if (static_cast<uint8_t>(level) < min_level_.load(std::memory_order_relaxed)) return false;
   if (level == LogLevel::kOff) return false;
-  std::lock_guard lock(mu_);
-  return level >= LevelFor(module);
+  // Hot path (every access-log line of every worker): a per-thread copy of
+  // the level table, refreshed under the lock only when the levels changed.
+  // Generations are unique across Logger instances, so one cache serves all.
+  struct Cache {
+    uint64_t gen = 0;
+    LogLevel default_level = LogLevel::kInfo;
+    std::vector<std::pair<std::string, LogLevel>> modules;
+  };
+  thread_local Cache cache;
+  const uint64_t gen = levels_gen_.load(std::memory_order_acquire);
+  if (cache.gen != gen) {
+    std::lock_guard lock(mu_);
+    cache.gen = levels_gen_.load(std::memory_order_relaxed);
+    cache.default_level = default_level_;
+    cache.modules = modules_;
+  }
+  for (const auto& [name, lvl] : cache.modules) {
+    if (name == module) return level >= lvl;
+  }
+  return level >= cache.default_level;
 }
 
 void Logger::Emit(LogLevel level, std::string_view module, std::string_view message,
@@ -166,9 +185,16 @@ void Logger::Emit(LogLevel level, std::string_view module, std::string_view mess
     line += "}\n";
   } else {
     line += Timestamp();
-    line += fmt::format("\t{}\t{}\t{}", LevelName(level), module, message);
+    line.push_back('\t');
+    line += LevelName(level);
+    line.push_back('\t');
+    line += module;
+    line.push_back('\t');
+    line += message;
     for (const auto& f : fields) {
-      line += fmt::format(" {}=", f.key);
+      line.push_back(' ');
+      line += f.key;
+      line.push_back('=');
       if (NeedsQuotes(f.value)) {
         AppendJsonString(line, f.value);
       } else {
@@ -190,8 +216,10 @@ void Logger::Emit(LogLevel level, std::string_view module, std::string_view mess
         return;
       }
       queued_bytes_ += line.size();
+      // The writer only sleeps on an empty queue: wake it for the first line.
+      const bool was_empty = queue_.empty();
       queue_.push_back(std::move(line));
-      cv_.notify_one();
+      if (was_empty) cv_.notify_one();
       return;
     }
   }
@@ -236,6 +264,9 @@ void Logger::WriterLoop() {
       std::lock_guard lock(mu_);
       if (queue_.empty()) drained_cv_.notify_all();
     }
+    // Let lines accumulate briefly: one write(2) and one wake-up per batch
+    // instead of per line under load (adds at most this much log latency).
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 

@@ -68,12 +68,15 @@ class Logger {
   std::vector<std::string> CapturedForTest() const;
 
  private:
-  LogLevel LevelFor(std::string_view module) const;
+  static uint64_t NextLevelGeneration();
 
   int fd_;
   std::atomic<LogFormat> format_{LogFormat::kText};
   // Lowest level enabled for any module: the fast "is anything on" check.
   std::atomic<uint8_t> min_level_{static_cast<uint8_t>(LogLevel::kInfo)};
+  // Changes with every SetLevels/Reset (unique across loggers): per-thread
+  // level caches in Enabled() refresh when it moves.
+  std::atomic<uint64_t> levels_gen_;
   mutable std::mutex mu_;
   LogLevel default_level_ = LogLevel::kInfo;
   std::vector<std::pair<std::string, LogLevel>> modules_;

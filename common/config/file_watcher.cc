@@ -61,18 +61,37 @@ void FileWatcher::Stop() {
   inotify_fd_ = stop_fd_ = -1;
 }
 
+bool FileWatcher::EventsNameFile(const char* buf, size_t len) const {
+  const std::string base = std::filesystem::path(path_).filename().string();
+  for (size_t off = 0; off + sizeof(inotify_event) <= len;) {
+    const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+    std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
+    // Our file, the directory itself (overflow, unnamed), or Kubernetes'
+    // atomic ConfigMap swap of the "..data" symlink.
+    if (name.empty() || name == base || name.starts_with("..") || (ev->mask & IN_Q_OVERFLOW)) {
+      return true;
+    }
+    off += sizeof(inotify_event) + ev->len;
+  }
+  return false;
+}
+
 void FileWatcher::Run() {
-  char buf[4096];
+  alignas(inotify_event) char buf[4096];
   for (;;) {
     pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
     int n = poll(fds, inotify_fd_ >= 0 ? 2 : 1, static_cast<int>(opts_.poll_interval.count()));
     if (n > 0 && (fds[0].revents & POLLIN)) return;
+    bool relevant = n == 0;  // timeout: poll the file anyway
     if (n > 0 && inotify_fd_ >= 0 && (fds[1].revents & POLLIN)) {
-      while (read(inotify_fd_, buf, sizeof(buf)) > 0) {
+      ssize_t len;
+      while ((len = read(inotify_fd_, buf, sizeof(buf))) > 0) {
+        relevant = relevant || EventsNameFile(buf, static_cast<size_t>(len));
       }
     }
-    // Both on events and on timeouts: the content comparison decides.
-    CheckNow();
+    // Events for other files of the directory (e.g. a log written beside the
+    // config) are ignored; for ours the content comparison decides.
+    if (relevant) CheckNow();
   }
 }
 

@@ -50,6 +50,8 @@ class FileWatcher {
 
  private:
   Status LoadAndNotify(const std::string& content);
+  // True if the inotify events in buf name the config file (or may concern it).
+  bool EventsNameFile(const char* buf, size_t len) const;
   void Run();
 
   const std::string path_;

@@ -45,7 +45,7 @@ Status Runtime::StartWorkers() {
     io::LoopOptions lo{.backend = options_.backend, .name = absl::StrCat("worker-", i),
                        .uring_entries = kWorkerRingEntries,
                        .fail_uring_setup_for_test = options_.fail_uring_setup_for_test};
-    w->thread = std::thread([raw, lo, &ready] {
+    w->thread = std::thread([this, raw, lo, &ready] {
       auto loop = io::Loop::Create(lo);  // created on its own thread, used only there
       if (!loop.ok()) {
         ready.set_value(loop.status());
@@ -55,6 +55,13 @@ Status Runtime::StartWorkers() {
       raw->backend = (*loop)->backend_kind();
       ready.set_value(absl::OkStatus());
       (*loop)->Run();
+      // Unpublish before teardown: Shutdown() may still be inside Stop() on
+      // this loop (it sets the flag, then writes the wake fd) and holds
+      // workers_mu_ while it does, so the Loop is destroyed only after that.
+      {
+        std::lock_guard<std::mutex> lock(workers_mu_);
+        raw->loop = nullptr;
+      }
       // Teardown happens here, on the worker's thread.
     });
     Status s = started.get();
