@@ -199,9 +199,10 @@ def survives(env, node):
     return env.ready(node)[0] is not None and env.agents[node].poll() is None
 
 
-def check_held(held, client):
+def check_held(held, source_ip):
     """A connection accepted while the agent could not secure it: once it can,
-    it is served with the client IP kept (through HBONE), or closed."""
+    it is served with the source IP kept (through HBONE from a mesh client, as
+    plaintext inbound from outside the mesh), or closed."""
     if held is None:
         return
     try:
@@ -209,7 +210,7 @@ def check_held(held, client):
     except OSError as e:
         got = f"<{e.__class__.__name__}>"
     held.close()
-    check(got == "" or got.startswith("<") or got.startswith(f"peer={client.ip}:"),
+    check(got == "" or got.startswith("<") or got.startswith(f"peer={source_ip}:"),
           f"held connection, once the agent is ready: {got or '<closed>'}")
 
 
@@ -229,8 +230,11 @@ def wait_ready_after(env, t0, what):
         took[node] = time.monotonic() - t0
     print(f"time to ready after {what}: " +
           ", ".join(f"node {n} {t:.2f} s" for n, t in took.items()), flush=True)
-    check(len(took) == 2 and max(took.values()) < 10,
-          f"both ready within a few seconds after {what} ({took}, limit 10 s)")
+    # The xDS client retries with ztunnel's backoff (10 ms doubling to 15 s,
+    # each failed connect taking ~2 s), so after an outage of this test's
+    # length the next attempt comes within ~8 s; 20 s leaves room on a busy CI.
+    check(len(took) == 2 and max(took.values()) < 20,
+          f"both ready soon after {what} ({took}, limit 20 s)")
 
 
 def traffic_ok(env, client, server, what):
@@ -255,7 +259,7 @@ def phase_down_at_start(env, f, pods, servers):
     wait_not_ready(env, ((1, 1), (2, 2)), "istiod down", "not ready: xds, certificates({n})")
     state = env.config_dump(1)["workloadState"].get(client.kube_uid, {}).get("state")
     check(state == "Pending", f"client pod is Pending without a certificate ({state})")
-    held = [nothing_through(client, server, servers, "istiod down")]
+    held = [(nothing_through(client, server, servers, "istiod down"), client.ip)]
     for p in (server, client):
         r = tls_served(env, p)
         check(not r.startswith("handshake"), f"no TLS on {p.name}:15008 without a certificate ({r})")
@@ -265,11 +269,12 @@ def phase_down_at_start(env, f, pods, servers):
     f("ca_restart")  # certificates, but still no xDS config
     wait_not_ready(env, ((1, 1), (2, 2)), "CA back, xDS down", "not ready: xds")
     # From outside the mesh (node 1's own netns): the server pod's inbound plaintext path.
-    held.append(nothing_through(client, server, servers, "no xDS config yet, from outside the mesh",
-                                src_ns=env.topo.node_ns(1)))
+    held.append((nothing_through(client, server, servers, "no xDS config yet, from outside the mesh",
+                                 src_ns=env.topo.node_ns(1)), "10.44.0.1"))  # node 1's address
     check(survives(env, 2), f"agent 2 survives an inbound plaintext connection without xDS "
                             f"config (exit {env.agents[2].poll()})")
-    held.append(nothing_through(client, server, servers, "certificates but no xDS config yet"))
+    held.append((nothing_through(client, server, servers, "certificates but no xDS config yet"),
+                 client.ip))
     for node in (1, 2):
         check(survives(env, node),
               f"agent {node} survives connections arriving with a certificate but no xDS config "
@@ -279,8 +284,8 @@ def phase_down_at_start(env, f, pods, servers):
     wait_ready_after(env, t0, "xDS returned (CA first)")
     if all(env.agents[n].poll() is None for n in (1, 2)):  # else reported above
         traffic_ok(env, client, server, "istiod back")
-    for s in held:
-        check_held(s, client)
+    for s, source_ip in held:
+        check_held(s, source_ip)
 
 
 def phase_xds_first(env, f, pods, servers):
@@ -294,7 +299,7 @@ def phase_xds_first(env, f, pods, servers):
     f("ca_restart")
     wait_ready_after(env, t0, "the CA returned (xDS first)")
     traffic_ok(env, client, server, "CA back")
-    check_held(held, client)
+    check_held(held, client.ip)
 
 
 # ---- phase 2 -------------------------------------------------------------------
