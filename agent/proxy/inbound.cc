@@ -49,38 +49,30 @@ void Refuse(hbone::HboneStream& stream, int status, const net::SocketAddress& sr
                                    fmt::format("{} {}", status, reason)));
 }
 
-io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> pod,
-                                   std::unique_ptr<hbone::HboneStream> stream,
-                                   http2::H2Headers headers) {
-  const net::SocketAddress src = stream->conn().peer_address();
-  const net::SocketAddress arrival = stream->conn().local_address();
-  auto req = hbone::ParseConnectRequest(headers);
-  if (!req.ok()) {
-    Refuse(*stream, hbone::HttpStatusFor(req.status()), src, arrival, req.status().ToString());
-    co_return;
-  }
-  std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
-  if (local == nullptr) {
-    Refuse(*stream, 503, src, arrival, "destination workload unknown");
-    co_return;
-  }
-  state::InboundTarget target =
-      state::MapInboundAuthority(*st->snapshot, *local, arrival.ip(), req->target.ToString());
-  if (target.status != 200) {
-    Refuse(*stream, target.status, src, arrival, target.reason);
-    co_return;
-  }
-  const auto& peer_id = stream->conn().peer_identity();
-  const state::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, src.ip());
+// What an inbound stream keeps while its bytes flow; the request headers,
+// snapshot, labels and authorization input die with SetupInbound's frame.
+struct InboundCarried {
+  std::unique_ptr<ConnectionRecorder> rec;
+  net::Fd upstream;
+};
 
-  io::CancelScope scope;
+// The recorder of an accepted CONNECT (info and labels of ISTIO-COMPAT §8).
+std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w, const PodContext& pod,
+                                                  const state::Snapshot& snap,
+                                                  const state::Workload& local,
+                                                  const hbone::HboneStream& stream,
+                                                  const state::InboundTarget& target,
+                                                  const hbone::ConnectRequest& req,
+                                                  io::CancelScope* scope) {
+  const net::SocketAddress src = stream.conn().peer_address();
+  const auto& peer_id = stream.conn().peer_identity();
+  const state::Workload* src_wl = snap.FindWorkloadByIp(local.network, src.ip());
   ConnInfo info;
   info.direction = Direction::kInbound;
-  info.pod_uid = pod->uid;
+  info.pod_uid = pod.uid;
   info.src = src;
-  info.dst = arrival;
-  info.hbone_addr = req->target.ToString();
+  info.dst = stream.conn().local_address();
+  info.hbone_addr = req.target.ToString();
   info.mtls = true;
   if (peer_id.has_value()) info.src_identity = peer_id->ToString();
   if (src_wl != nullptr) {
@@ -88,42 +80,73 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
     info.src_namespace = src_wl->ns;
     info.src_cluster = src_wl->cluster_id;
   }
-  info.dst_workload = local->name;
-  info.dst_namespace = local->ns;
-  info.dst_cluster = local->cluster_id;
-  info.dst_identity = pod->identity.ToString();
-  info.dst_workload_uid = local->uid;
-  const state::Service* svc = GuessService(*st->snapshot, *local, target, *req);
+  info.dst_workload = local.name;
+  info.dst_namespace = local.ns;
+  info.dst_cluster = local.cluster_id;
+  info.dst_identity = pod.identity.ToString();
+  info.dst_workload_uid = local.uid;
+  const state::Service* svc = GuessService(snap, local, target, req);
   if (svc != nullptr) info.dst_service = svc->hostname;
-  AuthzRequest areq{local, src, target.upstream, nullptr};
-  info.authz = areq;
+  info.authz = AuthzRequest{&local, src, target.upstream, nullptr};
   info.peer_identity = peer_id;
 
   ConnectionLabels labels;
   labels.reporter_source = false;
   labels.source = LabelsFor(src_wl);
-  if (peer_id.has_value()) labels.source.principal = peer_id->ToString();
-  labels.destination = LabelsFor(local);
-  labels.destination.principal = pod->identity.ToString();
+  labels.source.principal = info.src_identity;
+  labels.destination = LabelsFor(&local);
+  labels.destination.principal = info.dst_identity;
   SetServiceLabels(svc, &labels);
   labels.mutual_tls = true;
+  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
+                                              labels, scope);
+}
 
-  // Authorization (ISTIO-COMPAT §7): src = TCP peer, dst = pod IP:target port.
-  if (st->authorize) {
-    areq.peer = peer_id.has_value() ? &*peer_id : nullptr;
-    AuthzDecision d = st->authorize(areq);
-    if (!d.allow) {
-      ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, nullptr);
-      (void)stream->Respond(401);
-      AMBIT_LOG(kInfo, "authz", "denied {} -> {} ({}): {}{}", src.ToString(),
-                target.upstream.ToString(), info.src_identity.empty() ? "no identity" : info.src_identity,
-                d.reason, d.policy.empty() ? "" : fmt::format(" [{}]", d.policy));
-      rec.Finish(kFlagDeny, absl::PermissionDeniedError(d.reason));
-      co_return;
-    }
+// Authorization (ISTIO-COMPAT §7): src = TCP peer, dst = pod IP:target port.
+// False when denied (answered 401, logged and recorded).
+bool Authorize(const AgentState& st, hbone::HboneStream& stream, ConnectionRecorder& rec) {
+  if (!st.authorize) return true;
+  const ConnInfo& info = rec.info();
+  AuthzRequest areq = *info.authz;
+  areq.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;
+  AuthzDecision d = st.authorize(areq);
+  if (d.allow) return true;
+  (void)stream.Respond(401);
+  AMBIT_LOG(kInfo, "authz", "denied {} -> {} ({}): {}{}", info.src.ToString(),
+            areq.destination_addr.ToString(),
+            info.src_identity.empty() ? "no identity" : info.src_identity, d.reason,
+            d.policy.empty() ? "" : fmt::format(" [{}]", d.policy));
+  rec.Finish(kFlagDeny, absl::PermissionDeniedError(d.reason));
+  return false;
+}
+
+// The checks of §2.4 in order, the upstream connect and the 200. Returns no
+// recorder when the stream already ended (refused, denied or failed).
+io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContext> pod,
+                                      hbone::HboneStream& stream, http2::H2Headers headers,
+                                      io::CancelScope& scope) {
+  const net::SocketAddress src = stream.conn().peer_address();
+  const net::SocketAddress arrival = stream.conn().local_address();
+  auto req = hbone::ParseConnectRequest(headers);
+  if (!req.ok()) {
+    Refuse(stream, hbone::HttpStatusFor(req.status()), src, arrival, req.status().ToString());
+    co_return InboundCarried{};
   }
-
-  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+  std::shared_ptr<const AgentState> st = w.state();
+  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
+  if (local == nullptr) {
+    Refuse(stream, 503, src, arrival, "destination workload unknown");
+    co_return InboundCarried{};
+  }
+  state::InboundTarget target =
+      state::MapInboundAuthority(*st->snapshot, *local, arrival.ip(), req->target.ToString());
+  if (target.status != 200) {
+    Refuse(stream, target.status, src, arrival, target.reason);
+    co_return InboundCarried{};
+  }
+  InboundCarried c;
+  c.rec = RecordInbound(w, *pod, *st->snapshot, *local, stream, target, *req, &scope);
+  if (!Authorize(*st, stream, *c.rec)) co_return InboundCarried{};
   UpstreamOptions uo;
   uo.target = target.upstream;
   uo.mark = w.options().packet_mark;
@@ -133,26 +156,38 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
   if (!(src.ip() == target.upstream.ip())) uo.spoof_source = net::SocketAddress(src.ip(), 0);
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
-    (void)stream->Respond(503);
-    rec.Finish(kFlagConnect, up.status());
-    co_return;
+    (void)stream.Respond(503);
+    c.rec->Finish(kFlagConnect, up.status());
+    co_return InboundCarried{};
   }
-  LoopFd upstream(w.loop(), std::move(*up));
-  hbone::Baggage dest = BaggageFor(*local);
-  http2::H2Headers resp = hbone::BuildConnectResponseHeaders(dest);
-  if (Status s = stream->Respond(200, resp); !s.ok()) {
-    rec.Finish(kFlagConnect, s);
-    co_return;
+  c.upstream = std::move(*up);
+  http2::H2Headers resp = hbone::BuildConnectResponseHeaders(BaggageFor(*local));
+  if (Status s = stream.Respond(200, resp); !s.ok()) {
+    c.rec->Finish(kFlagConnect, s);
+    co_return InboundCarried{};
   }
-  hbone::RelayResult r = co_await hbone::RelayTcpStream(w.loop(), upstream.get(), *stream, scope, &rec);
-  if (!rec.late_rejection().empty()) {
+  co_return c;
+}
+
+// Only the stream, the scope and what InboundCarried holds stay for the
+// connection's lifetime (memory per idle connection).
+io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> pod,
+                                   std::unique_ptr<hbone::HboneStream> stream,
+                                   http2::H2Headers headers) {
+  io::CancelScope scope;
+  InboundCarried c = co_await SetupInbound(w, std::move(pod), *stream, std::move(headers), scope);
+  if (c.rec == nullptr) co_return;
+  LoopFd upstream(w.loop(), std::move(c.upstream));
+  hbone::RelayResult r =
+      co_await hbone::RelayTcpStream(w.loop(), upstream.get(), *stream, scope, c.rec.get());
+  if (!c.rec->late_rejection().empty()) {
     hbone::AbortOnClose(upstream.get());
     stream->Reset(http2::kH2ConnectError);
-    rec.Finish(kFlagDeny, absl::PermissionDeniedError(rec.late_rejection()));
+    c.rec->Finish(kFlagDeny, absl::PermissionDeniedError(c.rec->late_rejection()));
   } else {
-    rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone)
-                                                              : std::string(kFlagConnect),
-               r.status);
+    c.rec->Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone)
+                                                                 : std::string(kFlagConnect),
+                  r.status);
   }
 }
 
@@ -160,8 +195,7 @@ io::Task<void> HandleInboundStream(Worker& w, std::shared_ptr<const PodContext> 
 
 io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
                                   net::SocketAddress peer) {
-  (void)net::SetTcpNoDelay(fd.get(), true);
-  (void)net::SetKeepalive(fd.get(), {});
+  // TCP_NODELAY and keepalive come from the listener (Worker::AddPod).
   auto local = net::LocalAddress(fd.get());  // for the failure log (our 15008 address)
   hbone::ConnOptions opts = w.options().conn;
   Worker* wp = &w;

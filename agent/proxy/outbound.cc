@@ -76,23 +76,30 @@ io::Task<StatusOr<std::unique_ptr<hbone::HboneStream>>> OpenStream(
   co_return last;
 }
 
-// `st` keeps the snapshot that `route` points into alive.
-io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd& client,
-                          net::SocketAddress peer, state::HboneRoute route,
-                          std::shared_ptr<const AgentState> st) {
-  (void)st;
-  io::CancelScope scope;
+// What a captured connection keeps while its bytes flow. The setup (decision,
+// labels, pool key, dial closure, CONNECT headers, snapshot) lives in the
+// frames of the Setup* coroutines and is freed once the stream is open.
+struct Carried {
+  std::unique_ptr<ConnectionRecorder> rec;
+  std::unique_ptr<hbone::HboneStream> stream;  // HBONE
+  net::Fd upstream;                            // plain TCP
+};
+
+std::unique_ptr<ConnectionRecorder> RecordHbone(Worker& w, const PodContext& pod,
+                                                const net::SocketAddress& peer,
+                                                const state::HboneRoute& route,
+                                                io::CancelScope* scope) {
   ConnInfo info;
   info.direction = Direction::kOutbound;
-  info.pod_uid = pod->uid;
+  info.pod_uid = pod.uid;
   info.src = peer;
   info.dst = route.next_hop;
   info.hbone_addr = route.authority.ToString();
   info.mtls = true;
-  info.src_identity = pod->identity.ToString();
-  info.src_workload = pod->workload.name;
-  info.src_namespace = pod->workload.ns;
-  info.src_cluster = pod->workload.cluster_id;
+  info.src_identity = pod.identity.ToString();
+  info.src_workload = pod.workload.name;
+  info.src_namespace = pod.workload.ns;
+  info.src_cluster = pod.workload.cluster_id;
   if (route.upstream != nullptr) {
     info.dst_workload = route.upstream->name;
     info.dst_namespace = route.upstream->ns;
@@ -102,14 +109,42 @@ io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, Loop
   if (route.service != nullptr) info.dst_service = route.service->hostname;
   ConnectionLabels labels;
   labels.reporter_source = true;
-  labels.source = LabelsFor(&pod->workload);
-  labels.source.principal = pod->identity.ToString();
+  labels.source = LabelsFor(&pod.workload);
+  labels.source.principal = info.src_identity;
   labels.destination = LabelsFor(route.upstream);
-  if (route.upstream != nullptr) labels.destination.principal = route.upstream->Identity();
+  labels.destination.principal = info.dst_identity;
   SetServiceLabels(route.service, &labels);
   labels.mutual_tls = true;
-  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
+                                              labels, scope);
+}
 
+StatusOr<http2::H2Headers> ConnectHeaders(const PodContext& pod, const net::SocketAddress& peer,
+                                          const state::HboneRoute& route, std::string* authority) {
+  ASSIGN_OR_RETURN(auto auth,
+                   hbone::AuthorityFromIp(route.authority.ip().ToString(), route.authority.port()));
+  hbone::OutboundConnect req;
+  req.target = auth;
+  req.source = BaggageFor(pod.workload);
+  req.client_ip = peer.ip().ToString();
+  req.client_port = peer.port();
+  if (route.service != nullptr) req.service_host = route.service->hostname;
+  *authority = auth.ToString();
+  return hbone::BuildConnectHeaders(req);
+}
+
+// `route` points into w.state()'s snapshot, which the caller's frame holds.
+io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, int client,
+                             net::SocketAddress peer, const state::HboneRoute& route,
+                             io::CancelScope& scope) {
+  Carried c;
+  c.rec = RecordHbone(w, *pod, peer, route, &scope);
+  std::string authority;
+  auto headers = ConnectHeaders(*pod, peer, route, &authority);
+  if (!headers.ok()) {
+    c.rec->Finish(kFlagConnect, headers.status());
+    co_return Carried{};
+  }
   std::vector<identity::Identity> expected;
   for (const std::string& s : route.expected_identities) {
     if (auto id = identity::Identity::Parse(s); id.ok()) expected.push_back(*id);
@@ -119,51 +154,33 @@ io::Task<void> CarryHbone(Worker& w, std::shared_ptr<const PodContext> pod, Loop
                                                     ? std::string()
                                                     : pod->workload.addresses[0].ToString()};
   Worker* wp = &w;
-  hbone::HbonePool::DialFn dial = [wp, pod, route, expected]() {
-    return DialHbone(wp, pod, route.next_hop, expected);
+  hbone::HbonePool::DialFn dial = [wp, pod, next_hop = route.next_hop, expected]() {
+    return DialHbone(wp, pod, next_hop, expected);
   };
-  hbone::OutboundConnect req;
-  auto authority = hbone::AuthorityFromIp(route.authority.ip().ToString(), route.authority.port());
-  if (!authority.ok()) {
-    rec.Finish(kFlagConnect, authority.status());
-    co_return;
-  }
-  req.target = *authority;
-  req.source = BaggageFor(pod->workload);
-  req.client_ip = peer.ip().ToString();
-  req.client_port = peer.port();
-  if (route.service != nullptr) req.service_host = route.service->hostname;
-  auto headers = hbone::BuildConnectHeaders(req);
-  if (!headers.ok()) {
-    rec.Finish(kFlagConnect, headers.status());
-    co_return;
-  }
-  std::string auth_text = authority->ToString();
-  auto stream = co_await OpenStream(w, key, dial, auth_text, *headers);
+  auto stream = co_await OpenStream(w, key, dial, authority, *headers);
   if (!stream.ok()) {
-    rec.Finish(FlagFor(stream.status()), stream.status());
-    hbone::AbortOnClose(client.get());
-    co_return;
+    c.rec->Finish(FlagFor(stream.status()), stream.status());
+    hbone::AbortOnClose(client);
+    co_return Carried{};
   }
-  hbone::RelayResult r = co_await hbone::RelayTcpStream(w.loop(), client.get(), **stream, scope, &rec);
-  rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone) : std::string(kFlagConnect),
-             r.status);
+  c.stream = std::move(*stream);
+  co_return c;
 }
 
-io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd& client,
-                        net::SocketAddress peer, net::SocketAddress target,
-                        const state::Workload* upstream, const state::Service* service,
-                        std::shared_ptr<const AgentState> st) {
-  (void)st;  // keeps `upstream`/`service` alive
-  io::CancelScope scope;
+std::unique_ptr<ConnectionRecorder> RecordTcp(Worker& w, const PodContext& pod,
+                                              const net::SocketAddress& peer,
+                                              const net::SocketAddress& target,
+                                              const state::Workload* upstream,
+                                              const state::Service* service,
+                                              io::CancelScope* scope) {
   ConnInfo info;
   info.direction = Direction::kOutbound;
-  info.pod_uid = pod->uid;
+  info.pod_uid = pod.uid;
   info.src = peer;
   info.dst = target;
-  info.src_workload = pod->workload.name;
-  info.src_namespace = pod->workload.ns;
-  info.src_cluster = pod->workload.cluster_id;
+  info.src_workload = pod.workload.name;
+  info.src_namespace = pod.workload.ns;
+  info.src_cluster = pod.workload.cluster_id;
   if (upstream != nullptr) {
     info.dst_workload = upstream->name;
     info.dst_namespace = upstream->ns;
@@ -172,12 +189,21 @@ io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd
   if (service != nullptr) info.dst_service = service->hostname;
   ConnectionLabels labels;
   labels.reporter_source = true;
-  labels.source = LabelsFor(&pod->workload);
-  labels.source.principal = pod->identity.ToString();
+  labels.source = LabelsFor(&pod.workload);
+  labels.source.principal = pod.identity.ToString();
   labels.destination = LabelsFor(upstream);
   SetServiceLabels(service, &labels);
-  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
+                                              labels, scope);
+}
 
+// `upstream`/`service` point into w.state()'s snapshot, which the caller's frame holds.
+io::Task<Carried> SetupTcp(Worker& w, std::shared_ptr<const PodContext> pod, int client,
+                           net::SocketAddress peer, net::SocketAddress target,
+                           const state::Workload* upstream, const state::Service* service,
+                           io::CancelScope& scope) {
+  Carried c;
+  c.rec = RecordTcp(w, *pod, peer, target, upstream, service, &scope);
   UpstreamOptions uo;
   uo.target = target;
   uo.mark = w.options().packet_mark;
@@ -185,24 +211,20 @@ io::Task<void> CarryTcp(Worker& w, std::shared_ptr<const PodContext> pod, LoopFd
   uo.scope = &scope;
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
-    rec.Finish(kFlagConnect, up.status());
-    hbone::AbortOnClose(client.get());
-    co_return;
+    c.rec->Finish(kFlagConnect, up.status());
+    hbone::AbortOnClose(client);
+    co_return Carried{};
   }
-  LoopFd upstream_fd(w.loop(), std::move(*up));
-  hbone::RelayResult r =
-      co_await hbone::RelayTcpTcp(w.loop(), client.get(), upstream_fd.get(), scope, &rec);
-  rec.Finish(r.status.ok() || absl::IsCancelled(r.status) ? std::string(kFlagNone) : std::string(kFlagConnect),
-             r.status);
+  c.upstream = std::move(*up);
+  co_return c;
 }
 
-}  // namespace
-
-io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
-                              net::SocketAddress peer) {
-  LoopFd client(w.loop(), std::move(fd));
-  auto od = PrepareCaptured(client.get(), /*outbound=*/true, peer);
-  if (!od.ok()) co_return;
+// Original destination, route decision and the upstream side. Returns no
+// recorder when the connection already ended (failures are logged).
+io::Task<Carried> SetupOutbound(Worker& w, std::shared_ptr<const PodContext> pod, int client,
+                                net::SocketAddress peer, io::CancelScope& scope) {
+  auto od = PrepareCaptured(client, /*outbound=*/true, peer);
+  if (!od.ok()) co_return Carried{};
   const net::SocketAddress target = *od;
   std::shared_ptr<const AgentState> st = w.state();
   const state::Workload* source = st->snapshot->FindWorkload(pod->workload.uid);
@@ -211,16 +233,46 @@ io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, 
   AMBIT_LOG(kDebug, "outbound", "{} -> {}: {}", peer.ToString(), target.ToString(),
             state::DescribeDecision(d));
   if (auto* h = std::get_if<state::HboneRoute>(&d)) {
-    co_await CarryHbone(w, pod, client, peer, *h, st);
-  } else if (auto* t = std::get_if<state::TcpRoute>(&d)) {
-    co_await CarryTcp(w, pod, client, peer, t->target, t->upstream, t->service, st);
-  } else if (auto* p = std::get_if<state::PassthroughRoute>(&d)) {
-    co_await CarryTcp(w, pod, client, peer, p->target, nullptr, nullptr, st);
-  } else {
-    const auto& e = std::get<state::DecisionError>(d);
-    LogConnectionFailed(Direction::kOutbound, peer, target, absl::UnavailableError(e.reason));
-    hbone::AbortOnClose(client.get());
+    co_return co_await SetupHbone(w, std::move(pod), client, peer, *h, scope);
   }
+  if (auto* t = std::get_if<state::TcpRoute>(&d)) {
+    co_return co_await SetupTcp(w, std::move(pod), client, peer, t->target, t->upstream,
+                                t->service, scope);
+  }
+  if (auto* p = std::get_if<state::PassthroughRoute>(&d)) {
+    co_return co_await SetupTcp(w, std::move(pod), client, peer, p->target, nullptr, nullptr,
+                                scope);
+  }
+  const auto& e = std::get<state::DecisionError>(d);
+  LogConnectionFailed(Direction::kOutbound, peer, target, absl::UnavailableError(e.reason));
+  hbone::AbortOnClose(client);
+  co_return Carried{};
+}
+
+std::string FinishFlag(const Status& st) {
+  return st.ok() || absl::IsCancelled(st) ? std::string(kFlagNone) : std::string(kFlagConnect);
+}
+
+}  // namespace
+
+// Only the client fd, the scope and what Carried holds stay for the
+// connection's lifetime (memory per idle connection).
+io::Task<void> HandleOutbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
+                              net::SocketAddress peer) {
+  LoopFd client(w.loop(), std::move(fd));
+  io::CancelScope scope;
+  Carried c = co_await SetupOutbound(w, std::move(pod), client.get(), peer, scope);
+  if (c.rec == nullptr) co_return;
+  if (c.stream != nullptr) {
+    hbone::RelayResult r =
+        co_await hbone::RelayTcpStream(w.loop(), client.get(), *c.stream, scope, c.rec.get());
+    c.rec->Finish(FinishFlag(r.status), r.status);
+    co_return;
+  }
+  LoopFd upstream(w.loop(), std::move(c.upstream));
+  hbone::RelayResult r =
+      co_await hbone::RelayTcpTcp(w.loop(), client.get(), upstream.get(), scope, c.rec.get());
+  c.rec->Finish(FinishFlag(r.status), r.status);
 }
 
 }  // namespace ambit::agent

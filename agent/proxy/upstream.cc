@@ -83,8 +83,7 @@ io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& ru
 }
 
 StatusOr<net::SocketAddress> PrepareCaptured(int fd, bool outbound, const net::SocketAddress& peer) {
-  (void)net::SetTcpNoDelay(fd, true);
-  (void)net::SetKeepalive(fd, {});
+  // TCP_NODELAY and keepalive come from the listener (Worker::AddPod).
   auto od = net::OriginalDst(fd);
   if (!od.ok()) {
     LogConnectionFailed(outbound ? Direction::kOutbound : Direction::kInbound, peer, {}, od.status());

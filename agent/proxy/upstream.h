@@ -35,9 +35,10 @@ io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& ru
                                             std::shared_ptr<const net::NetnsHandle> netns,
                                             UpstreamOptions options);
 
-// A captured connection just accepted on 15001/15006: TCP_NODELAY and
-// keepalive as ISTIO-COMPAT §3.1, then its original destination. On error
-// the connection is logged as failed (direction as given).
+// A captured connection just accepted on 15001/15006: its original
+// destination (TCP_NODELAY and keepalive, ISTIO-COMPAT §3.1, are inherited
+// from the listener: Worker::AddPod). On error the connection is logged as
+// failed (direction as given).
 StatusOr<net::SocketAddress> PrepareCaptured(int fd, bool outbound, const net::SocketAddress& peer);
 
 }  // namespace ambit::agent
