@@ -6,6 +6,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
@@ -146,7 +147,13 @@ void UringBackend::Prep(io_uring_sqe* sqe, Operation* op) {
   }
 }
 
-bool UringBackend::Submit(Operation* op, bool /*allow_inline*/) {
+bool UringBackend::Submit(Operation* op, bool allow_inline) {
+  // IORING_OP_SHUTDOWN is always punted to an io-wq thread (a wake-up and two
+  // context switches per connection); shutdown(2) of a socket never blocks.
+  if (op->kind == OpKind::kShutdown && allow_inline && !op->linked_timeout) {
+    op->result = ::shutdown(op->fd, op->how) < 0 ? -errno : 0;
+    return true;
+  }
   if (op->linked_timeout && io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
   io_uring_sqe* sqe = GetSqe();
   Prep(sqe, op);

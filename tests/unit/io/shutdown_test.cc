@@ -3,7 +3,13 @@
 // reading from never sent the FIN (found by tools/bench with --io epoll).
 #include <doctest/doctest.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include "common/io/cancel.h"
 #include "common/io/loop.h"
@@ -48,7 +54,51 @@ void Run(io::BackendKind kind) {
   close(sv[1]);
 }
 
+// io-wq helper threads this thread's rings started ("iou-wrk-<tid>").
+int IoWorkers(long tid) {
+  const std::string want = "iou-wrk-" + std::to_string(tid);
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == want) ++n;
+  }
+  return n;
+}
+
+// A fresh thread has no io-wq yet; shutdown must not start one (IORING_OP_SHUTDOWN
+// always runs on an io-wq worker: a wake-up and two context switches per connection).
+void ShutdownInline(int* workers, bool* ok) {
+  auto loop = io::Loop::Create({.backend = io::BackendKind::kUring, .name = "shut-inline"});
+  if (!loop.ok()) return;
+  io::Loop& l = **loop;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) return;
+  bool done = false;
+  Status st;
+  for (int i = 0; i < 20; ++i) {
+    done = false;
+    l.Spawn(ShutdownWr(l, sv[0], &st, &done));
+    if (!l.RunUntil([&] { return done; }, 2s) || !st.ok()) break;
+  }
+  char c;
+  *ok = done && st.ok() && read(sv[1], &c, 1) == 0;
+  *workers = IoWorkers(syscall(SYS_gettid));
+  close(sv[0]);
+  close(sv[1]);
+}
+
 }  // namespace
+
+TEST_CASE("uring shutdown completes inline, without an io-wq worker") {
+  int workers = -1;
+  bool ok = false;
+  std::thread t(ShutdownInline, &workers, &ok);
+  t.join();
+  CHECK(ok);
+  CHECK(workers == 0);
+}
 
 TEST_CASE("shutdown does not wait behind a pending recv on the same fd: epoll") { Run(io::BackendKind::kEpoll); }
 TEST_CASE("shutdown does not wait behind a pending recv on the same fd: uring") { Run(io::BackendKind::kUring); }
