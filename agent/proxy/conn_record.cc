@@ -31,14 +31,37 @@ PeerLabels LabelsFor(const state::Workload* w) {
   return l;
 }
 
+size_t PeersCache::Hash::operator()(const Key& k) const {
+  size_t h = std::hash<std::string>()(k.s);
+  for (const void* p : {k.a, k.b, k.c, k.d}) h = h * 31 + std::hash<const void*>()(p);
+  return h * 31 + static_cast<size_t>(k.kind);
+}
+
+std::shared_ptr<const ConnPeers> PeersCache::Put(const Key& key, ConnPeers peers) {
+  metrics::Labels values = peers.labels.Values();
+  peers.opened = metrics_.opened.Get(shard_, values);
+  peers.received = metrics_.received_bytes.Get(shard_, values);
+  peers.sent = metrics_.sent_bytes.Get(shard_, values);
+  peers.closed_ok = metrics_.closed.Get(shard_, values);  // response_flags "-" (the default)
+  auto shared = std::make_shared<const ConnPeers>(std::move(peers));
+  if (map_.size() >= kMaxEntries) map_.clear();  // live connections keep their own reference
+  map_.emplace(key, shared);
+  return shared;
+}
+
 ConnectionRecorder::ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTracker& tracker,
-                                       ConnInfo info, const ConnectionLabels& labels,
+                                       std::shared_ptr<const ConnPeers> peers,
+                                       const net::SocketAddress& src, const net::SocketAddress& dst,
                                        io::CancelScope* scope)
-    : metrics_(metrics, shard, labels),
+    : metrics_(metrics),
+      shard_(shard),
       tracker_(tracker),
-      info_(std::move(info)),
+      peers_(std::move(peers)),
+      src_(src),
+      dst_(dst),
       scope_(scope),
       start_(std::chrono::steady_clock::now()) {
+  peers_->opened->Inc();
   pos_ = tracker_.Add(this);
   if (base::ProcessLogger().Enabled(base::LogLevel::kDebug, "access")) {
     std::vector<base::LogField> fields = IdentityFields();
@@ -48,24 +71,25 @@ ConnectionRecorder::ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTr
 
 // The fields of ISTIO-COMPAT §8.3 both access-log events carry, in order.
 std::vector<base::LogField> ConnectionRecorder::IdentityFields() const {
+  const ConnPeers& p = *peers_;
   std::vector<base::LogField> fields;
   fields.reserve(20);
   auto add = [&fields](std::string_view key, const std::string& value) {
     if (!value.empty()) fields.push_back({key, value});
   };
-  fields.push_back({"src.addr", info_.src.ToString()});
-  add("src.workload", info_.src_workload);
-  add("src.namespace", info_.src_namespace);
-  add("src.identity", info_.src_identity);
-  add("src.cluster", info_.src_cluster);
-  fields.push_back({"dst.addr", info_.dst.ToString()});
-  add("dst.hbone_addr", info_.hbone_addr);
-  add("dst.service", info_.dst_service);
-  add("dst.workload", info_.dst_workload);
-  add("dst.namespace", info_.dst_namespace);
-  add("dst.identity", info_.dst_identity);
-  add("dst.cluster", info_.dst_cluster);
-  fields.push_back({"direction", std::string(DirectionName(info_.direction))});
+  fields.push_back({"src.addr", src_.ToString()});
+  add("src.workload", p.src_workload);
+  add("src.namespace", p.src_namespace);
+  add("src.identity", p.src_identity);
+  add("src.cluster", p.src_cluster);
+  fields.push_back({"dst.addr", dst_.ToString()});
+  add("dst.hbone_addr", p.hbone_addr);
+  add("dst.service", p.dst_service);
+  add("dst.workload", p.dst_workload);
+  add("dst.namespace", p.dst_namespace);
+  add("dst.identity", p.dst_identity);
+  add("dst.cluster", p.dst_cluster);
+  fields.push_back({"direction", std::string(DirectionName(p.direction))});
   return fields;
 }
 
@@ -77,29 +101,43 @@ ConnectionRecorder::~ConnectionRecorder() {
 void ConnectionRecorder::OnUp(size_t n) {
   // "up" = bytes from the TCP side the relay started on. Outbound that is the
   // app (received); inbound it is the local app's reply (sent back).
-  if (info_.direction == Direction::kOutbound) {
+  if (peers_->direction == Direction::kOutbound) {
     recv_ += n;
-    metrics_.AddReceived(n);
+    peers_->received->Inc(n);
   } else {
     sent_ += n;
-    metrics_.AddSent(n);
+    peers_->sent->Inc(n);
   }
 }
 
 void ConnectionRecorder::OnDown(size_t n) {
-  if (info_.direction == Direction::kOutbound) {
+  if (peers_->direction == Direction::kOutbound) {
     sent_ += n;
-    metrics_.AddSent(n);
+    peers_->sent->Inc(n);
   } else {
     recv_ += n;
-    metrics_.AddReceived(n);
+    peers_->received->Inc(n);
   }
+}
+
+// istio_tcp_connections_closed (and _failed when flags != "-"), as
+// ConnectionMetrics::Close; a clean close is one relaxed add.
+void ConnectionRecorder::CountClose(std::string_view response_flags) {
+  if (response_flags.empty() || response_flags == kFlagNone) {
+    peers_->closed_ok->Inc();
+    return;
+  }
+  ConnectionLabels labels = peers_->labels;
+  labels.response_flags = std::string(response_flags);
+  metrics::Labels values = labels.Values();
+  metrics_.closed.Get(shard_, values)->Inc();
+  metrics_.failed.Get(shard_, values)->Inc();
 }
 
 void ConnectionRecorder::Finish(std::string_view response_flags, const Status& status) {
   if (finished_) return;
   finished_ = true;
-  metrics_.Close(response_flags);
+  CountClose(response_flags);
   const bool failed = !late_rejection_.empty() || (!status.ok() && !absl::IsCancelled(status));
   const auto level = failed ? base::LogLevel::kError : base::LogLevel::kInfo;
   auto& logger = base::ProcessLogger();
@@ -111,7 +149,7 @@ void ConnectionRecorder::Finish(std::string_view response_flags, const Status& s
   // §8.3: outbound bytes_sent = the app's request bytes, bytes_recv = the
   // response; inbound bytes_sent = written back to the HBONE client. (The
   // istio_tcp_* metrics count request bytes as received for both reporters.)
-  const bool outbound = info_.direction == Direction::kOutbound;
+  const bool outbound = peers_->direction == Direction::kOutbound;
   fields.push_back({"bytes_sent", std::to_string(outbound ? recv_ : sent_)});
   fields.push_back({"bytes_recv", std::to_string(outbound ? sent_ : recv_)});
   fields.push_back({"duration", fmt::format("{}ms", ms)});
@@ -125,14 +163,14 @@ std::vector<ConnSummary> ConnTracker::Summaries() const {
   std::vector<ConnSummary> out;
   out.reserve(live_.size());
   for (const ConnectionRecorder* r : live_) {
-    const ConnInfo& i = r->info();
+    const ConnPeers& p = r->peers();
     ConnSummary s;
-    s.pod_uid = i.pod_uid;
-    s.direction = i.direction;
-    s.src = i.src.ToString();
-    s.original_dst = i.hbone_addr.empty() ? i.dst.ToString() : i.hbone_addr;
-    s.actual_dst = i.dst.ToString();
-    s.hbone = i.mtls;
+    s.pod_uid = p.pod_uid;
+    s.direction = p.direction;
+    s.src = r->src().ToString();
+    s.original_dst = p.hbone_addr.empty() ? r->dst().ToString() : p.hbone_addr;
+    s.actual_dst = r->dst().ToString();
+    s.hbone = p.mtls;
     out.push_back(std::move(s));
   }
   return out;
@@ -141,7 +179,7 @@ std::vector<ConnSummary> ConnTracker::Summaries() const {
 size_t ConnTracker::CancelPod(const std::string& uid) {
   size_t n = 0;
   for (ConnectionRecorder* r : live_) {
-    if (r->info().pod_uid == uid && r->scope() != nullptr && !r->scope()->cancelled()) {
+    if (r->peers().pod_uid == uid && r->scope() != nullptr && !r->scope()->cancelled()) {
       r->scope()->Cancel();
       ++n;
     }
@@ -153,11 +191,11 @@ size_t ConnTracker::Reauthorize(const AgentState& state) {
   if (!state.authorize) return 0;
   size_t n = 0;
   for (ConnectionRecorder* r : live_) {
-    const ConnInfo& info = r->info();
-    if (info.direction != Direction::kInbound || !info.authz.has_value()) continue;
+    const ConnPeers& info = r->peers();
+    if (info.direction != Direction::kInbound || !r->authz().has_value()) continue;
     if (r->scope() == nullptr || r->scope()->cancelled()) continue;
     const state::Workload* dst = state.snapshot->FindWorkload(info.dst_workload_uid);
-    AuthzRequest req = *info.authz;
+    AuthzRequest req = *r->authz();
     req.destination = dst;
     req.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;
     if (dst == nullptr) continue;  // pod removal handles this case
@@ -165,8 +203,8 @@ size_t ConnTracker::Reauthorize(const AgentState& state) {
     if (d.allow) continue;
     r->set_late_rejected(fmt::format("connection closed by a policy change ({}): {}",
                                      d.policy.empty() ? "no matching ALLOW" : d.policy, d.reason));
-    AMBIT_LOG(kInfo, "authz", "late rejection of {} -> {}: {}", info.src.ToString(),
-              info.dst.ToString(), r->late_rejection());
+    AMBIT_LOG(kInfo, "authz", "late rejection of {} -> {}: {}", r->src().ToString(),
+              r->dst().ToString(), r->late_rejection());
     r->scope()->Cancel();
     ++n;
   }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "agent/metrics/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
@@ -28,30 +29,75 @@ enum class Direction : uint8_t { kOutbound, kInbound };
 // Labels of one side from a workload (empty fields become "unknown").
 PeerLabels LabelsFor(const state::Workload* w);
 
-struct ConnInfo {
+// What the connections of one pod to one destination share: the identity
+// fields of the access log (ISTIO-COMPAT §8.3) and the istio_tcp_* labels
+// with their series resolved once. Immutable; built on a PeersCache miss.
+struct ConnPeers {
   Direction direction = Direction::kOutbound;
-  std::string pod_uid;              // the captured pod this connection belongs to
-  net::SocketAddress src;           // downstream peer
-  net::SocketAddress dst;           // outbound: next hop (ip:15008 or target); inbound: our 15008/15006 address
+  bool mtls = false;
+  std::string pod_uid;              // the captured pod these connections belong to
   std::string hbone_addr;           // CONNECT authority, if HBONE
   std::string dst_service;          // hostname
   std::string src_identity, dst_identity;
   std::string src_workload, src_namespace, dst_workload, dst_namespace;
   std::string src_cluster, dst_cluster;
-  bool mtls = false;
-  // Inbound only: what authorization decided on (re-checked on policy change).
-  std::optional<AuthzRequest> authz;
-  std::optional<identity::Identity> peer_identity;
-  std::string dst_workload_uid;
+  std::string dst_workload_uid;     // inbound: re-authorization looks it up
+  std::optional<identity::Identity> peer_identity;  // inbound HBONE
+  ConnectionLabels labels;
+  // The pod whose address is part of the cache key: alive while the entry is.
+  std::shared_ptr<const void> pod_pin;
+  // Series of `labels` on the worker's shard (set by PeersCache).
+  metrics::Counter* opened = nullptr;
+  metrics::Counter* received = nullptr;
+  metrics::Counter* sent = nullptr;
+  metrics::Counter* closed_ok = nullptr;  // response_flags "-"
+};
+
+// Per worker: ConnPeers by destination, so a new connection to a known
+// destination copies no strings and hashes no labels. Keys are pointers into
+// the current state (pod, workloads, service) plus a string (authority,
+// peer identity): Clear() on every state change. Bounded.
+class PeersCache {
+ public:
+  struct Key {
+    int kind = 0;
+    const void* a = nullptr;
+    const void* b = nullptr;
+    const void* c = nullptr;
+    const void* d = nullptr;
+    std::string s;
+    bool operator==(const Key&) const = default;
+  };
+  PeersCache(TcpMetrics& metrics, size_t shard) : metrics_(metrics), shard_(shard) {}
+  template <typename Build>
+  std::shared_ptr<const ConnPeers> Get(const Key& key, Build&& build) {
+    auto it = map_.find(key);
+    if (it != map_.end()) return it->second;
+    return Put(key, build());
+  }
+  void Clear() { map_.clear(); }
+  size_t size() const { return map_.size(); }
+  static constexpr size_t kMaxEntries = 1024;
+
+ private:
+  struct Hash {
+    size_t operator()(const Key& k) const;
+  };
+  std::shared_ptr<const ConnPeers> Put(const Key& key, ConnPeers peers);
+  TcpMetrics& metrics_;
+  size_t shard_;
+  std::unordered_map<Key, std::shared_ptr<const ConnPeers>, Hash> map_;
 };
 
 class ConnTracker;
 
-// Lives in the connection's coroutine frame.
+// Lives as long as the connection (a few hundred bytes: the shared peers,
+// the two addresses, the counters).
 class ConnectionRecorder final : public hbone::RelayObserver {
  public:
-  ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTracker& tracker, ConnInfo info,
-                     const ConnectionLabels& labels, io::CancelScope* scope);
+  ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTracker& tracker,
+                     std::shared_ptr<const ConnPeers> peers, const net::SocketAddress& src,
+                     const net::SocketAddress& dst, io::CancelScope* scope);
   ~ConnectionRecorder() override;
   ConnectionRecorder(const ConnectionRecorder&) = delete;
   ConnectionRecorder& operator=(const ConnectionRecorder&) = delete;
@@ -64,7 +110,13 @@ class ConnectionRecorder final : public hbone::RelayObserver {
   // src.*, dst.* and direction fields of both access-log events.
   std::vector<base::LogField> IdentityFields() const;
 
-  const ConnInfo& info() const { return info_; }
+  const ConnPeers& peers() const { return *peers_; }
+  // Downstream peer; outbound: next hop (ip:15008 or target), inbound: our 15008/15006 address.
+  const net::SocketAddress& src() const { return src_; }
+  const net::SocketAddress& dst() const { return dst_; }
+  // Inbound only: what authorization decided on (re-checked on policy change).
+  const std::optional<AuthzRequest>& authz() const { return authz_; }
+  void set_authz(const AuthzRequest& r) { authz_ = r; }
   io::CancelScope* scope() const { return scope_; }
   void set_late_rejected(std::string reason) { late_rejection_ = std::move(reason); }
   const std::string& late_rejection() const { return late_rejection_; }
@@ -72,9 +124,14 @@ class ConnectionRecorder final : public hbone::RelayObserver {
   uint64_t bytes_recv() const { return recv_; }
 
  private:
-  ConnectionMetrics metrics_;
+  void CountClose(std::string_view response_flags);
+
+  TcpMetrics& metrics_;
+  size_t shard_;
   ConnTracker& tracker_;
-  ConnInfo info_;
+  std::shared_ptr<const ConnPeers> peers_;
+  net::SocketAddress src_, dst_;
+  std::optional<AuthzRequest> authz_;
   io::CancelScope* scope_;
   std::list<ConnectionRecorder*>::iterator pos_;
   base::MonoTime start_;

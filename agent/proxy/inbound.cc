@@ -56,8 +56,42 @@ struct InboundCarried {
   net::Fd upstream;
 };
 
-// The recorder of an accepted CONNECT (info and labels of ISTIO-COMPAT §8).
-std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w, const PodContext& pod,
+ConnPeers InboundPeers(const PodContext& pod, const state::Workload& local,
+                       const state::Workload* src_wl, const state::Service* svc,
+                       const std::optional<identity::Identity>& peer_id,
+                       const std::string& authority) {
+  ConnPeers p;
+  p.direction = Direction::kInbound;
+  p.pod_uid = pod.uid;
+  p.hbone_addr = authority;
+  p.mtls = true;
+  if (peer_id.has_value()) p.src_identity = peer_id->ToString();
+  if (src_wl != nullptr) {
+    p.src_workload = src_wl->name;
+    p.src_namespace = src_wl->ns;
+    p.src_cluster = src_wl->cluster_id;
+  }
+  p.dst_workload = local.name;
+  p.dst_namespace = local.ns;
+  p.dst_cluster = local.cluster_id;
+  p.dst_identity = pod.identity.ToString();
+  p.dst_workload_uid = local.uid;
+  if (svc != nullptr) p.dst_service = svc->hostname;
+  p.peer_identity = peer_id;
+  ConnectionLabels& labels = p.labels;
+  labels.reporter_source = false;
+  labels.source = LabelsFor(src_wl);
+  labels.source.principal = p.src_identity;
+  labels.destination = LabelsFor(&local);
+  labels.destination.principal = p.dst_identity;
+  SetServiceLabels(svc, &labels);
+  labels.mutual_tls = true;
+  return p;
+}
+
+// The recorder of an accepted CONNECT (identity fields and labels of ISTIO-COMPAT §8).
+std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w,
+                                                  const std::shared_ptr<const PodContext>& pod,
                                                   const state::Snapshot& snap,
                                                   const state::Workload& local,
                                                   const hbone::HboneStream& stream,
@@ -67,52 +101,34 @@ std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w, const PodContext& p
   const net::SocketAddress src = stream.conn().peer_address();
   const auto& peer_id = stream.conn().peer_identity();
   const state::Workload* src_wl = snap.FindWorkloadByIp(local.network, src.ip());
-  ConnInfo info;
-  info.direction = Direction::kInbound;
-  info.pod_uid = pod.uid;
-  info.src = src;
-  info.dst = stream.conn().local_address();
-  info.hbone_addr = req.target.ToString();
-  info.mtls = true;
-  if (peer_id.has_value()) info.src_identity = peer_id->ToString();
-  if (src_wl != nullptr) {
-    info.src_workload = src_wl->name;
-    info.src_namespace = src_wl->ns;
-    info.src_cluster = src_wl->cluster_id;
-  }
-  info.dst_workload = local.name;
-  info.dst_namespace = local.ns;
-  info.dst_cluster = local.cluster_id;
-  info.dst_identity = pod.identity.ToString();
-  info.dst_workload_uid = local.uid;
   const state::Service* svc = GuessService(snap, local, target, req);
-  if (svc != nullptr) info.dst_service = svc->hostname;
-  info.authz = AuthzRequest{&local, src, target.upstream, nullptr};
-  info.peer_identity = peer_id;
-
-  ConnectionLabels labels;
-  labels.reporter_source = false;
-  labels.source = LabelsFor(src_wl);
-  labels.source.principal = info.src_identity;
-  labels.destination = LabelsFor(&local);
-  labels.destination.principal = info.dst_identity;
-  SetServiceLabels(svc, &labels);
-  labels.mutual_tls = true;
-  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
-                                              labels, scope);
+  std::string authority = req.target.ToString();
+  std::string key_text = peer_id.has_value() ? peer_id->ToString() : std::string();
+  key_text.append("|").append(authority);
+  PeersCache::Key key{3, pod.get(), &local, src_wl, svc, std::move(key_text)};
+  auto peers = w.peers().Get(key, [&] {
+    ConnPeers p = InboundPeers(*pod, local, src_wl, svc, peer_id, authority);
+    p.pod_pin = pod;
+    return p;
+  });
+  auto rec = std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(),
+                                                  std::move(peers), src,
+                                                  stream.conn().local_address(), scope);
+  rec->set_authz(AuthzRequest{&local, src, target.upstream, nullptr});
+  return rec;
 }
 
 // Authorization (ISTIO-COMPAT §7): src = TCP peer, dst = pod IP:target port.
 // False when denied (answered 401, logged and recorded).
 bool Authorize(const AgentState& st, hbone::HboneStream& stream, ConnectionRecorder& rec) {
   if (!st.authorize) return true;
-  const ConnInfo& info = rec.info();
-  AuthzRequest areq = *info.authz;
+  const ConnPeers& info = rec.peers();
+  AuthzRequest areq = *rec.authz();
   areq.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;
   AuthzDecision d = st.authorize(areq);
   if (d.allow) return true;
   (void)stream.Respond(401);
-  AMBIT_LOG(kInfo, "authz", "denied {} -> {} ({}): {}{}", info.src.ToString(),
+  AMBIT_LOG(kInfo, "authz", "denied {} -> {} ({}): {}{}", rec.src().ToString(),
             areq.destination_addr.ToString(),
             info.src_identity.empty() ? "no identity" : info.src_identity, d.reason,
             d.policy.empty() ? "" : fmt::format(" [{}]", d.policy));
@@ -145,7 +161,7 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
     co_return InboundCarried{};
   }
   InboundCarried c;
-  c.rec = RecordInbound(w, *pod, *st->snapshot, *local, stream, target, *req, &scope);
+  c.rec = RecordInbound(w, pod, *st->snapshot, *local, stream, target, *req, &scope);
   if (!Authorize(*st, stream, *c.rec)) co_return InboundCarried{};
   UpstreamOptions uo;
   uo.target = target.upstream;

@@ -16,6 +16,29 @@ namespace ambit::agent {
 
 namespace {
 bool IllegalPort(uint16_t p) { return p == 15001 || p == 15006 || p == 15008; }
+
+ConnPeers PlainPeers(const PodContext& pod, const state::Workload& local,
+                     const state::Workload* src_wl) {
+  ConnPeers p;
+  p.direction = Direction::kInbound;
+  p.pod_uid = pod.uid;
+  if (src_wl != nullptr) {
+    p.src_workload = src_wl->name;
+    p.src_namespace = src_wl->ns;
+    p.src_cluster = src_wl->cluster_id;
+  }
+  p.dst_workload = local.name;
+  p.dst_namespace = local.ns;
+  p.dst_cluster = local.cluster_id;
+  p.dst_workload_uid = local.uid;
+  ConnectionLabels& labels = p.labels;
+  labels.reporter_source = false;
+  labels.source = LabelsFor(src_wl);
+  labels.destination = LabelsFor(&local);
+  labels.destination.principal = pod.identity.ToString();
+  labels.mutual_tls = false;
+  return p;
+}
 }  // namespace
 
 io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
@@ -36,34 +59,18 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   const state::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
 
   io::CancelScope scope;
-  ConnInfo info;
-  info.direction = Direction::kInbound;
-  info.pod_uid = pod->uid;
-  info.src = peer;
-  info.dst = target;
-  if (src_wl != nullptr) {
-    info.src_workload = src_wl->name;
-    info.src_namespace = src_wl->ns;
-    info.src_cluster = src_wl->cluster_id;
-  }
-  info.dst_workload = local->name;
-  info.dst_namespace = local->ns;
-  info.dst_cluster = local->cluster_id;
-  info.dst_workload_uid = local->uid;
+  PeersCache::Key key{4, pod.get(), local, src_wl, nullptr, {}};
+  auto peers = w.peers().Get(key, [&] {
+    ConnPeers p = PlainPeers(*pod, *local, src_wl);
+    p.pod_pin = pod;
+    return p;
+  });
   AuthzRequest areq{local, peer, target, nullptr};
-  info.authz = areq;
-
-  ConnectionLabels labels;
-  labels.reporter_source = false;
-  labels.source = LabelsFor(src_wl);
-  labels.destination = LabelsFor(local);
-  labels.destination.principal = pod->identity.ToString();
-  labels.mutual_tls = false;
 
   if (st->authorize) {
     AuthzDecision d = st->authorize(areq);
     if (!d.allow) {
-      ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, nullptr);
+      ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), peers, peer, target, nullptr);
       AMBIT_LOG(kInfo, "authz", "denied plaintext {} -> {}: {}{}", peer.ToString(),
                 target.ToString(), d.reason, d.policy.empty() ? "" : fmt::format(" [{}]", d.policy));
       hbone::AbortOnClose(client.get());
@@ -72,7 +79,9 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
     }
   }
 
-  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), info, labels, &scope);
+  ConnectionRecorder rec(w.metrics(), w.index(), w.tracker(), std::move(peers), peer, target,
+                         &scope);
+  rec.set_authz(areq);
   UpstreamOptions uo;
   uo.target = target;
   uo.mark = w.options().packet_mark;

@@ -85,38 +85,47 @@ struct Carried {
   net::Fd upstream;                            // plain TCP
 };
 
-std::unique_ptr<ConnectionRecorder> RecordHbone(Worker& w, const PodContext& pod,
+ConnPeers HbonePeers(const PodContext& pod, const state::HboneRoute& route) {
+  ConnPeers p;
+  p.direction = Direction::kOutbound;
+  p.pod_uid = pod.uid;
+  p.hbone_addr = route.authority.ToString();
+  p.mtls = true;
+  p.src_identity = pod.identity.ToString();
+  p.src_workload = pod.workload.name;
+  p.src_namespace = pod.workload.ns;
+  p.src_cluster = pod.workload.cluster_id;
+  if (route.upstream != nullptr) {
+    p.dst_workload = route.upstream->name;
+    p.dst_namespace = route.upstream->ns;
+    p.dst_cluster = route.upstream->cluster_id;
+    p.dst_identity = route.upstream->Identity();
+  }
+  if (route.service != nullptr) p.dst_service = route.service->hostname;
+  ConnectionLabels& labels = p.labels;
+  labels.reporter_source = true;
+  labels.source = LabelsFor(&pod.workload);
+  labels.source.principal = p.src_identity;
+  labels.destination = LabelsFor(route.upstream);
+  labels.destination.principal = p.dst_identity;
+  SetServiceLabels(route.service, &labels);
+  labels.mutual_tls = true;
+  return p;
+}
+
+std::unique_ptr<ConnectionRecorder> RecordHbone(Worker& w, const std::shared_ptr<const PodContext>& pod,
                                                 const net::SocketAddress& peer,
                                                 const state::HboneRoute& route,
                                                 io::CancelScope* scope) {
-  ConnInfo info;
-  info.direction = Direction::kOutbound;
-  info.pod_uid = pod.uid;
-  info.src = peer;
-  info.dst = route.next_hop;
-  info.hbone_addr = route.authority.ToString();
-  info.mtls = true;
-  info.src_identity = pod.identity.ToString();
-  info.src_workload = pod.workload.name;
-  info.src_namespace = pod.workload.ns;
-  info.src_cluster = pod.workload.cluster_id;
-  if (route.upstream != nullptr) {
-    info.dst_workload = route.upstream->name;
-    info.dst_namespace = route.upstream->ns;
-    info.dst_cluster = route.upstream->cluster_id;
-    info.dst_identity = route.upstream->Identity();
-  }
-  if (route.service != nullptr) info.dst_service = route.service->hostname;
-  ConnectionLabels labels;
-  labels.reporter_source = true;
-  labels.source = LabelsFor(&pod.workload);
-  labels.source.principal = info.src_identity;
-  labels.destination = LabelsFor(route.upstream);
-  labels.destination.principal = info.dst_identity;
-  SetServiceLabels(route.service, &labels);
-  labels.mutual_tls = true;
-  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
-                                              labels, scope);
+  PeersCache::Key key{1, pod.get(), route.upstream, route.service, nullptr,
+                      route.authority.ToString()};
+  auto peers = w.peers().Get(key, [&] {
+    ConnPeers p = HbonePeers(*pod, route);
+    p.pod_pin = pod;
+    return p;
+  });
+  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(),
+                                              std::move(peers), peer, route.next_hop, scope);
 }
 
 StatusOr<http2::H2Headers> ConnectHeaders(const PodContext& pod, const net::SocketAddress& peer,
@@ -138,7 +147,7 @@ io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, i
                              net::SocketAddress peer, const state::HboneRoute& route,
                              io::CancelScope& scope) {
   Carried c;
-  c.rec = RecordHbone(w, *pod, peer, route, &scope);
+  c.rec = RecordHbone(w, pod, peer, route, &scope);
   std::string authority;
   auto headers = ConnectHeaders(*pod, peer, route, &authority);
   if (!headers.ok()) {
@@ -167,34 +176,43 @@ io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, i
   co_return c;
 }
 
-std::unique_ptr<ConnectionRecorder> RecordTcp(Worker& w, const PodContext& pod,
-                                              const net::SocketAddress& peer,
-                                              const net::SocketAddress& target,
-                                              const state::Workload* upstream,
-                                              const state::Service* service,
-                                              io::CancelScope* scope) {
-  ConnInfo info;
-  info.direction = Direction::kOutbound;
-  info.pod_uid = pod.uid;
-  info.src = peer;
-  info.dst = target;
-  info.src_workload = pod.workload.name;
-  info.src_namespace = pod.workload.ns;
-  info.src_cluster = pod.workload.cluster_id;
+ConnPeers TcpPeers(const PodContext& pod, const state::Workload* upstream,
+                   const state::Service* service) {
+  ConnPeers p;
+  p.direction = Direction::kOutbound;
+  p.pod_uid = pod.uid;
+  p.src_workload = pod.workload.name;
+  p.src_namespace = pod.workload.ns;
+  p.src_cluster = pod.workload.cluster_id;
   if (upstream != nullptr) {
-    info.dst_workload = upstream->name;
-    info.dst_namespace = upstream->ns;
-    info.dst_cluster = upstream->cluster_id;
+    p.dst_workload = upstream->name;
+    p.dst_namespace = upstream->ns;
+    p.dst_cluster = upstream->cluster_id;
   }
-  if (service != nullptr) info.dst_service = service->hostname;
-  ConnectionLabels labels;
+  if (service != nullptr) p.dst_service = service->hostname;
+  ConnectionLabels& labels = p.labels;
   labels.reporter_source = true;
   labels.source = LabelsFor(&pod.workload);
   labels.source.principal = pod.identity.ToString();
   labels.destination = LabelsFor(upstream);
   SetServiceLabels(service, &labels);
-  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(), std::move(info),
-                                              labels, scope);
+  return p;
+}
+
+std::unique_ptr<ConnectionRecorder> RecordTcp(Worker& w, const std::shared_ptr<const PodContext>& pod,
+                                              const net::SocketAddress& peer,
+                                              const net::SocketAddress& target,
+                                              const state::Workload* upstream,
+                                              const state::Service* service,
+                                              io::CancelScope* scope) {
+  PeersCache::Key key{2, pod.get(), upstream, service, nullptr, {}};
+  auto peers = w.peers().Get(key, [&] {
+    ConnPeers p = TcpPeers(*pod, upstream, service);
+    p.pod_pin = pod;
+    return p;
+  });
+  return std::make_unique<ConnectionRecorder>(w.metrics(), w.index(), w.tracker(),
+                                              std::move(peers), peer, target, scope);
 }
 
 // `upstream`/`service` point into w.state()'s snapshot, which the caller's frame holds.
@@ -203,7 +221,7 @@ io::Task<Carried> SetupTcp(Worker& w, std::shared_ptr<const PodContext> pod, int
                            const state::Workload* upstream, const state::Service* service,
                            io::CancelScope& scope) {
   Carried c;
-  c.rec = RecordTcp(w, *pod, peer, target, upstream, service, &scope);
+  c.rec = RecordTcp(w, pod, peer, target, upstream, service, &scope);
   UpstreamOptions uo;
   uo.target = target;
   uo.mark = w.options().packet_mark;

@@ -36,6 +36,7 @@ Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options, TcpMetrics& 
       metrics_(metrics),
       runner_(runner),
       pool_(loop, options.pool),
+      peers_(metrics, index),
       rng_(std::random_device{}() + index),
       accept_errors_(registry, index) {}
 
@@ -54,6 +55,7 @@ Worker::~Worker() { watch_scope_->Cancel(); }
 
 void Worker::SetState(std::shared_ptr<const AgentState> state, bool policies_changed) {
   state_ = std::move(state);
+  peers_.Clear();  // its keys point into the previous state
   if (policies_changed && state_) {
     size_t closed = tracker_.Reauthorize(*state_);
     if (closed > 0) {

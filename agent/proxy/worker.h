@@ -63,6 +63,8 @@ class Worker {
   const net::NetnsHandle* home_netns() const { return home_netns_ ? &*home_netns_ : nullptr; }
   hbone::HbonePool& pool() { return pool_; }
   ConnTracker& tracker() { return tracker_; }
+  // Shared per-destination connection facts (cleared on every state change).
+  PeersCache& peers() { return peers_; }
   state::Rng& rng() { return rng_; }
   const std::shared_ptr<const AgentState>& state() const { return state_; }
 
@@ -115,6 +117,7 @@ class Worker {
   WorkerCounters counters_;
   hbone::HbonePool pool_;
   ConnTracker tracker_;
+  PeersCache peers_;
   state::DefaultRng rng_;
   std::shared_ptr<const AgentState> state_;
   std::map<std::string, std::shared_ptr<ListenerSet>> listeners_;
