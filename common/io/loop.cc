@@ -383,8 +383,8 @@ void Loop::RunPosted() {
 
 // ---- operation factories ----------------------------------------------------
 
-VoidOp Loop::Connect(int fd, const sockaddr* addr, socklen_t len, OpOptions o) {
-  return VoidOp(*this, addr, len, fd, o);
+ConnectOp Loop::Connect(int fd, const sockaddr* addr, socklen_t len, OpOptions o) {
+  return ConnectOp(*this, addr, len, fd, o);
 }
 SizeOp Loop::Recv(int fd, std::span<std::byte> buf, OpOptions o) {
   return SizeOp(*this, OpKind::kRecv, fd, buf.data(), buf.size(), o);

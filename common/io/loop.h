@@ -79,7 +79,7 @@ class Loop final : private CompletionSink {
 
   // ---- operations (see ops.h for the awaitables) ------------------------
   AcceptOp Accept(int fd, OpOptions o = {}) { return AcceptOp(*this, fd, o); }
-  VoidOp Connect(int fd, const sockaddr* addr, socklen_t len, OpOptions o = {});
+  ConnectOp Connect(int fd, const sockaddr* addr, socklen_t len, OpOptions o = {});
   SizeOp Recv(int fd, std::span<std::byte> buf, OpOptions o = {});
   SizeOp Send(int fd, std::span<const std::byte> buf, OpOptions o = {});
   WritevOp Writev(int fd, std::span<const iovec> iov, OpOptions o = {}) {

@@ -93,7 +93,8 @@ VoidOp::VoidOp(Loop& loop, OpKind kind, int fd, const OpOptions& o, int how)
   op_.how = how;
 }
 
-VoidOp::VoidOp(Loop& loop, const sockaddr* addr, socklen_t len, int fd, const OpOptions& o)
+ConnectOp::ConnectOp(Loop& loop, const sockaddr* addr, socklen_t len, int fd,
+                     const OpOptions& o)
     : OpBase(loop, OpKind::kConnect, fd, o) {
   if (len > sizeof(addr_) || addr == nullptr) {
     op_.result = -EINVAL;
@@ -112,6 +113,7 @@ VoidOp::VoidOp(Loop& loop, base::MonoTime deadline, const OpOptions& o)
 }
 
 Status VoidOp::await_resume() { return OpStatus(op_); }
+Status ConnectOp::await_resume() { return OpStatus(op_); }
 
 AcceptOp::AcceptOp(Loop& loop, int fd, const OpOptions& o)
     : OpBase(loop, OpKind::kAccept, fd, o) {

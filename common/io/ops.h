@@ -55,12 +55,19 @@ class SizeOp : public OpBase {
   StatusOr<size_t> await_resume();
 };
 
-// connect / shutdown / close / sleep.
+// shutdown / close / sleep / wait-readable. No address inside: every co_await
+// of one takes its size in the coroutine frame of a long-lived relay.
 class VoidOp : public OpBase {
  public:
   VoidOp(Loop& loop, OpKind kind, int fd, const OpOptions& o, int how = 0);
-  VoidOp(Loop& loop, const sockaddr* addr, socklen_t len, int fd, const OpOptions& o);
   VoidOp(Loop& loop, base::MonoTime deadline, const OpOptions& o);  // sleep
+  Status await_resume();
+};
+
+// connect: keeps its own copy of the address.
+class ConnectOp : public OpBase {
+ public:
+  ConnectOp(Loop& loop, const sockaddr* addr, socklen_t len, int fd, const OpOptions& o);
   Status await_resume();
 
  private:
