@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <malloc.h>
+
 #include <filesystem>
 #include <latch>
 
@@ -140,6 +142,22 @@ io::Task<void> Agent::ReadinessWatcher(Agent* agent) {
     Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::milliseconds(100),
                                                             {.scope = &agent->control_scope_});
     if (!st.ok()) co_return;
+  }
+}
+
+io::Task<void> Agent::MemoryHousekeeping(Agent* agent) {
+  // Connection bursts leave freed memory spread over the workers' malloc
+  // arenas; glibc keeps it resident. Hand free pages back to the kernel every
+  // 30 s (a few ms on the control thread) so RSS follows the live load.
+  for (;;) {
+    Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::seconds(30),
+                                                            {.scope = &agent->control_scope_});
+    if (!st.ok()) co_return;
+    auto t0 = std::chrono::steady_clock::now();
+    malloc_trim(0);
+    AMBIT_LOG(kDebug, "agent", "malloc_trim took {} us",
+              std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+                  .count());
   }
 }
 
@@ -308,6 +326,7 @@ int Agent::Run() {
   runtime_->SetDrainHandler([this] { StartDrain(); });
   started_.store(true);
   runtime_->main_loop().Spawn(ReadinessWatcher(this));
+  runtime_->main_loop().Spawn(MemoryHousekeeping(this));
   runtime_->Run();
   AMBIT_LOG(kInfo, "agent", "drained, exiting");
   return 0;

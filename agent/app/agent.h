@@ -104,6 +104,7 @@ class Agent {
   void StartDrain();
   static io::Task<void> DrainWaiter(Agent* agent);
   static io::Task<void> ReadinessWatcher(Agent* agent);
+  static io::Task<void> MemoryHousekeeping(Agent* agent);  // periodic malloc_trim
   std::vector<std::string> NotReadyReasons() const;
   void CheckReady();  // logs "ready" the first time nothing is pending
 

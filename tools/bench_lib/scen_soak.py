@@ -9,7 +9,10 @@ Workers in the client pod cu (node 1) run, side by side for exactly MINUTES:
 all to a soak server in pod su (node 2). Every connection carries a deterministic pseudo-random
 payload per direction, seeded per connection; each end regenerates the bytes it expects and
 compares SHA-256, so every byte is verified end to end (a short read counts as lost bytes).
-Agent RSS is read after the warm-up (1 min, or a third of a shorter run) and at the end.
+Agent RSS is sampled every 5 s. Growth compares the median of the samples in the minute after
+the warm-up (1 min, or a third of a shorter run) with the median of the last minute's samples
+(medians smooth out the data in flight at one instant), and the idle RSS 40 s after the traffic
+stopped (after the agent's periodic malloc_trim) shows what stays resident.
 
 Wire format of one soak connection (client → server first):
     header  b"SOAK" + seed u64 + up_len u64 + down_len u64   (big endian, 28 bytes)
@@ -193,8 +196,10 @@ print("RESULT " + json.dumps(dict(kinds=stats, samples=errs)), flush=True)
 
 import json  # noqa: E402
 import os  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
@@ -268,17 +273,21 @@ def run(env, minutes):
                                str(PORT), str(seconds), json.dumps(PLAN)],
                               stdout=open(cpath, "w"), stderr=subprocess.STDOUT)
     env.topo.procs.append(client)
-    rss_start = None
+    samples = []  # (seconds since start, [rss A, rss B])
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(5.0):
+            samples.append((time.monotonic() - t0, [rss_kb(p) for p in pids]))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
-        client.wait(timeout=warm)
-    except subprocess.TimeoutExpired:
-        rss_start = [rss_kb(p) for p in pids]
-        env.log(f"[soak] RSS after warm-up: {rss_start} KB")
-    try:
-        client.wait(timeout=seconds - (time.monotonic() - t0) + 90)
+        client.wait(timeout=seconds + 90)
     except subprocess.TimeoutExpired:
         client.kill()
         client.wait(timeout=10)
+    stop.set()
+    sampler.join(timeout=10)
     wall = time.monotonic() - t0
     with open(cpath) as f:
         out = f.read()
@@ -288,7 +297,20 @@ def run(env, minutes):
     cres = json.loads(res[-1][7:])
     conns = sum(v["conns"] + v["errors"] for v in cres["kinds"].values())
     sres = _wait_server(spath, conns, timeout=30) or {}
-    rss_end = [rss_kb(p) for p in pids]
+    window = min(60.0, (seconds - warm) / 2)
+
+    def median_in(lo, hi):
+        picked = [v for t, v in samples if lo <= t < hi]
+        if not picked:
+            return None
+        return [statistics.median(v[i] for v in picked) for i in range(len(pids))]
+    rss_start = median_in(warm, warm + window)
+    rss_end = median_in(seconds - window, seconds)
+    env.log(f"[soak] RSS medians: after warm-up {rss_start} KB, last minute {rss_end} KB; "
+            f"waiting 40 s idle")
+    time.sleep(40)
+    rss_idle = [rss_kb(p) for p in pids]
+    rss_end = (rss_end or [rss_kb(p) for p in pids]) + rss_idle
     return _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end)
 
 
@@ -302,6 +324,7 @@ def _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end):
                      str(v["errors"]), str(v["corrupt_conns"]), f"{v['down_lost']:,}"])
     per = table(["kind", "connections", "MB moved", "errors", "corrupt conns", "bytes lost (down)"],
                 rows)
+    rss_end, rss_idle = rss_end[:2], rss_end[2:]
     growth = [None if not a else (b - a) * 100.0 / a for a, b in zip(rss_start or [0, 0], rss_end)]
     ok = (t["errors_all"] == 0 and t["corrupt"] == 0 and t["lost"] == 0
           and t["verified"] == t["moved"] and all(alive.values()))
@@ -314,10 +337,12 @@ def _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end):
         ["errors (client + server)", str(t["errors_all"])],
         ["corrupted connections", str(t["corrupt"])],
         ["lost bytes", f"{t['lost']:,}"],
-        [f"agent RSS MB after {warm:.0f} s warm-up (A / B)",
+        [f"agent RSS MB, median of the minute after the {warm:.0f} s warm-up (A / B)",
          " / ".join(fmt(x / 1024, 1) for x in rss_start) if rss_start else "n/a"],
-        ["agent RSS MB at end (A / B)", " / ".join(fmt(x / 1024, 1) for x in rss_end)],
+        ["agent RSS MB, median of the last minute (A / B)", " / ".join(fmt(x / 1024, 1) for x in rss_end)],
         ["RSS growth % (A / B)", " / ".join(fmt(g, 1) for g in growth)],
+        ["agent RSS MB 40 s after the traffic stopped (A / B)",
+         " / ".join(fmt(x / 1024, 1) for x in rss_idle)],
         ["agents alive at end", "yes" if all(alive.values()) else f"**no** {alive}"],
         ["verdict", "pass" if ok else "**FAIL**"],
     ])
