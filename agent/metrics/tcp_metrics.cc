@@ -93,21 +93,4 @@ TcpMetrics::TcpMetrics(metrics::Registry& r)
       sockets_open(r.AddGauge("istio_tcp_sockets_open", "The current number of open TCP sockets",
                               {"reporter"})) {}
 
-ConnectionMetrics::ConnectionMetrics(TcpMetrics& m, size_t shard, const ConnectionLabels& labels)
-    : m_(m), shard_(shard), labels_(labels) {
-  metrics::Labels values = labels_.Values();
-  m_.opened.Get(shard_, values)->Inc();
-  received_ = m_.received_bytes.Get(shard_, values);
-  sent_ = m_.sent_bytes.Get(shard_, values);
-}
-
-void ConnectionMetrics::Close(std::string_view response_flags) {
-  if (closed_) return;
-  closed_ = true;
-  labels_.response_flags = std::string(response_flags.empty() ? "-" : response_flags);
-  metrics::Labels values = labels_.Values();
-  m_.closed.Get(shard_, values)->Inc();
-  if (labels_.response_flags != "-") m_.failed.Get(shard_, values)->Inc();
-}
-
 }  // namespace ambit::agent

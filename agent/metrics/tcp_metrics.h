@@ -63,23 +63,4 @@ class TcpMetrics {
   metrics::GaugeFamily& sockets_open;  // label: reporter
 };
 
-// Per-connection handles, resolved once when labels are known so byte
-// counting on the hot path is one relaxed atomic add.
-class ConnectionMetrics {
- public:
-  ConnectionMetrics(TcpMetrics& m, size_t shard, const ConnectionLabels& labels);
-  void AddReceived(uint64_t n) { received_->Inc(n); }
-  void AddSent(uint64_t n) { sent_->Inc(n); }
-  // Counts the close (and the failure when flags != "-"); call once.
-  void Close(std::string_view response_flags);
-
- private:
-  TcpMetrics& m_;
-  size_t shard_;
-  ConnectionLabels labels_;
-  metrics::Counter* received_;
-  metrics::Counter* sent_;
-  bool closed_ = false;
-};
-
 }  // namespace ambit::agent

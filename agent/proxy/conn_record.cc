@@ -120,8 +120,9 @@ void ConnectionRecorder::OnDown(size_t n) {
   }
 }
 
-// istio_tcp_connections_closed (and _failed when flags != "-"), as
-// ConnectionMetrics::Close; a clean close is one relaxed add.
+// istio_tcp_connections_closed (and _failed when flags != "-"): a clean close
+// is one relaxed add on a pre-resolved counter; a failed close looks up its
+// response_flags label set once.
 void ConnectionRecorder::CountClose(std::string_view response_flags) {
   if (response_flags.empty() || response_flags == kFlagNone) {
     peers_->closed_ok->Inc();
