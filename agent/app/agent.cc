@@ -13,6 +13,7 @@
 #include "common/admin/handlers.h"
 #include "common/base/log.h"
 #include "common/metrics/process.h"
+#include "common/xds/node.h"
 
 namespace ambit::agent {
 
@@ -127,7 +128,7 @@ std::vector<std::string> Agent::NotReadyReasons() const {
 }
 
 Status Agent::StartIstio() {
-  std::map<std::string, std::string> env = ProcessEnvironment();
+  std::map<std::string, std::string> env = xds::ProcessEnvironment();
   for (const auto& [k, v] : flags_.env_overrides) env[k] = v;
   ASSIGN_OR_RETURN(istio_, IstioControl::Create(*this, env));
   istio_->Start();

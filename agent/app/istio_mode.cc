@@ -1,14 +1,10 @@
 #include "agent/app/istio_mode.h"
 
-#include <unistd.h>
-
 #include "agent/app/agent.h"
 #include "agent/capture/zds_client.h"
 #include "agent/xds_adapters/sink.h"
 #include "common/base/log.h"
 #include "common/xds/client.h"
-
-extern char** environ;
 
 namespace ambit::agent {
 
@@ -36,17 +32,6 @@ std::string TerminationReason(const Status& st) {
 }
 
 }  // namespace
-
-std::map<std::string, std::string> ProcessEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view kv(*e);
-    size_t eq = kv.find('=');
-    if (eq == std::string_view::npos) continue;
-    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
-  return env;
-}
 
 StatusOr<identity::IstioCaOptions> CaOptionsFromEnv(const std::map<std::string, std::string>& env,
                                                     const xds::XdsEnvConfig& xds) {

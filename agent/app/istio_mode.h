@@ -31,9 +31,6 @@ class Agent;
 StatusOr<identity::IstioCaOptions> CaOptionsFromEnv(const std::map<std::string, std::string>& env,
                                                     const xds::XdsEnvConfig& xds);
 
-// The process environment as a map.
-std::map<std::string, std::string> ProcessEnvironment();
-
 class IstioControl final : public capture::ZdsHandler {
  public:
   // Builds the CA source and SecretManager into `agent`, and the xDS and ZDS

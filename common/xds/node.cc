@@ -67,7 +67,7 @@ NodeInfo NodeInfoFromEnv(const std::map<std::string, std::string>& env) {
   return info;
 }
 
-NodeInfo NodeInfoFromProcessEnv() {
+std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view kv(*e);
@@ -75,8 +75,10 @@ NodeInfo NodeInfoFromProcessEnv() {
     if (eq == std::string_view::npos) continue;
     env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
   }
-  return NodeInfoFromEnv(env);
+  return env;
 }
+
+NodeInfo NodeInfoFromProcessEnv() { return NodeInfoFromEnv(ProcessEnvironment()); }
 
 std::string NodeId(const NodeInfo& info) {
   const std::string ip = info.instance_ip.empty() ? "1.1.1.1" : info.instance_ip;

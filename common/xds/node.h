@@ -28,6 +28,8 @@ struct NodeInfo {
 NodeInfo NodeInfoFromEnv(const std::map<std::string, std::string>& env);
 // Same, from the process environment.
 NodeInfo NodeInfoFromProcessEnv();
+// The process environment as a name → value map.
+std::map<std::string, std::string> ProcessEnvironment();
 
 std::string NodeId(const NodeInfo& info);
 // Error if an ISTIO_METAJSON_ value is not valid JSON.
