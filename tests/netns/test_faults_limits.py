@@ -123,14 +123,22 @@ def fd_limit(env, topo, client, server):
                 failure = why
                 break
             held.append(s)
-        more = [try_open(server.ip, 8080)[1] for _ in range(5)]
+        more = []
+        for _ in range(5):
+            # At the limit an attempt may also be served when an fd frees up
+            # for a moment (the config watcher's periodic re-read, the spare
+            # fd used for shedding): refused at once or served, never a hang.
+            s, why = try_open(server.ip, 8080)
+            if s is not None:
+                s.close()
+            more.append(why or "served")
         return held, failure, more
     held, failure, more = in_netns(client.ns, fill)
     check(failure is not None and "hang" not in failure,
           f"fd limit: {len(held)} connections held (agent fds {base_fds} -> {open_fds(pid)} "
           f"of 256), then the next one failed cleanly: {failure}")
-    check(all(m is not None and "hang" not in m for m in more),
-          f"fd limit: 5 more attempts refused at once: {more}")
+    check(all("hang" not in m for m in more),
+          f"fd limit: 5 more attempts refused at once or served, none hangs: {more}")
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     in_netns(client.ns, lambda: [try_open(server.ip, 8080, 0.5) for _ in range(10)])
     time.sleep(max(0.0, 2.0 - (time.monotonic() - t0)))  # measuring CPU over a 2 s window
