@@ -18,13 +18,15 @@ const std::vector<state::Workload> kWorkloads = {
     Wl("api-prod", "prod", {{"app", "api"}}),
 };
 
-// Istio documentation example: L7 conditions in an ALLOW rule.
+// The documentation-style pair as a user writes it: an ALLOW policy for the
+// api that names the frontend and also HTTP methods and paths, plus STRICT mTLS
+// for the namespace.
 constexpr const char* kDocExample = R"(
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
-  name: allow-frontend
-  namespace: default
+  name: frontend-to-api
+  namespace: production
 spec:
   selector:
     matchLabels:
@@ -33,48 +35,77 @@ spec:
   rules:
   - from:
     - source:
-        principals: ["cluster.local/ns/default/sa/frontend"]
+        principals: ["cluster.local/ns/production/sa/frontend"]
     to:
     - operation:
         methods: ["GET", "POST"]
         paths: ["/api/v1/*"]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: production
+spec:
+  mtls:
+    mode: STRICT
 )";
 
-TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail closed)") {
-  TranslateResult r = Translate(kDocExample, kWorkloads);
-  REQUIRE(r.policies.size() == 1);
-  const state::Policy& p = r.policies[0];
-  CHECK(p.Key() == "default/allow-frontend");
-  CHECK(p.scope == S::kWorkloadSelector);
-  CHECK(p.action == A::kAllow);
-  CHECK(p.rules.empty());  // the only rule is gone: allow-nothing for the api
-  CHECK(KeysOf(r, "api-1") == std::vector<std::string>{"default/allow-frontend"});
-  CHECK(KeysOf(r, "web-1").empty());
-  CHECK(KeysOf(r, "api-prod").empty());  // other namespace
+TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail closed), STRICT kept") {
+  const std::vector<state::Workload> workloads = {
+      Wl("api-production", "production", {{"app", "api"}}),
+      Wl("web-production", "production", {{"app", "web"}}),
+      Wl("api-default", "default", {{"app", "api"}}),
+  };
+  TranslateResult r = Translate(kDocExample, workloads);
+  // Both documents accepted: the AuthorizationPolicy (rules gone) and the
+  // synthetic DENY that STRICT turns into.
+  REQUIRE(r.policies.size() == 2);
+  const state::Policy* p = FindPolicy(r, "production/frontend-to-api");
+  REQUIRE(p != nullptr);
+  CHECK(p->scope == S::kWorkloadSelector);
+  CHECK(p->action == A::kAllow);
+  CHECK(p->rules.empty());  // the only rule is gone: allow-nothing for the api
+  const state::Policy* strict = FindPolicy(r, "istio-system/istio_converted_static_strict");
+  REQUIRE(strict != nullptr);
+  CHECK(strict->action == A::kDeny);
+  CHECK(KeysOf(r, "api-production") ==
+        std::vector<std::string>{"production/frontend-to-api",
+                                 "istio-system/istio_converted_static_strict"});
+  CHECK(KeysOf(r, "web-production") ==
+        std::vector<std::string>{"istio-system/istio_converted_static_strict"});
+  CHECK(KeysOf(r, "api-default").empty());  // other namespace: neither applies
+
+  // Only the L7 part is reported; STRICT is fully enforceable at L4.
   REQUIRE(r.findings.size() == 2);
-  CHECK(r.findings[1].message.starts_with("no rule of this ALLOW policy is enforceable at L4"));
   const Finding& f = r.findings[0];
   CHECK(f.message ==
         "rule 0 of ALLOW policy dropped: uses L7 fields methods, paths; the agent enforces L4 "
         "only (fail closed)");
   CHECK(f.kind == "AuthorizationPolicy");
-  CHECK(f.resource == "default/allow-frontend");
+  CHECK(f.resource == "production/frontend-to-api");
   CHECK(f.location == "test.yaml:2");
-  CHECK(f.ToString() == "test.yaml:2: AuthorizationPolicy default/allow-frontend: " + f.message);
+  CHECK(f.ToString() == "test.yaml:2: AuthorizationPolicy production/frontend-to-api: " + f.message);
+  CHECK(r.findings[1].resource == "production/frontend-to-api");
+  CHECK(r.findings[1].message.starts_with("no rule of this ALLOW policy is enforceable at L4"));
 
-  // End to end: the frontend is denied at L4 (the waypoint would have to
-  // enforce the L7 part).
-  std::vector<state::Workload> ws = kWorkloads;
+  // End to end: the frontend is denied at L4 (a waypoint would have to
+  // enforce the L7 part), plaintext is denied by STRICT.
+  std::vector<state::Workload> ws = workloads;
   AttachWorkloadPolicies(r, ws);
-  CHECK(ws[0].authorization_policies == std::vector<std::string>{"default/allow-frontend"});
   AttachWorkloadPolicies(r, ws);  // idempotent
-  CHECK(ws[0].authorization_policies.size() == 1);
+  CHECK(ws[0].authorization_policies.size() == 2);
   auto index = AuthzIndex::Build(r.policies);
-  const ConnectionInfo c = Conn(&Frontend());
-  Decision d = Evaluate(*index, ws[0], c);
+  const identity::Identity frontend = Id("spiffe://cluster.local/ns/production/sa/frontend");
+  Decision d = Evaluate(*index, ws[0], Conn(&frontend));
   CHECK_FALSE(d.allow);
   CHECK(d.reason == "allow policies exist, but none allowed");
-  CHECK(Evaluate(*index, ws[1], c).allow);  // web is not selected
+  d = Evaluate(*index, ws[0], Conn(nullptr));
+  CHECK_FALSE(d.allow);
+  CHECK(d.reason == "explicitly denied by istio-system/istio_converted_static_strict");
+  CHECK(Evaluate(*index, ws[1], Conn(&frontend)).allow);  // web: not selected, mTLS
+  CHECK_FALSE(Evaluate(*index, ws[1], Conn(nullptr)).allow);  // web: STRICT too
+  CHECK(Evaluate(*index, ws[2], Conn(nullptr)).allow);  // other namespace: untouched
 }
 
 TEST_CASE("DENY with paths keeps its L4 part") {
