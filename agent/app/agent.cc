@@ -91,6 +91,13 @@ Status Agent::Init() {
                                         "Parts of Istio policy resources the agent could not "
                                         "enforce as written (see the log / config_dump)")
                         .Get(control_shard, {});
+  // Not "ambit_policy_findings_total": in OpenMetrics that counter family would
+  // be named like the gauge above, and strict parsers reject the exposition.
+  policy_findings_reported_ =
+      registry_->AddCounter("ambit_policy_findings_reported",
+                            "Findings on Istio policy resources, counted once when a (re)load "
+                            "first reports them")
+          .Get(control_shard, {});
   pod_errors_ = registry_->AddCounter("ambit_pod_setup_errors",
                                       "Captured pods whose listeners, redirection or certificate failed")
                     .Get(control_shard, {});

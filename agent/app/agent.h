@@ -169,6 +169,7 @@ class Agent {
   metrics::Gauge* pods_active_ = nullptr;
   metrics::Gauge* pods_pending_gauge_ = nullptr;
   metrics::Gauge* policy_findings_ = nullptr;
+  metrics::Counter* policy_findings_reported_ = nullptr;  // once per finding when it appears
 
   friend class IstioControl;
 };

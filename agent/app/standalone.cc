@@ -1,6 +1,7 @@
 // Standalone mode: a watched local config file (ztunnel's LOCAL_XDS_PATH
 // format plus Istio AuthorizationPolicy/PeerAuthentication documents) and the
 // built-in CA. Pods are this node's workloads that name a `netns` path.
+#include <algorithm>
 #include <filesystem>
 
 #include "agent/app/agent.h"
@@ -78,7 +79,14 @@ Status Agent::Reconcile(const config::LocalConfig& raw) {
   RETURN_IF_ERROR(state::ApplyLocalConfig(cfg, &store));
   // Istio AuthorizationPolicy / PeerAuthentication documents of the file.
   ASSIGN_OR_RETURN(authz::TranslateResult tr, authz::ApplyIstioResources(cfg, &store));
-  for (const auto& f : tr.findings) AMBIT_LOG(kWarn, "authz", "{}", f.ToString());
+  for (const auto& f : tr.findings) {
+    AMBIT_LOG(kWarn, "authz", "{}", f.ToString());
+    // New unless the previous good config had it too (its line may have moved).
+    const bool known = std::any_of(findings_.begin(), findings_.end(), [&](const auto& old) {
+      return old.kind == f.kind && old.resource == f.resource && old.message == f.message;
+    });
+    if (!known) policy_findings_reported_->Inc();
+  }
   policy_findings_->Set(static_cast<int64_t>(tr.findings.size()));
   findings_ = std::move(tr.findings);
   std::shared_ptr<const state::Snapshot> snap = store.Build();
