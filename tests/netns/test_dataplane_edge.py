@@ -4,12 +4,14 @@
 - config edit re-routes new connections within 1 s while an open one keeps
   flowing; a broken file changes nothing and is reported;
 - a service with no endpoints closes the connection;
-- 1,000 connections to a VIP spread across endpoints by capacity (1:3);
+- 1,000 connections to a VIP spread by capacity (1:3) across endpoints on two
+  nodes (a on the client's node, b on the other);
 - a CONNECT whose authority IP is not the arrival IP gets 400 (third-party
   HBONE client: Python ssl + python3-h2), a good one gets 200 and bytes;
 - a client certificate from another trust domain is refused in the handshake.
 """
 import argparse
+import math
 import os
 import socket
 import subprocess
@@ -45,7 +47,7 @@ def main():
         env = AmbitEnv(topo, args.build)
         svc_key = "demo/echo.demo.svc.cluster.local"
         client = env.pod(1, "client", sa="sleep")
-        a = env.pod(2, "a", sa="echo", services={svc_key: {80: 8080}}, capacity=1)
+        a = env.pod(1, "a", sa="echo", services={svc_key: {80: 8080}}, capacity=1)
         b = env.pod(2, "b", sa="echo", services={svc_key: {80: 8080}}, capacity=3)
         evil = env.pod(1, "evil", sa="sleep", trust_domain="evil.example")
         plain = env.pod(1, "plain", captured=False)
@@ -56,7 +58,7 @@ def main():
             for p, tag in ((a, "a"), (b, "b")):
                 topo.echo_server(p.ns, "0.0.0.0", 8080, tag)
 
-            # 1,000 connections spread by capacity 1:3.
+            # 1,000 connections spread by capacity 1:3 over endpoints on two nodes.
             counts = {"a": 0, "b": 0}
             t0 = time.monotonic()
             for _ in range(args.connections):
@@ -64,10 +66,15 @@ def main():
                 if t in counts:
                     counts[t] += 1
             rate = args.connections / (time.monotonic() - t0)
-            share_b = counts["b"] / max(1, sum(counts.values()))
-            check(sum(counts.values()) == args.connections and abs(share_b - 0.75) <= 0.05,
-                  f"{args.connections} connections by capacity 1:3 -> {counts} "
-                  f"(b share {share_b:.3f}, {rate:.0f} conn/s sequential)")
+            total = sum(counts.values())
+            share_b = counts["b"] / max(1, total)
+            expect = {"a": total / 4, "b": total * 3 / 4}
+            chi2 = sum((counts[k] - expect[k]) ** 2 / max(expect[k], 1e-9) for k in counts)
+            p_value = math.erfc(math.sqrt(chi2 / 2))  # chi-square, 1 degree of freedom
+            check(total == args.connections and abs(share_b - 0.75) <= 0.05,
+                  f"{args.connections} connections by capacity 1:3, a on node 1 and b on node 2 -> "
+                  f"{counts} (b share {share_b:.3f}, chi-square {chi2:.2f} df=1 p={p_value:.2f}, "
+                  f"{rate:.0f} conn/s sequential)")
 
             # Empty service: no healthy upstream -> closed, nothing delivered.
             try:
@@ -90,9 +97,9 @@ def main():
             status, _ = hbone_connect(plain.ns, a.ip, f"{a.ip}:15001", certs)
             check(status == 503, f"CONNECT to the agent's own port 15001 -> {status} (want 503)")
 
-            # Another trust domain: refused during the handshake.
+            # Another trust domain: refused during the handshake (b: on node 2).
             try:
-                r = tcp_exchange(evil.ns, a.ip, 8080, b"x\n", timeout=3)
+                r = tcp_exchange(evil.ns, b.ip, 8080, b"x\n", timeout=3)
                 check("tag=" not in r, f"client from another trust domain refused (got {r!r})")
             except OSError as e:
                 check(True, f"client from another trust domain refused ({e.__class__.__name__})")
