@@ -64,33 +64,33 @@ ConnectionRecorder::ConnectionRecorder(TcpMetrics& metrics, size_t shard, ConnTr
   peers_->opened->Inc();
   pos_ = tracker_.Add(this);
   if (base::ProcessLogger().Enabled(base::LogLevel::kDebug, "access")) {
-    std::vector<base::LogField> fields = IdentityFields();
-    base::ProcessLogger().Emit(base::LogLevel::kDebug, "access", "connection opened", fields);
+    AccessFields fields;
+    IdentityFields(fields);
+    base::ProcessLogger().Emit(base::LogLevel::kDebug, "access", "connection opened", fields.span());
   }
 }
 
 // The fields of ISTIO-COMPAT §8.3 both access-log events carry, in order.
-std::vector<base::LogField> ConnectionRecorder::IdentityFields() const {
+void ConnectionRecorder::IdentityFields(AccessFields& out) const {
   const ConnPeers& p = *peers_;
-  std::vector<base::LogField> fields;
-  fields.reserve(20);
-  auto add = [&fields](std::string_view key, const std::string& value) {
-    if (!value.empty()) fields.push_back({key, value});
+  auto add = [&out](std::string_view key, const std::string& value) {
+    if (!value.empty()) out.Add(key, value);
   };
-  fields.push_back({"src.addr", src_.ToString()});
+  out.src_addr = src_.ToString();
+  out.dst_addr = dst_.ToString();
+  out.Add("src.addr", out.src_addr);
   add("src.workload", p.src_workload);
   add("src.namespace", p.src_namespace);
   add("src.identity", p.src_identity);
   add("src.cluster", p.src_cluster);
-  fields.push_back({"dst.addr", dst_.ToString()});
+  out.Add("dst.addr", out.dst_addr);
   add("dst.hbone_addr", p.hbone_addr);
   add("dst.service", p.dst_service);
   add("dst.workload", p.dst_workload);
   add("dst.namespace", p.dst_namespace);
   add("dst.identity", p.dst_identity);
   add("dst.cluster", p.dst_cluster);
-  fields.push_back({"direction", std::string(DirectionName(p.direction))});
-  return fields;
+  out.Add("direction", DirectionName(p.direction));
 }
 
 ConnectionRecorder::~ConnectionRecorder() {
@@ -146,17 +146,25 @@ void ConnectionRecorder::Finish(std::string_view response_flags, const Status& s
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - start_)
                 .count();
-  std::vector<base::LogField> fields = IdentityFields();
+  AccessFields fields;
+  IdentityFields(fields);
   // §8.3: outbound bytes_sent = the app's request bytes, bytes_recv = the
   // response; inbound bytes_sent = written back to the HBONE client. (The
   // istio_tcp_* metrics count request bytes as received for both reporters.)
   const bool outbound = peers_->direction == Direction::kOutbound;
-  fields.push_back({"bytes_sent", std::to_string(outbound ? recv_ : sent_)});
-  fields.push_back({"bytes_recv", std::to_string(outbound ? sent_ : recv_)});
-  fields.push_back({"duration", fmt::format("{}ms", ms)});
-  if (!late_rejection_.empty()) fields.push_back({"reason", late_rejection_});
-  if (failed) fields.push_back({"error", late_rejection_.empty() ? status.ToString() : late_rejection_});
-  logger.Emit(level, "access", "connection complete", fields);
+  fields.bytes_sent = std::to_string(outbound ? recv_ : sent_);
+  fields.bytes_recv = std::to_string(outbound ? sent_ : recv_);
+  fields.duration = fmt::format("{}ms", ms);
+  fields.Add("bytes_sent", fields.bytes_sent);
+  fields.Add("bytes_recv", fields.bytes_recv);
+  fields.Add("duration", fields.duration);
+  if (!late_rejection_.empty()) fields.Add("reason", late_rejection_);
+  std::string error;
+  if (failed) {
+    error = late_rejection_.empty() ? status.ToString() : late_rejection_;
+    fields.Add("error", error);
+  }
+  logger.Emit(level, "access", "connection complete", fields.span());
 }
 
 std::vector<ConnSummary> ConnTracker::Summaries() const {
@@ -216,10 +224,11 @@ void LogConnectionFailed(Direction d, const net::SocketAddress& src, const net::
                          const Status& error) {
   auto& logger = base::ProcessLogger();
   if (!logger.Enabled(base::LogLevel::kWarn, "access")) return;
-  base::LogField fields[] = {{"src.addr", src.ToString()},
-                             {"dst.addr", dst.ToString()},
-                             {"direction", std::string(DirectionName(d))},
-                             {"error", error.ToString()}};
+  const std::string src_addr = src.ToString(), dst_addr = dst.ToString(), text = error.ToString();
+  base::LogField fields[] = {{"src.addr", src_addr},
+                             {"dst.addr", dst_addr},
+                             {"direction", DirectionName(d)},
+                             {"error", text}};
   logger.Emit(base::LogLevel::kWarn, "access", "connection failed", fields);
 }
 

@@ -6,15 +6,17 @@
 
 #include "common/base/log.h"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <list>
-#include <mutex>
-#include <vector>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "agent/metrics/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
@@ -107,8 +109,18 @@ class ConnectionRecorder final : public hbone::RelayObserver {
   // Ends the connection: metrics close (with response flags) and the access
   // log line ("connection complete", error= when failed).
   void Finish(std::string_view response_flags, const Status& status);
+  // The fields of one access-log event, as views into the shared peers and
+  // into the strings below (formatted addresses and numbers), so building a
+  // line copies each value once, into the line itself.
+  struct AccessFields {
+    std::string src_addr, dst_addr, bytes_sent, bytes_recv, duration;
+    std::array<base::LogField, 24> list;
+    size_t n = 0;
+    void Add(std::string_view key, std::string_view value) { list[n++] = {key, value}; }
+    std::span<const base::LogField> span() const { return {list.data(), n}; }
+  };
   // src.*, dst.* and direction fields of both access-log events.
-  std::vector<base::LogField> IdentityFields() const;
+  void IdentityFields(AccessFields& out) const;
 
   const ConnPeers& peers() const { return *peers_; }
   // Downstream peer; outbound: next hop (ip:15008 or target), inbound: our 15008/15006 address.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <time.h>
 #include <thread>
 
 namespace ambit::base {
@@ -30,15 +31,32 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-std::string Timestamp() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                    now.time_since_epoch()).count() % 1000000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+// RFC 3339 UTC with microseconds. The "YYYY-MM-DDTHH:MM:SS." prefix is
+// formatted once per second per thread; only the microseconds change.
+void AppendTimestamp(std::string& out) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  thread_local time_t cached_sec = -1;
+  thread_local char prefix[32];
+  thread_local size_t prefix_len = 0;
+  if (ts.tv_sec != cached_sec) {
+    std::tm tm{};
+    gmtime_r(&ts.tv_sec, &tm);
+    auto r = fmt::format_to_n(prefix, sizeof(prefix) - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec);
+    prefix_len = r.size;
+    cached_sec = ts.tv_sec;
+  }
+  out.append(prefix, prefix_len);
+  char micros[7];
+  unsigned v = static_cast<unsigned>(ts.tv_nsec / 1000);
+  for (int i = 5; i >= 0; --i) {
+    micros[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(micros, 6);
+  out.push_back('Z');
 }
 
 // Field values that need quoting in text format.
@@ -165,12 +183,14 @@ bool Logger::Enabled(LogLevel level, std::string_view module) const {
 
 void Logger::Emit(LogLevel level, std::string_view module, std::string_view message,
                   std::span<const LogField> fields) {
-  std::string line;
-  line.reserve(128 + message.size());
+  // Formatted into a per-thread buffer that keeps its capacity: a line costs
+  // no allocation on the hot path (access logs on every connection).
+  thread_local std::string line;
+  line.clear();
   if (format() == LogFormat::kJson) {
-    line += "{\"time\":";
-    AppendJsonString(line, Timestamp());
-    line += ",\"level\":";
+    line += "{\"time\":\"";
+    AppendTimestamp(line);
+    line += "\",\"level\":";
     AppendJsonString(line, LevelName(level));
     line += ",\"scope\":";
     AppendJsonString(line, module);
@@ -184,7 +204,7 @@ void Logger::Emit(LogLevel level, std::string_view module, std::string_view mess
     }
     line += "}\n";
   } else {
-    line += Timestamp();
+    AppendTimestamp(line);
     line.push_back('\t');
     line += LevelName(level);
     line.push_back('\t');
@@ -207,18 +227,17 @@ void Logger::Emit(LogLevel level, std::string_view module, std::string_view mess
   {
     std::lock_guard lock(mu_);
     if (capture_) {
-      captured_.push_back(std::move(line));
+      captured_.push_back(line);
       return;
     }
     if (async_) {
-      if (queued_bytes_ + line.size() > max_queued_) {
+      if (queue_.size() + line.size() > max_queued_) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      queued_bytes_ += line.size();
       // The writer only sleeps on an empty queue: wake it for the first line.
       const bool was_empty = queue_.empty();
-      queue_.push_back(std::move(line));
+      queue_ += line;
       if (was_empty) cv_.notify_one();
       return;
     }
@@ -240,17 +259,14 @@ void Logger::StartAsync(size_t max_queued_bytes) {
 }
 
 void Logger::WriterLoop() {
-  std::vector<std::string> batch;
+  std::string out;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return !queue_.empty(); });
-      batch.swap(queue_);
-      queued_bytes_ = 0;
+      out.swap(queue_);  // queue_ gets the (empty) buffer written last time
+      writing_ = true;
     }
-    std::string out;
-    for (auto& l : batch) out += l;
-    batch.clear();
     size_t off = 0;
     while (off < out.size()) {
       ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
@@ -260,8 +276,11 @@ void Logger::WriterLoop() {
       }
       off += static_cast<size_t>(n);
     }
+    out.clear();
+    if (out.capacity() > (1u << 20)) out.shrink_to_fit();  // after a burst, give it back
     {
       std::lock_guard lock(mu_);
+      writing_ = false;
       if (queue_.empty()) drained_cv_.notify_all();
     }
     // Let lines accumulate briefly: one write(2) and one wake-up per batch
@@ -273,7 +292,7 @@ void Logger::WriterLoop() {
 void Logger::Flush(int timeout_ms) {
   std::unique_lock lock(mu_);
   if (!async_) return;
-  drained_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return queue_.empty(); });
+  drained_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return queue_.empty() && !writing_; });
 }
 
 void Logger::CaptureForTest(bool on) {

@@ -28,9 +28,11 @@ enum class LogFormat : uint8_t { kText, kJson };
 std::string_view LevelName(LogLevel level);
 StatusOr<LogLevel> ParseLevel(std::string_view name);
 
+// A structured field. Both views must stay valid for the Emit() call only
+// (callers format values into locals; nothing is copied until the line is).
 struct LogField {
   std::string_view key;
-  std::string value;
+  std::string_view value;
 };
 
 class Logger {
@@ -84,8 +86,10 @@ class Logger {
   // Async mode.
   bool async_ = false;
   size_t max_queued_ = 0;
-  size_t queued_bytes_ = 0;
-  std::vector<std::string> queue_;
+  // Lines waiting for the writer thread, back to back (the writer swaps the
+  // buffer out, so both keep their capacity and no line is allocated).
+  std::string queue_;
+  bool writing_ = false;  // the writer holds a swapped-out batch
   std::condition_variable cv_;
   std::condition_variable drained_cv_;
   void WriterLoop();
