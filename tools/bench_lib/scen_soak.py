@@ -12,7 +12,9 @@ compares SHA-256, so every byte is verified end to end (a short read counts as l
 Agent RSS is sampled every 5 s. Growth compares the median of the samples in the minute after
 the warm-up (1 min, or a third of a shorter run) with the median of the last minute's samples
 (medians smooth out the data in flight at one instant), and the idle RSS 40 s after the traffic
-stopped (after the agent's periodic malloc_trim) shows what stays resident.
+stopped (after the agent's periodic malloc_trim) shows what stays resident. The agents' heap in
+use (`ambit_heap_in_use_bytes`, malloc's live bytes) is sampled alongside and compared the same
+way: RSS that grows while live heap does not is allocator retention, not a leak.
 
 Wire format of one soak connection (client → server first):
     header  b"SOAK" + seed u64 + up_len u64 + down_len u64   (big endian, 28 bytes)
@@ -273,12 +275,17 @@ def run(env, minutes):
                                str(PORT), str(seconds), json.dumps(PLAN)],
                               stdout=open(cpath, "w"), stderr=subprocess.STDOUT)
     env.topo.procs.append(client)
-    samples = []  # (seconds since start, [rss A, rss B])
+    samples = []  # (seconds since start, [rss A, rss B, heap A, heap B] in KB)
     stop = threading.Event()
+
+    def heap_kb(node):
+        v = _metric(env, node, "ambit_heap_in_use_bytes")
+        return None if v is None else v / 1024
 
     def sample():
         while not stop.wait(5.0):
-            samples.append((time.monotonic() - t0, [rss_kb(p) for p in pids]))
+            samples.append((time.monotonic() - t0,
+                            [rss_kb(p) for p in pids] + [heap_kb(1), heap_kb(2)]))
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
@@ -303,18 +310,30 @@ def run(env, minutes):
         picked = [v for t, v in samples if lo <= t < hi]
         if not picked:
             return None
-        return [statistics.median(v[i] for v in picked) for i in range(len(pids))]
-    rss_start = median_in(warm, warm + window)
-    rss_end = median_in(seconds - window, seconds)
-    env.log(f"[soak] RSS medians: after warm-up {rss_start} KB, last minute {rss_end} KB; "
+        out = []
+        for i in range(len(pids) * 2):
+            vals = [v[i] for v in picked if v[i] is not None]
+            out.append(statistics.median(vals) if vals else None)
+        return out
+    start = median_in(warm, warm + window)
+    end = median_in(seconds - window, seconds)
+    env.log(f"[soak] medians (RSS A, B, heap A, B in KB): after warm-up {start}, last minute {end}; "
             f"waiting 40 s idle")
     time.sleep(40)
-    rss_idle = [rss_kb(p) for p in pids]
-    rss_end = (rss_end or [rss_kb(p) for p in pids]) + rss_idle
-    return _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end)
+    idle = [rss_kb(p) for p in pids] + [heap_kb(1), heap_kb(2)]
+    end = end or idle
+    return _report(env, minutes, wall, warm, cres, sres, start, end, idle)
 
 
-def _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end):
+def _growth(a, b):
+    return None if not a or b is None else (b - a) * 100.0 / a
+
+
+def _mb(values):
+    return " / ".join("n/a" if x is None else fmt(x / 1024, 1) for x in values)
+
+
+def _report(env, minutes, wall, warm, cres, sres, start, end, idle):
     t = _totals(cres, dict(dict(up_verified=0, up_lost=0, up_corrupt_conns=0, errors=0), **sres))
     opened = [_metric(env, n, "istio_tcp_connections_opened_total") for n in (1, 2)]
     alive = env.agents_alive()
@@ -324,8 +343,8 @@ def _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end):
                      str(v["errors"]), str(v["corrupt_conns"]), f"{v['down_lost']:,}"])
     per = table(["kind", "connections", "MB moved", "errors", "corrupt conns", "bytes lost (down)"],
                 rows)
-    rss_end, rss_idle = rss_end[:2], rss_end[2:]
-    growth = [None if not a else (b - a) * 100.0 / a for a, b in zip(rss_start or [0, 0], rss_end)]
+    start = start or [None] * 4
+    growth = [_growth(a, b) for a, b in zip(start, end)]
     ok = (t["errors_all"] == 0 and t["corrupt"] == 0 and t["lost"] == 0
           and t["verified"] == t["moved"] and all(alive.values()))
     summary = table(["figure", "value"], [
@@ -337,12 +356,14 @@ def _report(env, minutes, wall, warm, cres, sres, rss_start, rss_end):
         ["errors (client + server)", str(t["errors_all"])],
         ["corrupted connections", str(t["corrupt"])],
         ["lost bytes", f"{t['lost']:,}"],
-        [f"agent RSS MB, median of the minute after the {warm:.0f} s warm-up (A / B)",
-         " / ".join(fmt(x / 1024, 1) for x in rss_start) if rss_start else "n/a"],
-        ["agent RSS MB, median of the last minute (A / B)", " / ".join(fmt(x / 1024, 1) for x in rss_end)],
-        ["RSS growth % (A / B)", " / ".join(fmt(g, 1) for g in growth)],
-        ["agent RSS MB 40 s after the traffic stopped (A / B)",
-         " / ".join(fmt(x / 1024, 1) for x in rss_idle)],
+        [f"agent RSS MB, median of the minute after the {warm:.0f} s warm-up (A / B)", _mb(start[:2])],
+        ["agent RSS MB, median of the last minute (A / B)", _mb(end[:2])],
+        ["RSS growth % (A / B) (goal < 5 %)", " / ".join(fmt(g, 1) for g in growth[:2])],
+        ["agent RSS MB 40 s after the traffic stopped (A / B)", _mb(idle[:2])],
+        ["agent heap in use MB, median of the minute after warm-up (A / B)", _mb(start[2:])],
+        ["agent heap in use MB, median of the last minute (A / B)", _mb(end[2:])],
+        ["heap-in-use growth % (A / B)", " / ".join(fmt(g, 1) for g in growth[2:])],
+        ["agent heap in use MB 40 s after the traffic stopped (A / B)", _mb(idle[2:])],
         ["agents alive at end", "yes" if all(alive.values()) else f"**no** {alive}"],
         ["verdict", "pass" if ok else "**FAIL**"],
     ])

@@ -78,6 +78,20 @@ TEST_CASE("process metrics are present") {
   CHECK(text.find("process_open_fds ") != std::string::npos);
   CHECK(text.find("process_cpu_seconds_total ") != std::string::npos);
   CHECK(text.find("process_resident_memory_bytes 0\n") == std::string::npos);
+  // The heap gauge follows allocations: 8 MiB held shows up, and goes away.
+  auto heap = [&reg] {
+    std::string t = reg.Render();
+    size_t at = t.find("\nambit_heap_in_use_bytes ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(t.substr(at + 25));
+  };
+  const double before = heap();
+  auto* block = new char[8u << 20];
+  block[0] = 1;
+  const double held = heap();
+  delete[] block;
+  CHECK(held - before >= 8.0 * (1u << 20));
+  CHECK(heap() < held);
 }
 
 TEST_CASE("accept header negotiation") {
