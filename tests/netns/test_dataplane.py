@@ -66,6 +66,16 @@ def check(cond, what):
         FAILURES.append(what)
 
 
+def logged(env, node, regex, timeout=5.0):
+    """The last log line of agent `node` matching `regex` (waits for it), or None."""
+    try:
+        text = env.wait_log(node, regex, timeout=timeout, regex=True)
+    except TimeoutError:
+        return None
+    lines = [l for l in text.splitlines() if re.search(regex, l)]
+    return lines[-1] if lines else None
+
+
 def bulk(ns, ip, port, nbytes, timeout=120):
     """Sends nbytes to a sink-echo and reads them back; returns (sent_sha, got_sha, got)."""
     def body():
@@ -118,6 +128,15 @@ def main():
         env.service("echo", vip="10.96.0.10", ports={80: 8080})
         env.start(extra_args=["--redirect-mode", args.mode])
         try:
+            # The agents installed the redirection mode of this variant, in every pod.
+            other_mode = "tproxy" if args.mode == "redirect" else "redirect"
+            for n, pods in ((1, (client, local)), (2, (server,))):
+                text = env.wait_log(n, f"installed {args.mode} redirection ({args.backend}")
+                lines = [l for l in text.splitlines() if f"installed {args.mode} redirection" in l]
+                check(len(lines) == len(pods) and f"installed {other_mode} redirection" not in text,
+                      f"node {n}: agent installed {args.mode} redirection ({args.backend}) "
+                      f"in {len(lines)} pod(s), want {len(pods)}")
+
             for p, tag in ((server, "server"), (local, "local"), (plain, "plain")):
                 topo.echo_server(p.ns, "0.0.0.0", 8080, tag)
 
@@ -140,15 +159,31 @@ def main():
             line = tcp_exchange(client.ns, local.ip, 8080, b"hi\n", timeout=5)
             check(line.startswith(f"peer={client.ip}:") and "tag=local" in line,
                   f"same-node: local server sees client IP ({line.strip()})")
+            line = logged(env, 1, rf"connection complete .*src\.addr={re.escape(client.ip)}:\d+ .*"
+                                  rf"dst\.addr={re.escape(local.ip)}:15008 .*"
+                                  rf"dst\.hbone_addr={re.escape(local.ip)}:8080 .*direction=outbound")
+            check(line is not None, f"same-node: the source agent used HBONE to {local.ip}:15008 ({line})")
+            line = logged(env, 1, rf"connection complete .*src\.addr={re.escape(client.ip)}:\d+ .*"
+                                  rf"src\.identity=spiffe://cluster\.local/ns/demo/sa/sleep .*"
+                                  rf"dst\.addr={re.escape(local.ip)}:15008 "
+                                  rf"dst\.hbone_addr={re.escape(local.ip)}:8080 .*direction=inbound")
+            check(line is not None, f"same-node: the local pod's inbound side saw the client's identity ({line})")
+            t0 = time.monotonic()
+            nbytes = args.bulk_mib << 20
+            out_sha, in_sha, got, hello = bulk(client.ns, local.ip, 8080, nbytes)
+            dt = time.monotonic() - t0
+            check(got == nbytes and out_sha == in_sha and "tag=local" in hello,
+                  f"same-node bulk: {args.bulk_mib} MiB echoed intact through the node's agent "
+                  f"({got} bytes, {nbytes * 2 * 8 / dt / 1e9:.2f} Gbit/s both ways, {dt:.1f} s)")
 
             # Bulk transfer with checksum and half-close.
             t0 = time.monotonic()
             nbytes = args.bulk_mib << 20
             out_sha, in_sha, got, hello = bulk(client.ns, server.ip, 8080, nbytes)
             dt = time.monotonic() - t0
-            check(got == nbytes and out_sha == in_sha,
+            check(got == nbytes and out_sha == in_sha and "tag=server" in hello,
                   f"bulk: {args.bulk_mib} MiB echoed intact through two agents "
-                  f"({got} bytes, {nbytes * 2 * 8 / dt / 1e9:.2f} Gbit/s both ways)")
+                  f"({got} bytes, {nbytes * 2 * 8 / dt / 1e9:.2f} Gbit/s both ways, {dt:.1f} s)")
 
             # Half-close the other way round: the server finishes first.
             got, line = server_first_half_close(topo, client, server)
@@ -168,10 +203,21 @@ def main():
             line = tcp_exchange(client.ns, plain.ip, 8080, b"hi\n", timeout=5)
             check("tag=plain" in line and line.startswith(f"peer={client.ip}:"),
                   f"captured -> uncaptured: plain TCP passthrough ({line.strip()})")
+            # ... and it went through the client's agent: outbound, plain TCP.
+            line = logged(env, 1, rf"connection complete .*src\.addr={re.escape(client.ip)}:\d+ .*"
+                                  rf"dst\.addr={re.escape(plain.ip)}:8080 .*direction=outbound")
+            check(line is not None and "dst.hbone_addr=" not in line and "dst.workload=" not in line,
+                  f"captured -> uncaptured: client agent logged a plain-TCP passthrough ({line})")
             # Uncaptured client -> captured server: arrives on 15006.
             line = tcp_exchange(plain.ns, server.ip, 8080, b"hi\n", timeout=5)
             check("tag=server" in line and line.startswith(f"peer={plain.ip}:"),
                   f"uncaptured -> captured: via 15006 with the client IP ({line.strip()})")
+            # ... which only the server agent's plaintext inbound (15006) logs:
+            # direction=inbound, the plain client's address, no identity.
+            line = logged(env, 2, rf"connection complete .*src\.addr={re.escape(plain.ip)}:\d+ .*"
+                                  rf"dst\.addr={re.escape(server.ip)}:8080 .*direction=inbound")
+            check(line is not None and "src.identity=" not in line,
+                  f"uncaptured -> captured: server agent logged the plaintext inbound ({line})")
 
             # Self-call of the agent's own ports from inside the pod is refused.
             for port in (15001, 15006):
