@@ -13,6 +13,7 @@
 #include "common/identity/x509_util.h"
 #include "common/io/test_loop.h"
 #include "tests/support/fake_ca.h"
+#include "tests/support/server_cert.h"
 
 namespace ambit::identity {
 namespace {
@@ -224,6 +225,74 @@ TEST_CASE("ca client: bad responses and options are clear errors") {
   auto c = IstioCaClient::Create(t.loop(), o);
   REQUIRE(!c.ok());
   CHECK(std::string(c.status().message()).find("CA_ROOT_CA") != std::string::npos);
+}
+
+TEST_CASE("ca client: TLS to the CA with a root file; a wrong root is a clear error") {
+  // The CA serves TLS with a certificate for 127.0.0.1 / istiod.istio-system.svc, signed by
+  // `server_root`; the client trusts the root named by CA_ROOT_CA (a PEM file here).
+  auto server_root = BuiltinCa::Generate();
+  REQUIRE(server_root.ok());
+  auto server = testing::IssueServerCert(*server_root, {"istiod.istio-system.svc"}, {"127.0.0.1"});
+  REQUIRE_MESSAGE(server.ok(), server.status().ToString());
+  testing::FakeCaOptions fo;
+  fo.tls_cert_pem = server->cert_pem;
+  fo.tls_key_pem = server->key_pem;
+  Fixture f(fo);
+  TempDir dir;
+  const auto good_root = dir.path / "root-cert.pem";
+  WriteFile(good_root, server_root->root_pem());
+  auto other_root = BuiltinCa::Generate();
+  REQUIRE(other_root.ok());
+  const auto wrong_root = dir.path / "other-root.pem";
+  WriteFile(wrong_root, other_root->root_pem());
+
+  IstioCaOptions o = Opts(*f.ca);
+  o.insecure_for_test = false;
+  o.root_ca = good_root.string();
+
+  SUBCASE("the right root: verified by IP SAN, the certificate is issued") {
+    auto client = f.Client(o);
+    StatusOr<CertBundle> b = FetchSync(f.t.loop(), *client, Id("reviews"));
+    REQUIRE_MESSAGE(b.ok(), b.status().ToString());
+    CHECK(LoadBundle(*b)->identity == Id("reviews"));
+    CHECK(b->root_pem == f.ca->root_pem());  // the signing root, not the TLS server's
+    REQUIRE(f.ca->requests().size() == 1);
+    CHECK(f.ca->requests()[0].authorization == "Bearer literal-token");
+  }
+  SUBCASE("the right root and ALT_CA_HOSTNAME: verified by DNS SAN") {
+    o.alt_hostname = "istiod.istio-system.svc";
+    auto client = f.Client(o);
+    StatusOr<CertBundle> b = FetchSync(f.t.loop(), *client, Id("reviews"));
+    REQUIRE_MESSAGE(b.ok(), b.status().ToString());
+    CHECK(f.ca->calls() == 1);
+  }
+  // The client waits for the channel to become ready (rides out an istiod restart), so a
+  // handshake that never succeeds ends at the call deadline, with the hint that names the
+  // setting to check.
+  SUBCASE("a wrong root: DeadlineExceeded naming the address and CA_ROOT_CA; the CA never sees it") {
+    o.root_ca = wrong_root.string();
+    o.call_timeout = 1s;
+    auto client = f.Client(o);
+    StatusOr<CertBundle> b = FetchSync(f.t.loop(), *client, Id("reviews"));
+    REQUIRE(!b.ok());
+    MESSAGE("wrong root: ", b.status().ToString());
+    CHECK(b.status().code() == absl::StatusCode::kDeadlineExceeded);
+    const std::string msg(b.status().message());
+    CHECK(msg.find("CreateCertificate for spiffe://cluster.local/ns/default/sa/reviews") !=
+          std::string::npos);
+    CHECK(msg.find(f.ca->address()) != std::string::npos);
+    CHECK(msg.find("does CA_ROOT_CA trust its certificate?") != std::string::npos);
+    CHECK(f.ca->calls() == 0);
+  }
+  SUBCASE("plaintext to a TLS CA fails too (insecure_for_test is not a fallback)") {
+    o.insecure_for_test = true;
+    o.call_timeout = 1s;
+    auto client = f.Client(o);
+    StatusOr<CertBundle> b = FetchSync(f.t.loop(), *client, Id("reviews"));
+    REQUIRE(!b.ok());
+    CHECK(b.status().code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK(f.ca->calls() == 0);
+  }
 }
 
 TEST_CASE("ca client: destruction cancels calls in flight instead of waiting them out") {
