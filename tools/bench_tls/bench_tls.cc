@@ -1,13 +1,19 @@
 // ambit-bench-tls: what one TlsEngine pair costs, next to the physical bound
-// measured in the same run:
+// measured in the same run, for both HBONE TLS 1.3 suites:
 //   bulk   client engine -> server engine, 16 KiB records, in memory and over
-//          a loopback socketpair; vs `openssl speed -evp aes-256-gcm`
-//          (TLS_AES_256_GCM_SHA384 is what HBONE negotiates by default);
-//   hs/s   full mTLS handshakes per second (ECDSA P-256, X25519), one core.
+//          an AF_UNIX socketpair; vs `openssl speed -evp aes-256-gcm` for
+//          TLS_AES_256_GCM_SHA384 (what HBONE negotiates by default: the server
+//          prefers it) and `-evp aes-128-gcm` for TLS_AES_128_GCM_SHA256 (what a
+//          peer that prefers AES-128 gets). TlsOptions has no suite knob, so the
+//          bench pins one suite per context pair with SSL_CTX_set_ciphersuites on
+//          the real contexts and checks the negotiated suite;
+//   hs/s   full mTLS handshakes per second (ECDSA P-256, X25519, default suite),
+//          one core.
 // Rates use this thread's CPU time (per core), so a busy machine does not
 // skew them against `openssl speed` (which also counts CPU time).
-// Interleaved, median of 3. Prints a markdown table.
+// Interleaved, median of 3. Prints a markdown table. --bytes N: bytes per bulk run.
 #include <sys/socket.h>
+#include <openssl/ssl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,10 +142,12 @@ double BulkSocket(const Ctx& c, size_t bytes) {
   return static_cast<double>(moved) * 8 / 1e9 / (Clock::now() - t0).count();
 }
 
-// `openssl speed -evp aes-256-gcm -bytes 16384 -seconds 1`: last column is
-// bytes per second in thousands.
-double OpensslSpeedGbps() {
-  FILE* p = popen("openssl speed -evp aes-256-gcm -bytes 16384 -seconds 1 2>/dev/null | tail -1", "r");
+// `openssl speed -evp <evp> -bytes 16384 -seconds 1`: last column is bytes
+// per second in thousands.
+double OpensslSpeedGbps(const std::string& evp) {
+  const std::string cmd =
+      "openssl speed -evp " + evp + " -bytes 16384 -seconds 1 2>/dev/null | tail -1";
+  FILE* p = popen(cmd.c_str(), "r");
   if (!p) return 0;
   char line[512] = {};
   std::string s = fgets(line, sizeof(line), p) ? line : "";
@@ -152,6 +160,22 @@ double OpensslSpeedGbps() {
   return kbytes * 1000 * 8 / 1e9;
 }
 
+// One TLS 1.3 suite: its contexts (pinned to the suite unless `pin` is false)
+// and the `openssl speed` cipher that bounds it.
+struct Suite {
+  const char* name;  // "TLS_AES_256_GCM_SHA384"
+  const char* evp;   // "aes-256-gcm"
+  Ctx ctx;
+  std::vector<double> speed, mem, sock;
+};
+
+// The suite a fresh handshake on `c` negotiates ("" if it fails).
+std::string NegotiatedSuite(const Ctx& c) {
+  std::unique_ptr<tls::TlsEngine> a, b;
+  if (!Handshake(c, &a, &b)) return "";
+  return std::string(a->cipher());
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -161,20 +185,48 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   size_t bytes = size_t{1} << 30;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--bytes") == 0) bytes = std::stoull(argv[i + 1]);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--bytes") == 0 && i + 1 < argc) {
+      bytes = std::stoull(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--bytes N]   (bytes per bulk run, default 1 GiB)\n",
+                   argv[0]);
+      return 2;
+    }
   }
   base::ProcessLogger().Reset(base::LogLevel::kError);
   auto ca = identity::BuiltinCa::Generate();
   auto sid = *identity::Identity::Parse("spiffe://cluster.local/ns/bench/sa/server");
   auto cid = *identity::Identity::Parse("spiffe://cluster.local/ns/bench/sa/client");
-  Ctx c{*tls::MakeClientContext(*ca->Issue(cid)), *tls::MakeServerContext(*ca->Issue(sid)), sid};
-  std::vector<double> mem, sock, speed, hs;
+  auto make = [&](const char* pin) {
+    Ctx c{*tls::MakeClientContext(*ca->Issue(cid)), *tls::MakeServerContext(*ca->Issue(sid)), sid};
+    if (pin != nullptr) {
+      (void)SSL_CTX_set_ciphersuites(c.client->ssl_ctx(), pin);
+      (void)SSL_CTX_set_ciphersuites(c.server->ssl_ctx(), pin);
+    }
+    return c;
+  };
+  const Ctx deflt = make(nullptr);  // exactly what the agent builds
+  const std::string default_suite = NegotiatedSuite(deflt);
+  std::vector<Suite> suites = {
+      {"TLS_AES_256_GCM_SHA384", "aes-256-gcm", make("TLS_AES_256_GCM_SHA384"), {}, {}, {}},
+      {"TLS_AES_128_GCM_SHA256", "aes-128-gcm", make("TLS_AES_128_GCM_SHA256"), {}, {}, {}},
+  };
+  for (const Suite& s : suites) {
+    const std::string got = NegotiatedSuite(s.ctx);
+    if (got != s.name) {
+      std::fprintf(stderr, "pinning %s failed: negotiated '%s'\n", s.name, got.c_str());
+      return 1;
+    }
+  }
+  std::vector<double> hs;
   for (int r = 0; r < 3; ++r) {
-    speed.push_back(OpensslSpeedGbps());
-    mem.push_back(BulkMemory(c, bytes));
-    sock.push_back(BulkSocket(c, bytes));
-    hs.push_back(HandshakesPerSec(c, 1.0));
+    for (Suite& s : suites) {
+      s.speed.push_back(OpensslSpeedGbps(s.evp));
+      s.mem.push_back(BulkMemory(s.ctx, bytes));
+      s.sock.push_back(BulkSocket(s.ctx, bytes));
+    }
+    hs.push_back(HandshakesPerSec(deflt, 1.0));
   }
   auto runs = [](const std::vector<double>& v) {
     std::string s;
@@ -183,13 +235,22 @@ int main(int argc, char** argv) {
   };
   std::printf("### tls: one TlsEngine pair, one core (median of 3, %zu MiB per bulk run)\n\n", bytes >> 20);
   std::printf("| measure | value | runs |\n|---|---|---|\n");
-  std::printf("| openssl speed aes-256-gcm, 16 KiB blocks (bound) | %.2f Gbit/s | %s |\n", Median(speed), runs(speed).c_str());
-  std::printf("| TlsEngine pair, in memory (encrypt + decrypt) | %.2f Gbit/s | %s |\n", Median(mem), runs(mem).c_str());
-  std::printf("| TlsEngine pair over a socketpair | %.2f Gbit/s | %s |\n", Median(sock), runs(sock).c_str());
-  std::printf("| full mTLS handshakes (both sides on one core) | %.0f /s | %s |\n", Median(hs), runs(hs).c_str());
-  if (Median(speed) > 0) {
-    std::printf("\nin-memory pair / bound: %.2f (the pair does encrypt AND decrypt: 0.5 is the bound)\n",
-                Median(mem) / Median(speed));
+  for (const Suite& s : suites) {
+    std::printf("| openssl speed %s, 16 KiB blocks (bound for %s) | %.2f Gbit/s | %s |\n", s.evp,
+                s.name, Median(s.speed), runs(s.speed).c_str());
+    std::printf("| TlsEngine pair, %s, in memory (encrypt + decrypt) | %.2f Gbit/s | %s |\n",
+                s.name, Median(s.mem), runs(s.mem).c_str());
+    std::printf("| TlsEngine pair, %s, over a socketpair | %.2f Gbit/s | %s |\n", s.name,
+                Median(s.sock), runs(s.sock).c_str());
+  }
+  std::printf("| full mTLS handshakes (both sides on one core, %s) | %.0f /s | %s |\n",
+              default_suite.c_str(), Median(hs), runs(hs).c_str());
+  std::printf("\ndefault contexts negotiate %s.\n", default_suite.c_str());
+  for (const Suite& s : suites) {
+    if (Median(s.speed) > 0) {
+      std::printf("%s: in-memory pair / bound: %.2f (the pair does encrypt AND decrypt: 0.5 is the bound)\n",
+                  s.name, Median(s.mem) / Median(s.speed));
+    }
   }
   return 0;
 }
