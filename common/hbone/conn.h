@@ -6,7 +6,7 @@
 // (H2 frames → TLS records → send, woken by a Notifier) and a keepalive
 // ticker. All three register on the connection's CancelScope; Close() cancels
 // it, fails every stream, and the fd is closed after the last task ended.
-// See DESIGN-NOTES.md beside this file for flow control and lifetimes.
+// See README.md beside this file for the TLS binding, flow control and lifetimes.
 #pragma once
 
 #include <cstdint>
