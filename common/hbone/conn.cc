@@ -267,7 +267,8 @@ bool HboneConn::Usable(size_t max_streams) const {
 }
 
 void HboneConn::Detach(http2::H2StreamId id) {
-  streams_.erase(id);
+  // Idle time counts from the end of the last stream, not from its start.
+  if (streams_.erase(id) != 0) last_used_ = loop_.Now();
   KickWriter();
 }
 
@@ -332,6 +333,7 @@ void HboneConn::OnStreamReset(http2::H2StreamId id, uint32_t error_code) {
 void HboneConn::OnStreamClosed(http2::H2StreamId id, uint32_t error_code) {
   if (HboneStream* s = Find(id)) {
     streams_.erase(id);
+    last_used_ = loop_.Now();
     s->OnClosed(error_code);
   }
   MaybeFinishDrain();

@@ -79,6 +79,7 @@ class HboneConn : public http2::H2Events, public std::enable_shared_from_this<Hb
   const std::optional<identity::Identity>& peer_identity() const { return tls_->peer_identity(); }
   const net::SocketAddress& peer_address() const { return peer_; }
   const net::SocketAddress& local_address() const { return local_; }
+  // When a stream was last opened or ended (the pool's idle clock).
   base::MonoTime last_used() const { return last_used_; }
   void MarkUsed() { last_used_ = loop_.Now(); }
   io::Loop& loop() const { return loop_; }
