@@ -12,6 +12,10 @@ Speaks HTTP/2 (h2c; run it over an already-TLS'd fd for HBONE proper):
 
 Transports (pick one): --fd N (inherited socket), --stdio (stdin/stdout),
 --connect HOST:PORT, --listen HOST:PORT (serves connections until killed).
+With --connect, --tls-certs DIR makes it HBONE proper: Python's ssl (OpenSSL),
+TLS 1.3 only, ALPN h2, the client certificate DIR/cert-chain.pem + key.pem,
+the server verified against DIR/root-cert.pem and, with --tls-expect-id, its
+SPIFFE URI SAN checked (the certificates carry no DNS name to match).
 Exit code 0 on success, 1 on protocol failure, 2 on usage errors.
 """
 import argparse
@@ -21,6 +25,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import sys
 
 import h2.config
@@ -51,6 +56,47 @@ class Transport:
         if not ready:
             raise TimeoutError("no data from peer within %.1fs" % timeout)
         return os.read(self.rfd, 65536)
+
+
+class TlsTransport:
+    """A client TLS socket (blocking; select() only when OpenSSL has nothing buffered)."""
+
+    def __init__(self, tls):
+        self.tls = tls
+        uris = [v for k, v in tls.getpeercert().get("subjectAltName", ()) if k == "URI"]
+        self.info = {"tls_version": tls.version(), "alpn": tls.selected_alpn_protocol(),
+                     "peer_uris": uris}
+
+    def send(self, data):
+        self.tls.sendall(data)
+
+    def recv(self, timeout):
+        if not self.tls.pending():
+            ready, _, _ = select.select([self.tls], [], [], timeout)
+            if not ready:
+                raise TimeoutError("no data from peer within %.1fs" % timeout)
+        try:
+            return self.tls.recv(65536)
+        except ssl.SSLZeroReturnError:
+            return b""
+
+
+def tls_connect(host, port, certs, expect_id, timeout):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False  # SPIFFE certificates: checked by URI SAN below
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(os.path.join(certs, "root-cert.pem"))
+    ctx.load_cert_chain(os.path.join(certs, "cert-chain.pem"), os.path.join(certs, "key.pem"))
+    ctx.set_alpn_protocols(["h2"])
+    sock = socket.create_connection((host, port), timeout=timeout)
+    tls = ctx.wrap_socket(sock)
+    transport = TlsTransport(tls)
+    if transport.info["alpn"] != "h2":
+        raise ssl.SSLError("server did not negotiate ALPN h2: %r" % transport.info["alpn"])
+    if expect_id and expect_id not in transport.info["peer_uris"]:
+        raise ssl.SSLError("server identity %r is not %s" % (transport.info["peer_uris"], expect_id))
+    return transport
 
 
 def pattern(n):
@@ -181,6 +227,8 @@ def run_client(transport, authority, nbytes, timeout, extra_headers=()):
             send_all_possible(conn, sid, pending)
         transport.send(conn.data_to_send())
     result["echo_ok"] = digest.hexdigest() == hashlib.sha256(payload).hexdigest()
+    result["sent_sha256"] = hashlib.sha256(payload).hexdigest()
+    result.update(getattr(transport, "info", {}))
     print(json.dumps(result), flush=True)
     conn.close_connection()
     try:
@@ -195,6 +243,10 @@ def open_transports(args):
         yield Transport(args.fd, args.fd)
     elif args.stdio:
         yield Transport(sys.stdin.fileno(), sys.stdout.fileno())
+    elif args.connect and args.tls_certs:
+        host, port = args.connect.rsplit(":", 1)
+        yield tls_connect(host.strip("[]"), int(port), args.tls_certs, args.tls_expect_id,
+                          args.timeout)
     elif args.connect:
         host, port = args.connect.rsplit(":", 1)
         sock = socket.create_connection((host.strip("[]"), int(port)), timeout=args.timeout)
@@ -223,6 +275,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                     help="client: extra CONNECT header; server: extra 200 header")
+    ap.add_argument("--tls-certs", metavar="DIR",
+                    help="--connect over TLS 1.3 with DIR/{cert-chain,key,root-cert}.pem")
+    ap.add_argument("--tls-expect-id", metavar="SPIFFE_ID",
+                    help="with --tls-certs: the server's URI SAN must be this")
     ap.add_argument("--status", type=int, default=200,
                     help="server: answer every CONNECT with this status")
     args = ap.parse_args()
@@ -234,6 +290,8 @@ def main():
         headers.append((name, value))
     if args.mode == "client" and args.listen:
         ap.error("client mode needs --fd, --stdio or --connect")
+    if args.tls_certs and not args.connect:
+        ap.error("--tls-certs needs --connect")
     rc = 0
     try:
         for transport in open_transports(args):
@@ -249,7 +307,7 @@ def main():
             else:
                 return run_client(transport, args.authority, args.bytes, args.timeout,
                                   headers)
-    except (h2.exceptions.ProtocolError, OSError, TimeoutError) as err:
+    except (h2.exceptions.ProtocolError, OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
         print("h2_peer %s: %s: %s" % (args.mode, type(err).__name__, err),
               file=sys.stderr, flush=True)
         return 1
