@@ -1,7 +1,9 @@
 // ambit-bench-hbone: single-tunnel bulk throughput over loopback, in one run:
 //   raw TCP          sender -> sink
-//   Ambit HBONE      sender -> HboneConn (TLS 1.3 + h2 CONNECT) -> sink stream
+//   Ambit HBONE      sender -> client relay -> HboneConn (TLS 1.3 + h2 CONNECT)
+//                    -> server relay -> sink   (RelayTcpStream on both sides)
 //   stunnel4 pair    sender -> stunnel client -> mTLS -> stunnel server -> sink
+// Both tunnel paths have the same three TCP hops and two relays.
 // Reports Gbit/s and CPU seconds per GB (all processes of the path), as a
 // markdown table. Interleaved runs, median of 3. Bounded: --bytes per run.
 #include <signal.h>
@@ -22,6 +24,7 @@
 
 #include "common/base/log.h"
 #include "common/hbone/conn.h"
+#include "common/hbone/relay.h"
 #include "common/hbone/stream.h"
 #include "common/identity/builtin_ca.h"
 #include "common/identity/cert_files.h"
@@ -113,31 +116,59 @@ Result RawTcp(size_t bytes) {
   return {gb * 8 / secs, (SelfCpu() - cpu0) / gb};
 }
 
-// HBONE: client and server loops on two threads, sender and sink blocking threads.
-io::Task<void> ServerSide(io::Loop& loop, int lfd, std::shared_ptr<const tls::TlsContext> ctx, size_t* got,
-                          bool* done) {
-  auto a = co_await loop.Accept(lfd);
-  if (!a.ok()) co_return;
-  hbone::ConnOptions opts;
-  hbone::HboneConn::StreamHandler handler = [&loop, got, done](std::unique_ptr<hbone::HboneStream> s,
-                                                               const http2::H2Headers&) {
-    loop.Spawn([](std::unique_ptr<hbone::HboneStream> st, size_t* g, bool* d) -> io::Task<void> {
-      (void)st->Respond(200);
-      for (;;) {
-        auto c = co_await st->Peek();
-        if (!c.ok() || c->empty()) break;
-        *g += c->size();
-        st->Consume(c->size());
-      }
-      *d = true;
-    }(std::move(s), got, done));
-  };
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
-  (void)conn;
+// HBONE, with the same hops as the stunnel4 pair: the sender writes into a
+// loopback TCP socket that the client side relays into an HBONE stream
+// (RelayTcpStream, as the agent's outbound path), and the server side relays
+// the stream into a TCP socket to the sink (as the agent's inbound path).
+//   sender -TCP-> client loop [relay -> TLS 1.3 + h2 CONNECT] -TCP->
+//     server loop [h2 -> relay] -TCP-> sink
+// Client and server loops run on their own threads; sender and sink are
+// blocking threads, as for raw TCP and stunnel4.
+io::Task<void> ServerRelay(io::Loop& loop, std::unique_ptr<hbone::HboneStream> stream, uint16_t sink_port,
+                           bool* done) {
+  auto fd = net::CreateTcpClient({});
+  auto addr = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(sink_port));
+  sockaddr_storage ss{};
+  socklen_t len = addr.ToSockaddr(&ss);
+  if (!fd.ok() || !(co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len)).ok()) {
+    (void)stream->Respond(503);
+    *done = true;
+    co_return;
+  }
+  (void)stream->Respond(200);
+  io::CancelScope scope;
+  hbone::RelayResult r = co_await hbone::RelayTcpStream(loop, fd->get(), *stream, scope, nullptr);
+  if (!r.status.ok()) std::fprintf(stderr, "server relay: %s\n", r.status.ToString().c_str());
+  (void)co_await stream->AwaitClosed({.timeout = 10s});
+  *done = true;
 }
 
-io::Task<void> ClientSide(io::Loop& loop, uint16_t port, std::shared_ptr<const tls::TlsContext> ctx,
-                          identity::Identity server, size_t bytes) {
+io::Task<void> ServerSide(io::Loop& loop, int lfd, std::shared_ptr<const tls::TlsContext> ctx, uint16_t sink_port,
+                          bool* done, std::shared_ptr<hbone::HboneConn>* keep) {
+  auto a = co_await loop.Accept(lfd);
+  if (!a.ok()) {
+    *done = true;
+    co_return;
+  }
+  hbone::ConnOptions opts;
+  hbone::HboneConn::StreamHandler handler = [&loop, sink_port, done](std::unique_ptr<hbone::HboneStream> s,
+                                                                     const http2::H2Headers&) {
+    loop.Spawn(ServerRelay(loop, std::move(s), sink_port, done));
+  };
+  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
+  if (!conn.ok()) {
+    std::fprintf(stderr, "server handshake: %s\n", conn.status().ToString().c_str());
+    *done = true;
+    co_return;
+  }
+  *keep = *conn;
+}
+
+io::Task<void> ClientSide(io::Loop& loop, int front_lfd, uint16_t port, std::shared_ptr<const tls::TlsContext> ctx,
+                          identity::Identity server) {
+  auto sender = co_await loop.Accept(front_lfd);
+  if (!sender.ok()) co_return;
+  net::Fd tcp(sender->fd);
   auto fd = net::CreateTcpClient({});
   auto addr = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(port));
   sockaddr_storage ss{};
@@ -146,43 +177,63 @@ io::Task<void> ClientSide(io::Loop& loop, uint16_t port, std::shared_ptr<const t
   std::vector<identity::Identity> ids{server};
   hbone::ConnOptions opts;
   auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
-  if (!conn.ok()) co_return;
+  if (!conn.ok()) {
+    std::fprintf(stderr, "client handshake: %s\n", conn.status().ToString().c_str());
+    co_return;
+  }
   http2::H2Headers h;
   auto stream = co_await (*conn)->Open("127.0.0.1:9", h, 5s);
-  if (!stream.ok()) co_return;
-  std::vector<std::byte> buf(256 << 10, std::byte{'x'});
-  size_t sent = 0;
-  while (sent < bytes) {
-    size_t n = std::min(buf.size(), bytes - sent);
-    if (!(co_await (*stream)->Write(std::span<const std::byte>(buf.data(), n))).ok()) break;
-    sent += n;
+  if (!stream.ok()) {
+    std::fprintf(stderr, "CONNECT: %s\n", stream.status().ToString().c_str());
+    co_return;
   }
-  (*stream)->CloseWrite();
+  io::CancelScope scope;
+  hbone::RelayResult r = co_await hbone::RelayTcpStream(loop, tcp.get(), **stream, scope, nullptr);
+  if (!r.status.ok()) std::fprintf(stderr, "client relay: %s\n", r.status.ToString().c_str());
   (void)co_await (*stream)->AwaitClosed({.timeout = 10s});
+  (*conn)->Close(absl::OkStatus());
 }
 
 Result Hbone(size_t bytes, std::shared_ptr<const tls::TlsContext> cctx,
              std::shared_ptr<const tls::TlsContext> sctx, identity::Identity sid, io::BackendKind kind) {
-  uint16_t port;
+  uint16_t sink_port, port, front_port;
+  int sink_lfd = ListenAny(&sink_port);
   int lfd = ListenAny(&port);
+  int front_lfd = ListenAny(&front_port);
   size_t got = 0;
   bool done = false;
   double cpu0 = SelfCpu();
   auto t0 = std::chrono::steady_clock::now();
+  std::thread sink(SinkThread, sink_lfd, &got);
   std::thread server([&] {
     auto loop = io::Loop::Create({.backend = kind, .name = "srv"});
-    (*loop)->Spawn(ServerSide(**loop, lfd, sctx, &got, &done));
+    std::shared_ptr<hbone::HboneConn> conn;
+    (*loop)->Spawn(ServerSide(**loop, lfd, sctx, sink_port, &done, &conn));
     (*loop)->RunUntil([&] { return done; }, 120s);
+    if (conn) conn->Close(absl::OkStatus());
+    conn.reset();
+    (*loop)->RunUntil([&] { return (*loop)->live_tasks() == 0; }, 5s);
   });
-  {
+  std::thread client([&] {
     auto loop = io::Loop::Create({.backend = kind, .name = "cli"});
-    (*loop)->BlockOn(ClientSide(**loop, port, cctx, sid, bytes));
-  }
-  server.join();
-  close(lfd);
+    (*loop)->BlockOn(ClientSide(**loop, front_lfd, port, cctx, sid));
+    (*loop)->RunUntil([&] { return (*loop)->live_tasks() == 0; }, 5s);
+  });
+  int fd = ConnectBlocking(front_port);
+  SendBlocking(fd, bytes);
+  sink.join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = SelfCpu() - cpu0;
+  client.join();
+  server.join();
+  close(fd);
+  close(front_lfd);
+  close(lfd);
+  close(sink_lfd);
   double gb = static_cast<double>(got) / 1e9;
-  return {gb * 8 / secs, (SelfCpu() - cpu0) / gb};
+  if (got != bytes) std::fprintf(stderr, "hbone: sink got %zu of %zu bytes\n", got, bytes);
+  if (got == 0) return {};
+  return {gb * 8 / secs, cpu / gb};
 }
 
 pid_t Spawn(const std::vector<std::string>& argv) {
@@ -275,7 +326,7 @@ int main(int argc, char** argv) {
   (void)identity::WriteBundleToDir(cb, dir + "/client");
   bool have_stunnel = system("command -v stunnel4 >/dev/null 2>&1") == 0;
 
-  const char* names[] = {"raw TCP (loopback)", "Ambit HBONE, io_uring", "Ambit HBONE, epoll", "stunnel4 mTLS pair"};
+  const char* names[] = {"raw TCP (loopback)", "Ambit HBONE relay pair, io_uring", "Ambit HBONE relay pair, epoll", "stunnel4 mTLS pair"};
   std::vector<std::vector<Result>> runs(4);
   for (int r = 0; r < 3; ++r) {  // interleaved A B C D, three times
     runs[0].push_back(RawTcp(bytes));
