@@ -114,13 +114,35 @@ in6_addr IpAddress::ToIn6Addr() const {
   return a;
 }
 
-std::string IpAddress::ToString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (is_v4()) {
-    inet_ntop(AF_INET, bytes_.data(), buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET6, bytes_.data(), buf, sizeof(buf));
+namespace {
+// One octet in decimal, no leading zeros.
+char* AppendOctet(char* p, unsigned v) {
+  if (v >= 100) {
+    *p++ = static_cast<char>('0' + v / 100);
+    v %= 100;
+    *p++ = static_cast<char>('0' + v / 10);
+  } else if (v >= 10) {
+    *p++ = static_cast<char>('0' + v / 10);
   }
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
+}
+}  // namespace
+
+std::string IpAddress::ToString() const {
+  if (is_v4()) {
+    // Every connection formats addresses (access log, CONNECT authority);
+    // inet_ntop goes through sprintf, so dotted quads are written by hand.
+    char buf[16];
+    char* p = buf;
+    for (size_t i = 0; i < 4; ++i) {
+      if (i != 0) *p++ = '.';
+      p = AppendOctet(p, bytes_[i]);
+    }
+    return std::string(buf, p);
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, bytes_.data(), buf, sizeof(buf));
   return buf;
 }
 

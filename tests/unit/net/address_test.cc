@@ -18,6 +18,14 @@ TEST_CASE("IpAddress parses and formats v4 and v6") {
   CHECK(b->is_v6());
   CHECK(b->ToString() == "fd00::1");
   CHECK(IpAddress::Parse("::1")->IsLoopback());
+  // IPv4 is formatted by hand: every octet width, round trip through Parse.
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "1.20.100.9", "10.0.199.250",
+                           "99.100.101.109"}) {
+    CHECK(IpAddress::Parse(text)->ToString() == text);
+  }
+  for (uint32_t v : {0u, 0x01020304u, 0x0a00ff64u, 0xc0a80001u, 0xffffff00u}) {
+    CHECK(IpAddress::Parse(IpAddress::V4(v).ToString())->v4_host_order() == v);
+  }
   CHECK(IpAddress::Parse("127.3.0.1")->IsLoopback());
   CHECK(IpAddress::Parse("0.0.0.0")->IsUnspecified());
   CHECK(IpAddress::Parse("::")->IsUnspecified());
