@@ -86,6 +86,11 @@ TEST_CASE("process metrics are present") {
     return std::stod(t.substr(at + 25));
   };
   const double before = heap();
+  if (before == 0) {
+    // ASan/TSan replace malloc; their mallinfo2 keeps no statistics.
+    MESSAGE("allocator reports no statistics (sanitizer build): heap gauge not checked");
+    return;
+  }
   auto* block = new char[8u << 20];
   block[0] = 1;
   const double held = heap();
