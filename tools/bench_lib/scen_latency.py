@@ -29,7 +29,11 @@ _SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sockperf_short
 
 
 def build_shim(env):
-    """Compiles the sleep shim into a temp dir; None (and the full 2 s sleep) if that fails."""
+    """Compiles the sleep shim into a temp dir; None (and the full 2 s sleep) if that fails or
+    AMBIT_BENCH_SOCKPERF_FULL_SLEEP=1 asks for sockperf as shipped."""
+    if os.environ.get("AMBIT_BENCH_SOCKPERF_FULL_SLEEP") == "1":
+        env.log("[latency] AMBIT_BENCH_SOCKPERF_FULL_SLEEP=1: sockperf keeps its 2 s warm-up sleep")
+        return None
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         env.log("[latency] no C compiler: sockperf keeps its 2 s warm-up sleep")
