@@ -22,6 +22,7 @@
 #include "common/io/loop.h"
 #include "common/net/socket.h"
 #include "common/tls/context.h"
+#include "tests/support/hbone_dial.h"
 
 using namespace ambit;
 using namespace std::chrono_literals;
@@ -112,27 +113,13 @@ io::Task<void> AcceptLoop(io::Loop& loop, int lfd, std::shared_ptr<const tls::Tl
   }
 }
 
-io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> Dial(io::Loop& loop, uint16_t port,
-                                                            std::shared_ptr<const tls::TlsContext> ctx,
-                                                            identity::Identity expected) {
-  auto fd = net::CreateTcpClient({});
-  if (!fd.ok()) co_return fd.status();
-  auto addr = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(port));
-  sockaddr_storage ss{};
-  socklen_t len = addr.ToSockaddr(&ss);
-  Status st = co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len, {.timeout = 5s});
-  if (!st.ok()) co_return st;
-  std::vector<identity::Identity> ids{expected};
-  hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
-  co_return conn;
-}
+using ambit::testing::DialLoopbackHbone;
 
 io::Task<StatusOr<std::unique_ptr<hbone::HboneStream>>> OpenTunnel(io::Loop& loop, hbone::HbonePool& pool,
                                                                     uint16_t port, Pki* pki) {
   hbone::PoolKey key{"c", {pki->server_id.ToString()}, "127.0.0.1:" + std::to_string(port), "127.0.0.1"};
   hbone::HbonePool::DialFn dial = [&loop, port, pki]() {
-    return Dial(loop, port, pki->client, pki->server_id);
+    return DialLoopbackHbone(loop, port, pki->client, pki->server_id);
   };
   auto conn = co_await pool.Checkout(key, dial);
   if (!conn.ok()) co_return conn.status();

@@ -23,6 +23,7 @@
 #include "common/io/loop.h"
 #include "common/net/socket.h"
 #include "common/tls/context.h"
+#include "tests/support/hbone_dial.h"
 
 using namespace ambit;
 using namespace std::chrono_literals;
@@ -62,21 +63,7 @@ void StartPy(PyServer* s, const std::string& certs) {
   REQUIRE(std::sscanf(line, "port %hu", &s->port) == 1);
 }
 
-io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> Dial(io::Loop& loop, uint16_t port,
-                                                            std::shared_ptr<const tls::TlsContext> ctx,
-                                                            identity::Identity expected) {
-  auto fd = net::CreateTcpClient({});
-  if (!fd.ok()) co_return fd.status();
-  auto addr = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(port));
-  sockaddr_storage ss{};
-  socklen_t len = addr.ToSockaddr(&ss);
-  Status st = co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len, {.timeout = 5s});
-  if (!st.ok()) co_return st;
-  std::vector<identity::Identity> ids{expected};
-  hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
-  co_return conn;
-}
+using ambit::testing::DialLoopbackHbone;
 
 io::Task<Status> WriteAll(hbone::HboneStream& s, size_t n) {
   std::vector<std::byte> buf(n);
@@ -125,7 +112,7 @@ TEST_CASE("our HBONE client against a python3-h2 HBONE server over TLS 1.3") {
   auto loop = io::Loop::Create({.name = "interop"});
   REQUIRE(loop.ok());
   io::Loop& l = **loop;
-  auto conn = l.BlockOn(Dial(l, py.port, *cctx, sid));
+  auto conn = l.BlockOn(DialLoopbackHbone(l, py.port, *cctx, sid));
   REQUIRE_MESSAGE(conn.ok(), conn.status().ToString());
   CHECK((*conn)->peer_identity().has_value());
   http2::H2Headers headers = {{"baggage", "k8s.namespace.name=interop"}};
@@ -146,7 +133,7 @@ TEST_CASE("our HBONE client against a python3-h2 HBONE server over TLS 1.3") {
 
   // Expecting another identity: our client refuses the python server.
   auto other = *identity::Identity::Parse("spiffe://cluster.local/ns/interop/sa/someone-else");
-  auto refused = l.BlockOn(Dial(l, py.port, *cctx, other));
+  auto refused = l.BlockOn(DialLoopbackHbone(l, py.port, *cctx, other));
   CHECK_FALSE(refused.ok());
   if (!refused.ok()) MESSAGE("refused as expected: " << refused.status().ToString());
   std::filesystem::remove_all(dir);

@@ -36,6 +36,7 @@
 #include "common/io/loop.h"
 #include "common/net/socket.h"
 #include "common/tls/context.h"
+#include "tests/support/hbone_dial.h"
 
 using namespace ambit;
 using namespace std::chrono_literals;
@@ -169,21 +170,7 @@ io::Task<void> EchoServer(io::Loop& loop, int listen_fd, size_t expect, base::Du
   (void)n;
 }
 
-io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> Dial(io::Loop& loop, uint16_t port,
-                                                            std::shared_ptr<const tls::TlsContext> ctx,
-                                                            identity::Identity expected) {
-  auto fd = net::CreateTcpClient({});
-  if (!fd.ok()) co_return fd.status();
-  auto addr = *net::SocketAddress::Parse("127.0.0.1:" + std::to_string(port));
-  sockaddr_storage ss{};
-  socklen_t len = addr.ToSockaddr(&ss);
-  Status st = co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len, {.timeout = 5s});
-  if (!st.ok()) co_return st;
-  std::vector<identity::Identity> ids{expected};
-  hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
-  co_return conn;
-}
+using ambit::testing::DialLoopbackHbone;
 
 io::Task<Status> WriteAll(hbone::HboneStream& s, Fnv* sum) {
   std::vector<std::byte> buf(kBytes);
@@ -287,7 +274,7 @@ TEST_CASE("our HBONE client through nghttpx --http2-proxy (TLS 1.3, mTLS with ou
 
   auto cctx = tls::MakeClientContext(*cb);
   REQUIRE(cctx.ok());
-  auto conn = l.BlockOn(Dial(l, port, *cctx, sid));
+  auto conn = l.BlockOn(DialLoopbackHbone(l, port, *cctx, sid));
   REQUIRE_MESSAGE(conn.ok(), conn.status().ToString() << "\nnghttpx log:\n" << ReadFile(log));
   REQUIRE((*conn)->peer_identity().has_value());
   CHECK((*conn)->peer_identity()->ToString() == sid.ToString());
@@ -340,7 +327,7 @@ TEST_CASE("our HBONE client through nghttpx --http2-proxy (TLS 1.3, mTLS with ou
   REQUIRE(sctx.ok());
   auto refused = l.BlockOn([](io::Loop& loop, uint16_t port, std::shared_ptr<const tls::TlsContext> ctx,
                               identity::Identity id) -> io::Task<Status> {
-    auto c = co_await Dial(loop, port, ctx, id);
+    auto c = co_await DialLoopbackHbone(loop, port, ctx, id);
     if (!c.ok()) co_return c.status();
     http2::H2Headers h;
     auto s = co_await (*c)->Open("127.0.0.1:1", h, 5s);
