@@ -254,6 +254,29 @@ rules { }'''))
 name: "audit" namespace: "demo" scope: NAMESPACE action: DENY dry_run: true'''))
 
 
+# ---- PROXY protocol v2 (sandwich header, ISTIO-COMPAT §2.7) ---------------
+def proxy_v2_seeds():
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def header(cmd_fam, addrs, tlvs=b""):
+        body = addrs + tlvs
+        return sig + bytes(cmd_fam) + struct.pack(">H", len(body)) + body
+
+    ident = b"spiffe://cluster.local/ns/demo/sa/sleep"
+    tlv = bytes([0xD0]) + struct.pack(">H", len(ident)) + ident
+    v4 = bytes([10, 44, 1, 5, 10, 96, 0, 30]) + struct.pack(">HH", 40000, 80)
+    v6 = bytes(15) + b"\x05" + bytes(10) + b"\xff\xff" + bytes([10, 96, 0, 30]) + \
+        struct.pack(">HH", 1234, 80)
+    write("proxy_v2", "sandwich_v4", header([0x21, 0x11], v4, tlv) + b"GET / HTTP/1.1\r\n")
+    write("proxy_v2", "sandwich_v6", header([0x21, 0x21], v6, tlv))
+    write("proxy_v2", "local_noop", header([0x20, 0x00], b"", b"\x04\x00\x02\x00\x00"))
+    short = header([0x21, 0x11], v4, tlv)
+    short = short[:14] + struct.pack(">H", len(v4) + 10) + short[16:]  # TLV runs past the end
+    write("proxy_v2", "tlv_past_end", short)
+    write("proxy_v2", "unix_local", header([0x20, 0x31], bytes(216)))
+    write("proxy_v2", "v1_text", "PROXY TCP4 10.44.1.5 10.96.0.30 40000 80\r\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -265,6 +288,7 @@ def main():
     http1_seeds()
     config_seeds()
     tls_seeds()
+    proxy_v2_seeds()
     proto_seeds(args.protoc)
     authorization_seeds(args.protoc)
 
