@@ -245,6 +245,7 @@ std::string Agent::ConfigDump() {
                {"workers", std::to_string(flags_.workers)},
                {"packetMark", std::to_string(flags_.packet_mark)},
                {"redirect", flags_.redirect},
+               {"localhostAppTunnel", flags_.localhost_app_tunnel ? "true" : "false"},
                {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
   if (istio_) {
     istio_->AddDumpConfig(in.config);
@@ -260,6 +261,7 @@ Status Agent::StartWorkers() {
   WorkerOptions wo;
   wo.packet_mark = flags_.packet_mark;
   wo.connect_timeout = flags_.connect_timeout;
+  wo.localhost_app_tunnel = flags_.localhost_app_tunnel;
   wo.conn.handshake_timeout = flags_.handshake_timeout;
   wo.pool.max_streams_per_conn = static_cast<size_t>(flags_.pool_max_streams);
   wo.pool.idle_timeout = flags_.pool_idle_timeout;

@@ -61,7 +61,7 @@ json WorkloadJson(const state::Workload& w) {
   for (const auto& ip : w.addresses) ips.push_back(ip.ToString());
   json services = json::object();
   for (const auto& [key, ports] : w.services) services[key] = PortMap(ports);
-  return {
+  json out = {
       {"uid", w.uid},
       {"workloadIps", ips},
       {"protocol", w.protocol == state::TunnelProtocol::kHbone ? "HBONE" : "TCP"},
@@ -82,6 +82,13 @@ json WorkloadJson(const state::Workload& w) {
       {"capacity", w.capacity},
       {"netns", w.netns},
   };
+  if (w.application_tunnel) {  // sandwich target (ISTIO-COMPAT §2.7)
+    out["applicationTunnel"] = {
+        {"protocol",
+         w.application_tunnel->protocol == state::AppTunnelProtocol::kProxy ? "PROXY" : "NONE"},
+        {"port", w.application_tunnel->port}};
+  }
+  return out;
 }
 
 json EndpointJson(const state::Endpoint& e, const std::string& service_key) {

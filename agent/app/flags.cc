@@ -130,6 +130,9 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   app.add_option("--cert-ttl", cert_ttl, "workload certificate lifetime")->envname("SECRET_TTL");
   app.add_option("--termination-deadline", deadline, "drain deadline on shutdown");
   app.add_option("--connect-timeout", connect_timeout, "upstream connect timeout");
+  app.add_option("--localhost-app-tunnel", f.localhost_app_tunnel,
+                 "reach PROXY application tunnels (waypoints) on 127.0.0.1 / ::1: true|false")
+      ->envname("LOCALHOST_APP_TUNNEL");
   std::string handshake_timeout = "10s";
   app.add_option("--handshake-timeout", handshake_timeout, "TLS handshake timeout on 15008 and outbound");
   // Istio mode (no --config): flags win over the ztunnel environment variable

@@ -39,6 +39,9 @@ struct AgentFlags {
   base::Duration termination_deadline = std::chrono::seconds(5);
   base::Duration connect_timeout = std::chrono::seconds(10);
   base::Duration handshake_timeout = std::chrono::seconds(10);  // --handshake-timeout
+  // PROXY-protocol application tunnels (waypoints) are reached on the pod's
+  // loopback, not its IP (LOCALHOST_APP_TUNNEL, ISTIO-COMPAT §2.7).
+  bool localhost_app_tunnel = true;
   // Istio mode: command-line values of ztunnel environment variables
   // (--xds-address → XDS_ADDRESS, ...), applied over the process environment.
   std::map<std::string, std::string> env_overrides;

@@ -2,7 +2,9 @@
 // then per CONNECT stream the checks of ISTIO-COMPAT §2.4 in order — method
 // and authority (400), local workload (503), authority/arrival IP (400),
 // target port (503), authorization (401), upstream connect (503) — then 200
-// and the relay to the local app from the client's own IP.
+// and the relay to the local app from the client's own IP — or, for a
+// workload with a PROXY application tunnel (a waypoint), to its tunnel port
+// on the pod's loopback behind a PROXY v2 header (§2.7, "sandwich").
 #include <fmt/format.h>
 
 #include "agent/proxy/labels.h"
@@ -14,6 +16,7 @@
 #include "common/hbone/connect_codec.h"
 #include "common/hbone/relay.h"
 #include "common/hbone/stream.h"
+#include "common/net/proxy_protocol.h"
 #include "common/net/socket.h"
 
 namespace ambit::agent {
@@ -136,6 +139,35 @@ bool Authorize(const AgentState& st, hbone::HboneStream& stream, ConnectionRecor
   return false;
 }
 
+// Sandwich (ISTIO-COMPAT §2.7): the PROXY v2 header that goes first toward a
+// PROXY application tunnel: source = the HBONE client, destination = the
+// HBONE target, TLV 0xD0 = the client's SPIFFE identity.
+io::Task<Status> WriteProxyHeader(Worker& w, int fd, const ConnectionRecorder& rec,
+                                  const state::InboundTarget& target, io::CancelScope& scope) {
+  net::ProxyHeader h;
+  h.source = rec.src();
+  h.destination = target.proxy_destination;
+  if (!rec.peers().src_identity.empty()) {
+    h.tlvs.push_back({net::kProxyTlvPeerIdentity, rec.peers().src_identity});
+  }
+  auto bytes = net::EncodeProxyV2(h);
+  if (!bytes.ok()) co_return bytes.status();
+  io::OpOptions o;
+  o.scope = &scope;
+  o.timeout = w.options().connect_timeout;
+  Status st = co_await io::SendAll(
+      w.loop(), fd, std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes->data()),
+                                               bytes->size()),
+      o);
+  if (!st.ok()) {
+    co_return Status(st.code(), "writing the PROXY header: " + std::string(st.message()));
+  }
+  AMBIT_LOG(kDebug, "inbound", "app tunnel: PROXY v2 to {} src={} dst={} identity={}",
+            target.upstream.ToString(), h.source.ToString(), h.destination.ToString(),
+            rec.peers().src_identity);
+  co_return absl::OkStatus();
+}
+
 // The checks of §2.4 in order, the upstream connect and the 200. Returns no
 // recorder when the stream already ended (refused, denied or failed).
 io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContext> pod,
@@ -168,13 +200,30 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
   uo.mark = w.options().packet_mark;
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
-  // Original source: connect from the client's IP unless it is our own.
-  if (!(src.ip() == target.upstream.ip())) uo.spoof_source = net::SocketAddress(src.ip(), 0);
+  if (target.app_tunnel_proxy) {
+    // The header carries the client; the tunnel is reached from the pod's
+    // own address, by default over its loopback (LOCALHOST_APP_TUNNEL).
+    if (w.options().localhost_app_tunnel) {
+      uo.target = {target.upstream.ip().is_v4() ? net::IpAddress::LoopbackV4()
+                                                : net::IpAddress::LoopbackV6(),
+                   target.upstream.port()};
+    }
+  } else if (!(src.ip() == target.upstream.ip())) {
+    // Original source: connect from the client's IP unless it is our own.
+    uo.spoof_source = net::SocketAddress(src.ip(), 0);
+  }
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
     (void)stream.Respond(503);
     c.rec->Finish(kFlagConnect, up.status());
     co_return InboundCarried{};
+  }
+  if (target.app_tunnel_proxy) {
+    if (Status s = co_await WriteProxyHeader(w, up->get(), *c.rec, target, scope); !s.ok()) {
+      (void)stream.Respond(503);
+      c.rec->Finish(kFlagConnect, s);
+      co_return InboundCarried{};
+    }
   }
   c.upstream = std::move(*up);
   http2::H2Headers resp = hbone::BuildConnectResponseHeaders(BaggageFor(*local));

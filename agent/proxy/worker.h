@@ -30,6 +30,7 @@ namespace ambit::agent {
 struct WorkerOptions {
   uint32_t packet_mark = 0x539;
   base::Duration connect_timeout = std::chrono::seconds(10);
+  bool localhost_app_tunnel = true;  // PROXY app tunnels on the pod's loopback
   hbone::ConnOptions conn;
   hbone::PoolOptions pool;
 };

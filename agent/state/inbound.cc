@@ -47,6 +47,18 @@ bool TargetUsesLocalAsWaypoint(const Snapshot& snap, const Workload& local,
   return false;
 }
 
+// A service's VIP on `network`, IPv4 first; `fallback` when it has none
+// (headless service).
+IpAddress ServiceVip(const Service& svc, const std::string& network, const IpAddress& fallback) {
+  const IpAddress* v6 = nullptr;
+  for (const NetworkAddress& v : svc.vips) {
+    if (v.network != network || v.IsCidr()) continue;
+    if (v.ip.is_v4()) return v.ip;
+    if (v6 == nullptr) v6 = &v.ip;
+  }
+  return v6 != nullptr ? *v6 : fallback;
+}
+
 // Hostname form: service by hostname (local namespace preferred), then the
 // local endpoint's port map, then the service target port.
 InboundTarget MapHostname(const Snapshot& snap, const Workload& local, std::string_view host,
@@ -86,6 +98,7 @@ InboundTarget MapInboundAuthority(const Snapshot& snap, const Workload& local,
                                      authority, arrival_ip.ToString(), local.uid));
     }
     t.upstream = {arrival_ip, sa->port()};
+    t.proxy_destination = *sa;
   } else {
     std::string_view host;
     uint16_t port = 0;
@@ -95,6 +108,7 @@ InboundTarget MapInboundAuthority(const Snapshot& snap, const Workload& local,
     t = MapHostname(snap, local, host, port);
     if (t.status != 200) return t;
     t.upstream = {arrival_ip, t.upstream.port()};
+    t.proxy_destination = {ServiceVip(*t.service, local.network, arrival_ip), port};
   }
   if (IsIllegalTargetPort(t.upstream.port())) {
     return Refuse(503, fmt::format("target port {} belongs to the agent (self-call)",

@@ -16,6 +16,10 @@ struct InboundTarget {
   net::SocketAddress upstream; // local pod IP : target port (app tunnel port applied)
   const Service* service = nullptr;  // service named by the authority, if any
   bool app_tunnel_proxy = false;     // write a PROXY v2 header first
+  // The HBONE target as the PROXY header's destination (ISTIO-COMPAT §2.7):
+  // the authority's ip:port, or for a hostname authority the service VIP on
+  // the local network (IPv4 preferred) with the authority's port.
+  net::SocketAddress proxy_destination;
 };
 
 // `local`: the workload whose 15008 the connection arrived on; `arrival_ip`:

@@ -40,7 +40,8 @@ class AmbitEnv:
 
     # ---- model ---------------------------------------------------------------
     def pod(self, node, name, sa="default", ns="demo", captured=True, services=None,
-            protocol=None, trust_domain=None, labels=None, capacity=None):
+            protocol=None, trust_domain=None, labels=None, capacity=None, extra=None):
+        """`extra`: more workload fields as the YAML spells them (applicationTunnel, waypoint)."""
         p = self.topo.add_pod(node, name)
         p.name, p.sa, p.namespace = name, sa, ns
         if captured:
@@ -55,15 +56,16 @@ class AmbitEnv:
                 w["services"] = {k: {str(sp): tp for sp, tp in v.items()} for k, v in services.items()}
             if capacity:
                 w["capacity"] = capacity
+            w.update(extra or {})
             self.workloads.append(w)
         else:
             self.uncaptured.append(p)
         return p
 
-    def service(self, name, vip, ports, ns="demo"):
+    def service(self, name, vip, ports, ns="demo", extra=None):
         self.services.append({
             "name": name, "namespace": ns, "hostname": f"{name}.{ns}.svc.cluster.local",
-            "vips": [f"/{vip}"], "ports": {str(k): v for k, v in ports.items()},
+            "vips": [f"/{vip}"], "ports": {str(k): v for k, v in ports.items()}, **(extra or {}),
         })
 
     def write_config(self, workloads=None, services=None, extra_docs=None, raw=None):

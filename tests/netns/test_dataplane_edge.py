@@ -8,8 +8,14 @@
   nodes (a on the client's node, b on the other);
 - a CONNECT whose authority IP is not the arrival IP gets 400 (third-party
   HBONE client: Python ssl + python3-h2), a good one gets 200 and bytes;
-- a client certificate from another trust domain is refused in the handshake.
+- a client certificate from another trust domain is refused in the handshake;
+- sandwich (ISTIO-COMPAT §2.7): a waypoint-like pod with applicationTunnel
+  {PROXY, 15088} gets, on its loopback only, a PROXY v2 header (decoded here
+  from the specification, independently of the agent's code) naming the
+  client, the HBONE target and the client's SPIFFE identity (TLV 0xD0), for
+  a service that uses it as waypoint and for a workload-addressed call.
 """
+import json
 import argparse
 import math
 import os
@@ -33,6 +39,72 @@ def check(cond, what):
         FAILURES.append(what)
 
 
+# A waypoint's app tunnel: 127.0.0.1:15088 only. Per connection: read and
+# decode the PROXY v2 header, answer one JSON line describing it, then echo.
+PROXY_V2_SERVER = r"""
+import ipaddress, json, socket, struct, threading
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+def exact(c, n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d: raise EOFError("closed after %d of %d bytes" % (len(b), n))
+        b += d
+    return b
+def serve(c, peer):
+    with c:
+        try:
+            h = exact(c, 16)
+            out = {"peer": "%s:%d" % peer, "sig_ok": h[:12] == SIG, "ver_cmd": h[12], "fam": h[13]}
+            body = exact(c, struct.unpack("!H", h[14:16])[0])
+            if h[13] == 0x11:
+                a, n = [str(ipaddress.IPv4Address(body[i:i + 4])) for i in (0, 4)], 12
+            else:
+                a, n = [str(ipaddress.IPv6Address(body[i:i + 16])) for i in (0, 16)], 36
+            sp, dp = struct.unpack("!HH", body[n - 4:n])
+            out["src"], out["dst"] = "%s:%d" % (a[0], sp), "%s:%d" % (a[1], dp)
+            tlvs, i = {}, n
+            while i < len(body):
+                t, ln = body[i], struct.unpack("!H", body[i + 1:i + 3])[0]
+                tlvs["%02x" % t] = body[i + 3:i + 3 + ln].decode()
+                i += 3 + ln
+            out["tlvs"] = tlvs
+        except Exception as e:
+            out = {"error": repr(e)}
+        c.sendall((json.dumps(out) + "\n").encode())
+        while True:
+            d = c.recv(4096)
+            if not d: break
+            c.sendall(d)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 15088)); s.listen(16)
+print("ready", flush=True)
+while True:
+    c, a = s.accept()
+    threading.Thread(target=serve, args=(c, a), daemon=True).start()
+"""
+
+
+def sandwich_exchange(ns, ip, port):
+    """Connects to ip:port from ns, returns (decoded header dict, echoed payload)."""
+    def body():
+        data = b""
+        try:
+            with socket.create_connection((ip, port), timeout=5) as s:
+                s.settimeout(5)
+                s.sendall(b"through the waypoint\n")
+                while data.count(b"\n") < 2:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    data += d
+        except OSError as e:
+            return {"error": f"{e.__class__.__name__} after {data!r}"}, ""
+        lines = data.decode().split("\n")
+        return json.loads(lines[0]) if lines[0] else {}, lines[1] if len(lines) > 1 else ""
+    return in_netns(ns, body)
+
+
 def tag_of(line):
     return line.split("tag=")[1].split()[0] if "tag=" in line else None
 
@@ -53,6 +125,10 @@ def main():
         plain = env.pod(1, "plain", captured=False)
         env.service("echo", vip="10.96.0.10", ports={80: 8080})
         env.service("empty", vip="10.96.0.20", ports={80: 8080})
+        wp = env.pod(2, "wp", sa="waypoint",
+                     extra={"applicationTunnel": {"protocol": "PROXY", "port": 15088}})
+        env.service("reviews", vip="10.96.0.30", ports={80: 9080},
+                    extra={"waypoint": {"destination": f"/{wp.ip}"}})
         env.start()
         try:
             for p, tag in ((a, "a"), (b, "b")):
@@ -83,6 +159,32 @@ def main():
             except OSError as e:
                 check(True, f"empty service closes the connection ({e.__class__.__name__})")
             env.wait_log(1, "no healthy upstream")
+
+            # Sandwich: service via its waypoint, and the waypoint addressed directly.
+            topo.spawn(wp.ns, [sys.executable, "-c", PROXY_V2_SERVER])
+            topo.wait_line(topo.procs[-1], "ready")
+            client_id = "spiffe://cluster.local/ns/demo/sa/sleep"
+            for target, want_dst in ((("10.96.0.30", 80), "10.96.0.30:80"),
+                                     ((wp.ip, 9080), f"{wp.ip}:9080")):
+                h, echo = sandwich_exchange(client.ns, *target)
+                src_ip = h.get("src", ":").rsplit(":", 1)[0]
+                check(h.get("sig_ok") and h.get("ver_cmd") == 0x21 and h.get("fam") == 0x11
+                      and src_ip == client.ip and h.get("dst") == want_dst
+                      and h.get("tlvs") == {"d0": client_id}
+                      and h.get("peer", "").startswith("127.0.0.1:")
+                      and echo == "through the waypoint",
+                      f"client -> {target[0]}:{target[1]}: the waypoint's 127.0.0.1:15088 got "
+                      f"PROXY v2 (PROXY, TCP4) src={h.get('src')} (want {client.ip}:*) "
+                      f"dst={h.get('dst')} (want {want_dst}) TLVs={h.get('tlvs')} from "
+                      f"{h.get('peer')}, then the bytes ({echo!r}){' ' + h['error'] if 'error' in h else ''}")
+            dump = in_netns(topo.node_ns(2), lambda: json.loads(urllib.request.urlopen(
+                "http://127.0.0.1:15000/config_dump", timeout=3).read().decode()))
+            tunnels = {w["name"]: w.get("applicationTunnel") for w in dump["workloads"]}
+            check(tunnels.get("wp") == {"protocol": "PROXY", "port": 15088}
+                  and tunnels.get("b") is None
+                  and dump["config"].get("localhostAppTunnel") == "true",
+                  f"/config_dump shows wp's applicationTunnel {tunnels.get('wp')} and "
+                  f"localhostAppTunnel={dump['config'].get('localhostAppTunnel')}")
 
             # Third-party HBONE client: good CONNECT -> 200, authority IP mismatch -> 400.
             certs = os.path.join(env.dir, "sleep-cert")

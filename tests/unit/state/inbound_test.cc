@@ -62,6 +62,39 @@ TEST_CASE("application tunnel accepts other IPs and overrides the port") {
   CHECK(t.status == 200);
   CHECK(t.upstream.ToString() == "10.44.4.10:15088");
   CHECK(t.app_tunnel_proxy);
+  CHECK(t.proxy_destination.ToString() == "10.44.2.99:8080");  // the authority, not the tunnel
+}
+
+TEST_CASE("PROXY destination of a hostname authority is the service VIP, IPv4 first") {
+  auto dest = [](std::vector<NetworkAddress> vips) {
+    Node n;
+    n.wp.application_tunnel = ApplicationTunnel{AppTunnelProtocol::kProxy, 15088};
+    n.svc.waypoint = GatewayAddress{NetworkAddress{"", Ip("10.44.4.10")}, 15008};
+    n.svc.vips = std::move(vips);
+    auto snap = n.Build();
+    auto t =
+        MapInboundAuthority(*snap, n.wp, Ip("10.44.4.10"), "httpbin.demo.svc.cluster.local:80");
+    REQUIRE(t.status == 200);
+    CHECK(t.app_tunnel_proxy);
+    CHECK(t.upstream.ToString() == "10.44.4.10:15088");
+    return t.proxy_destination.ToString();
+  };
+  const NetworkAddress v4{"", Ip("10.96.0.10")}, v6{"", Ip("fd00::10"), 128},
+      other_net{"other-net", Ip("10.1.1.1")}, cidr{"", Ip("10.97.0.0"), 16};
+  CHECK(dest({other_net, cidr, v6, v4}) == "10.96.0.10:80");
+  // Only an IPv6 VIP on this network: that one; none at all: the arrival address.
+  CHECK(dest({other_net, v6}) == "[fd00::10]:80");
+  CHECK(dest({}) == "10.44.4.10:80");
+}
+
+TEST_CASE("application tunnel NONE only moves the port") {
+  Node n;
+  n.wp.application_tunnel = ApplicationTunnel{AppTunnelProtocol::kNone, 9999};
+  auto snap = n.Build();
+  auto t = MapInboundAuthority(*snap, n.wp, Ip("10.44.4.10"), "10.44.4.10:8080");
+  CHECK(t.status == 200);
+  CHECK(t.upstream.ToString() == "10.44.4.10:9999");
+  CHECK(!t.app_tunnel_proxy);
 }
 
 TEST_CASE("hostname authority maps through the service, endpoint map first") {
