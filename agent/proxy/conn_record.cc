@@ -31,6 +31,27 @@ PeerLabels LabelsFor(const state::Workload* w) {
   return l;
 }
 
+ConnPeers InboundPeersBase(const PodContext& pod, const state::Workload& local,
+                           const state::Workload* src_wl) {
+  ConnPeers p;
+  p.direction = Direction::kInbound;
+  p.pod_uid = pod.uid;
+  if (src_wl != nullptr) {
+    p.src_workload = src_wl->name;
+    p.src_namespace = src_wl->ns;
+    p.src_cluster = src_wl->cluster_id;
+  }
+  p.dst_workload = local.name;
+  p.dst_namespace = local.ns;
+  p.dst_cluster = local.cluster_id;
+  p.dst_workload_uid = local.uid;
+  p.labels.reporter_source = false;
+  p.labels.source = LabelsFor(src_wl);
+  p.labels.destination = LabelsFor(&local);
+  p.labels.destination.principal = pod.identity.ToString();
+  return p;
+}
+
 size_t PeersCache::Hash::operator()(const Key& k) const {
   size_t h = std::hash<std::string>()(k.s);
   for (const void* p : {k.a, k.b, k.c, k.d}) h = h * 31 + std::hash<const void*>()(p);

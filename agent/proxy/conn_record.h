@@ -31,6 +31,13 @@ enum class Direction : uint8_t { kOutbound, kInbound };
 // Labels of one side from a workload (empty fields become "unknown").
 PeerLabels LabelsFor(const state::Workload* w);
 
+struct ConnPeers;
+// The part of an inbound connection's facts both inbound paths (15008 and
+// 15006) share: pod, source workload (may be null), local workload, labels
+// (reporter destination, destination principal = the pod's identity).
+ConnPeers InboundPeersBase(const PodContext& pod, const state::Workload& local,
+                           const state::Workload* src_wl);
+
 // What the connections of one pod to one destination share: the identity
 // fields of the access log (ISTIO-COMPAT §8.3) and the istio_tcp_* labels
 // with their series resolved once. Immutable; built on a PeersCache miss.

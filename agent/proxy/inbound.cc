@@ -63,32 +63,16 @@ ConnPeers InboundPeers(const PodContext& pod, const state::Workload& local,
                        const state::Workload* src_wl, const state::Service* svc,
                        const std::optional<identity::Identity>& peer_id,
                        const std::string& authority) {
-  ConnPeers p;
-  p.direction = Direction::kInbound;
-  p.pod_uid = pod.uid;
+  ConnPeers p = InboundPeersBase(pod, local, src_wl);
   p.hbone_addr = authority;
   p.mtls = true;
   if (peer_id.has_value()) p.src_identity = peer_id->ToString();
-  if (src_wl != nullptr) {
-    p.src_workload = src_wl->name;
-    p.src_namespace = src_wl->ns;
-    p.src_cluster = src_wl->cluster_id;
-  }
-  p.dst_workload = local.name;
-  p.dst_namespace = local.ns;
-  p.dst_cluster = local.cluster_id;
-  p.dst_identity = pod.identity.ToString();
-  p.dst_workload_uid = local.uid;
+  p.dst_identity = p.labels.destination.principal;
   if (svc != nullptr) p.dst_service = svc->hostname;
   p.peer_identity = peer_id;
-  ConnectionLabels& labels = p.labels;
-  labels.reporter_source = false;
-  labels.source = LabelsFor(src_wl);
-  labels.source.principal = p.src_identity;
-  labels.destination = LabelsFor(&local);
-  labels.destination.principal = p.dst_identity;
-  SetServiceLabels(svc, &labels);
-  labels.mutual_tls = true;
+  p.labels.source.principal = p.src_identity;
+  SetServiceLabels(svc, &p.labels);
+  p.labels.mutual_tls = true;
   return p;
 }
 

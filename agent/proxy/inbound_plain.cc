@@ -14,40 +14,13 @@
 
 namespace ambit::agent {
 
-namespace {
-bool IllegalPort(uint16_t p) { return p == 15001 || p == 15006 || p == 15008; }
-
-ConnPeers PlainPeers(const PodContext& pod, const state::Workload& local,
-                     const state::Workload* src_wl) {
-  ConnPeers p;
-  p.direction = Direction::kInbound;
-  p.pod_uid = pod.uid;
-  if (src_wl != nullptr) {
-    p.src_workload = src_wl->name;
-    p.src_namespace = src_wl->ns;
-    p.src_cluster = src_wl->cluster_id;
-  }
-  p.dst_workload = local.name;
-  p.dst_namespace = local.ns;
-  p.dst_cluster = local.cluster_id;
-  p.dst_workload_uid = local.uid;
-  ConnectionLabels& labels = p.labels;
-  labels.reporter_source = false;
-  labels.source = LabelsFor(src_wl);
-  labels.destination = LabelsFor(&local);
-  labels.destination.principal = pod.identity.ToString();
-  labels.mutual_tls = false;
-  return p;
-}
-}  // namespace
-
 io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> pod, net::Fd fd,
                                   net::SocketAddress peer) {
   LoopFd client(w.loop(), std::move(fd));
   auto od = PrepareCaptured(client.get(), /*outbound=*/false, peer);
   if (!od.ok()) co_return;
   const net::SocketAddress target = *od;
-  if (IllegalPort(target.port())) {
+  if (state::IsIllegalTargetPort(target.port())) {
     LogConnectionFailed(Direction::kInbound, peer, target,
                         absl::InvalidArgumentError("refusing a call to the agent's own port"));
     hbone::AbortOnClose(client.get());
@@ -61,7 +34,7 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   io::CancelScope scope;
   PeersCache::Key key{4, pod.get(), local, src_wl, nullptr, {}};
   auto peers = w.peers().Get(key, [&] {
-    ConnPeers p = PlainPeers(*pod, *local, src_wl);
+    ConnPeers p = InboundPeersBase(*pod, *local, src_wl);  // no identity, mTLS off
     p.pod_pin = pod;
     return p;
   });
