@@ -8,6 +8,10 @@
 #include "agent/app/flags.h"
 #include "common/base/log.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 int main(int argc, char** argv) {
   // A fixed mmap threshold: blocks of 512 KiB and more (HTTP/2 receive
   // buffers of busy streams grow to MiBs) are mmapped and go back to the
@@ -37,5 +41,10 @@ int main(int argc, char** argv) {
   ambit::base::ProcessLogger().Flush();
   std::fflush(stdout);
   std::fflush(stderr);
+#ifdef __SANITIZE_ADDRESS__
+  // _exit skips LeakSanitizer's exit hook: check here. The agent is still
+  // alive (reachable), so this reports only memory nothing points to.
+  if (__lsan_do_recoverable_leak_check() != 0 && code == 0) code = 23;
+#endif
   _exit(code);
 }

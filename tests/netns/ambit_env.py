@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -132,4 +133,31 @@ class AmbitEnv:
         return [l for l in self.log(node).splitlines() if message in l]
 
     def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            if os.environ.get("AMBIT_AGENT_EXIT_CHECK"):
+                self.check_agent_exits()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check_agent_exits(self, timeout=15.0):
+        """Sanitizer runs (suite netns_asan): stops the agents still running
+        with SIGTERM and requires exit 0, so LeakSanitizer (run by the agent
+        before it exits) and any late ASan/UBSan report fail the test."""
+        running = {n: p for n, p in self.agents.items() if p.poll() is None}
+        for p in running.values():
+            p.send_signal(signal.SIGTERM)
+        bad = []
+        for node, p in running.items():
+            try:
+                code = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                code = "none (killed after %.0fs)" % timeout
+            if code != 0:
+                report = [l for l in self.log(node).splitlines()
+                          if "Sanitizer" in l or "leak of" in l or "runtime error" in l]
+                bad.append(f"agent on node {node} exited {code} after SIGTERM:\n  " +
+                           "\n  ".join(report[:20] or self.log(node).splitlines()[-20:]))
+        if bad:
+            raise RuntimeError("\n".join(bad))
+        print(f"ok   {len(running)} agent(s) exited 0 on SIGTERM (sanitizer exit checks)", flush=True)
