@@ -205,23 +205,28 @@ def main():
             env.wait_log(2, "config applied", after=mark)
             keep = open_stream(frontend.ns, api.ip, 8080)
             doomed = open_stream(other.ns, api.ip, 8080)
-            check(still_flows(keep) and still_flows(doomed), "live: both connections flow before")
+            doomed_plain = open_stream(plain.ns, api.ip, 8080)  # 15006, no identity
+            check(still_flows(keep) and still_flows(doomed) and still_flows(doomed_plain),
+                  "live: all three connections (two HBONE, one plaintext) flow before")
             env.extra_docs = [allow_frontend_doc()]
             t0 = time.monotonic()
             env.write_config()
-            closed_at = None
-            while time.monotonic() - t0 < 3:
-                if not still_flows(doomed):
-                    closed_at = time.monotonic() - t0
-                    break
+            closed_at = {"HBONE production/other": None, "plaintext (15006)": None}
+            while time.monotonic() - t0 < 3 and None in closed_at.values():
+                for what, s in (("HBONE production/other", doomed),
+                                ("plaintext (15006)", doomed_plain)):
+                    if closed_at[what] is None and not still_flows(s):
+                        closed_at[what] = time.monotonic() - t0
                 time.sleep(0.05)  # poll interval of a bounded wait
-            check(closed_at is not None and closed_at < 1.0,
-                  f"live: denied connection closed after a policy change "
-                  f"({'never' if closed_at is None else f'{closed_at:.4f} s'}, limit 1.0 s)")
+            for what, at in closed_at.items():
+                check(at is not None and at < 1.0,
+                      f"live: denied {what} connection closed after a policy change "
+                      f"({'never' if at is None else f'{at:.4f} s'}, limit 1.0 s)")
             check(still_flows(keep), "live: allowed connection keeps flowing")
             env.wait_log(2, "late rejection")
             keep.close()
             doomed.close()
+            doomed_plain.close()
 
             # The documentation-style pair: accepted; the L7 part is reported as
             # dropped (log, /config_dump, metrics); fail closed at L4; STRICT.
