@@ -116,6 +116,11 @@ InboundTarget MapInboundAuthority(const Snapshot& snap, const Workload& local,
   }
   if (local.application_tunnel) {
     if (local.application_tunnel->port != 0) {
+      if (IsIllegalTargetPort(local.application_tunnel->port)) {
+        return Refuse(503, fmt::format("application tunnel port {} of {} belongs to the agent "
+                                       "(self-call)",
+                                       local.application_tunnel->port, local.uid));
+      }
       t.upstream = {arrival_ip, local.application_tunnel->port};
     }
     t.app_tunnel_proxy = local.application_tunnel->protocol == AppTunnelProtocol::kProxy;

@@ -87,6 +87,16 @@ TEST_CASE("PROXY destination of a hostname authority is the service VIP, IPv4 fi
   CHECK(dest({}) == "10.44.4.10:80");
 }
 
+TEST_CASE("an application tunnel on the agent's own port is refused, not dialled") {
+  Node n;
+  n.wp.application_tunnel = ApplicationTunnel{AppTunnelProtocol::kProxy, 15008};
+  auto snap = n.Build();
+  auto t = MapInboundAuthority(*snap, n.wp, Ip("10.44.4.10"), "10.96.0.10:80");
+  CHECK(t.status == 503);
+  CHECK(t.reason == "application tunnel port 15008 of c1//Pod/demo/waypoint belongs to the agent "
+                    "(self-call)");
+}
+
 TEST_CASE("application tunnel NONE only moves the port") {
   Node n;
   n.wp.application_tunnel = ApplicationTunnel{AppTunnelProtocol::kNone, 9999};
