@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "agent/app/flags.h"
-#include "agent/authz/evaluate.h"
-#include "agent/authz/istio_translate.h"
+#include "common/authz/evaluate.h"
+#include "common/authz/istio_translate.h"
 #include "agent/metrics/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/worker.h"
@@ -76,7 +76,7 @@ class Agent {
   void RemovePod(const std::string& uid);
   bool HasPod(const std::string& uid) const { return pods_.count(uid) != 0; }
   // A new workload snapshot: rematch pods, rebuild policy, publish.
-  void OnSnapshot(std::shared_ptr<const state::Snapshot> snap);
+  void OnSnapshot(std::shared_ptr<const mesh::Snapshot> snap);
 
  private:
   struct TlsPair {
@@ -87,7 +87,7 @@ class Agent {
   struct PodRecord {
     PodSpec spec;
     std::shared_ptr<const PodContext> ctx;  // null until the certificate is there
-    state::Workload workload;               // matched (or synthesized) workload
+    mesh::Workload workload;               // matched (or synthesized) workload
     identity::Identity identity;
     std::optional<std::vector<std::array<net::Fd, 3>>> listeners;  // until handed to workers
     bool redirect_installed = false;
@@ -113,7 +113,7 @@ class Agent {
   Status Reconcile(const config::LocalConfig& cfg);
 
   // pods.cc
-  state::Workload MatchWorkload(const PodSpec& spec) const;
+  mesh::Workload MatchWorkload(const PodSpec& spec) const;
   Status OpenListeners(PodRecord& rec);
   void HandListenersToWorkers(PodRecord& rec);
   void RefreshPod(PodRecord& rec);            // rebuilds ctx from workload + TLS
@@ -143,7 +143,7 @@ class Agent {
   std::unique_ptr<IstioControl> istio_;
 
   std::map<std::string, PodRecord> pods_;  // by uid
-  std::shared_ptr<const state::Snapshot> snapshot_;
+  std::shared_ptr<const mesh::Snapshot> snapshot_;
   std::shared_ptr<const authz::AuthzIndex> authz_index_;
   std::string policy_fingerprint_;
   uint64_t generation_ = 0;

@@ -28,35 +28,35 @@ std::string Rfc3339(base::WallTime t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
 }
 
-json PortMap(const state::PortMap& ports) {
+json PortMap(const mesh::PortMap& ports) {
   json j = json::object();
   for (const auto& [sp, tp] : ports) j[std::to_string(sp)] = tp;
   return j;
 }
 
-json Waypoint(const std::optional<state::GatewayAddress>& w) {
+json Waypoint(const std::optional<mesh::GatewayAddress>& w) {
   if (!w.has_value()) return nullptr;
   json j = json::object();
-  if (const auto* h = std::get_if<state::NamespacedHostname>(&w->destination)) {
+  if (const auto* h = std::get_if<mesh::NamespacedHostname>(&w->destination)) {
     j["hostname"] = {{"namespace", h->ns}, {"hostname", h->hostname}};
-  } else if (const auto* a = std::get_if<state::NetworkAddress>(&w->destination)) {
+  } else if (const auto* a = std::get_if<mesh::NetworkAddress>(&w->destination)) {
     j["destination"] = a->network + "/" + a->ip.ToString();
   }
   j["hboneMtlsPort"] = w->hbone_mtls_port;
   return j;
 }
 
-std::string_view TypeName(state::WorkloadType t) {
+std::string_view TypeName(mesh::WorkloadType t) {
   switch (t) {
-    case state::WorkloadType::kDeployment: return "deployment";
-    case state::WorkloadType::kCronJob: return "cronjob";
-    case state::WorkloadType::kPod: return "pod";
-    case state::WorkloadType::kJob: return "job";
+    case mesh::WorkloadType::kDeployment: return "deployment";
+    case mesh::WorkloadType::kCronJob: return "cronjob";
+    case mesh::WorkloadType::kPod: return "pod";
+    case mesh::WorkloadType::kJob: return "job";
   }
   return "pod";
 }
 
-json WorkloadJson(const state::Workload& w) {
+json WorkloadJson(const mesh::Workload& w) {
   json ips = json::array();
   for (const auto& ip : w.addresses) ips.push_back(ip.ToString());
   json services = json::object();
@@ -64,7 +64,7 @@ json WorkloadJson(const state::Workload& w) {
   json out = {
       {"uid", w.uid},
       {"workloadIps", ips},
-      {"protocol", w.protocol == state::TunnelProtocol::kHbone ? "HBONE" : "TCP"},
+      {"protocol", w.protocol == mesh::TunnelProtocol::kHbone ? "HBONE" : "TCP"},
       {"name", w.name},
       {"namespace", w.ns},
       {"serviceAccount", w.service_account},
@@ -72,7 +72,7 @@ json WorkloadJson(const state::Workload& w) {
       {"waypoint", Waypoint(w.waypoint)},
       {"trustDomain", w.trust_domain},
       {"clusterId", w.cluster_id},
-      {"status", w.status == state::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"},
+      {"status", w.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"},
       {"canonicalName", w.canonical_name},
       {"canonicalRevision", w.canonical_revision},
       {"workloadName", w.workload_name},
@@ -85,20 +85,20 @@ json WorkloadJson(const state::Workload& w) {
   if (w.application_tunnel) {  // sandwich target (ISTIO-COMPAT §2.7)
     out["applicationTunnel"] = {
         {"protocol",
-         w.application_tunnel->protocol == state::AppTunnelProtocol::kProxy ? "PROXY" : "NONE"},
+         w.application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy ? "PROXY" : "NONE"},
         {"port", w.application_tunnel->port}};
   }
   return out;
 }
 
-json EndpointJson(const state::Endpoint& e, const std::string& service_key) {
+json EndpointJson(const mesh::Endpoint& e, const std::string& service_key) {
   return {{"workloadUid", e.workload_uid},
           {"service", service_key},
           {"port", PortMap(e.ports)},
-          {"status", e.status == state::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"}};
+          {"status", e.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"}};
 }
 
-json ServiceJson(const state::Service& s) {
+json ServiceJson(const mesh::Service& s) {
   json vips = json::array();
   for (const auto& v : s.vips) {
     std::string text = v.network + "/" + v.ip.ToString();
@@ -112,19 +112,19 @@ json ServiceJson(const state::Service& s) {
           {"subjectAltNames", s.subject_alt_names}, {"waypoint", Waypoint(s.waypoint)}};
 }
 
-json StringMatchJson(const state::StringMatch& m) {
+json StringMatchJson(const mesh::StringMatch& m) {
   switch (m.kind) {
-    case state::StringMatch::Kind::kExact: return {{"Exact", m.value}};
-    case state::StringMatch::Kind::kPrefix: return {{"Prefix", m.value}};
-    case state::StringMatch::Kind::kSuffix: return {{"Suffix", m.value}};
-    case state::StringMatch::Kind::kPresence: return {{"Presence", json::object()}};
+    case mesh::StringMatch::Kind::kExact: return {{"Exact", m.value}};
+    case mesh::StringMatch::Kind::kPrefix: return {{"Prefix", m.value}};
+    case mesh::StringMatch::Kind::kSuffix: return {{"Suffix", m.value}};
+    case mesh::StringMatch::Kind::kPresence: return {{"Presence", json::object()}};
   }
   return nullptr;
 }
 
-json MatchJson(const state::Match& m) {
+json MatchJson(const mesh::Match& m) {
   json j = json::object();
-  auto strings = [&](const char* key, const std::vector<state::StringMatch>& v) {
+  auto strings = [&](const char* key, const std::vector<mesh::StringMatch>& v) {
     if (v.empty()) return;
     json a = json::array();
     for (const auto& x : v) a.push_back(StringMatchJson(x));
@@ -136,7 +136,7 @@ json MatchJson(const state::Match& m) {
     for (const auto& c : v) a.push_back(c.ToString());
     j[key] = a;
   };
-  auto sas = [&](const char* key, const std::vector<state::ServiceAccountMatch>& v) {
+  auto sas = [&](const char* key, const std::vector<mesh::ServiceAccountMatch>& v) {
     if (v.empty()) return;
     json a = json::array();
     for (const auto& x : v) a.push_back({{"namespace", x.ns}, {"serviceAccount", x.service_account}});
@@ -157,7 +157,7 @@ json MatchJson(const state::Match& m) {
   return j;
 }
 
-json PolicyJson(const state::Policy& p) {
+json PolicyJson(const mesh::Policy& p) {
   json rules = json::array();
   for (const auto& r : p.rules) {
     json clauses = json::array();
@@ -168,13 +168,13 @@ json PolicyJson(const state::Policy& p) {
     }
     rules.push_back(clauses);
   }
-  std::string_view scope = p.scope == state::PolicyScope::kGlobal      ? "Global"
-                           : p.scope == state::PolicyScope::kNamespace ? "Namespace"
+  std::string_view scope = p.scope == mesh::PolicyScope::kGlobal      ? "Global"
+                           : p.scope == mesh::PolicyScope::kNamespace ? "Namespace"
                                                                        : "WorkloadSelector";
   return {{"name", p.name},
           {"namespace", p.ns},
           {"scope", scope},
-          {"action", p.action == state::PolicyAction::kAllow ? "Allow" : "Deny"},
+          {"action", p.action == mesh::PolicyAction::kAllow ? "Allow" : "Deny"},
           {"rules", rules},
           {"dryRun", p.dry_run}};
 }

@@ -7,15 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "agent/authz/istio_translate.h"
+#include "common/authz/istio_translate.h"
 #include "agent/proxy/conn_record.h"
-#include "agent/state/snapshot.h"
+#include "common/mesh/snapshot.h"
 #include "common/identity/cert_bundle.h"
 
 namespace ambit::agent {
 
 struct DumpInputs {
-  const state::Snapshot* snapshot = nullptr;
+  const mesh::Snapshot* snapshot = nullptr;
   struct Cert {
     std::string identity;
     std::string state;  // Initializing | Available | Unavailable

@@ -2,7 +2,7 @@
 
 #include "agent/app/agent.h"
 #include "agent/capture/zds_client.h"
-#include "agent/xds_adapters/sink.h"
+#include "common/mesh/xds_adapters/sink.h"
 #include "common/base/log.h"
 #include "common/xds/client.h"
 
@@ -105,7 +105,7 @@ struct IstioControl::Impl {
   xds::XdsEnvConfig xds_config;
   std::string ca_description;
   std::string inpod_uds;
-  std::unique_ptr<state::WorkloadStore> store;
+  std::unique_ptr<mesh::WorkloadStore> store;
   std::unique_ptr<xds_adapters::XdsStateSink> sink;
   std::unique_ptr<XdsMetricsHandler> handler;
   std::unique_ptr<xds::DeltaXdsClient> xds;
@@ -148,9 +148,9 @@ StatusOr<std::unique_ptr<IstioControl>> IstioControl::Create(
   agent.secrets_ = std::make_unique<identity::SecretManager>(loop, *agent.cert_source_);
 
   // Workloads, services, policies.
-  impl.store = std::make_unique<state::WorkloadStore>(agent.flags_.node);
+  impl.store = std::make_unique<mesh::WorkloadStore>(agent.flags_.node);
   impl.sink = std::make_unique<xds_adapters::XdsStateSink>(
-      *impl.store, [&agent](std::shared_ptr<const state::Snapshot> snap) {
+      *impl.store, [&agent](std::shared_ptr<const mesh::Snapshot> snap) {
         agent.OnSnapshot(std::move(snap));
       });
   impl.handler = std::make_unique<XdsMetricsHandler>(agent, *impl.sink, *agent.registry_,

@@ -22,7 +22,7 @@ namespace {
 constexpr uint16_t kPorts[3] = {15001, 15006, 15008};
 constexpr std::string_view kDefaultTrustDomain = "cluster.local";
 
-std::string PolicyFingerprint(const state::Snapshot& snap) {
+std::string PolicyFingerprint(const mesh::Snapshot& snap) {
   // Cheap change detector: keys plus rule counts plus workloads' policy refs.
   std::string fp;
   for (const auto& [key, p] : snap.policies()) {
@@ -44,17 +44,17 @@ void EnableListenerMigration() {
 
 }  // namespace
 
-state::Workload Agent::MatchWorkload(const PodSpec& spec) const {
+mesh::Workload Agent::MatchWorkload(const PodSpec& spec) const {
   if (snapshot_) {
-    if (const state::Workload* w = snapshot_->FindWorkload(spec.uid)) return *w;
+    if (const mesh::Workload* w = snapshot_->FindWorkload(spec.uid)) return *w;
     // ZDS pods carry a Kubernetes UID: match the xDS workload of this node by
     // (name, namespace, service account) (ISTIO-COMPAT §5.6).
-    for (const state::Workload* w : snapshot_->FindLocalWorkloads(spec.ns, spec.service_account)) {
+    for (const mesh::Workload* w : snapshot_->FindLocalWorkloads(spec.ns, spec.service_account)) {
       if (w->name == spec.name) return *w;
     }
   }
   // Not (yet) known to the control plane: what ZDS told us.
-  state::Workload w;
+  mesh::Workload w;
   w.uid = spec.uid;
   w.name = spec.name;
   w.ns = spec.ns;
@@ -74,7 +74,7 @@ Status Agent::AddPod(PodSpec spec) {
     AMBIT_LOG(kInfo, "capture", "pod {} moved to another network namespace: replacing it", spec.uid);
     RemovePod(spec.uid);
   }
-  state::Workload workload = MatchWorkload(spec);
+  mesh::Workload workload = MatchWorkload(spec);
   std::string_view td = workload.trust_domain.empty() ? kDefaultTrustDomain
                                                       : std::string_view(workload.trust_domain);
   ASSIGN_OR_RETURN(identity::Identity id,
@@ -205,11 +205,11 @@ void Agent::StartReadyPods() {
   }
 }
 
-void Agent::OnSnapshot(std::shared_ptr<const state::Snapshot> snap) {
+void Agent::OnSnapshot(std::shared_ptr<const mesh::Snapshot> snap) {
   snapshot_ = std::move(snap);
   authz_index_ = authz::AuthzIndex::Build(snapshot_->policies(), snapshot_->workloads());
   for (auto& [uid, rec] : pods_) {
-    state::Workload w = MatchWorkload(rec.spec);
+    mesh::Workload w = MatchWorkload(rec.spec);
     std::string_view td = w.trust_domain.empty() ? kDefaultTrustDomain : std::string_view(w.trust_domain);
     auto id = identity::Identity::Make(td, rec.spec.ns, w.service_account);
     rec.workload = std::move(w);

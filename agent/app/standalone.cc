@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "agent/app/agent.h"
-#include "agent/authz/apply_local.h"
-#include "agent/state/from_config.h"
+#include "common/authz/apply_local.h"
+#include "common/mesh/from_config.h"
 #include "common/base/log.h"
 #include "common/config/loader.h"
 
@@ -75,8 +75,8 @@ void Agent::OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>&
 Status Agent::Reconcile(const config::LocalConfig& raw) {
   config::LocalConfig cfg = WithIdentityDefaults(raw);
   for (const auto& w : cfg.warnings) AMBIT_LOG(kWarn, "config", "{}", w);
-  state::WorkloadStore store(flags_.node);
-  RETURN_IF_ERROR(state::ApplyLocalConfig(cfg, &store));
+  mesh::WorkloadStore store(flags_.node);
+  RETURN_IF_ERROR(mesh::ApplyLocalConfig(cfg, &store));
   // Istio AuthorizationPolicy / PeerAuthentication documents of the file.
   ASSIGN_OR_RETURN(authz::TranslateResult tr, authz::ApplyIstioResources(cfg, &store));
   for (const auto& f : tr.findings) {
@@ -89,9 +89,9 @@ Status Agent::Reconcile(const config::LocalConfig& raw) {
   }
   policy_findings_->Set(static_cast<int64_t>(tr.findings.size()));
   findings_ = std::move(tr.findings);
-  std::shared_ptr<const state::Snapshot> snap = store.Build();
+  std::shared_ptr<const mesh::Snapshot> snap = store.Build();
 
-  std::map<std::string, const state::Workload*> desired;
+  std::map<std::string, const mesh::Workload*> desired;
   for (const auto& [uid, w] : snap->workloads()) {
     if (w.node == flags_.node && !w.netns.empty()) desired[uid] = &w;
   }

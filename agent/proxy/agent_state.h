@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "agent/state/snapshot.h"
+#include "common/mesh/snapshot.h"
 #include "common/identity/identity.h"
 #include "common/net/netns.h"
 #include "common/tls/context.h"
@@ -19,7 +19,7 @@ namespace ambit::agent {
 // A workload this agent captures (its `node` is ours and it has a netns).
 struct PodContext {
   std::string uid;           // the pod's key: workload uid (standalone) or Kubernetes UID (ZDS)
-  state::Workload workload;  // matched workload, copy (outlives snapshot swaps); look the
+  mesh::Workload workload;  // matched workload, copy (outlives snapshot swaps); look the
                              // current one up by workload.uid, never by `uid`
   std::shared_ptr<const net::NetnsHandle> netns;
   identity::Identity identity;
@@ -29,7 +29,7 @@ struct PodContext {
 
 // Inbound connection facts an authorizer decides on (ISTIO-COMPAT §7).
 struct AuthzRequest {
-  const state::Workload* destination = nullptr;
+  const mesh::Workload* destination = nullptr;
   net::SocketAddress source;       // TCP peer (client pod or waypoint)
   net::SocketAddress destination_addr;  // pod IP : target port (after translation)
   const identity::Identity* peer = nullptr;  // null for plaintext (15006)
@@ -44,7 +44,7 @@ struct AuthzDecision {
 using Authorizer = std::function<AuthzDecision(const AuthzRequest&)>;
 
 struct AgentState {
-  std::shared_ptr<const state::Snapshot> snapshot;
+  std::shared_ptr<const mesh::Snapshot> snapshot;
   std::map<std::string, std::shared_ptr<const PodContext>> pods;  // by uid
   Authorizer authorize;  // allow-all when no policy engine is configured
   uint64_t generation = 0;

@@ -16,7 +16,7 @@ std::string_view DirectionName(Direction d) {
 
 }  // namespace
 
-PeerLabels LabelsFor(const state::Workload* w) {
+PeerLabels LabelsFor(const mesh::Workload* w) {
   PeerLabels l;
   if (w == nullptr) return l;
   l.workload = w->workload_name.empty() ? w->name : w->workload_name;
@@ -31,8 +31,8 @@ PeerLabels LabelsFor(const state::Workload* w) {
   return l;
 }
 
-ConnPeers InboundPeersBase(const PodContext& pod, const state::Workload& local,
-                           const state::Workload* src_wl) {
+ConnPeers InboundPeersBase(const PodContext& pod, const mesh::Workload& local,
+                           const mesh::Workload* src_wl) {
   ConnPeers p;
   p.direction = Direction::kInbound;
   p.pod_uid = pod.uid;
@@ -224,7 +224,7 @@ size_t ConnTracker::Reauthorize(const AgentState& state) {
     const ConnPeers& info = r->peers();
     if (info.direction != Direction::kInbound || !r->authz().has_value()) continue;
     if (r->scope() == nullptr || r->scope()->cancelled()) continue;
-    const state::Workload* dst = state.snapshot->FindWorkload(info.dst_workload_uid);
+    const mesh::Workload* dst = state.snapshot->FindWorkload(info.dst_workload_uid);
     AuthzRequest req = *r->authz();
     req.destination = dst;
     req.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;

@@ -29,14 +29,14 @@ namespace ambit::agent {
 enum class Direction : uint8_t { kOutbound, kInbound };
 
 // Labels of one side from a workload (empty fields become "unknown").
-PeerLabels LabelsFor(const state::Workload* w);
+PeerLabels LabelsFor(const mesh::Workload* w);
 
 struct ConnPeers;
 // The part of an inbound connection's facts both inbound paths (15008 and
 // 15006) share: pod, source workload (may be null), local workload, labels
 // (reporter destination, destination principal = the pod's identity).
-ConnPeers InboundPeersBase(const PodContext& pod, const state::Workload& local,
-                           const state::Workload* src_wl);
+ConnPeers InboundPeersBase(const PodContext& pod, const mesh::Workload& local,
+                           const mesh::Workload* src_wl);
 
 // What the connections of one pod to one destination share: the identity
 // fields of the access log (ISTIO-COMPAT §8.3) and the istio_tcp_* labels

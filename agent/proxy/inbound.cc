@@ -11,7 +11,7 @@
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
-#include "agent/state/inbound.h"
+#include "common/mesh/inbound.h"
 #include "common/base/log.h"
 #include "common/hbone/connect_codec.h"
 #include "common/hbone/relay.h"
@@ -25,8 +25,8 @@ namespace {
 
 // Inbound destination_service guess (ISTIO-COMPAT §8.1): forwarded host=, the
 // service the authority named, or the first service targeting the port.
-const state::Service* GuessService(const state::Snapshot& snap, const state::Workload& local,
-                                   const state::InboundTarget& target,
+const mesh::Service* GuessService(const mesh::Snapshot& snap, const mesh::Workload& local,
+                                   const mesh::InboundTarget& target,
                                    const hbone::ConnectRequest& req) {
   if (req.forwarded.host.has_value()) {
     if (const auto* s = snap.FindServiceByHostname(*req.forwarded.host, local.ns)) return s;
@@ -59,8 +59,8 @@ struct InboundCarried {
   net::Fd upstream;
 };
 
-ConnPeers InboundPeers(const PodContext& pod, const state::Workload& local,
-                       const state::Workload* src_wl, const state::Service* svc,
+ConnPeers InboundPeers(const PodContext& pod, const mesh::Workload& local,
+                       const mesh::Workload* src_wl, const mesh::Service* svc,
                        const std::optional<identity::Identity>& peer_id,
                        const std::string& authority) {
   ConnPeers p = InboundPeersBase(pod, local, src_wl);
@@ -79,16 +79,16 @@ ConnPeers InboundPeers(const PodContext& pod, const state::Workload& local,
 // The recorder of an accepted CONNECT (identity fields and labels of ISTIO-COMPAT §8).
 std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w,
                                                   const std::shared_ptr<const PodContext>& pod,
-                                                  const state::Snapshot& snap,
-                                                  const state::Workload& local,
+                                                  const mesh::Snapshot& snap,
+                                                  const mesh::Workload& local,
                                                   const hbone::HboneStream& stream,
-                                                  const state::InboundTarget& target,
+                                                  const mesh::InboundTarget& target,
                                                   const hbone::ConnectRequest& req,
                                                   io::CancelScope* scope) {
   const net::SocketAddress src = stream.conn().peer_address();
   const auto& peer_id = stream.conn().peer_identity();
-  const state::Workload* src_wl = snap.FindWorkloadByIp(local.network, src.ip());
-  const state::Service* svc = GuessService(snap, local, target, req);
+  const mesh::Workload* src_wl = snap.FindWorkloadByIp(local.network, src.ip());
+  const mesh::Service* svc = GuessService(snap, local, target, req);
   std::string authority = req.target.ToString();
   std::string key_text = peer_id.has_value() ? peer_id->ToString() : std::string();
   key_text.append("|").append(authority);
@@ -127,7 +127,7 @@ bool Authorize(const AgentState& st, hbone::HboneStream& stream, ConnectionRecor
 // PROXY application tunnel: source = the HBONE client, destination = the
 // HBONE target, TLV 0xD0 = the client's SPIFFE identity.
 io::Task<Status> WriteProxyHeader(Worker& w, int fd, const ConnectionRecorder& rec,
-                                  const state::InboundTarget& target, io::CancelScope& scope) {
+                                  const mesh::InboundTarget& target, io::CancelScope& scope) {
   net::ProxyHeader h;
   h.source = rec.src();
   h.destination = target.proxy_destination;
@@ -165,13 +165,13 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
     co_return InboundCarried{};
   }
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
+  const mesh::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
   if (local == nullptr) {
     Refuse(stream, 503, src, arrival, "destination workload unknown");
     co_return InboundCarried{};
   }
-  state::InboundTarget target =
-      state::MapInboundAuthority(*st->snapshot, *local, arrival.ip(), req->target.ToString());
+  mesh::InboundTarget target =
+      mesh::MapInboundAuthority(*st->snapshot, *local, arrival.ip(), req->target.ToString());
   if (target.status != 200) {
     Refuse(stream, target.status, src, arrival, target.reason);
     co_return InboundCarried{};

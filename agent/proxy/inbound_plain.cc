@@ -20,16 +20,16 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   auto od = PrepareCaptured(client.get(), /*outbound=*/false, peer);
   if (!od.ok()) co_return;
   const net::SocketAddress target = *od;
-  if (state::IsIllegalTargetPort(target.port())) {
+  if (mesh::IsIllegalTargetPort(target.port())) {
     LogConnectionFailed(Direction::kInbound, peer, target,
                         absl::InvalidArgumentError("refusing a call to the agent's own port"));
     hbone::AbortOnClose(client.get());
     co_return;
   }
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
+  const mesh::Workload* local = st->snapshot->FindWorkload(pod->workload.uid);
   if (local == nullptr) local = &pod->workload;
-  const state::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
+  const mesh::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
 
   io::CancelScope scope;
   PeersCache::Key key{4, pod.get(), local, src_wl, nullptr, {}};

@@ -3,18 +3,18 @@
 namespace ambit::agent {
 
 namespace {
-std::string_view TypeName(state::WorkloadType t) {
+std::string_view TypeName(mesh::WorkloadType t) {
   switch (t) {
-    case state::WorkloadType::kDeployment: return "deployment";
-    case state::WorkloadType::kCronJob: return "cronjob";
-    case state::WorkloadType::kPod: return "pod";
-    case state::WorkloadType::kJob: return "job";
+    case mesh::WorkloadType::kDeployment: return "deployment";
+    case mesh::WorkloadType::kCronJob: return "cronjob";
+    case mesh::WorkloadType::kPod: return "pod";
+    case mesh::WorkloadType::kJob: return "job";
   }
   return "pod";
 }
 }  // namespace
 
-hbone::Baggage BaggageFor(const state::Workload& w) {
+hbone::Baggage BaggageFor(const mesh::Workload& w) {
   hbone::Baggage b;
   b.cluster_id = w.cluster_id;
   b.namespace_name = w.ns;
@@ -27,7 +27,7 @@ hbone::Baggage BaggageFor(const state::Workload& w) {
   return b;
 }
 
-void SetServiceLabels(const state::Service* s, ConnectionLabels* labels) {
+void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels) {
   if (s == nullptr) return;
   labels->destination_service = s->hostname;
   labels->destination_service_namespace = s->ns;

@@ -2,14 +2,14 @@
 #pragma once
 
 #include "agent/metrics/tcp_metrics.h"
-#include "agent/state/types.h"
+#include "common/mesh/types.h"
 #include "common/hbone/headers.h"
 
 namespace ambit::agent {
 
-hbone::Baggage BaggageFor(const state::Workload& w);
+hbone::Baggage BaggageFor(const mesh::Workload& w);
 
 // Service labels: hostname, namespace and name.
-void SetServiceLabels(const state::Service* s, ConnectionLabels* labels);
+void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels);
 
 }  // namespace ambit::agent

@@ -7,7 +7,7 @@
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
-#include "agent/state/decision.h"
+#include "common/mesh/decision.h"
 #include "common/base/log.h"
 #include "common/hbone/connect_codec.h"
 #include "common/hbone/relay.h"
@@ -85,7 +85,7 @@ struct Carried {
   net::Fd upstream;                            // plain TCP
 };
 
-ConnPeers HbonePeers(const PodContext& pod, const state::HboneRoute& route) {
+ConnPeers HbonePeers(const PodContext& pod, const mesh::HboneRoute& route) {
   ConnPeers p;
   p.direction = Direction::kOutbound;
   p.pod_uid = pod.uid;
@@ -115,7 +115,7 @@ ConnPeers HbonePeers(const PodContext& pod, const state::HboneRoute& route) {
 
 std::unique_ptr<ConnectionRecorder> RecordHbone(Worker& w, const std::shared_ptr<const PodContext>& pod,
                                                 const net::SocketAddress& peer,
-                                                const state::HboneRoute& route,
+                                                const mesh::HboneRoute& route,
                                                 io::CancelScope* scope) {
   PeersCache::Key key{1, pod.get(), route.upstream, route.service, nullptr,
                       route.authority.ToString()};
@@ -129,7 +129,7 @@ std::unique_ptr<ConnectionRecorder> RecordHbone(Worker& w, const std::shared_ptr
 }
 
 StatusOr<http2::H2Headers> ConnectHeaders(const PodContext& pod, const net::SocketAddress& peer,
-                                          const state::HboneRoute& route, std::string* authority) {
+                                          const mesh::HboneRoute& route, std::string* authority) {
   ASSIGN_OR_RETURN(auto auth,
                    hbone::AuthorityFromIp(route.authority.ip().ToString(), route.authority.port()));
   hbone::OutboundConnect req;
@@ -144,7 +144,7 @@ StatusOr<http2::H2Headers> ConnectHeaders(const PodContext& pod, const net::Sock
 
 // `route` points into w.state()'s snapshot, which the caller's frame holds.
 io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, int client,
-                             net::SocketAddress peer, const state::HboneRoute& route,
+                             net::SocketAddress peer, const mesh::HboneRoute& route,
                              io::CancelScope& scope) {
   Carried c;
   c.rec = RecordHbone(w, pod, peer, route, &scope);
@@ -176,8 +176,8 @@ io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, i
   co_return c;
 }
 
-ConnPeers TcpPeers(const PodContext& pod, const state::Workload* upstream,
-                   const state::Service* service) {
+ConnPeers TcpPeers(const PodContext& pod, const mesh::Workload* upstream,
+                   const mesh::Service* service) {
   ConnPeers p;
   p.direction = Direction::kOutbound;
   p.pod_uid = pod.uid;
@@ -202,8 +202,8 @@ ConnPeers TcpPeers(const PodContext& pod, const state::Workload* upstream,
 std::unique_ptr<ConnectionRecorder> RecordTcp(Worker& w, const std::shared_ptr<const PodContext>& pod,
                                               const net::SocketAddress& peer,
                                               const net::SocketAddress& target,
-                                              const state::Workload* upstream,
-                                              const state::Service* service,
+                                              const mesh::Workload* upstream,
+                                              const mesh::Service* service,
                                               io::CancelScope* scope) {
   PeersCache::Key key{2, pod.get(), upstream, service, nullptr, {}};
   auto peers = w.peers().Get(key, [&] {
@@ -218,7 +218,7 @@ std::unique_ptr<ConnectionRecorder> RecordTcp(Worker& w, const std::shared_ptr<c
 // `upstream`/`service` point into w.state()'s snapshot, which the caller's frame holds.
 io::Task<Carried> SetupTcp(Worker& w, std::shared_ptr<const PodContext> pod, int client,
                            net::SocketAddress peer, net::SocketAddress target,
-                           const state::Workload* upstream, const state::Service* service,
+                           const mesh::Workload* upstream, const mesh::Service* service,
                            io::CancelScope& scope) {
   Carried c;
   c.rec = RecordTcp(w, pod, peer, target, upstream, service, &scope);
@@ -245,23 +245,23 @@ io::Task<Carried> SetupOutbound(Worker& w, std::shared_ptr<const PodContext> pod
   if (!od.ok()) co_return Carried{};
   const net::SocketAddress target = *od;
   std::shared_ptr<const AgentState> st = w.state();
-  const state::Workload* source = st->snapshot->FindWorkload(pod->workload.uid);
+  const mesh::Workload* source = st->snapshot->FindWorkload(pod->workload.uid);
   if (source == nullptr) source = &pod->workload;
-  state::Decision d = state::Decide(*st->snapshot, *source, target, w.rng());
+  mesh::Decision d = mesh::Decide(*st->snapshot, *source, target, w.rng());
   AMBIT_LOG(kDebug, "outbound", "{} -> {}: {}", peer.ToString(), target.ToString(),
-            state::DescribeDecision(d));
-  if (auto* h = std::get_if<state::HboneRoute>(&d)) {
+            mesh::DescribeDecision(d));
+  if (auto* h = std::get_if<mesh::HboneRoute>(&d)) {
     co_return co_await SetupHbone(w, std::move(pod), client, peer, *h, scope);
   }
-  if (auto* t = std::get_if<state::TcpRoute>(&d)) {
+  if (auto* t = std::get_if<mesh::TcpRoute>(&d)) {
     co_return co_await SetupTcp(w, std::move(pod), client, peer, t->target, t->upstream,
                                 t->service, scope);
   }
-  if (auto* p = std::get_if<state::PassthroughRoute>(&d)) {
+  if (auto* p = std::get_if<mesh::PassthroughRoute>(&d)) {
     co_return co_await SetupTcp(w, std::move(pod), client, peer, p->target, nullptr, nullptr,
                                 scope);
   }
-  const auto& e = std::get<state::DecisionError>(d);
+  const auto& e = std::get<mesh::DecisionError>(d);
   LogConnectionFailed(Direction::kOutbound, peer, target, absl::UnavailableError(e.reason));
   hbone::AbortOnClose(client);
   co_return Carried{};

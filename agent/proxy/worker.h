@@ -18,7 +18,7 @@
 #include "agent/proxy/accept_errors.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/conn_record.h"
-#include "agent/state/lb.h"
+#include "common/mesh/lb.h"
 #include "common/hbone/conn.h"
 #include "common/hbone/pool.h"
 #include "common/io/loop.h"
@@ -66,7 +66,7 @@ class Worker {
   ConnTracker& tracker() { return tracker_; }
   // Shared per-destination connection facts (cleared on every state change).
   PeersCache& peers() { return peers_; }
-  state::Rng& rng() { return rng_; }
+  mesh::Rng& rng() { return rng_; }
   const std::shared_ptr<const AgentState>& state() const { return state_; }
 
   // New state from the control thread; re-checks inbound connections when
@@ -119,7 +119,7 @@ class Worker {
   hbone::HbonePool pool_;
   ConnTracker tracker_;
   PeersCache peers_;
-  state::DefaultRng rng_;
+  mesh::DefaultRng rng_;
   std::shared_ptr<const AgentState> state_;
   std::map<std::string, std::shared_ptr<ListenerSet>> listeners_;
   std::vector<std::weak_ptr<hbone::HboneConn>> inbound_;

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #ifndef AMBIT_FUZZ_LIBFUZZER  // agent/state does not build with clang-14 yet
-#include "agent/state/from_config.h"
+#include "common/mesh/from_config.h"
 #endif
 #include "common/config/loader.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
 #ifndef AMBIT_FUZZ_LIBFUZZER
-  auto snapshot = ambit::state::FromLocalConfig(*cfg, "node-a");
+  auto snapshot = ambit::mesh::FromLocalConfig(*cfg, "node-a");
   if (!snapshot.ok()) FUZZ_CHECK(!snapshot.status().message().empty());
 #endif
   return 0;

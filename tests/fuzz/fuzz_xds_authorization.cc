@@ -1,6 +1,6 @@
 // Fuzz target: an xDS Authorization resource (istio.security.Authorization)
 // as istiod pushes it, through the real adapter
-// (agent/xds_adapters ConvertAuthorization → state::Policy).
+// (agent/xds_adapters ConvertAuthorization → mesh::Policy).
 // Properties: conversion never crashes; a rejection names what is wrong; an
 // accepted policy keeps its name, namespace, action and rule count.
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 
-#include "agent/xds_adapters/convert.h"
+#include "common/mesh/xds_adapters/convert.h"
 #include "proto/authorization.pb.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(p->name == a.name());
   FUZZ_CHECK(p->ns == a.namespace_());
   FUZZ_CHECK(p->Key() == a.namespace_() + "/" + a.name());
-  FUZZ_CHECK((p->action == ambit::state::PolicyAction::kDeny) ==
+  FUZZ_CHECK((p->action == ambit::mesh::PolicyAction::kDeny) ==
              (a.action() == istio::security::DENY));
   FUZZ_CHECK(p->rules.size() <= static_cast<size_t>(a.rules_size()));
   return 0;

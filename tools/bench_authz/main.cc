@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/authz/evaluate.h"
+#include "common/authz/evaluate.h"
 
 namespace ambit::authz {
 namespace {
@@ -25,28 +25,28 @@ struct Options {
   int iterations = 2000;
 };
 
-state::StringMatch Exact(std::string v) { return {state::StringMatch::Kind::kExact, std::move(v)}; }
+mesh::StringMatch Exact(std::string v) { return {mesh::StringMatch::Kind::kExact, std::move(v)}; }
 
 // A rule shaped like a translated Istio rule: to-clause (ports, optional),
 // from-clause (principals and namespaces), one when-clause (source.ip).
-state::Rule MakeRule(int p, int r, bool with_ports) {
-  state::Match to;
+mesh::Rule MakeRule(int p, int r, bool with_ports) {
+  mesh::Match to;
   to.destination_ports = {static_cast<uint16_t>(1000 + (p * 7 + r) % 50000)};
-  state::Match from;
+  mesh::Match from;
   from.principals = {Exact(fmt::format("cluster.local/ns/ns-{}/sa/sa-{}", p, r))};
   from.namespaces = {Exact(fmt::format("ns-{}", p))};
-  state::Match when;
+  mesh::Match when;
   when.source_ips = {*net::Cidr::Parse(fmt::format("10.{}.{}.0/24", p % 250, r))};
-  if (!with_ports) return state::Rule{{state::Clause{{from}}, state::Clause{{when}}}};
-  return state::Rule{{state::Clause{{to}}, state::Clause{{from}}, state::Clause{{when}}}};
+  if (!with_ports) return mesh::Rule{{mesh::Clause{{from}}, mesh::Clause{{when}}}};
+  return mesh::Rule{{mesh::Clause{{to}}, mesh::Clause{{from}}, mesh::Clause{{when}}}};
 }
 
-std::vector<state::Policy> MakePolicies(const Options& o, state::PolicyAction action,
-                                        state::PolicyScope scope, bool with_ports = true) {
-  std::vector<state::Policy> out;
+std::vector<mesh::Policy> MakePolicies(const Options& o, mesh::PolicyAction action,
+                                        mesh::PolicyScope scope, bool with_ports = true) {
+  std::vector<mesh::Policy> out;
   out.reserve(o.policies);
   for (int p = 0; p < o.policies; ++p) {
-    state::Policy pol;
+    mesh::Policy pol;
     pol.ns = "default";
     pol.name = fmt::format("policy-{}", p);
     pol.action = action;
@@ -59,14 +59,14 @@ std::vector<state::Policy> MakePolicies(const Options& o, state::PolicyAction ac
 
 struct Scenario {
   std::string name;
-  std::vector<state::Policy> policies;
-  state::Workload workload;
+  std::vector<mesh::Policy> policies;
+  mesh::Workload workload;
   bool expect_allow;
 };
 
 void Run(const Options& o, const Scenario& s, const ConnectionInfo& conn) {
   const auto build_start = Clock::now();
-  auto index = AuthzIndex::Build(s.policies, std::span<const state::Workload>(&s.workload, 1));
+  auto index = AuthzIndex::Build(s.policies, std::span<const mesh::Workload>(&s.workload, 1));
   const double build_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - build_start).count();
   std::vector<double> us;
@@ -112,7 +112,7 @@ int Main(int argc, char** argv) {
   conn.dst_port = 8080;
   conn.peer = &peer;
 
-  state::Workload w;
+  mesh::Workload w;
   w.uid = "bench";
   w.name = "server";
   w.ns = "default";
@@ -120,29 +120,29 @@ int Main(int argc, char** argv) {
   std::vector<Scenario> scenarios;
   // Worst case: every rule of every ALLOW is tried, nothing matches → deny.
   scenarios.push_back({"ALLOW, none matches (full scan)",
-                       MakePolicies(o, state::PolicyAction::kAllow, state::PolicyScope::kNamespace),
+                       MakePolicies(o, mesh::PolicyAction::kAllow, mesh::PolicyScope::kNamespace),
                        w, false});
   // No port condition: no policy can be skipped by its port gate.
   scenarios.push_back({"ALLOW without ports, none matches",
-                       MakePolicies(o, state::PolicyAction::kAllow, state::PolicyScope::kNamespace,
+                       MakePolicies(o, mesh::PolicyAction::kAllow, mesh::PolicyScope::kNamespace,
                                     false),
                        w, false});
   // Same size of DENY set, none matches, then no ALLOW → allow.
   scenarios.push_back({"DENY, none matches (full scan)",
-                       MakePolicies(o, state::PolicyAction::kDeny, state::PolicyScope::kNamespace),
+                       MakePolicies(o, mesh::PolicyAction::kDeny, mesh::PolicyScope::kNamespace),
                        w, true});
   // Selector-scoped: every policy reached through a key of the workload.
   Scenario sel{"WORKLOAD_SELECTOR via keys, none matches",
-               MakePolicies(o, state::PolicyAction::kAllow,
-                            state::PolicyScope::kWorkloadSelector),
+               MakePolicies(o, mesh::PolicyAction::kAllow,
+                            mesh::PolicyScope::kWorkloadSelector),
                w, false};
-  for (const state::Policy& p : sel.policies) sel.workload.authorization_policies.push_back(p.Key());
+  for (const mesh::Policy& p : sel.policies) sel.workload.authorization_policies.push_back(p.Key());
   scenarios.push_back(std::move(sel));
   // Typical: the first ALLOW matches at once.
   Scenario first{"ALLOW, first policy matches",
-                 MakePolicies(o, state::PolicyAction::kAllow, state::PolicyScope::kNamespace), w,
+                 MakePolicies(o, mesh::PolicyAction::kAllow, mesh::PolicyScope::kNamespace), w,
                  true};
-  first.policies[0].rules.insert(first.policies[0].rules.begin(), state::Rule{});
+  first.policies[0].rules.insert(first.policies[0].rules.begin(), mesh::Rule{});
   scenarios.push_back(std::move(first));
 
   fmt::print("ambit-bench-authz: {} policies x {} rules (ports, source, source.ip clauses) per "

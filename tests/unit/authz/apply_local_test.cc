@@ -2,9 +2,9 @@
 // a `policies:` entry and Istio resources → store → snapshot → index.
 #include <doctest/doctest.h>
 
-#include "agent/authz/apply_local.h"
-#include "agent/authz/evaluate.h"
-#include "agent/state/from_config.h"
+#include "common/authz/apply_local.h"
+#include "common/authz/evaluate.h"
+#include "common/mesh/from_config.h"
 #include "common/config/loader.h"
 #include "tests/unit/authz/authz_test_util.h"
 
@@ -52,14 +52,14 @@ spec:
 TEST_CASE("config file → store → snapshot → authorization decisions") {
   auto cfg = config::ParseLocalConfig(kConfig, "local.yaml");
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
-  state::WorkloadStore store;
-  REQUIRE(state::ApplyLocalConfig(*cfg, &store).ok());
+  mesh::WorkloadStore store;
+  REQUIRE(mesh::ApplyLocalConfig(*cfg, &store).ok());
   auto result = ApplyIstioResources(*cfg, &store);
   REQUIRE_MESSAGE(result.ok(), result.status().ToString());
   CHECK(result->findings.empty());
   auto snap = store.Build();
-  const state::Workload* api = snap->FindWorkload("api");
-  const state::Workload* web = snap->FindWorkload("web");
+  const mesh::Workload* api = snap->FindWorkload("api");
+  const mesh::Workload* web = snap->FindWorkload("web");
   REQUIRE(api != nullptr);
   REQUIRE(web != nullptr);
   CHECK(api->authorization_policies ==
@@ -96,8 +96,8 @@ spec: {}
 )",
                                       "local.yaml");
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
-  state::WorkloadStore store;
-  REQUIRE(state::ApplyLocalConfig(*cfg, &store).ok());
+  mesh::WorkloadStore store;
+  REQUIRE(mesh::ApplyLocalConfig(*cfg, &store).ok());
   auto result = ApplyIstioResources(*cfg, &store);
   REQUIRE_FALSE(result.ok());
   CHECK(std::string(result.status().message()) ==

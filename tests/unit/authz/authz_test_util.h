@@ -6,19 +6,19 @@
 #include <string>
 #include <string_view>
 
-#include "agent/authz/match.h"
-#include "agent/state/policy.h"
+#include "common/authz/match.h"
+#include "common/mesh/policy.h"
 #include "common/identity/identity.h"
 #include "common/net/address.h"
 
 namespace ambit::authz::testing {
 
-using K = state::StringMatch::Kind;
+using K = mesh::StringMatch::Kind;
 
-inline state::StringMatch Exact(std::string v) { return {K::kExact, std::move(v)}; }
-inline state::StringMatch Prefix(std::string v) { return {K::kPrefix, std::move(v)}; }
-inline state::StringMatch Suffix(std::string v) { return {K::kSuffix, std::move(v)}; }
-inline state::StringMatch Presence() { return {K::kPresence, {}}; }
+inline mesh::StringMatch Exact(std::string v) { return {K::kExact, std::move(v)}; }
+inline mesh::StringMatch Prefix(std::string v) { return {K::kPrefix, std::move(v)}; }
+inline mesh::StringMatch Suffix(std::string v) { return {K::kSuffix, std::move(v)}; }
+inline mesh::StringMatch Presence() { return {K::kPresence, {}}; }
 
 inline net::IpAddress Ip(std::string_view s) {
   auto ip = net::IpAddress::Parse(s);
@@ -53,15 +53,15 @@ inline ConnectionInfo Conn(const identity::Identity* peer, std::string_view src 
 }
 
 // A policy with one rule of one clause of one match.
-inline state::Policy OneMatch(std::string ns, std::string name, state::PolicyAction action,
-                              state::Match m,
-                              state::PolicyScope scope = state::PolicyScope::kNamespace) {
-  state::Policy p;
+inline mesh::Policy OneMatch(std::string ns, std::string name, mesh::PolicyAction action,
+                              mesh::Match m,
+                              mesh::PolicyScope scope = mesh::PolicyScope::kNamespace) {
+  mesh::Policy p;
   p.ns = std::move(ns);
   p.name = std::move(name);
   p.action = action;
   p.scope = scope;
-  p.rules.push_back(state::Rule{{state::Clause{{std::move(m)}}}});
+  p.rules.push_back(mesh::Rule{{mesh::Clause{{std::move(m)}}}});
   return p;
 }
 

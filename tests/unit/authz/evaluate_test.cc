@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "agent/authz/evaluate.h"
+#include "common/authz/evaluate.h"
 #include "common/base/log.h"
 #include "tests/unit/authz/authz_test_util.h"
 
@@ -12,13 +12,13 @@ namespace ambit::authz {
 namespace {
 
 using namespace testing;
-using state::Match;
-using state::Policy;
-using A = state::PolicyAction;
-using S = state::PolicyScope;
+using mesh::Match;
+using mesh::Policy;
+using A = mesh::PolicyAction;
+using S = mesh::PolicyScope;
 
-state::Workload Api(std::vector<std::string> keys = {}) {
-  state::Workload w;
+mesh::Workload Api(std::vector<std::string> keys = {}) {
+  mesh::Workload w;
   w.uid = "uid-api";
   w.name = "api";
   w.ns = "default";
@@ -50,7 +50,7 @@ struct Owned {
   uint32_t dry_run_deny_matches, dry_run_allow_matches;
 };
 
-Owned Eval(const std::vector<Policy>& policies, const state::Workload& w,
+Owned Eval(const std::vector<Policy>& policies, const mesh::Workload& w,
            const ConnectionInfo& c) {
   auto index = AuthzIndex::Build(policies);
   Decision d = Evaluate(*index, w, c);
@@ -80,7 +80,7 @@ TEST_CASE("evaluation order and results") {
   allow_nothing.name = "allow-nothing";
   Policy allow_all = allow_nothing;
   allow_all.name = "allow-all";
-  allow_all.rules.push_back(state::Rule{});
+  allow_all.rules.push_back(mesh::Rule{});
   Policy deny_all = allow_all;
   deny_all.name = "deny-all";
   deny_all.action = A::kDeny;
@@ -182,7 +182,7 @@ TEST_CASE("applicability: namespace, global, workload keys") {
 TEST_CASE("unknown workload keys are skipped and counted") {
   Policy allow = OneMatch("default", "sel", A::kAllow, Port(8080), S::kWorkloadSelector);
   auto index = AuthzIndex::Build(std::vector<Policy>{allow});
-  const state::Workload w = Api({"default/missing", "default/sel", "x/also-missing"});
+  const mesh::Workload w = Api({"default/missing", "default/sel", "x/also-missing"});
   Decision d = Evaluate(*index, w, Conn(nullptr));
   Check(d, {true, "default/sel", "allowed by default/sel"});
   CHECK(index->unknown_policy_keys() == 2);
@@ -196,7 +196,7 @@ TEST_CASE("workload keys resolved at build time; changed keys fall back to looku
   Policy dry = OneMatch("default", "ns-dry", A::kDeny, Port(8080));
   dry.dry_run = true;
   const std::vector<Policy> policies = {deny, allow, dry};
-  std::vector<state::Workload> ws = {Api({"default/sel-allow", "default/nope", "default/ns-dry"})};
+  std::vector<mesh::Workload> ws = {Api({"default/sel-allow", "default/nope", "default/ns-dry"})};
   auto index = AuthzIndex::Build(policies, ws);
   const ConnectionInfo c = Conn(&Frontend());
   Decision d = Evaluate(*index, ws[0], c);
@@ -204,7 +204,7 @@ TEST_CASE("workload keys resolved at build time; changed keys fall back to looku
   CHECK(d.dry_run_deny_matches == 1);  // listed namespace policy counted once
   CHECK(index->unknown_policy_keys() == 1);
   // Same uid, different keys than at build time: resolved per call.
-  state::Workload changed = Api({"default/sel-deny"});
+  mesh::Workload changed = Api({"default/sel-deny"});
   Check(Evaluate(*index, changed, c),
         {false, "default/sel-deny", "explicitly denied by default/sel-deny"});
   CHECK(index->unknown_policy_keys() == 1);
@@ -231,7 +231,7 @@ TEST_CASE("plaintext vs identity: STRICT-style deny") {
   Policy strict = OneMatch("istio-system", "istio_converted_static_strict", A::kDeny, m,
                            S::kWorkloadSelector);
   Policy allow_fe = OneMatch("default", "allow-fe", A::kAllow, FromFrontend());
-  const state::Workload w = Api({"istio-system/istio_converted_static_strict"});
+  const mesh::Workload w = Api({"istio-system/istio_converted_static_strict"});
   Check(Eval({strict, allow_fe}, w, Conn(nullptr)),
         {false, "istio-system/istio_converted_static_strict",
          "explicitly denied by istio-system/istio_converted_static_strict"});
@@ -243,19 +243,19 @@ TEST_CASE("port gate never hides a rule without a port condition") {
   Match p80 = Port(80);
   Match p81_ns = Port(81);
   p81_ns.namespaces = {Exact("default")};
-  auto rule = [](std::vector<state::Clause> c) { return state::Rule{std::move(c)}; };
+  auto rule = [](std::vector<mesh::Clause> c) { return mesh::Rule{std::move(c)}; };
   Policy mixed;  // rule 0 needs port 80, rule 1 only an identity
   mixed.ns = "default";
   mixed.name = "mixed";
-  mixed.rules = {rule({state::Clause{{p80}}}), rule({state::Clause{{FromFrontend()}}})};
+  mixed.rules = {rule({mesh::Clause{{p80}}}), rule({mesh::Clause{{FromFrontend()}}})};
   Check(Eval({mixed}, Api(), Conn(&Frontend())), {true, "default/mixed", "allowed by default/mixed"});
   Check(Eval({mixed}, Api(), Conn(nullptr)), {false, "", "allow policies exist, but none allowed"});
 
   Policy gated;  // every rule needs a port: 80/81 or 8080
   gated.ns = "default";
   gated.name = "gated";
-  gated.rules = {rule({state::Clause{{p80, p81_ns}}, state::Clause{{FromFrontend()}}}),
-                 rule({state::Clause{{Match{}, Port(8080)}}})};
+  gated.rules = {rule({mesh::Clause{{p80, p81_ns}}, mesh::Clause{{FromFrontend()}}}),
+                 rule({mesh::Clause{{Match{}, Port(8080)}}})};
   Check(Eval({gated}, Api(), Conn(nullptr)), {true, "default/gated", "allowed by default/gated"});
   Check(Eval({gated}, Api(), Conn(&Frontend(), "10.0.0.5", "10.0.1.7", 81)),
         {true, "default/gated", "allowed by default/gated"});
@@ -265,7 +265,7 @@ TEST_CASE("port gate never hides a rule without a port condition") {
   Policy empty_clause;  // a clause of empty Matches is true: no gate from it
   empty_clause.ns = "default";
   empty_clause.name = "empty-clause";
-  empty_clause.rules = {rule({state::Clause{{Match{}}}})};
+  empty_clause.rules = {rule({mesh::Clause{{Match{}}}})};
   Check(Eval({empty_clause}, Api(), Conn(nullptr, "10.0.0.5", "10.0.1.7", 1234)),
         {true, "default/empty-clause", "allowed by default/empty-clause"});
 }
@@ -289,7 +289,7 @@ TEST_CASE("index build: map input, duplicate keys, empty matches simplified") {
   Policy empties;
   empties.ns = "default";
   empties.name = "empties";
-  empties.rules.push_back(state::Rule{{state::Clause{{Match{}, Match{}}}}});
+  empties.rules.push_back(mesh::Rule{{mesh::Clause{{Match{}, Match{}}}}});
   Check(Eval({empties}, Api(), Conn(nullptr)),
         {true, "default/empties", "allowed by default/empties"});
 }

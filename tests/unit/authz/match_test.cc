@@ -4,15 +4,15 @@
 
 #include <functional>
 
-#include "agent/authz/evaluate.h"
-#include "agent/authz/match.h"
+#include "common/authz/evaluate.h"
+#include "common/authz/match.h"
 #include "tests/unit/authz/authz_test_util.h"
 
 namespace ambit::authz {
 namespace {
 
 using namespace testing;
-using state::Match;
+using mesh::Match;
 
 struct Row {
   const char* name;
@@ -76,8 +76,8 @@ TEST_CASE("Match attributes: identity vs plaintext") {
     CHECK(MatchMatches(m, MatchInput::From(plain)) == row.plaintext);
     // The evaluator's compiled form agrees with the reference semantics.
     auto index = AuthzIndex::Build(
-        std::vector<state::Policy>{OneMatch("default", "p", state::PolicyAction::kAllow, m)});
-    state::Workload w;
+        std::vector<mesh::Policy>{OneMatch("default", "p", mesh::PolicyAction::kAllow, m)});
+    mesh::Workload w;
     w.ns = "default";
     CHECK(Evaluate(*index, w, mtls).allow == row.with_identity);
     CHECK(Evaluate(*index, w, plain).allow == row.plaintext);
@@ -129,18 +129,18 @@ TEST_CASE("empty clause, empty Match, empty rule, zero-rule policy") {
   Match yes, no;
   yes.destination_ports = {8080};
   no.destination_ports = {9090};
-  state::Clause empty_clause;
+  mesh::Clause empty_clause;
   CHECK(ClauseMatches(empty_clause, in));
-  CHECK(ClauseMatches(state::Clause{{Match{}, Match{}}}, in));   // only empty Matches
-  CHECK_FALSE(ClauseMatches(state::Clause{{Match{}, no}}, in));  // empty one is ignored
-  CHECK(ClauseMatches(state::Clause{{no, yes}}, in));            // OR
-  CHECK(RuleMatches(state::Rule{}, in));                         // no clauses: true
-  CHECK_FALSE(RuleMatches(state::Rule{{state::Clause{{yes}}, state::Clause{{no}}}}, in));  // AND
-  state::Policy p;
+  CHECK(ClauseMatches(mesh::Clause{{Match{}, Match{}}}, in));   // only empty Matches
+  CHECK_FALSE(ClauseMatches(mesh::Clause{{Match{}, no}}, in));  // empty one is ignored
+  CHECK(ClauseMatches(mesh::Clause{{no, yes}}, in));            // OR
+  CHECK(RuleMatches(mesh::Rule{}, in));                         // no clauses: true
+  CHECK_FALSE(RuleMatches(mesh::Rule{{mesh::Clause{{yes}}, mesh::Clause{{no}}}}, in));  // AND
+  mesh::Policy p;
   CHECK_FALSE(PolicyMatches(p, in));  // zero rules never match
-  p.rules.push_back(state::Rule{{state::Clause{{no}}}});
+  p.rules.push_back(mesh::Rule{{mesh::Clause{{no}}}});
   CHECK_FALSE(PolicyMatches(p, in));
-  p.rules.push_back(state::Rule{{state::Clause{{yes}}}});
+  p.rules.push_back(mesh::Rule{{mesh::Clause{{yes}}}});
   CHECK(PolicyMatches(p, in));  // any rule
 }
 

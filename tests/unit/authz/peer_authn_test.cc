@@ -2,7 +2,7 @@
 // precedence, port-level mTLS; checked through the evaluator.
 #include <doctest/doctest.h>
 
-#include "agent/authz/evaluate.h"
+#include "common/authz/evaluate.h"
 #include "tests/unit/authz/authz_test_util.h"
 #include "tests/unit/authz/translate_util.h"
 
@@ -13,7 +13,7 @@ using namespace testing;
 
 constexpr const char* kStrictKey = "istio-system/istio_converted_static_strict";
 
-const std::vector<state::Workload> kWorkloads = {
+const std::vector<mesh::Workload> kWorkloads = {
     Wl("api", "default", {{"app", "api"}}),
     Wl("web", "default", {{"app", "web"}}),
     Wl("db", "prod", {{"app", "db"}}),
@@ -25,10 +25,10 @@ struct Outcome {
   std::string deny_policy;  // plaintext decision's policy
 };
 Outcome Run(const TranslateResult& r, const std::string& uid, uint16_t port) {
-  std::vector<state::Workload> ws = kWorkloads;
+  std::vector<mesh::Workload> ws = kWorkloads;
   AttachWorkloadPolicies(r, ws);
   auto index = AuthzIndex::Build(r.policies);
-  const state::Workload* w = nullptr;
+  const mesh::Workload* w = nullptr;
   for (const auto& x : ws) {
     if (x.uid == uid) w = &x;
   }
@@ -54,12 +54,12 @@ spec:
                                 kWorkloads);
   CHECK(r.findings.empty());
   REQUIRE(r.policies.size() == 1);
-  const state::Policy& p = r.policies[0];
+  const mesh::Policy& p = r.policies[0];
   CHECK(p.Key() == kStrictKey);
-  CHECK(p.action == state::PolicyAction::kDeny);
-  CHECK(p.scope == state::PolicyScope::kWorkloadSelector);
+  CHECK(p.action == mesh::PolicyAction::kDeny);
+  CHECK(p.scope == mesh::PolicyScope::kWorkloadSelector);
   REQUIRE(p.rules.size() == 1);
-  const state::Match& m = p.rules[0].clauses.at(0).matches.at(0);
+  const mesh::Match& m = p.rules[0].clauses.at(0).matches.at(0);
   REQUIRE(m.not_principals.size() == 1);
   CHECK(m.not_principals[0].kind == K::kPresence);
   CHECK(KeysOf(r, "api") == std::vector<std::string>{kStrictKey});
@@ -131,9 +131,9 @@ spec:
   const std::string key = "default/converted_peer_authentication_api-ports";
   CHECK(KeysOf(r, "api") == std::vector<std::string>{key});
   CHECK(KeysOf(r, "web").empty());
-  const state::Policy* p = FindPolicy(r, key);
+  const mesh::Policy* p = FindPolicy(r, key);
   REQUIRE(p != nullptr);
-  const state::Match& m = p->rules.at(0).clauses.at(0).matches.at(0);
+  const mesh::Match& m = p->rules.at(0).clauses.at(0).matches.at(0);
   CHECK(m.not_principals.at(0).kind == K::kPresence);
   CHECK(m.not_destination_ports == std::vector<uint16_t>{8080});
   CHECK(m.destination_ports.empty());
@@ -157,7 +157,7 @@ spec:
 )",
                                 kWorkloads);
   CHECK(r.findings.empty());
-  const state::Policy* p = FindPolicy(r, "prod/converted_peer_authentication_db-admin");
+  const mesh::Policy* p = FindPolicy(r, "prod/converted_peer_authentication_db-admin");
   REQUIRE(p != nullptr);
   CHECK(p->rules.at(0).clauses.at(0).matches.at(0).destination_ports ==
         std::vector<uint16_t>{5432});

@@ -1,7 +1,7 @@
 // AuthorizationPolicy translation (§7.4) from YAML as users write it.
 #include <doctest/doctest.h>
 
-#include "agent/authz/evaluate.h"
+#include "common/authz/evaluate.h"
 #include "tests/unit/authz/authz_test_util.h"
 #include "tests/unit/authz/translate_util.h"
 
@@ -9,10 +9,10 @@ namespace ambit::authz {
 namespace {
 
 using namespace testing;
-using S = state::PolicyScope;
-using A = state::PolicyAction;
+using S = mesh::PolicyScope;
+using A = mesh::PolicyAction;
 
-const std::vector<state::Workload> kWorkloads = {
+const std::vector<mesh::Workload> kWorkloads = {
     Wl("api-1", "default", {{"app", "api"}, {"version", "v1"}}),
     Wl("web-1", "default", {{"app", "web"}}),
     Wl("api-prod", "prod", {{"app", "api"}}),
@@ -52,7 +52,7 @@ spec:
 )";
 
 TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail closed), STRICT kept") {
-  const std::vector<state::Workload> workloads = {
+  const std::vector<mesh::Workload> workloads = {
       Wl("api-production", "production", {{"app", "api"}}),
       Wl("web-production", "production", {{"app", "web"}}),
       Wl("api-default", "default", {{"app", "api"}}),
@@ -61,12 +61,12 @@ TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail clo
   // Both documents accepted: the AuthorizationPolicy (rules gone) and the
   // synthetic DENY that STRICT turns into.
   REQUIRE(r.policies.size() == 2);
-  const state::Policy* p = FindPolicy(r, "production/frontend-to-api");
+  const mesh::Policy* p = FindPolicy(r, "production/frontend-to-api");
   REQUIRE(p != nullptr);
   CHECK(p->scope == S::kWorkloadSelector);
   CHECK(p->action == A::kAllow);
   CHECK(p->rules.empty());  // the only rule is gone: allow-nothing for the api
-  const state::Policy* strict = FindPolicy(r, "istio-system/istio_converted_static_strict");
+  const mesh::Policy* strict = FindPolicy(r, "istio-system/istio_converted_static_strict");
   REQUIRE(strict != nullptr);
   CHECK(strict->action == A::kDeny);
   CHECK(KeysOf(r, "api-production") ==
@@ -91,7 +91,7 @@ TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail clo
 
   // End to end: the frontend is denied at L4 (a waypoint would have to
   // enforce the L7 part), plaintext is denied by STRICT.
-  std::vector<state::Workload> ws = workloads;
+  std::vector<mesh::Workload> ws = workloads;
   AttachWorkloadPolicies(r, ws);
   AttachWorkloadPolicies(r, ws);  // idempotent
   CHECK(ws[0].authorization_policies.size() == 2);
@@ -127,14 +127,14 @@ spec:
         ports: ["8080"]
 )");
   REQUIRE(r.policies.size() == 1);
-  const state::Policy& p = r.policies[0];
+  const mesh::Policy& p = r.policies[0];
   CHECK(p.scope == S::kNamespace);
   CHECK(p.action == A::kDeny);
   REQUIRE(p.rules.size() == 1);
   REQUIRE(p.rules[0].clauses.size() == 2);
-  const state::Match& to = p.rules[0].clauses[0].matches.at(0);
+  const mesh::Match& to = p.rules[0].clauses[0].matches.at(0);
   CHECK(to.destination_ports == std::vector<uint16_t>{8080});
-  const state::Match& from = p.rules[0].clauses[1].matches.at(0);
+  const mesh::Match& from = p.rules[0].clauses[1].matches.at(0);
   REQUIRE(from.namespaces.size() == 1);
   CHECK(from.namespaces[0].kind == K::kExact);
   CHECK(from.namespaces[0].value == "untrusted");
@@ -146,7 +146,7 @@ spec:
 
   auto index = AuthzIndex::Build(r.policies);
   const identity::Identity untrusted = Id("spiffe://cluster.local/ns/untrusted/sa/x");
-  const state::Workload w = kWorkloads[0];
+  const mesh::Workload w = kWorkloads[0];
   const ConnectionInfo to_8080 = Conn(&untrusted);
   const ConnectionInfo to_9090 = Conn(&untrusted, "10.0.0.5", "10.0.1.7", 9090);
   const ConnectionInfo trusted = Conn(&Frontend());
@@ -179,7 +179,7 @@ spec:
   REQUIRE(r.policies[0].rules.size() == 1);
   // to[] (GET on any port) and from[] and the header condition are true; only
   // destination.port remains.
-  const state::Rule& rule = r.policies[0].rules[0];
+  const mesh::Rule& rule = r.policies[0].rules[0];
   REQUIRE(rule.clauses.size() == 1);
   CHECK(rule.clauses[0].matches.at(0).destination_ports == std::vector<uint16_t>{443});
   REQUIRE(r.findings.size() == 1);
@@ -238,11 +238,11 @@ spec:
   rules:
   - {}
 )");
-  const state::Policy* nothing = FindPolicy(r, "default/allow-nothing");
+  const mesh::Policy* nothing = FindPolicy(r, "default/allow-nothing");
   REQUIRE(nothing != nullptr);
   CHECK(nothing->action == A::kAllow);
   CHECK(nothing->rules.empty());
-  const state::Policy* all = FindPolicy(r, "prod/allow-all");
+  const mesh::Policy* all = FindPolicy(r, "prod/allow-all");
   REQUIRE(all != nullptr);
   REQUIRE(all->rules.size() == 1);
   CHECK(all->rules[0].clauses.empty());
@@ -275,14 +275,14 @@ spec:
         notPorts: ["15000"]
 )");
   REQUIRE(r.findings.empty());
-  const state::Policy* p = FindPolicy(r, "default/fields");
+  const mesh::Policy* p = FindPolicy(r, "default/fields");
   REQUIRE(p != nullptr);
   REQUIRE(p->rules.size() == 1);
   REQUIRE(p->rules[0].clauses.size() == 2);
-  const state::Match& op = p->rules[0].clauses[0].matches.at(0);
+  const mesh::Match& op = p->rules[0].clauses[0].matches.at(0);
   CHECK(op.destination_ports == std::vector<uint16_t>{8080, 9090});
   CHECK(op.not_destination_ports == std::vector<uint16_t>{15000});
-  const state::Match& src = p->rules[0].clauses[1].matches.at(0);
+  const mesh::Match& src = p->rules[0].clauses[1].matches.at(0);
   REQUIRE(src.principals.size() == 4);
   CHECK(src.principals[0].kind == K::kPresence);
   CHECK(src.principals[1].kind == K::kSuffix);
@@ -329,7 +329,7 @@ spec:
       notValues: ["9090"]
 )");
   REQUIRE(r.findings.empty());
-  const state::Policy* p = FindPolicy(r, "default/conditions");
+  const mesh::Policy* p = FindPolicy(r, "default/conditions");
   REQUIRE(p != nullptr);
   const auto& cl = p->rules.at(0).clauses;
   REQUIRE(cl.size() == 5);
@@ -364,7 +364,7 @@ spec:
   rules:
   - from: [{source: {ipBlocks: ["10.0.0.1", "not-an-ip"], namespaces: ["evil"]}}]
 )");
-  const state::Policy* mixed = FindPolicy(r, "default/mixed");
+  const mesh::Policy* mixed = FindPolicy(r, "default/mixed");
   REQUIRE(mixed != nullptr);
   CHECK(mixed->rules.size() == 1);  // only rule 0 survives
   const std::vector<std::string> m = Messages(r);
@@ -378,9 +378,9 @@ spec:
   CHECK(m[3].starts_with("rule 0 of DENY policy partially applied: "
                          "rules[0].from[0].source.ipBlocks: 'not-an-ip'"));
   // The DENY keeps its namespace condition and drops the whole ipBlocks field.
-  const state::Policy* deny = FindPolicy(r, "default/deny-bad");
+  const mesh::Policy* deny = FindPolicy(r, "default/deny-bad");
   REQUIRE(deny != nullptr);
-  const state::Match& src = deny->rules.at(0).clauses.at(0).matches.at(0);
+  const mesh::Match& src = deny->rules.at(0).clauses.at(0).matches.at(0);
   CHECK(src.source_ips.empty());
   CHECK(src.namespaces.at(0).value == "evil");
 }
@@ -502,7 +502,7 @@ spec: {hosts: ["x"]}
 )");
   REQUIRE(r.policies.size() == 1);
   CHECK(r.policies[0].Key() == "default/no-ns");
-  CHECK(r.policies[0].scope == state::PolicyScope::kNamespace);
+  CHECK(r.policies[0].scope == mesh::PolicyScope::kNamespace);
   CHECK(r.findings.empty());
 }
 
@@ -545,10 +545,10 @@ spec:
   )" + spec + "\n";
     TranslateResult r = Translate(yaml);
     CHECK_FALSE(r.findings.empty());
-    for (const state::Policy& p : r.policies) {
+    for (const mesh::Policy& p : r.policies) {
       // Whatever survived is never more permissive than allow-nothing for an
       // ALLOW: no rule without a finding explaining it.
-      if (p.action == state::PolicyAction::kAllow) CHECK(p.rules.empty());
+      if (p.action == mesh::PolicyAction::kAllow) CHECK(p.rules.empty());
     }
   }
 }

@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "agent/authz/istio_translate.h"
+#include "common/authz/istio_translate.h"
 #include "common/config/loader.h"
 
 namespace ambit::authz::testing {
 
-inline state::Workload Wl(std::string uid, std::string ns,
+inline mesh::Workload Wl(std::string uid, std::string ns,
                           std::map<std::string, std::string> labels) {
-  state::Workload w;
+  mesh::Workload w;
   w.uid = std::move(uid);
   w.name = w.uid;
   w.ns = std::move(ns);
@@ -25,14 +25,14 @@ inline state::Workload Wl(std::string uid, std::string ns,
 }
 
 inline TranslateResult Translate(const std::string& yaml,
-                                 const std::vector<state::Workload>& workloads = {}) {
+                                 const std::vector<mesh::Workload>& workloads = {}) {
   auto cfg = config::ParseLocalConfig(yaml, "test.yaml");
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
   return TranslateIstioResources(cfg->resources, workloads);
 }
 
-inline const state::Policy* FindPolicy(const TranslateResult& r, std::string_view key) {
-  for (const state::Policy& p : r.policies) {
+inline const mesh::Policy* FindPolicy(const TranslateResult& r, std::string_view key) {
+  for (const mesh::Policy& p : r.policies) {
     if (p.Key() == key) return &p;
   }
   return nullptr;

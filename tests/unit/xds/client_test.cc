@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "agent/xds_adapters/sink.h"
+#include "common/mesh/xds_adapters/sink.h"
 #include "tests/support/fake_xds.h"
 
 namespace ambit::xds {
@@ -46,10 +46,10 @@ pw::Service MakeService(const std::string& host) {
 struct Harness {
   std::unique_ptr<io::Loop> loop = *io::Loop::Create({.backend = io::BackendKind::kEpoll});
   std::unique_ptr<FakeXdsServer> server = *FakeXdsServer::Start();
-  state::WorkloadStore store;
-  std::shared_ptr<const state::Snapshot> snap;
+  mesh::WorkloadStore store;
+  std::shared_ptr<const mesh::Snapshot> snap;
   int snapshots = 0;
-  xds_adapters::XdsStateSink sink{store, [this](std::shared_ptr<const state::Snapshot> s) {
+  xds_adapters::XdsStateSink sink{store, [this](std::shared_ptr<const mesh::Snapshot> s) {
                                     snap = std::move(s);
                                     ++snapshots;
                                   }};
@@ -144,7 +144,7 @@ TEST_CASE("client: push, update, removal and policy reach the snapshot; ACK carr
   std::string n4 = h.server->SetPolicy(pol);
   REQUIRE(h.Acked(n4));
   REQUIRE(h.snap->FindPolicy("ns1/deny-all") != nullptr);
-  CHECK(h.snap->FindPolicy("ns1/deny-all")->action == state::PolicyAction::kDeny);
+  CHECK(h.snap->FindPolicy("ns1/deny-all")->action == mesh::PolicyAction::kDeny);
 
   std::string n5 = h.server->Remove(kAddr, "ns1/svc.ns1.svc.cluster.local");
   REQUIRE(h.Acked(n5));

@@ -1,11 +1,11 @@
 // Conversion tables: Workload API protos → agent/state (ISTIO-COMPAT §5.2/§5.3).
-#include "agent/xds_adapters/convert.h"
+#include "common/mesh/xds_adapters/convert.h"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "agent/xds_adapters/names.h"
+#include "common/mesh/xds_adapters/names.h"
 
 namespace ambit::xds_adapters {
 namespace {
@@ -63,7 +63,7 @@ pw::Workload FullWorkload() {
 }
 
 TEST_CASE("workload: every field is mapped") {
-  StatusOr<state::Workload> w = ConvertWorkload(FullWorkload());
+  StatusOr<mesh::Workload> w = ConvertWorkload(FullWorkload());
   REQUIRE_MESSAGE(w.ok(), std::string(w.status().message()));
   CHECK(w->uid == "Kubernetes//Pod/ns1/pod-a");
   CHECK(w->name == "pod-a");
@@ -73,16 +73,16 @@ TEST_CASE("workload: every field is mapped") {
   CHECK(w->addresses[1] == Ip("fd00::1"));
   CHECK(w->hostname == "pod-a.example");
   CHECK(w->network == "net1");
-  CHECK(w->protocol == state::TunnelProtocol::kHbone);
+  CHECK(w->protocol == mesh::TunnelProtocol::kHbone);
   CHECK(w->trust_domain == "td.example");
   CHECK(w->service_account == "sa1");
   CHECK(w->Identity() == "spiffe://td.example/ns/ns1/sa/sa1");
   REQUIRE(w->waypoint.has_value());
-  CHECK(std::get<state::NamespacedHostname>(w->waypoint->destination).Key() ==
+  CHECK(std::get<mesh::NamespacedHostname>(w->waypoint->destination).Key() ==
         "ns1/wp.ns1.svc.cluster.local");
   CHECK(w->waypoint->hbone_mtls_port == 15009);
   REQUIRE(w->network_gateway.has_value());
-  const auto& gw = std::get<state::NetworkAddress>(w->network_gateway->destination);
+  const auto& gw = std::get<mesh::NetworkAddress>(w->network_gateway->destination);
   CHECK(gw.network == "net2");
   CHECK(gw.ip == Ip("192.168.1.1"));
   CHECK(gw.prefix_len == 32);
@@ -90,21 +90,21 @@ TEST_CASE("workload: every field is mapped") {
   CHECK(w->node == "node-1");
   CHECK(w->canonical_name == "app-a");
   CHECK(w->canonical_revision == "v2");
-  CHECK(w->workload_type == state::WorkloadType::kPod);
+  CHECK(w->workload_type == mesh::WorkloadType::kPod);
   CHECK(w->workload_name == "deploy-a");
   CHECK(w->native_tunnel);
   REQUIRE(w->application_tunnel.has_value());
-  CHECK(w->application_tunnel->protocol == state::AppTunnelProtocol::kProxy);
+  CHECK(w->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy);
   CHECK(w->application_tunnel->port == 15088);
   REQUIRE(w->services.count("ns1/svc.ns1.svc.cluster.local") == 1);
-  CHECK(w->services.at("ns1/svc.ns1.svc.cluster.local") == state::PortMap{{80, 8080}});
+  CHECK(w->services.at("ns1/svc.ns1.svc.cluster.local") == mesh::PortMap{{80, 8080}});
   CHECK(w->authorization_policies == std::vector<std::string>{"ns1/allow-a"});
-  CHECK(w->status == state::WorkloadStatus::kUnhealthy);
+  CHECK(w->status == mesh::WorkloadStatus::kUnhealthy);
   CHECK(w->cluster_id == "c1");
   CHECK(w->locality.region == "r");
   CHECK(w->locality.zone == "z");
   CHECK(w->locality.subzone == "s");
-  CHECK(w->network_mode == state::NetworkMode::kHostNetwork);
+  CHECK(w->network_mode == mesh::NetworkMode::kHostNetwork);
   CHECK(w->capacity == 7);
 }
 
@@ -112,13 +112,13 @@ TEST_CASE("workload: defaults for empty trust domain, service account, cluster, 
   pw::Workload in;
   in.set_uid("u1");
   in.set_namespace_("ns");
-  StatusOr<state::Workload> w = ConvertWorkload(in);
+  StatusOr<mesh::Workload> w = ConvertWorkload(in);
   REQUIRE(w.ok());
   CHECK(w->trust_domain == "cluster.local");
   CHECK(w->service_account == "default");
   CHECK(w->cluster_id == "Kubernetes");
   CHECK(w->capacity == 1);
-  CHECK(w->protocol == state::TunnelProtocol::kNone);
+  CHECK(w->protocol == mesh::TunnelProtocol::kNone);
   CHECK_FALSE(w->waypoint.has_value());
   CHECK_FALSE(w->application_tunnel.has_value());
   CHECK(w->addresses.empty());
@@ -128,13 +128,13 @@ TEST_CASE("workload: invalid input is rejected with the field named") {
   pw::Workload in = FullWorkload();
   SUBCASE("LEGACY_ISTIO_MTLS") {
     in.set_tunnel_protocol(pw::LEGACY_ISTIO_MTLS);
-    StatusOr<state::Workload> w = ConvertWorkload(in);
+    StatusOr<mesh::Workload> w = ConvertWorkload(in);
     REQUIRE_FALSE(w.ok());
     CHECK(std::string(w.status().message()).find("LEGACY_ISTIO_MTLS") != std::string::npos);
   }
   SUBCASE("5-byte address") {
     in.add_addresses(std::string(5, '\1'));
-    StatusOr<state::Workload> w = ConvertWorkload(in);
+    StatusOr<mesh::Workload> w = ConvertWorkload(in);
     REQUIRE_FALSE(w.ok());
     CHECK(std::string(w.status().message()) ==
           "addresses[2]: address has 5 bytes; want 4 (IPv4) or 16 (IPv6)");
@@ -189,30 +189,30 @@ TEST_CASE("service: every field is mapped") {
   ww->set_weight(30);
   in.set_visibility(pw::Service::NAMESPACE);
 
-  StatusOr<state::Service> s = ConvertService(in);
+  StatusOr<mesh::Service> s = ConvertService(in);
   REQUIRE_MESSAGE(s.ok(), std::string(s.status().message()));
   CHECK(s->Key() == "ns1/svc.ns1.svc.cluster.local");
   CHECK(s->name == "svc");
   REQUIRE(s->vips.size() == 2);
-  CHECK(s->vips[0] == state::NetworkAddress{"net1", Ip("10.96.0.1"), 32});
-  CHECK(s->vips[1] == state::NetworkAddress{"", Ip("10.97.0.0"), 16});
+  CHECK(s->vips[0] == mesh::NetworkAddress{"net1", Ip("10.96.0.1"), 32});
+  CHECK(s->vips[1] == mesh::NetworkAddress{"", Ip("10.97.0.0"), 16});
   CHECK(s->vips[1].IsCidr());
-  CHECK(s->ports == state::PortMap{{80, 0}});
+  CHECK(s->ports == mesh::PortMap{{80, 0}});
   CHECK(s->subject_alt_names == std::vector<std::string>{"spiffe://cluster.local/ns/ns1/sa/svc"});
   REQUIRE(s->waypoint.has_value());
-  CHECK(std::get<state::NetworkAddress>(s->waypoint->destination).ip == Ip("10.0.0.9"));
+  CHECK(std::get<mesh::NetworkAddress>(s->waypoint->destination).ip == Ip("10.0.0.9"));
   REQUIRE(s->load_balancing.has_value());
   CHECK(s->load_balancing->routing_preference ==
-        std::vector<state::LbScope>{state::LbScope::kZone, state::LbScope::kNode});
-  CHECK(s->load_balancing->mode == state::LbMode::kFailover);
-  CHECK(s->health_policy() == state::HealthPolicy::kAllowAll);
-  CHECK(s->ip_families == state::IpFamilies::kDual);
+        std::vector<mesh::LbScope>{mesh::LbScope::kZone, mesh::LbScope::kNode});
+  CHECK(s->load_balancing->mode == mesh::LbMode::kFailover);
+  CHECK(s->health_policy() == mesh::HealthPolicy::kAllowAll);
+  CHECK(s->ip_families == mesh::IpFamilies::kDual);
   CHECK(s->canonical);
   REQUIRE(s->weighted_waypoints.size() == 1);
   CHECK(s->weighted_waypoints[0].weight == 30);
-  CHECK(std::get<state::NamespacedHostname>(s->weighted_waypoints[0].destination.destination)
+  CHECK(std::get<mesh::NamespacedHostname>(s->weighted_waypoints[0].destination.destination)
             .hostname == "wp2");
-  CHECK(s->visibility == state::Visibility::kNamespace);
+  CHECK(s->visibility == mesh::Visibility::kNamespace);
 
   SUBCASE("bad CIDR length") {
     in.mutable_addresses(1)->set_length(33);
@@ -232,7 +232,7 @@ TEST_CASE("address: oneof dispatch") {
   *a.mutable_workload() = FullWorkload();
   auto w = ConvertAddress(a);
   REQUIRE(w.ok());
-  CHECK(std::holds_alternative<state::Workload>(*w));
+  CHECK(std::holds_alternative<mesh::Workload>(*w));
 }
 
 TEST_CASE("authorization: every field is mapped") {
@@ -268,24 +268,24 @@ TEST_CASE("authorization: every field is mapped") {
   nsa->set_namespace_("ns3");
   nsa->set_serviceaccount("bad");
 
-  StatusOr<state::Policy> p = ConvertAuthorization(in);
+  StatusOr<mesh::Policy> p = ConvertAuthorization(in);
   REQUIRE_MESSAGE(p.ok(), std::string(p.status().message()));
   CHECK(p->Key() == "ns1/allow-a");
-  CHECK(p->scope == state::PolicyScope::kWorkloadSelector);
-  CHECK(p->action == state::PolicyAction::kDeny);
+  CHECK(p->scope == mesh::PolicyScope::kWorkloadSelector);
+  CHECK(p->action == mesh::PolicyAction::kDeny);
   CHECK(p->dry_run);
   REQUIRE(p->rules.size() == 1);
   REQUIRE(p->rules[0].clauses.size() == 1);
   REQUIRE(p->rules[0].clauses[0].matches.size() == 1);
-  const state::Match& o = p->rules[0].clauses[0].matches[0];
+  const mesh::Match& o = p->rules[0].clauses[0].matches[0];
   REQUIRE(o.namespaces.size() == 1);
-  CHECK(o.namespaces[0].kind == state::StringMatch::Kind::kExact);
+  CHECK(o.namespaces[0].kind == mesh::StringMatch::Kind::kExact);
   CHECK(o.namespaces[0].value == "ns2");
-  CHECK(o.not_namespaces[0].kind == state::StringMatch::Kind::kPrefix);
+  CHECK(o.not_namespaces[0].kind == mesh::StringMatch::Kind::kPrefix);
   CHECK(o.not_namespaces[0].value == "kube-");
-  CHECK(o.principals[0].kind == state::StringMatch::Kind::kSuffix);
+  CHECK(o.principals[0].kind == mesh::StringMatch::Kind::kSuffix);
   CHECK(o.principals[0].value == "/sa/client");
-  CHECK(o.not_principals[0].kind == state::StringMatch::Kind::kPresence);
+  CHECK(o.not_principals[0].kind == mesh::StringMatch::Kind::kPresence);
   CHECK(o.source_ips[0].ToString() == "10.1.0.0/16");
   CHECK(o.not_source_ips[0].ToString() == "10.1.2.3/32");
   CHECK(o.destination_ips[0].ToString() == "10.0.0.0/8");

@@ -1,6 +1,6 @@
 // XdsStateSink: applying responses to a WorkloadStore, per-resource rejects,
 // removal naming rules, one snapshot per response.
-#include "agent/xds_adapters/sink.h"
+#include "common/mesh/xds_adapters/sink.h"
 
 #include <doctest/doctest.h>
 
@@ -48,10 +48,10 @@ xds::XdsResource ServiceRes(const std::string& host) {
 }
 
 struct Fixture {
-  state::WorkloadStore store;
-  std::vector<std::shared_ptr<const state::Snapshot>> snaps;
+  mesh::WorkloadStore store;
+  std::vector<std::shared_ptr<const mesh::Snapshot>> snaps;
   XdsStateSink sink{
-      store, [this](std::shared_ptr<const state::Snapshot> s) { snaps.push_back(std::move(s)); }};
+      store, [this](std::shared_ptr<const mesh::Snapshot> s) { snaps.push_back(std::move(s)); }};
 };
 
 const std::string kIp1("\x0a\x00\x00\x01", 4);
@@ -73,11 +73,11 @@ TEST_CASE("sink: invalid resources are rejected by name, the rest of the push ap
         "legacy: tunnel_protocol: LEGACY_ISTIO_MTLS is not supported (use HBONE or NONE); "
         "five: addresses[0]: address has 5 bytes; want 4 (IPv4) or 16 (IPv6)");
   REQUIRE(f.snaps.size() == 1);  // one snapshot for the whole response
-  const state::Snapshot& s = *f.snaps[0];
+  const mesh::Snapshot& s = *f.snaps[0];
   CHECK(s.FindWorkload("good") != nullptr);
   CHECK(s.FindWorkload("legacy") == nullptr);
   CHECK(s.FindWorkload("five") == nullptr);
-  const state::Service* svc = s.FindServiceByKey("ns1/svc.example");
+  const mesh::Service* svc = s.FindServiceByKey("ns1/svc.example");
   REQUIRE(svc != nullptr);
   CHECK(svc->endpoints.count("good") == 1);
   CHECK(f.sink.counters().applied == 2);
@@ -91,7 +91,7 @@ TEST_CASE("sink: a rejected update keeps the previous version") {
   std::vector<xds::XdsResource> bad{WorkloadRes("w", kIp2, pw::LEGACY_ISTIO_MTLS)};
   CHECK(f.sink.OnResources(xds::kAddressType, std::move(bad), {}).size() == 1);
   REQUIRE(f.snaps.size() == 2);
-  const state::Workload* w = f.snaps[1]->FindWorkload("w");
+  const mesh::Workload* w = f.snaps[1]->FindWorkload("w");
   REQUIRE(w != nullptr);
   CHECK(w->addresses[0].ToString() == "10.0.0.1");
 }
@@ -115,12 +115,12 @@ TEST_CASE("sink: removal by workload uid and by ns/host service name") {
 
 TEST_CASE("sink: removal rule for names never received on this sink") {
   Fixture f;
-  state::Service s;
+  mesh::Service s;
   s.name = "svc";
   s.ns = "ns2";
   s.hostname = "other.example";
   REQUIRE(f.store.UpsertService(s).ok());
-  state::Workload w;
+  mesh::Workload w;
   w.uid = "uid-x";
   w.ns = "ns2";
   REQUIRE(f.store.UpsertWorkload(w).ok());
@@ -143,7 +143,7 @@ TEST_CASE("sink: authorization push, wrong Any type, removal") {
   CHECK(errors[0].reason ==
         "resource is a type.googleapis.com/istio.workload.Address, expected "
         "type.googleapis.com/istio.security.Authorization");
-  const state::Policy* p = f.snaps.back()->FindPolicy("ns1/allow");
+  const mesh::Policy* p = f.snaps.back()->FindPolicy("ns1/allow");
   REQUIRE(p != nullptr);
   CHECK(p->rules[0].clauses[0].matches[0].destination_ports == std::vector<uint16_t>{80});
   f.sink.OnResources(xds::kAuthorizationType, {}, {"ns1/allow"});
