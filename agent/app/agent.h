@@ -24,7 +24,7 @@
 #include "agent/app/flags.h"
 #include "common/authz/evaluate.h"
 #include "common/authz/istio_translate.h"
-#include "agent/metrics/tcp_metrics.h"
+#include "common/telemetry/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/worker.h"
 #include "common/admin/server.h"

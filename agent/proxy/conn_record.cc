@@ -16,21 +16,6 @@ std::string_view DirectionName(Direction d) {
 
 }  // namespace
 
-PeerLabels LabelsFor(const mesh::Workload* w) {
-  PeerLabels l;
-  if (w == nullptr) return l;
-  l.workload = w->workload_name.empty() ? w->name : w->workload_name;
-  l.canonical_service = w->canonical_name.empty() ? l.workload : w->canonical_name;
-  l.canonical_revision = w->canonical_revision.empty() ? "latest" : w->canonical_revision;
-  l.namespace_ = w->ns;
-  l.app = l.canonical_service;
-  l.version = l.canonical_revision;
-  l.cluster = w->cluster_id;
-  l.region = w->locality.region;
-  l.zone = w->locality.zone;
-  return l;
-}
-
 ConnPeers InboundPeersBase(const PodContext& pod, const mesh::Workload& local,
                            const mesh::Workload* src_wl) {
   ConnPeers p;

@@ -18,18 +18,31 @@
 #include <unordered_map>
 #include <vector>
 
-#include "agent/metrics/tcp_metrics.h"
+#include "common/telemetry/tcp_metrics.h"
 #include "agent/proxy/agent_state.h"
+#include "common/telemetry/peer_labels.h"
 #include "common/hbone/relay.h"
 #include "common/io/cancel.h"
 #include "common/net/address.h"
 
 namespace ambit::agent {
 
-enum class Direction : uint8_t { kOutbound, kInbound };
+// The Istio label model and TCP metric families come from common/telemetry.
+using telemetry::ConnectionLabels;
+using telemetry::PeerLabels;
+using telemetry::TcpMetrics;
+using telemetry::LabelsFor;
+using telemetry::BaggageFor;
+using telemetry::SetServiceLabels;
+using telemetry::kFlagNone;
+using telemetry::kFlagDeny;
+using telemetry::kFlagConnect;
+using telemetry::kFlagTlsFailure;
+using telemetry::kFlagH2HandshakeFailure;
+using telemetry::kFlagNetworkPolicy;
+using telemetry::kFlagIdentityError;
 
-// Labels of one side from a workload (empty fields become "unknown").
-PeerLabels LabelsFor(const mesh::Workload* w);
+enum class Direction : uint8_t { kOutbound, kInbound };
 
 struct ConnPeers;
 // The part of an inbound connection's facts both inbound paths (15008 and

@@ -7,7 +7,7 @@
 // on the pod's loopback behind a PROXY v2 header (§2.7, "sandwich").
 #include <fmt/format.h>
 
-#include "agent/proxy/labels.h"
+#include "common/telemetry/peer_labels.h"
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"

@@ -4,7 +4,7 @@
 // client's own IP.
 #include <fmt/format.h>
 
-#include "agent/proxy/labels.h"
+#include "common/telemetry/peer_labels.h"
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"

@@ -3,7 +3,7 @@
 // bytes in HBONE, plain TCP, or pass them through.
 #include <fmt/format.h>
 
-#include "agent/proxy/labels.h"
+#include "common/telemetry/peer_labels.h"
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"

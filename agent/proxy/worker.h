@@ -14,7 +14,7 @@
 #include <set>
 #include <string>
 
-#include "agent/metrics/tcp_metrics.h"
+#include "common/telemetry/tcp_metrics.h"
 #include "agent/proxy/accept_errors.h"
 #include "agent/proxy/agent_state.h"
 #include "agent/proxy/conn_record.h"

@@ -1,6 +1,6 @@
-#include "agent/metrics/tcp_metrics.h"
+#include "common/telemetry/tcp_metrics.h"
 
-namespace ambit::agent {
+namespace ambit::telemetry {
 
 namespace {
 const std::string& OrUnknown(const std::string& s) {
@@ -93,4 +93,4 @@ TcpMetrics::TcpMetrics(metrics::Registry& r)
       sockets_open(r.AddGauge("istio_tcp_sockets_open", "The current number of open TCP sockets",
                               {"reporter"})) {}
 
-}  // namespace ambit::agent
+}  // namespace ambit::telemetry

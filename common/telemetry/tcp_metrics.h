@@ -10,7 +10,7 @@
 
 #include "common/metrics/registry.h"
 
-namespace ambit::agent {
+namespace ambit::telemetry {
 
 // response_flags vocabulary.
 inline constexpr std::string_view kFlagNone = "-";
@@ -63,4 +63,4 @@ class TcpMetrics {
   metrics::GaugeFamily& sockets_open;  // label: reporter
 };
 
-}  // namespace ambit::agent
+}  // namespace ambit::telemetry

@@ -1,6 +1,6 @@
-#include "agent/proxy/labels.h"
+#include "common/telemetry/peer_labels.h"
 
-namespace ambit::agent {
+namespace ambit::telemetry {
 
 namespace {
 std::string_view TypeName(mesh::WorkloadType t) {
@@ -27,6 +27,21 @@ hbone::Baggage BaggageFor(const mesh::Workload& w) {
   return b;
 }
 
+PeerLabels LabelsFor(const mesh::Workload* w) {
+  PeerLabels l;
+  if (w == nullptr) return l;
+  l.workload = w->workload_name.empty() ? w->name : w->workload_name;
+  l.canonical_service = w->canonical_name.empty() ? l.workload : w->canonical_name;
+  l.canonical_revision = w->canonical_revision.empty() ? "latest" : w->canonical_revision;
+  l.namespace_ = w->ns;
+  l.app = l.canonical_service;
+  l.version = l.canonical_revision;
+  l.cluster = w->cluster_id;
+  l.region = w->locality.region;
+  l.zone = w->locality.zone;
+  return l;
+}
+
 void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels) {
   if (s == nullptr) return;
   labels->destination_service = s->hostname;
@@ -34,4 +49,4 @@ void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels) {
   labels->destination_service_name = s->name;
 }
 
-}  // namespace ambit::agent
+}  // namespace ambit::telemetry
