@@ -44,7 +44,7 @@ const mesh::Service* GuessService(const mesh::Snapshot& snap, const mesh::Worklo
 
 void Refuse(hbone::HboneStream& stream, int status, const net::SocketAddress& src,
             const net::SocketAddress& dst, const std::string& reason) {
-  (void)stream.Respond(status);
+  (void)hbone::RespondConnect(stream, status);
   LogConnectionFailed(Direction::kInbound, src, dst,
                       absl::Status(status == 401 ? absl::StatusCode::kPermissionDenied
                                    : status == 400 ? absl::StatusCode::kInvalidArgument
@@ -114,7 +114,7 @@ bool Authorize(const AgentState& st, hbone::HboneStream& stream, ConnectionRecor
   areq.peer = info.peer_identity.has_value() ? &*info.peer_identity : nullptr;
   AuthzDecision d = st.authorize(areq);
   if (d.allow) return true;
-  (void)stream.Respond(401);
+  (void)hbone::RespondConnect(stream, 401);
   AMBIT_LOG(kInfo, "authz", "denied {} -> {} ({}): {}{}", rec.src().ToString(),
             areq.destination_addr.ToString(),
             info.src_identity.empty() ? "no identity" : info.src_identity, d.reason,
@@ -198,20 +198,20 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
   }
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
-    (void)stream.Respond(503);
+    (void)hbone::RespondConnect(stream, 503);
     c.rec->Finish(kFlagConnect, up.status());
     co_return InboundCarried{};
   }
   if (target.app_tunnel_proxy) {
     if (Status s = co_await WriteProxyHeader(w, up->get(), *c.rec, target, scope); !s.ok()) {
-      (void)stream.Respond(503);
+      (void)hbone::RespondConnect(stream, 503);
       c.rec->Finish(kFlagConnect, s);
       co_return InboundCarried{};
     }
   }
   c.upstream = std::move(*up);
   http2::H2Headers resp = hbone::BuildConnectResponseHeaders(BaggageFor(*local));
-  if (Status s = stream.Respond(200, resp); !s.ok()) {
+  if (Status s = hbone::RespondConnect(stream, 200, resp); !s.ok()) {
     c.rec->Finish(kFlagConnect, s);
     co_return InboundCarried{};
   }
@@ -252,7 +252,7 @@ io::Task<void> HandleHboneInbound(Worker& w, std::shared_ptr<const PodContext> p
       [wp, pod](std::unique_ptr<hbone::HboneStream> s, const http2::H2Headers& h) {
         wp->SpawnCounted(HandleInboundStream(*wp, pod, std::move(s), h));
       };
-  auto conn = co_await hbone::HboneConn::Accept(w.loop(), std::move(fd), pod->server_tls, opts, handler);
+  auto conn = co_await hbone::Accept(w.loop(), std::move(fd), pod->server_tls, opts, handler);
   if (!conn.ok()) {
     LogConnectionFailed(Direction::kInbound, peer, local.ok() ? *local : net::SocketAddress(),
                         conn.status());

@@ -8,6 +8,7 @@
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
 #include "common/mesh/decision.h"
+#include "common/base/error.h"
 #include "common/base/log.h"
 #include "common/hbone/connect_codec.h"
 #include "common/hbone/relay.h"
@@ -29,51 +30,19 @@ io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> DialHbone(
   auto fd = co_await ConnectUpstream(w->loop(), w->runner(), w->home_netns(), pod->netns, uo);
   if (!fd.ok()) co_return fd.status();
   hbone::ConnOptions opts = w->options().conn;
-  auto conn = co_await hbone::HboneConn::Handshake(w->loop(), std::move(*fd), pod->client_tls,
-                                                   std::move(expected), opts);
-  co_return conn;
+  co_return co_await hbone::Handshake(w->loop(), std::move(*fd), pod->client_tls,
+                                      std::move(expected), opts);
 }
 
+// response_flags of a failed tunnel setup, from its typed reason.
 std::string FlagFor(const Status& st) {
-  std::string msg(st.message());
-  if (absl::IsPermissionDenied(st)) return std::string(kFlagDeny);
-  if (absl::IsDeadlineExceeded(st) && msg.find("connect") != std::string::npos) {
-    return std::string(kFlagNetworkPolicy);
+  switch (base::ReasonOf(st)) {
+    case base::ErrorReason::kDenied: return std::string(kFlagDeny);
+    case base::ErrorReason::kConnectTimeout: return std::string(kFlagNetworkPolicy);
+    case base::ErrorReason::kTlsHandshake:
+    case base::ErrorReason::kTlsTimeout: return std::string(kFlagTlsFailure);
+    default: return std::string(kFlagConnect);
   }
-  if (msg.find("TLS") != std::string::npos || msg.find("certificate") != std::string::npos ||
-      msg.find("identity") != std::string::npos) {
-    return std::string(kFlagTlsFailure);
-  }
-  return std::string(kFlagConnect);
-}
-
-// A CONNECT the peer never processed may go on another connection: refused
-// by GOAWAY or RST_STREAM(REFUSED_STREAM) (RFC 9113 §8.7), or the connection
-// ended gracefully first. Happens when the destination agent drains (restart).
-bool RetryableOpenError(const Status& st) {
-  if (!absl::IsUnavailable(st)) return false;
-  const std::string msg(st.message());
-  return msg.find("error code 0x7") != std::string::npos ||
-         msg.find("HBONE connection is closed") != std::string::npos ||
-         msg.find("HBONE stream ended before a response") != std::string::npos;
-}
-
-constexpr int kOpenAttempts = 3;
-
-io::Task<StatusOr<std::unique_ptr<hbone::HboneStream>>> OpenStream(
-    Worker& w, const hbone::PoolKey& key, const hbone::HbonePool::DialFn& dial,
-    const std::string& authority, const http2::H2Headers& headers) {
-  Status last = absl::UnavailableError("no HBONE connection");
-  for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
-    auto conn = co_await w.pool().Checkout(key, dial);
-    if (!conn.ok()) co_return conn.status();
-    auto stream = co_await (*conn)->Open(authority, headers, w.options().connect_timeout);
-    if (stream.ok() || !RetryableOpenError(stream.status())) co_return stream;
-    last = stream.status();
-    AMBIT_LOG(kDebug, "outbound", "CONNECT {} refused by {} ({}); retrying on another connection",
-              authority, key.next_hop, last.ToString());
-  }
-  co_return last;
 }
 
 // What a captured connection keeps while its bytes flow. The setup (decision,
@@ -166,7 +135,8 @@ io::Task<Carried> SetupHbone(Worker& w, std::shared_ptr<const PodContext> pod, i
   hbone::HbonePool::DialFn dial = [wp, pod, next_hop = route.next_hop, expected]() {
     return DialHbone(wp, pod, next_hop, expected);
   };
-  auto stream = co_await OpenStream(w, key, dial, authority, *headers);
+  auto stream = co_await w.pool().Connect(std::move(key), std::move(dial), std::move(authority),
+                                          std::move(*headers), w.options().connect_timeout);
   if (!stream.ok()) {
     c.rec->Finish(FlagFor(stream.status()), stream.status());
     hbone::AbortOnClose(client);

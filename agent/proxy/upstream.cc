@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "agent/proxy/conn_record.h"
+#include "common/base/error.h"
 #include "common/io/event.h"
 #include "common/net/socket.h"
 
@@ -59,9 +60,11 @@ io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& ru
     fd = std::move(pending->result);
   }
   if (!fd.ok()) {
-    co_return absl::Status(fd.status().code(),
-                           fmt::format("creating a socket toward {}: {}", options.target.ToString(),
-                                       fd.status().ToString()));
+    co_return base::WithReason(
+        absl::Status(fd.status().code(), fmt::format("creating a socket toward {}: {}",
+                                                     options.target.ToString(),
+                                                     fd.status().ToString())),
+        base::ErrorReason::kConnectFailed);
   }
   sockaddr_storage ss{};
   socklen_t len = options.target.ToSockaddr(&ss);
@@ -70,14 +73,18 @@ io::Task<StatusOr<net::Fd>> ConnectUpstream(io::Loop& loop, net::NetnsRunner& ru
   if (!st.ok()) {
     (void)co_await loop.Close(fd->Release());
     if (absl::IsDeadlineExceeded(st)) {
-      co_return absl::DeadlineExceededError(fmt::format(
-          "connect to {} timed out after {}s: is the destination up, and does a NetworkPolicy "
-          "allow it?",
-          options.target.ToString(),
-          std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
+      co_return base::WithReason(
+          absl::DeadlineExceededError(fmt::format(
+              "connect to {} timed out after {}s: is the destination up, and does a "
+              "NetworkPolicy allow it?",
+              options.target.ToString(),
+              std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count())),
+          base::ErrorReason::kConnectTimeout);
     }
-    co_return absl::Status(st.code(), fmt::format("connect to {}: {}", options.target.ToString(),
-                                                  st.ToString()));
+    co_return base::WithReason(
+        absl::Status(st.code(),
+                     fmt::format("connect to {}: {}", options.target.ToString(), st.ToString())),
+        absl::IsCancelled(st) ? base::ErrorReason::kCancelled : base::ErrorReason::kConnectFailed);
   }
   co_return std::move(*fd);
 }

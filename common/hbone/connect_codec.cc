@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "common/base/error.h"
 #include "common/base/log.h"
 
 namespace ambit::hbone {
@@ -107,13 +108,18 @@ Status CheckConnectResponse(const H2Headers& headers, const Authority& target) {
   std::string code = status == nullptr ? "none" : status->substr(0, 8);
   std::string msg = "HBONE CONNECT to " + target.ToString() + " failed with status " + code;
   if (code == "401") {
-    return absl::PermissionDeniedError(msg + ": denied by authorization policy at the destination");
+    return base::WithReason(
+        absl::PermissionDeniedError(msg + ": denied by authorization policy at the destination"),
+        base::ErrorReason::kDenied);
   }
   if (code == "400") {
-    return absl::UnavailableError(msg + ": the destination rejected the request "
-                                        "(authority or destination IP mismatch)");
+    return base::WithReason(absl::UnavailableError(msg + ": the destination rejected the request "
+                                                         "(authority or destination IP mismatch)"),
+                            base::ErrorReason::kConnectRejected);
   }
-  return absl::UnavailableError(msg + ": destination unavailable or refused the tunnel");
+  return base::WithReason(
+      absl::UnavailableError(msg + ": destination unavailable or refused the tunnel"),
+      base::ErrorReason::kConnectRejected);
 }
 
 ResetMeaning ClassifyReset(uint32_t h2_error_code) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/base/error.h"
 #include "common/base/log.h"
 
 namespace ambit::hbone {
@@ -101,6 +102,29 @@ io::Task<StatusOr<std::shared_ptr<HboneConn>>> HbonePool::Checkout(PoolKey key, 
     if (c->Usable(options_.max_streams_per_conn)) co_return c;
     if (attempt > 3) co_return absl::ResourceExhaustedError("new HBONE connection has no stream capacity");
   }
+}
+
+io::Task<StatusOr<std::unique_ptr<HboneStream>>> HbonePool::Connect(PoolKey key, DialFn dial,
+                                                                    std::string authority,
+                                                                    http2::H2Headers headers,
+                                                                    base::Duration timeout) {
+  Status last = base::WithReason(absl::UnavailableError("no HBONE connection"),
+                                 base::ErrorReason::kConnClosed);
+  for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
+    auto conn = co_await Checkout(key, dial);
+    if (!conn.ok()) co_return conn.status();
+    auto stream = co_await OpenConnect(**conn, authority, headers, timeout);
+    const base::ErrorReason why = base::ReasonOf(stream.status());
+    if (stream.ok() ||
+        (why != base::ErrorReason::kStreamRefused && why != base::ErrorReason::kConnClosed)) {
+      co_return stream;
+    }
+    last = stream.status();
+    ++stats_.open_retries;
+    AMBIT_LOG(kDebug, "pool", "CONNECT {} refused by {} ({}); retrying on another connection",
+              authority, key.next_hop, last.ToString());
+  }
+  co_return last;
 }
 
 void HbonePool::SweepIdle() {

@@ -17,6 +17,7 @@
 
 #include "common/base/status.h"
 #include "common/hbone/conn.h"
+#include "common/hbone/stream.h"
 #include "common/io/event.h"
 #include "common/io/loop.h"
 #include "common/io/task.h"
@@ -41,6 +42,7 @@ struct PoolStats {
   uint64_t dials = 0;
   uint64_t dial_failures = 0;
   uint64_t reused = 0;
+  uint64_t open_retries = 0;  // CONNECTs retried on another connection
   uint64_t evicted_idle = 0;
   size_t open = 0;
 };
@@ -56,6 +58,17 @@ class HbonePool {
   HbonePool& operator=(const HbonePool&) = delete;
 
   io::Task<StatusOr<std::shared_ptr<HboneConn>>> Checkout(PoolKey key, DialFn dial);
+
+  // Checkout + OpenConnect, owning the retry: a CONNECT the peer never
+  // processed (ErrorReason kStreamRefused: REFUSED_STREAM, GOAWAY, or the
+  // connection ended before an answer — a destination agent draining) goes
+  // on another connection, up to `kOpenAttempts` tries. Other failures are
+  // returned as they are (with their reason).
+  static constexpr int kOpenAttempts = 3;
+  io::Task<StatusOr<std::unique_ptr<HboneStream>>> Connect(PoolKey key, DialFn dial,
+                                                           std::string authority,
+                                                           http2::H2Headers headers,
+                                                           base::Duration timeout);
 
   // Closes idle connections now (also runs periodically once Start()ed).
   void SweepIdle();

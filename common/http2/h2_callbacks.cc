@@ -72,6 +72,10 @@ struct H2CallbackImpl {
       const H2Headers headers = std::move(stream->headers);
       stream->headers = H2Headers();
       conn.events_.OnStreamHeaders(stream->id, headers);
+    } else if (stream->headers_reported && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+      const H2Headers trailers = std::move(stream->headers);
+      stream->headers = H2Headers();
+      conn.events_.OnStreamTrailers(stream->id, trailers);
     }
   }
 
@@ -253,6 +257,11 @@ ssize_t H2Callbacks::ReadStreamData(nghttp2_session*, int32_t stream_id, uint8_t
   if (stream->send_queue.empty() && stream->write_closed) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     stream->end_sent = true;
+    if (stream->trailers.has_value()) {
+      // END_STREAM goes on the trailers' HEADERS frame instead.
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      if (!conn.SubmitTrailerFrame(*stream).ok()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
   } else if (n == 0) {
     stream->deferred = true;
     return NGHTTP2_ERR_DEFERRED;

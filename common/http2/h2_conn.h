@@ -75,6 +75,12 @@ class H2Conn {
   Status Write(H2StreamId id, std::vector<std::byte>&& bytes);
   // Half-close: END_STREAM after the queued bytes.
   Status CloseWrite(H2StreamId id);
+  // Trailers after the queued bytes, then END_STREAM (a HEADERS frame). The
+  // request/response must have been submitted without end_stream.
+  Status SubmitTrailers(H2StreamId id, const H2Headers& trailers);
+  // Once our END_STREAM is out, RST_STREAM(NO_ERROR) tells a peer that is
+  // still sending to stop (RFC 9113 §8.1); nothing when the peer ended too.
+  void ResetAfterEnd(H2StreamId id);
   // Returns flow-control credit for `n` bytes delivered by OnStreamData.
   Status Consume(H2StreamId id, size_t n);
   // Bytes written to the stream and not yet framed (0 for unknown streams).
@@ -114,6 +120,7 @@ class H2Conn {
   H2Stream* CreateStream(H2StreamId id);
   void EraseStream(H2StreamId id);
   void ResumeIfDeferred(H2Stream& stream);
+  Status SubmitTrailerFrame(H2Stream& stream);
   // Frames pending output until output_high_water (at least one frame when
   // `at_least_one`, so a queued GOAWAY is noticed right after Feed()).
   void Serialize(bool at_least_one = false);

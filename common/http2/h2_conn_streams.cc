@@ -191,6 +191,43 @@ Status H2Conn::CloseWrite(H2StreamId id) {
   return absl::OkStatus();
 }
 
+Status H2Conn::SubmitTrailers(H2StreamId id, const H2Headers& trailers) {
+  H2Stream* stream = FindStream(id);
+  if (stream == nullptr) return NoStream(id);
+  if (stream->write_closed || !stream->has_data_provider) {
+    return absl::FailedPreconditionError("trailers after end of stream " + std::to_string(id));
+  }
+  for (const auto& h : trailers) {
+    if (!h.name.empty() && h.name[0] == ':') {
+      return absl::InvalidArgumentError("trailers must not carry pseudo headers: " + h.name);
+    }
+  }
+  RETURN_IF_ERROR(ValidateHeaders(trailers));
+  if (trailers.empty()) return CloseWrite(id);
+  stream->trailers = trailers;
+  stream->write_closed = true;
+  ResumeIfDeferred(*stream);
+  return absl::OkStatus();
+}
+
+void H2Conn::ResetAfterEnd(H2StreamId id) {
+  H2Stream* stream = FindStream(id);
+  if (stream == nullptr || stream->end_received) return;
+  if (stream->end_sent && nghttp2_session_find_stream(session_, id) != nullptr) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    return;
+  }
+  stream->reset_after_end = true;
+}
+
+Status H2Conn::SubmitTrailerFrame(H2Stream& stream) {
+  std::vector<nghttp2_nv> nva = ToNv(*stream.trailers);
+  int rv = nghttp2_submit_trailer(session_, stream.id, nva.data(), nva.size());
+  stream.trailers.reset();
+  if (rv != 0) return absl::InternalError(std::string("trailers: ") + nghttp2_strerror(rv));
+  return absl::OkStatus();
+}
+
 Status H2Conn::Consume(H2StreamId id, size_t n) {
   if (n == 0) return absl::OkStatus();
   H2Stream* stream = FindStream(id);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct H2Stream {
   // Server rejection: RST_STREAM(NO_ERROR) once our END_STREAM is out, so
   // the client's half closes too (RFC 9113 §8.1).
   bool reset_after_end = false;
+  // Trailers to send once the queue is drained (SubmitTrailers).
+  std::optional<H2Headers> trailers;
   // Received header block being accumulated and its HPACK-decoded size.
   H2Headers headers;
   size_t header_bytes = 0;

@@ -73,6 +73,9 @@ class H2Events {
   // Server: request headers of a new stream. Client: final response headers
   // (":status" included; 1xx responses are not reported).
   virtual void OnStreamHeaders(H2StreamId id, const H2Headers& headers) = 0;
+  // A second header block with END_STREAM: the peer's trailers (after its
+  // body). OnStreamEnd follows.
+  virtual void OnStreamTrailers(H2StreamId /*id*/, const H2Headers& /*trailers*/) {}
   // Payload bytes. They hold flow-control credit until Consume(id, n).
   virtual void OnStreamData(H2StreamId id, std::span<const std::byte> data) = 0;
   // END_STREAM received: the peer will send no more bytes on this stream.

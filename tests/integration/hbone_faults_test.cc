@@ -70,7 +70,7 @@ struct SinkResult {
 
 io::Task<void> Sink(io::Loop& loop, std::unique_ptr<hbone::HboneStream> s, base::Duration pause,
                     SinkResult* out) {
-  if (!s->Respond(200).ok()) co_return;
+  if (!hbone::RespondConnect(*s, 200).ok()) co_return;
   if (pause > base::Duration(0)) (void)co_await loop.Sleep(pause);
   for (;;) {
     auto chunk = co_await s->Peek();
@@ -87,7 +87,7 @@ io::Task<void> Sink(io::Loop& loop, std::unique_ptr<hbone::HboneStream> s, base:
 }
 
 io::Task<void> EchoForever(std::unique_ptr<hbone::HboneStream> s) {
-  if (!s->Respond(200).ok()) co_return;
+  if (!hbone::RespondConnect(*s, 200).ok()) co_return;
   for (;;) {
     auto chunk = co_await s->Peek();
     if (!chunk.ok() || chunk->empty()) co_return;
@@ -100,7 +100,7 @@ io::Task<void> EchoForever(std::unique_ptr<hbone::HboneStream> s) {
 io::Task<void> ServeConn(io::Loop& loop, int fd, std::shared_ptr<const tls::TlsContext> ctx,
                          hbone::HboneConn::StreamHandler handler) {
   hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(fd), ctx, opts, handler);
+  auto conn = co_await hbone::Accept(loop, net::Fd(fd), ctx, opts, handler);
   (void)conn;
 }
 
@@ -124,7 +124,7 @@ io::Task<StatusOr<std::unique_ptr<hbone::HboneStream>>> OpenTunnel(io::Loop& loo
   auto conn = co_await pool.Checkout(key, dial);
   if (!conn.ok()) co_return conn.status();
   http2::H2Headers headers;
-  auto stream = co_await (*conn)->Open("127.0.0.1:9", headers, 5s);
+  auto stream = co_await hbone::OpenConnect(**conn, "127.0.0.1:9", headers, 5s);
   co_return stream;
 }
 

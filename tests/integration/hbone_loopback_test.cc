@@ -61,7 +61,7 @@ uint8_t Pattern(size_t i, size_t seed) { return static_cast<uint8_t>((i * 131 + 
 // client's END_STREAM.
 io::Task<void> EchoStream(io::Loop& loop, std::unique_ptr<hbone::HboneStream> stream) {
   (void)loop;
-  if (!stream->Respond(200).ok()) co_return;
+  if (!hbone::RespondConnect(*stream, 200).ok()) co_return;
   for (;;) {
     auto chunk = co_await stream->Peek();
     if (!chunk.ok()) co_return;
@@ -94,7 +94,7 @@ io::Task<void> ServeConn(io::Loop& loop, int fd, std::shared_ptr<const tls::TlsC
         ++server->streams;
         loop.Spawn(EchoStream(loop, std::move(s)));
       };
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(fd), ctx, opts, handler);
+  auto conn = co_await hbone::Accept(loop, net::Fd(fd), ctx, opts, handler);
   if (!conn.ok()) MESSAGE("server handshake failed: " << conn.status().ToString());
 }
 
@@ -121,7 +121,7 @@ io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> Dial(io::Loop& loop, uint1
   // Named arguments: GCC 12 mishandles braced temporaries inside co_await.
   std::vector<identity::Identity> ids{expected};
   hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
+  auto conn = co_await hbone::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
   co_return conn;
 }
 
@@ -173,7 +173,7 @@ io::Task<void> Tunnel(io::Loop& loop, hbone::HbonePool& pool, uint16_t port, Pki
     co_return;
   }
   http2::H2Headers headers;
-  auto stream = co_await (*conn)->Open("127.0.0.1:8080", headers, 10s);
+  auto stream = co_await hbone::OpenConnect(**conn, "127.0.0.1:8080", headers, 10s);
   if (!stream.ok()) {
     ++out->failed;
     if (out->first_error.empty()) out->first_error = stream.status().ToString();

@@ -71,7 +71,7 @@ struct Server {
 };
 
 io::Task<void> EchoStream(std::unique_ptr<hbone::HboneStream> stream) {
-  if (!stream->Respond(200).ok()) co_return;
+  if (!hbone::RespondConnect(*stream, 200).ok()) co_return;
   for (;;) {
     auto chunk = co_await stream->Peek();
     if (!chunk.ok()) co_return;
@@ -93,7 +93,7 @@ io::Task<void> ServeConn(io::Loop& loop, int fd, std::shared_ptr<const tls::TlsC
     ++server->streams;
     loop.Spawn(EchoStream(std::move(s)));
   };
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(fd), ctx, server->opts, handler);
+  auto conn = co_await hbone::Accept(loop, net::Fd(fd), ctx, server->opts, handler);
   if (!conn.ok()) {
     MESSAGE("server handshake failed: " << conn.status().ToString());
     co_return;
@@ -167,7 +167,7 @@ io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> Dial(io::Loop& loop, uint1
     ids.push_back(*id);
   }
   hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
+  auto conn = co_await hbone::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
   co_return conn;
 }
 
@@ -200,7 +200,7 @@ io::Task<StatusOr<Tunnel>> OpenTunnel(Env* env, hbone::PoolKey key) {
   auto conn = co_await Checkout(env, std::move(key));
   if (!conn.ok()) co_return conn.status();
   http2::H2Headers headers;
-  auto stream = co_await (*conn)->Open("127.0.0.1:8080", headers, 10s);
+  auto stream = co_await hbone::OpenConnect(**conn, "127.0.0.1:8080", headers, 10s);
   if (!stream.ok()) co_return stream.status();
   co_return Tunnel{*conn, std::move(*stream)};
 }

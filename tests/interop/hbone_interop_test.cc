@@ -2,7 +2,7 @@
 // nobody here wrote: Python's ssl + python3-h2 (tests/interop/hbone_py_server.py),
 // with built-in-CA certificates. 1 MiB each way must round-trip intact, and
 // a server whose identity is not the expected one must be refused.
-// And the other way round: our HBONE server (HboneConn::Accept) against the
+// And the other way round: our HBONE server (hbone::Accept) against the
 // python3-h2 client of tests/interop/h2_peer.py over Python's ssl, 1 MiB
 // each way checked on both ends, half-closed both ways.
 #include <doctest/doctest.h>
@@ -116,7 +116,7 @@ TEST_CASE("our HBONE client against a python3-h2 HBONE server over TLS 1.3") {
   REQUIRE_MESSAGE(conn.ok(), conn.status().ToString());
   CHECK((*conn)->peer_identity().has_value());
   http2::H2Headers headers = {{"baggage", "k8s.namespace.name=interop"}};
-  auto stream = l.BlockOn((*conn)->Open("10.0.0.1:8080", headers, 5s));
+  auto stream = l.BlockOn(hbone::OpenConnect(**conn, "10.0.0.1:8080", headers, 5s));
   REQUIRE_MESSAGE(stream.ok(), stream.status().ToString());
   constexpr size_t kBytes = 1 << 20;
   auto [w, r] = l.BlockOn(io::WhenAll(WriteAll(**stream, kBytes), ReadAll(**stream, kBytes)));
@@ -164,7 +164,7 @@ struct ServerSeen {
 // END_STREAM after the client's END_STREAM.
 io::Task<void> CheckedEcho(std::unique_ptr<hbone::HboneStream> stream, ServerSeen* seen) {
   PeerPattern expect;
-  if (stream->Respond(200).ok()) {
+  if (hbone::RespondConnect(*stream, 200).ok()) {
     for (;;) {
       auto chunk = co_await stream->Peek({.timeout = 20s});
       if (!chunk.ok()) break;
@@ -202,7 +202,7 @@ io::Task<void> ServeOne(io::Loop& loop, int listen_fd, std::shared_ptr<const tls
     loop.Spawn(CheckedEcho(std::move(s), seen));
   };
   hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
+  auto conn = co_await hbone::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
   if (!conn.ok()) {
     seen->accept_status = conn.status();
     seen->done = true;

@@ -282,7 +282,7 @@ TEST_CASE("our HBONE client through nghttpx --http2-proxy (TLS 1.3, mTLS with ou
 
   const std::string authority = "127.0.0.1:" + std::to_string(echo_port);
   http2::H2Headers headers;
-  auto stream = l.BlockOn((*conn)->Open(authority, headers, 10s));
+  auto stream = l.BlockOn(hbone::OpenConnect(**conn, authority, headers, 10s));
   REQUIRE_MESSAGE(stream.ok(), stream.status().ToString() << "\nnghttpx log:\n" << ReadFile(log));
 
   Fnv sent;
@@ -330,7 +330,7 @@ TEST_CASE("our HBONE client through nghttpx --http2-proxy (TLS 1.3, mTLS with ou
     auto c = co_await DialLoopbackHbone(loop, port, ctx, id);
     if (!c.ok()) co_return c.status();
     http2::H2Headers h;
-    auto s = co_await (*c)->Open("127.0.0.1:1", h, 5s);
+    auto s = co_await hbone::OpenConnect(**c, "127.0.0.1:1", h, 5s);
     co_return s.status();
   }(l, port, *sctx, sid));
   CHECK_FALSE(refused.ok());

@@ -34,7 +34,7 @@ inline io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> DialLoopbackHbone(
   if (!st.ok()) co_return st;
   std::vector<identity::Identity> ids{std::move(expected)};
   hbone::ConnOptions opts;
-  co_return co_await hbone::HboneConn::Handshake(loop, std::move(*fd), std::move(ctx), std::move(ids),
+  co_return co_await hbone::Handshake(loop, std::move(*fd), std::move(ctx), std::move(ids),
                                                  opts);
 }
 

@@ -139,11 +139,11 @@ io::Task<void> ServerRelay(io::Loop& loop, std::unique_ptr<hbone::HboneStream> s
   sockaddr_storage ss{};
   socklen_t len = addr.ToSockaddr(&ss);
   if (!fd.ok() || !(co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len)).ok()) {
-    (void)stream->Respond(503);
+    (void)hbone::RespondConnect(*stream, 503);
     *done = true;
     co_return;
   }
-  (void)stream->Respond(200);
+  (void)hbone::RespondConnect(*stream, 200);
   io::CancelScope scope;
   hbone::RelayResult r = co_await hbone::RelayTcpStream(loop, fd->get(), *stream, scope, nullptr);
   if (!r.status.ok()) std::fprintf(stderr, "server relay: %s\n", r.status.ToString().c_str());
@@ -163,7 +163,7 @@ io::Task<void> ServerSide(io::Loop& loop, int lfd, std::shared_ptr<const tls::Tl
                                                                      const http2::H2Headers&) {
     loop.Spawn(ServerRelay(loop, std::move(s), sink_port, done));
   };
-  auto conn = co_await hbone::HboneConn::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
+  auto conn = co_await hbone::Accept(loop, net::Fd(a->fd), ctx, opts, handler);
   if (!conn.ok()) {
     std::fprintf(stderr, "server handshake: %s\n", conn.status().ToString().c_str());
     *done = true;
@@ -184,13 +184,13 @@ io::Task<void> ClientSide(io::Loop& loop, int front_lfd, uint16_t port, std::sha
   if (!(co_await loop.Connect(fd->get(), reinterpret_cast<sockaddr*>(&ss), len)).ok()) co_return;
   std::vector<identity::Identity> ids{server};
   hbone::ConnOptions opts;
-  auto conn = co_await hbone::HboneConn::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
+  auto conn = co_await hbone::Handshake(loop, std::move(*fd), ctx, std::move(ids), opts);
   if (!conn.ok()) {
     std::fprintf(stderr, "client handshake: %s\n", conn.status().ToString().c_str());
     co_return;
   }
   http2::H2Headers h;
-  auto stream = co_await (*conn)->Open("127.0.0.1:9", h, 5s);
+  auto stream = co_await hbone::OpenConnect(**conn, "127.0.0.1:9", h, 5s);
   if (!stream.ok()) {
     std::fprintf(stderr, "CONNECT: %s\n", stream.status().ToString().c_str());
     co_return;

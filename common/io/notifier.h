@@ -9,18 +9,18 @@
 #include "common/base/assertions.h"
 #include "common/io/loop.h"
 
-namespace ambit::hbone {
+namespace ambit::io {
 
 class Notifier {
  public:
-  explicit Notifier(io::Loop& loop) : loop_(loop) {}
+  explicit Notifier(Loop& loop) : loop_(loop) {}
   ~Notifier() { AMBIT_ASSERT(waiter_ == nullptr); }
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
   void Notify() {
     if (waiter_ != nullptr) {
-      io::Operation* op = waiter_;
+      Operation* op = waiter_;
       waiter_ = nullptr;
       loop_.Notify(op, 0);
     } else {
@@ -28,9 +28,9 @@ class Notifier {
     }
   }
 
-  class WaitOp : public io::OpBase {
+  class WaitOp : public OpBase {
    public:
-    WaitOp(Notifier& n, const io::OpOptions& o) : OpBase(n.loop_, io::OpKind::kWait, -1, o), n_(n) {
+    WaitOp(Notifier& n, const OpOptions& o) : OpBase(n.loop_, OpKind::kWait, -1, o), n_(n) {
       if (!early_ && n_.pending_) {
         n_.pending_ = false;
         early_ = true;  // op_.result stays 0: OK
@@ -48,19 +48,19 @@ class Notifier {
     }
     Status await_resume() {
       if (n_.waiter_ == &op_) n_.waiter_ = nullptr;  // cancelled or timed out
-      return io::OpStatus(op_);
+      return OpStatus(op_);
     }
 
    private:
     Notifier& n_;
   };
 
-  WaitOp Wait(io::OpOptions o = {}) { return WaitOp(*this, o); }
+  WaitOp Wait(OpOptions o = {}) { return WaitOp(*this, o); }
 
  private:
-  io::Loop& loop_;
-  io::Operation* waiter_ = nullptr;
+  Loop& loop_;
+  Operation* waiter_ = nullptr;
   bool pending_ = false;
 };
 
-}  // namespace ambit::hbone
+}  // namespace ambit::io
