@@ -16,9 +16,10 @@ line (exit 0 when "ok" is true, 1 otherwise):
     waypoint_clients.py stats --url http://10.44.1.2:8080/
 
 The HTTP, WebSocket and TCP functions open their sockets on the calling
-thread, so harness.in_netns(ns, fn, ...) runs them inside a pod's netns. gRPC
-opens sockets on grpcio's own threads: run the CLI with `ip netns exec`
-(Topology.ns_exec) instead.
+thread, so harness.in_netns(ns, fn, ...) runs them inside a pod's netns.
+grpcio may connect from its own threads: in_netns worked with Debian 12's
+grpcio 1.51 (tested), but the CLI under `ip netns exec` (Topology.ns_exec)
+is the robust way.
 
 Common HTTP summary: kind, ok, count (asked), done, statuses {code: n}, pods
 {pod: n} (from the echo JSON, else the x-echo-pod header; "-" when neither),
