@@ -7,6 +7,7 @@ Exits 1 when any check fails, 77 (SKIP) when a Debian package is missing.
     echo_backend_selftest.py
 """
 import hashlib
+import importlib.util
 import json
 import os
 import signal
@@ -19,14 +20,11 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-try:
-    import grpc  # noqa: F401
-    import h2  # noqa: F401
-    import h11  # noqa: F401
-    import websockets  # noqa: F401
-    import wsproto  # noqa: F401
-except ImportError as e:
-    print(f"SKIP: {e} (tools/dev deps installs TEST_PACKAGES)", file=sys.stderr)
+MISSING = [m for m in ("grpc", "h2", "h11", "websockets", "wsproto")
+           if importlib.util.find_spec(m) is None]
+if MISSING:
+    print(f"SKIP: no Python module {', '.join(MISSING)} (tools/dev deps installs TEST_PACKAGES)",
+          file=sys.stderr)
     sys.exit(77)
 import waypoint_clients as wc  # noqa: E402
 from echo_backend import pattern_sha256  # noqa: E402
@@ -171,6 +169,22 @@ def test_http1(b):
     resp = c.getresponse()
     check(resp.read() == bytes(i % 251 for i in range(1000)), "http1: /bytes/1000 is i % 251")
     c.close()
+
+    # Expect: 100-continue: the interim 100 comes before the body is sent.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /expect HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        interim = s.recv(4096)
+        s.sendall(b"abc")
+        data = b""
+        while b'"body_sha256"' not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    got = parse_responses(data)
+    check(interim.startswith(b"HTTP/1.1 100 ") and got and got[0][0] == 200
+          and json.loads(got[0][2])["body_bytes"] == 3, "http1: Expect: 100-continue", interim)
 
     # Pipelining: three requests in one write come back in order.
     pipe = (b"GET /p1 HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -364,8 +378,9 @@ def test_grpc(b):
 def test_ws_tcp(b):
     for kind in ("http", "ws"):
         r = wc.ws_echo(f"ws://127.0.0.1:{b.port(kind)}/ws", count=6, size=100000)
-        check(r["ok"] and r["echoed"] == 6 and r["pod"] == NAME and r["close_code"] == 1000,
-              f"ws on --{kind}: text and binary echoed, close handshake 1000", r)
+        check(r["ok"] and r["echoed"] == 6 and r["pod"] == NAME and r["close_code"] == 1000
+              and r["fragmented_ok"] and r["ping_ok"],
+              f"ws on --{kind}: text, binary and fragmented echoed, ping, close 1000", r)
     r = wc.tcp_line(f"127.0.0.1:{b.port('tcp')}", count=3)
     check(r["ok"] and r["greeting"] == f"hello from {NAME}" and r.get("eof_after_echo"),
           "tcp: greeting line, lines echoed, EOF after the client's half-close", r)

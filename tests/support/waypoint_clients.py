@@ -626,8 +626,9 @@ def grpc_stream(target, k=3, interval_ms=0, metadata=(), timeout=10.0, authority
 # ---- WebSocket ----------------------------------------------------------------
 def ws_echo(url, count=3, size=16, headers=(), timeout=10.0):
     """WebSocket handshake, `count` messages (text and binary in turn, `size`
-    payload bytes each) that must come back unchanged, then the close
-    handshake (ok needs close code 1000)."""
+    payload bytes each) that must come back unchanged, one message in three
+    fragments, a ping answered by a pong, then the close handshake (ok needs
+    all of that and close code 1000)."""
     import websockets
     hdrs = parse_headers(headers)
     major = int(websockets.__version__.split(".")[0])
@@ -638,7 +639,8 @@ def ws_echo(url, count=3, size=16, headers=(), timeout=10.0):
             kw["additional_headers" if major >= 14 else "extra_headers"] = hdrs
         if major >= 15:
             kw["proxy"] = None
-        out = {"sent": 0, "echoed": 0, "failures": [], "pod": None, "close_code": None}
+        out = {"sent": 0, "echoed": 0, "failures": [], "pod": None, "close_code": None,
+               "fragmented_ok": False, "ping_ok": False}
         async with websockets.connect(url, **kw) as ws:
             rh = getattr(ws, "response_headers", None)
             if rh is None:
@@ -657,6 +659,14 @@ def ws_echo(url, count=3, size=16, headers=(), timeout=10.0):
                 elif len(out["failures"]) < ERROR_SAMPLES:
                     out["failures"].append(f"message {i}: sent {len(msg)} got {len(got)} "
                                            f"({type(got).__name__})")
+            # A fragmented message (3 frames) and a ping must come back too.
+            parts = [b"frag-0|", b"frag-1|", b"frag-2"]
+            await ws.send(iter(parts))
+            got = await asyncio.wait_for(ws.recv(), timeout)
+            out["fragmented_ok"] = got == b"".join(parts)
+            pong = await ws.ping(b"are-you-there")
+            await asyncio.wait_for(pong, timeout)
+            out["ping_ok"] = True
             await ws.close(code=1000, reason="done")
             out["close_code"] = ws.close_code
         return out
@@ -668,7 +678,8 @@ def ws_echo(url, count=3, size=16, headers=(), timeout=10.0):
     except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as e:
         out = {"sent": 0, "echoed": 0, "failures": [], "pod": None, "close_code": None}
         error = f"{type(e).__name__}: {e}"
-    ok = error is None and out["echoed"] == count and out["close_code"] == 1000
+    ok = (error is None and out["echoed"] == count and out["close_code"] == 1000
+          and out["fragmented_ok"] and out["ping_ok"])
     return {"kind": "ws-echo", "ok": ok, "count": count, "error": error,
             "elapsed_s": round(time.monotonic() - t0, 3), **out}
 
