@@ -336,8 +336,10 @@ def test_bulk_and_stream(b):
           r["errors"])
     for use_h2 in (False, True):
         r = wc.http_stream(f"http://127.0.0.1:{port}/stream?n=5&interval=100ms", use_h2=use_h2)
-        check(r["ok"] and r["lines"] == 5 and r["min_gap_ms"] is not None
-              and r["min_gap_ms"] >= 60 and r["spread_ms"] >= 350,
+        # Sent over 400 ms; a buffered response would arrive all at once
+        # (spread ~0). Gaps alone are not asserted: a busy client can merge two.
+        check(r["ok"] and r["lines"] == 5 and r["spread_ms"] is not None
+              and r["spread_ms"] >= 300,
               f"{r['proto']}: /stream chunks arrive spaced in time",
               {k: r[k] for k in ("lines", "arrival_ms", "error")})
         first = json.loads(r["first_line"] or "{}")
@@ -353,7 +355,7 @@ def test_grpc(b):
           "grpc: Unary echoes the bytes with trailing metadata x-pod", r)
     r = wc.grpc_stream(target, k=5, interval_ms=60)
     spread = r["arrival_ms"][-1] - r["arrival_ms"][0] if r["arrival_ms"] else 0
-    check(r["ok"] and r["messages"] == [f"msg-{i}" for i in range(5)] and spread >= 200
+    check(r["ok"] and r["messages"] == [f"msg-{i}" for i in range(5)] and spread >= 150
           and r["pod"] == NAME, "grpc: ServerStream sends msg-0..msg-4, spaced", r)
     r = wc.grpc_fail(target, code="NOT_FOUND")
     check(r["ok"] and r["codes"] == {"NOT_FOUND": 1}
