@@ -324,6 +324,17 @@ class Backend:
         elif path == "/trailers":
             p.trailers = [("x-trailer", "yes")]
 
+    async def prepare(self, req):
+        """plan() and its delay; a reset is counted and logged here."""
+        p = self.plan(req)
+        if p.delay:
+            await asyncio.sleep(p.delay)
+        if p.kind == "reset":
+            self.stats.status("reset")
+            how = "RST_STREAM " + p.reset_code.name if req.proto == "HTTP/2" else "TCP RST"
+            self.log(f"{req.proto} {req.remote} {req.method} {req.target} -> {how}")
+        return p
+
     def response_headers(self, p):
         """Defaults, replaced by X-Echo-Set-Header names, then the set headers."""
         base = [("content-type", p.content_type), ("x-echo-pod", self.name)]
@@ -424,25 +435,26 @@ class Backend:
 
     async def _h1_error(self, conn, writer, err):
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            body = json.dumps({"pod": self.name, "error": f"bad request: {err}"}).encode()
             try:
-                writer.write(conn.send(h11.Response(status_code=400, headers=[
-                    ("content-type", "application/json"), ("content-length", str(len(body))),
-                    ("connection", "close")])))
-                writer.write(conn.send(h11.Data(data=body)))
-                writer.write(conn.send(h11.EndOfMessage()))
-                await writer.drain()
+                await self._h1_final(conn, writer, 400, f"bad request: {err}")
             except h11.LocalProtocolError:
                 pass
 
+    async def _h1_final(self, conn, writer, status, error, headers=()):
+        """A JSON {"pod", "error"} answer that closes the connection."""
+        body = json.dumps({"pod": self.name, "error": error}).encode()
+        writer.write(conn.send(h11.Response(status_code=status, headers=[
+            ("content-type", "application/json"), ("content-length", str(len(body))),
+            ("connection", "close"), *headers])))
+        writer.write(conn.send(h11.Data(data=body)))
+        writer.write(conn.send(h11.EndOfMessage()))
+        self.stats.status(status)
+        await writer.drain()
+
     async def respond_h1(self, conn, writer, req):
         """Writes one response; False when the connection was reset."""
-        p = self.plan(req)
-        if p.delay:
-            await asyncio.sleep(p.delay)
+        p = await self.prepare(req)
         if p.kind == "reset":
-            self.log(f"{req.proto} {req.remote} {req.method} {req.target} -> RST")
-            self.stats.status("reset")
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
@@ -484,13 +496,8 @@ class Backend:
         self.stats.request(urllib.parse.urlsplit(req.target).path, "websocket")
         version = req.header_values("sec-websocket-version")
         if version != ["13"]:
-            body = b'{"error": "Sec-WebSocket-Version must be 13"}'
-            writer.write(conn.send(h11.Response(status_code=426, headers=[
-                ("sec-websocket-version", "13"), ("content-length", str(len(body))),
-                ("connection", "close")])))
-            writer.write(conn.send(h11.Data(data=body)))
-            writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
+            await self._h1_final(conn, writer, 426, "Sec-WebSocket-Version must be 13",
+                                 [("sec-websocket-version", "13")])
             return
         self.stats.connection("ws")
         key = req.header_values("sec-websocket-key")[0].encode("latin-1")
@@ -677,12 +684,8 @@ class H2Server:
 
     async def _answer(self, sid, req):
         b = self.b
-        p = b.plan(req)
-        if p.delay:
-            await asyncio.sleep(p.delay)
+        p = await b.prepare(req)
         if p.kind == "reset":
-            b.log(f"HTTP/2 {req.remote} {req.method} {req.target} -> RST_STREAM {p.reset_code.name}")
-            b.stats.status("reset")
             self.conn.reset_stream(sid, error_code=p.reset_code)
             await self.flush()
             return

@@ -186,6 +186,17 @@ def test_http1(b):
     check(interim.startswith(b"HTTP/1.1 100 ") and got and got[0][0] == 200
           and json.loads(got[0][2])["body_bytes"] == 3, "http1: Expect: 100-continue", interim)
 
+    # A malformed request gets a 400 and a close; a WebSocket version other
+    # than 13 gets 426 naming 13.
+    got = parse_responses(raw_exchange(port, b"GET / HTTP/1.1\r\nHost a\r\n\r\n", lambda d: False))
+    check(len(got) == 1 and got[0][0] == 400 and got[0][1].get("connection") == "close",
+          "http1: malformed request answered 400, connection closed", got)
+    got = parse_responses(raw_exchange(port, b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                                       b"Connection: Upgrade\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"
+                                       b"Sec-WebSocket-Version: 12\r\n\r\n", lambda d: False))
+    check(len(got) == 1 and got[0][0] == 426 and got[0][1].get("sec-websocket-version") == "13",
+          "ws: version 12 answered 426 with Sec-WebSocket-Version: 13", got)
+
     # Pipelining: three requests in one write come back in order.
     pipe = (b"GET /p1 HTTP/1.1\r\nHost: a\r\n\r\n"
             b"POST /p2?delay=100ms HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
