@@ -1,5 +1,7 @@
 #include "agent/app/flags.h"
 
+#include "common/base/duration.h"
+
 #include <map>
 
 #include <fmt/format.h>
@@ -12,45 +14,9 @@
 
 namespace ambit::agent {
 
-StatusOr<base::Duration> ParseDuration(std::string_view text) {
-  if (text.empty()) return absl::InvalidArgumentError("empty duration");
-  size_t i = 0;
-  double value = 0;
-  bool digits = false, dot = false;
-  double scale = 0.1;
-  for (; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= '0' && c <= '9') {
-      digits = true;
-      if (dot) {
-        value += (c - '0') * scale;
-        scale /= 10;
-      } else {
-        value = value * 10 + (c - '0');
-      }
-    } else if (c == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
-  }
-  if (!digits) return absl::InvalidArgumentError(fmt::format("'{}' is not a duration", text));
-  std::string_view unit = text.substr(i);
-  double ns;
-  if (unit.empty() || unit == "s") ns = 1e9;
-  else if (unit == "ms") ns = 1e6;
-  else if (unit == "us") ns = 1e3;
-  else if (unit == "m") ns = 60e9;
-  else if (unit == "h") ns = 3600e9;
-  else
-    return absl::InvalidArgumentError(
-        fmt::format("'{}': unknown duration unit '{}' (use ms, s, m, h)", text, unit));
-  return base::Duration(static_cast<int64_t>(value * ns));
-}
-
 base::Duration DefaultTerminationDeadline() {
   if (const char* d = std::getenv("CONNECTION_TERMINATION_DEADLINE")) {
-    if (auto parsed = ParseDuration(d); parsed.ok()) return *parsed;
+    if (auto parsed = base::ParseDuration(d); parsed.ok()) return *parsed;
   }
   if (const char* g = std::getenv("TERMINATION_GRACE_PERIOD_SECONDS")) {
     char* end = nullptr;
@@ -155,15 +121,15 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
     return absl::InvalidArgumentError(e.what());
   }
   ASSIGN_OR_RETURN(f.workers, ParseWorkers(workers));
-  ASSIGN_OR_RETURN(f.pool_idle_timeout, ParseDuration(pool_idle));
-  ASSIGN_OR_RETURN(f.cert_ttl, ParseDuration(cert_ttl));
-  ASSIGN_OR_RETURN(f.connect_timeout, ParseDuration(connect_timeout));
-  ASSIGN_OR_RETURN(f.handshake_timeout, ParseDuration(handshake_timeout));
+  ASSIGN_OR_RETURN(f.pool_idle_timeout, base::ParseDuration(pool_idle));
+  ASSIGN_OR_RETURN(f.cert_ttl, base::ParseDuration(cert_ttl));
+  ASSIGN_OR_RETURN(f.connect_timeout, base::ParseDuration(connect_timeout));
+  ASSIGN_OR_RETURN(f.handshake_timeout, base::ParseDuration(handshake_timeout));
   for (const auto& [env, value] : istio_values) {
     if (!value.empty()) f.env_overrides[env] = value;
   }
   if (!deadline.empty()) {
-    ASSIGN_OR_RETURN(f.termination_deadline, ParseDuration(deadline));
+    ASSIGN_OR_RETURN(f.termination_deadline, base::ParseDuration(deadline));
   }
   return f;
 }

@@ -51,9 +51,6 @@ struct AgentFlags {
 // an OK status with `exit_now` set.
 StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now);
 
-// "250ms", "10s", "5m", "24h", or a bare number of seconds.
-StatusOr<base::Duration> ParseDuration(std::string_view text);
-
 // CONNECTION_TERMINATION_DEADLINE if set, else derived from
 // TERMINATION_GRACE_PERIOD_SECONDS as ISTIO-COMPAT §3.4 says, else 5 s.
 base::Duration DefaultTerminationDeadline();
