@@ -195,9 +195,13 @@ void NetnsRunner::Loop() {
       queue_.pop_front();
     }
     StatusOr<Fd> result = Serve(r);
+    {
+      // Counted before `done` runs: a caller woken by it sees its request
+      // among the completed ones.
+      std::lock_guard<std::mutex> lock(mu_);
+      ++completed_;
+    }
     if (r.done) r.done(std::move(result));
-    std::lock_guard<std::mutex> lock(mu_);
-    ++completed_;
   }
 }
 
