@@ -1,6 +1,6 @@
 // Domain model of workloads and services (our own structs, not protos):
 // ISTIO-COMPAT §5.2 fields that matter to the data path, plus Ambit's
-// `netns` and `labels`. Filled by agent/xds_adapters (from xDS) or by
+// `netns` and `labels`. Filled by mesh/xds_adapters (from xDS) or by
 // FromLocalConfig (standalone file).
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/mesh/app_protocol.h"
 #include "common/net/address.h"
 
 namespace ambit::mesh {
@@ -125,6 +126,12 @@ struct Service {
   std::string name, ns, hostname;
   std::vector<NetworkAddress> vips;  // host VIPs and CIDR VIPs
   PortMap ports;                     // target 0 = named port: endpoint decides
+  // Service port → application protocol (absent = kUnknown): xDS
+  // Port.app_protocol, or istiod's rules over the standalone YAML's
+  // appProtocol / port name (app_protocol.h).
+  std::map<uint16_t, AppProtocol> port_protocols;
+  // Service port → Kubernetes port name (standalone YAML only; xDS has none).
+  std::map<uint16_t, std::string> port_names;
   std::vector<std::string> subject_alt_names;
   std::optional<GatewayAddress> waypoint;
   std::vector<WeightedWaypoint> weighted_waypoints;
@@ -141,6 +148,10 @@ struct Service {
   }
   bool IsPassthrough() const {
     return load_balancing && load_balancing->mode == LbMode::kPassthrough;
+  }
+  AppProtocol PortProtocol(uint16_t service_port) const {
+    auto it = port_protocols.find(service_port);
+    return it == port_protocols.end() ? AppProtocol::kUnknown : it->second;
   }
 };
 

@@ -90,6 +90,29 @@ StatusOr<mesh::Visibility> ConvertVisibility(int value) {
   return Invalid("visibility", "unknown value " + std::to_string(value));
 }
 
+// Port.app_protocol; a value this build does not know is UNKNOWN, not a
+// reason to reject the service (it only informs L7 handling).
+mesh::AppProtocol ConvertAppProtocol(int value) {
+  switch (value) {
+    case pb::HTTP11: return mesh::AppProtocol::kHttp11;
+    case pb::HTTP2: return mesh::AppProtocol::kHttp2;
+    case pb::GRPC: return mesh::AppProtocol::kGrpc;
+    case pb::TCP: return mesh::AppProtocol::kTcp;
+    case pb::TLS: return mesh::AppProtocol::kTls;
+    default: return mesh::AppProtocol::kUnknown;
+  }
+}
+
+void FillPortProtocols(const pb::Service& s, mesh::Service& out) {
+  for (const pb::Port& p : s.ports()) {
+    mesh::AppProtocol proto = ConvertAppProtocol(p.app_protocol());
+    // Ports were range-checked by ConvertPorts.
+    if (proto != mesh::AppProtocol::kUnknown) {
+      out.port_protocols[static_cast<uint16_t>(p.service_port())] = proto;
+    }
+  }
+}
+
 Status FillWaypoints(const pb::Service& s, mesh::Service& out) {
   if (s.has_waypoint()) {
     ASSIGN_OR_RETURN(out.waypoint, ConvertGateway(s.waypoint(), "waypoint"));
@@ -121,6 +144,7 @@ StatusOr<mesh::Service> ConvertService(const pb::Service& s) {
     out.vips.push_back(std::move(vip));
   }
   ASSIGN_OR_RETURN(out.ports, ConvertPorts(s.ports(), "ports"));
+  FillPortProtocols(s, out);
   out.subject_alt_names.assign(s.subject_alt_names().begin(), s.subject_alt_names().end());
   RETURN_IF_ERROR(FillWaypoints(s, out));
   if (s.has_load_balancing()) {

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
+#include <utility>
 
 #include "common/mesh/xds_adapters/names.h"
 
@@ -174,6 +176,14 @@ TEST_CASE("service: every field is mapped") {
   pw::Port* p = in.add_ports();
   p->set_service_port(80);
   p->set_target_port(0);
+  p->set_app_protocol(pw::HTTP2);
+  pw::Port* grpc = in.add_ports();
+  grpc->set_service_port(9090);
+  grpc->set_target_port(9090);
+  grpc->set_app_protocol(pw::GRPC);
+  pw::Port* tcp = in.add_ports();  // no app_protocol: UNKNOWN, not stored
+  tcp->set_service_port(5432);
+  tcp->set_target_port(5432);
   in.add_subject_alt_names("spiffe://cluster.local/ns/ns1/sa/svc");
   in.mutable_waypoint()->mutable_address()->set_address(V4(10, 0, 0, 9));
   in.mutable_waypoint()->set_hbone_mtls_port(15008);
@@ -197,7 +207,11 @@ TEST_CASE("service: every field is mapped") {
   CHECK(s->vips[0] == mesh::NetworkAddress{"net1", Ip("10.96.0.1"), 32});
   CHECK(s->vips[1] == mesh::NetworkAddress{"", Ip("10.97.0.0"), 16});
   CHECK(s->vips[1].IsCidr());
-  CHECK(s->ports == mesh::PortMap{{80, 0}});
+  CHECK(s->ports == mesh::PortMap{{80, 0}, {5432, 5432}, {9090, 9090}});
+  CHECK(s->port_protocols == std::map<uint16_t, mesh::AppProtocol>{
+                                 {80, mesh::AppProtocol::kHttp2}, {9090, mesh::AppProtocol::kGrpc}});
+  CHECK(s->PortProtocol(5432) == mesh::AppProtocol::kUnknown);
+  CHECK(s->port_names.empty());  // xDS carries no port names
   CHECK(s->subject_alt_names == std::vector<std::string>{"spiffe://cluster.local/ns/ns1/sa/svc"});
   REQUIRE(s->waypoint.has_value());
   CHECK(std::get<mesh::NetworkAddress>(s->waypoint->destination).ip == Ip("10.0.0.9"));
@@ -214,6 +228,19 @@ TEST_CASE("service: every field is mapped") {
             .hostname == "wp2");
   CHECK(s->visibility == mesh::Visibility::kNamespace);
 
+  SUBCASE("every AppProtocol value; unknown values are UNKNOWN, not a rejection") {
+    const std::pair<int, mesh::AppProtocol> table[] = {
+        {pw::UNKNOWN, mesh::AppProtocol::kUnknown}, {pw::HTTP11, mesh::AppProtocol::kHttp11},
+        {pw::HTTP2, mesh::AppProtocol::kHttp2},     {pw::GRPC, mesh::AppProtocol::kGrpc},
+        {pw::TCP, mesh::AppProtocol::kTcp},         {pw::TLS, mesh::AppProtocol::kTls},
+        {6, mesh::AppProtocol::kUnknown},           {1000, mesh::AppProtocol::kUnknown}};
+    for (const auto& [wire, want] : table) {
+      in.mutable_ports(0)->set_app_protocol(static_cast<pw::AppProtocol>(wire));
+      StatusOr<mesh::Service> c = ConvertService(in);
+      REQUIRE_MESSAGE(c.ok(), wire);
+      CHECK_MESSAGE(c->PortProtocol(80) == want, wire);
+    }
+  }
   SUBCASE("bad CIDR length") {
     in.mutable_addresses(1)->set_length(33);
     CHECK(std::string(ConvertService(in).status().message()) ==
