@@ -44,7 +44,7 @@ const metrics::Labels& TcpMetrics::LabelNames() {
 
 metrics::Labels ConnectionLabels::Values() const {
   return {
-      reporter_source ? "source" : "destination",
+      !reporter.empty() ? reporter : reporter_source ? "source" : "destination",
       OrUnknown(source.workload),
       OrUnknown(source.canonical_service),
       OrUnknown(source.canonical_revision),

@@ -37,6 +37,7 @@ struct PeerLabels {
 
 struct ConnectionLabels {
   bool reporter_source = true;     // outbound = "source", inbound = "destination"
+  std::string reporter;            // when set, the reporter label as is ("waypoint")
   PeerLabels source;
   PeerLabels destination;
   std::string destination_service;            // hostname
