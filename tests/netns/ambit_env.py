@@ -93,6 +93,8 @@ class AmbitEnv:
             self.start_agent(node, extra_args)
         if wait_pods:
             for w in self.workloads:
+                if not w.get("netns"):
+                    continue  # not captured (e.g. a waypoint pod)
                 node = int(w["node"].split("-")[1])
                 self.wait_log(node, f"capturing pod {w['namespace']}/{w['name']}", timeout=15)
 

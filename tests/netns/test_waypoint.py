@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""ambit-waypoint on real network namespaces (issue 15).
+
+client pod (node 1, captured) -> agent node-1 ==HBONE==> waypoint pod (node 2,
+not captured, ambit-waypoint) ==HBONE==> agent node-2 -> backend pods v1, v2.
+
+Checks, through real agents and sockets: HTTP/1.1 keep-alive requests spread
+per request over both backends; h2c with 100 concurrent streams; gRPC unary,
+server streaming and error status with trailers; WebSocket; a server-first TCP
+port relayed as TCP; a malformed request answered 400 and counted; an
+endpoint removed from the config gets no request within a second; waypoint
+metrics, access log and /config_dump; SIGTERM exits 0.
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Topology, in_netns, require_root  # noqa: E402
+from ambit_env import AmbitEnv, ROOT  # noqa: E402
+from waypoint_env import WaypointPod  # noqa: E402
+
+BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
+CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
+PY = "/usr/bin/python3"
+VIP = "10.96.0.30"
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def client(topo, pod, *args, timeout=120):
+    r = topo.ns_exec(pod.ns, [PY, CLIENTS, *args], check=False, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
+
+
+def split_ok(pods, total, names=("echo-v1", "echo-v2"), tolerance=0.05):
+    want = total / len(names)
+    return all(abs(pods.get(n, 0) - want) <= tolerance * total for n in names)
+
+
+def metric_sum(text, name, **labels):
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def raw_exchange(ns, ip, port, payload, timeout=5.0):
+    def body():
+        s = socket.create_connection((ip, port), timeout=timeout)
+        s.sendall(payload)
+        got = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        s.close()
+        return got
+    return in_netns(ns, body)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--requests", type=int, default=1000)
+    args = ap.parse_args()
+    require_root()
+    with Topology(nodes=2) as topo:
+        env = AmbitEnv(topo, args.build)
+        cl = env.pod(1, "client", sa="sleep")
+        svc_key = "demo/echo.demo.svc.cluster.local"
+        ports = {80: 8080, 9090: 9090, 9000: 9000}
+        v1 = env.pod(2, "echo-v1", sa="echo", services={svc_key: ports})
+        v2 = env.pod(2, "echo-v2", sa="echo", services={svc_key: ports})
+        wp = WaypointPod(env, node=2)
+        env.service("echo", vip=VIP, ports=ports, extra=wp.use())
+        for p in (v1, v2):
+            b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--namespace", "demo",
+                                  "--http", "8080", "--grpc", "9090", "--tcp", "9000"])
+            topo.wait_line(b, "ready", timeout=15)
+        env.start()
+        wp.start()
+        try:
+            run_checks(topo, env, wp, cl, v1, v2, args)
+        finally:
+            code = wp.stop()
+            check(code == 0, f"waypoint exits 0 on SIGTERM (got {code})")
+            if FAILURES:
+                print("---- waypoint log (tail) ----\n" + "\n".join(wp.log().splitlines()[-60:]))
+            env.cleanup()
+    print(f"{len(FAILURES)} failure(s)" if FAILURES else "all waypoint checks passed", flush=True)
+    return 1 if FAILURES else 0
+
+
+def run_checks(topo, env, wp, cl, v1, v2, args):
+    n = args.requests
+    # 1. HTTP/1.1: one keep-alive connection, balanced per request.
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", str(n))
+    check(r.get("ok") and r.get("statuses") == {"200": n},
+          f"{n} HTTP/1.1 keep-alive requests via the waypoint answer 200 ({r.get('statuses')}, "
+          f"errors {r.get('errors')})")
+    check(r.get("connections") == 1, f"one downstream connection (got {r.get('connections')})")
+    check(split_ok(r.get("pods", {}), n), f"requests split per request ±5% (got {r.get('pods')})")
+    text = wp.metrics()
+    reqs = metric_sum(text, "istio_requests_total", reporter="waypoint", response_code="200",
+                      destination_service="echo.demo.svc.cluster.local")
+    check(reqs >= n, f"istio_requests_total{{reporter=waypoint,response_code=200}} >= {n} ({reqs})")
+    check('source_principal="spiffe://cluster.local/ns/demo/sa/sleep"' in text,
+          "the client's identity is the request's source principal")
+    check(re.search(r'request complete .*dst.service=echo.demo.svc.cluster.local', wp.log())
+          is not None, "waypoint access log has a request line")
+
+    # 2. h2c: 100 concurrent streams on one connection.
+    r = client(topo, cl, "h2-concurrent", "--url", f"http://{VIP}/", "--count", "400",
+               "--streams", "100")
+    check(r.get("ok") and r.get("statuses") == {"200": 400},
+          f"400 h2c requests, 100 streams at once ({r.get('statuses')}, {r.get('errors')})")
+    check(r.get("max_in_flight", 0) >= 50, f"streams were concurrent (max {r.get('max_in_flight')})")
+    check(split_ok(r.get("pods", {}), 400), f"h2 requests split ±5% (got {r.get('pods')})")
+
+    # 3. gRPC: unary, server streaming with trailers, an error status.
+    r = client(topo, cl, "grpc-unary", "--target", f"{VIP}:9090", "--count", "20")
+    check(r.get("ok") and r.get("codes") == {"OK": 20}, f"20 gRPC unary calls OK ({r.get('codes')})")
+    check(len(r.get("pods", {})) == 2, f"gRPC calls reach both backends ({r.get('pods')})")
+    r = client(topo, cl, "grpc-stream", "--target", f"{VIP}:9090", "--k", "5", "--interval-ms", "20")
+    check(r.get("ok") and len(r.get("messages", [])) == 5,
+          f"gRPC server stream: 5 messages and OK ({r.get('code')}, {r.get('messages')})")
+    check("x-pod" in json.dumps(r.get("trailing_metadata", {})), "gRPC trailers pass through")
+    r = client(topo, cl, "grpc-fail", "--target", f"{VIP}:9090", "--code", "NOT_FOUND")
+    check(r.get("ok"), f"gRPC error status NOT_FOUND arrives ({r.get('codes')})")
+
+    # 4. WebSocket upgrade passes through.
+    r = client(topo, cl, "ws-echo", "--url", f"ws://{VIP}:80/ws", "--count", "5", "--size", "1000")
+    check(r.get("ok"), f"WebSocket echo through the waypoint ({r.get('errors', r)})")
+
+    # 5. A server-first TCP port: no client bytes, relayed as TCP after detection.
+    r = client(topo, cl, "tcp-line", "--addr", f"{VIP}:9000", "--count", "3")
+    check(r.get("ok"), f"TCP port relayed as bytes ({r})")
+
+    # 6. Malformed HTTP: 400, counted, nothing reaches a backend.
+    bad = (b"POST / HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    got = raw_exchange(cl.ns, VIP, 80, bad)
+    check(got.startswith(b"HTTP/1.1 400"), f"request smuggling shape answered 400 ({got[:40]!r})")
+    m = metric_sum(wp.metrics(), "ambit_waypoint_downstream_errors_total", protocol="http1")
+    check(m >= 1, f"ambit_waypoint_downstream_errors_total{{protocol=http1}} counts it ({m})")
+
+    # 7. /config_dump shows the cluster and its endpoints.
+    dump = wp.config_dump()
+    clusters = {c["name"]: c for c in dump.get("clusters", [])}
+    c80 = clusters.get("inbound-vip|80|http|echo.demo.svc.cluster.local", {})
+    check(len(c80.get("endpoints", [])) == 2, f"config_dump lists the 2 endpoints of port 80 ({c80})")
+
+    # 8. An endpoint leaves the config: within 1 s no request goes to it.
+    for w in env.workloads:
+        if w["name"] == "echo-v2":
+            w.pop("services", None)
+    mark = len(wp.log())
+    t0 = time.monotonic()
+    env.write_config()
+    wp.wait_log("config applied", timeout=5, after=mark)
+    applied = time.monotonic() - t0
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", "50")
+    check(applied <= 1.0, f"the waypoint applies the new endpoints within 1 s ({applied:.2f}s)")
+    check(r.get("pods") == {"echo-v1": 50} and r.get("statuses") == {"200": 50},
+          f"then every request goes to echo-v1 ({r.get('pods')}, {r.get('statuses')})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+// Clusters and endpoints: per-request round robin over healthy endpoints,
+// port translation, never the waypoint itself, pool keys per pod.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "tests/unit/mesh/fixtures.h"
+#include "waypoint/proxy/cluster.h"
+
+using namespace ambit;
+using namespace ambit::mesh;
+using namespace ambit::mesh::testing;
+using waypoint::EndpointPicker;
+
+namespace {
+
+struct World {
+  std::shared_ptr<const Snapshot> snap;
+  const Service* svc = nullptr;
+  const Workload* self = nullptr;
+};
+
+World Make(int pods, bool one_unhealthy = false) {
+  WorkloadStore store;
+  Service svc = Svc("demo", "echo", "10.96.0.30", 80, 8080);
+  REQUIRE(store.UpsertService(svc).ok());
+  for (int i = 0; i < pods; ++i) {
+    Workload w = Pod("demo", "echo-" + std::to_string(i), "10.0.0." + std::to_string(i + 10));
+    if (one_unhealthy && i == 0) w.status = WorkloadStatus::kUnhealthy;
+    Join(w, svc);
+    REQUIRE(store.UpsertWorkload(w).ok());
+  }
+  Workload wp = Pod("demo", "waypoint", "10.0.0.99");
+  Join(wp, svc);  // even if the waypoint were an endpoint, it never picks itself
+  REQUIRE(store.UpsertWorkload(wp).ok());
+  World out;
+  out.snap = store.Build();
+  out.svc = out.snap->FindServiceByKey(svc.Key());
+  out.self = out.snap->FindWorkload(wp.uid);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("round robin: 1,000 picks over 3 endpoints are exactly even") {
+  World w = Make(3);
+  EndpointPicker picker;
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 999; ++i) {
+    auto ep = picker.Pick(*w.snap, *w.svc, 80, *w.self);
+    REQUIRE(ep.has_value());
+    CHECK(ep->address.port() == 8080);
+    CHECK(ep->workload->name != "waypoint");
+    counts[ep->workload->name]++;
+  }
+  CHECK(counts.size() == 3);
+  for (const auto& [name, n] : counts) CHECK(n == 333);
+}
+
+TEST_CASE("unhealthy endpoints and unknown ports get nothing") {
+  World w = Make(2, /*one_unhealthy=*/true);
+  EndpointPicker picker;
+  for (int i = 0; i < 10; ++i) {
+    auto ep = picker.Pick(*w.snap, *w.svc, 80, *w.self);
+    REQUIRE(ep.has_value());
+    CHECK(ep->workload->name == "echo-1");
+  }
+  CHECK_FALSE(picker.Pick(*w.snap, *w.svc, 81, *w.self).has_value());
+}
+
+TEST_CASE("no endpoint at all: nullopt (no healthy upstream)") {
+  World w = Make(0);
+  EndpointPicker picker;
+  CHECK_FALSE(picker.Pick(*w.snap, *w.svc, 80, *w.self).has_value());
+}
+
+TEST_CASE("avoid skips the endpoint a failed try used, unless it is the only one") {
+  World w = Make(2);
+  EndpointPicker picker;
+  auto a = picker.Pick(*w.snap, *w.svc, 80, *w.self);
+  REQUIRE(a.has_value());
+  auto b = picker.Pick(*w.snap, *w.svc, 80, *w.self, a->Key());
+  REQUIRE(b.has_value());
+  CHECK(b->Key() != a->Key());
+  World one = Make(1);
+  auto only = picker.Pick(*one.snap, *one.svc, 80, *one.self);
+  REQUIRE(only.has_value());
+  CHECK(picker.Pick(*one.snap, *one.svc, 80, *one.self, only->Key())->Key() == only->Key());
+}
+
+TEST_CASE("endpoint identities, pool keys and the Envoy cluster name") {
+  World w = Make(1);
+  auto eps = EndpointPicker::Endpoints(*w.snap, *w.svc, 80, *w.self);
+  REQUIRE(eps.size() == 1);
+  CHECK(eps[0].identities.back() == "spiffe://cluster.local/ns/demo/sa/default");
+  CHECK(eps[0].hbone);
+  CHECK(eps[0].Key() == "c1//Pod/demo/echo-0|10.0.0.10|8080");
+  CHECK(eps[0].LiveKey() == waypoint::EndpointLiveKey(*eps[0].workload, Ip("10.0.0.10")));
+  CHECK(waypoint::ClusterName(*w.svc, 80) == "inbound-vip|80|http|echo.demo.svc.cluster.local");
+}

@@ -1,0 +1,89 @@
+// Waypoint: the composition root of ambit-waypoint. Owns the Runtime
+// (control loop + workers), metrics and admin servers, the certificate of
+// the waypoint's identity, the watched config, and publishes WaypointState
+// to the workers. Control thread only, except the readiness callback
+// (worker 0), which reads atomics.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/admin/server.h"
+#include "common/config/file_watcher.h"
+#include "common/identity/builtin_ca.h"
+#include "common/identity/secret_manager.h"
+#include "common/lifecycle/runtime.h"
+#include "common/metrics/registry.h"
+#include "common/telemetry/tcp_metrics.h"
+#include "waypoint/app/flags.h"
+#include "waypoint/proxy/request_log.h"
+#include "waypoint/proxy/worker.h"
+
+namespace ambit::waypoint {
+
+class Waypoint {
+ public:
+  static StatusOr<std::unique_ptr<Waypoint>> Create(WaypointFlags flags);
+  ~Waypoint();
+  Waypoint(const Waypoint&) = delete;
+  Waypoint& operator=(const Waypoint&) = delete;
+
+  // Runs until drained (SIGTERM/SIGINT, /quitquitquit). Returns the exit code.
+  int Run();
+
+ private:
+  explicit Waypoint(WaypointFlags flags);
+  Status Init();
+  Status StartWorkers();
+  Status StartListeners();
+  Status StartAdmin();
+  Status StartConfig();
+  void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
+  Status Reconcile(const config::LocalConfig& cfg);
+  void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
+  void Publish();
+  std::vector<std::string> NotReadyReasons() const;
+  std::string ConfigDump() const;  // config_dump.cc
+  void StartDrain();
+  static io::Task<void> DrainWaiter(Waypoint* wp);
+
+  WaypointFlags flags_;
+  std::unique_ptr<lifecycle::Runtime> runtime_;
+  std::unique_ptr<metrics::Registry> registry_;
+  std::unique_ptr<telemetry::TcpMetrics> tcp_metrics_;
+  std::unique_ptr<RequestMetrics> request_metrics_;
+  WorkerCounters counters_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  std::optional<identity::BuiltinCa> ca_;
+  std::unique_ptr<identity::CertSource> cert_source_;
+  std::unique_ptr<identity::SecretManager> secrets_;
+  identity::CertPtr cert_;
+  std::shared_ptr<const tls::TlsContext> server_tls_, client_tls_;
+
+  std::unique_ptr<config::FileWatcher> watcher_;
+  std::shared_ptr<const mesh::Snapshot> snapshot_;
+  std::optional<mesh::Workload> self_;
+  std::optional<identity::Identity> identity_;
+  std::vector<std::string> warnings_;  // config findings (config_dump)
+  uint64_t generation_ = 0;
+  bool listeners_started_ = false;
+  bool draining_ = false;
+  io::CancelScope control_scope_;
+
+  std::atomic<bool> started_{false};
+  std::atomic<bool> config_ready_{false};
+  std::atomic<bool> cert_ready_{false};
+  std::atomic<bool> draining_flag_{false};
+
+  std::unique_ptr<admin::HttpServer> admin_server_;
+  std::unique_ptr<admin::HttpServer> stats_server_;
+  std::unique_ptr<admin::HttpServer> readiness_server_;
+  metrics::Counter* reloads_ok_ = nullptr;
+  metrics::Counter* reloads_failed_ = nullptr;
+};
+
+}  // namespace ambit::waypoint

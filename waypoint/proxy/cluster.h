@@ -1,0 +1,57 @@
+// Clusters and endpoints: where a request to a service port goes. One
+// cluster per (service, port) the waypoint serves; its endpoints are the
+// service's workloads that can serve the port, re-read from each new
+// snapshot. Selection is per request, round robin over the healthy
+// endpoints, so a few long-lived HBONE connections into the waypoint still
+// spread over every backend. (Istio's default policy, LEAST_REQUEST, and the
+// DestinationRule policies come with the resilience work.)
+// Worker-thread only: each worker keeps its own round-robin cursors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/mesh/snapshot.h"
+#include "common/net/address.h"
+
+namespace ambit::waypoint {
+
+// One endpoint chosen for a request.
+struct UpstreamEndpoint {
+  const mesh::Workload* workload = nullptr;
+  net::SocketAddress address;  // endpoint IP : target port (the HBONE authority)
+  // SANs the endpoint's certificate may carry (service SANs + workload identity).
+  std::vector<std::string> identities;
+  bool hbone = true;  // TunnelProtocol::kHbone (else plain TCP to `address`)
+  // Pool key: the workload and its address, so a pod IP reused by another
+  // pod never shares a pooled connection with its predecessor.
+  std::string Key() const;
+  // The pod part of the key (what Prune keeps alive).
+  std::string LiveKey() const;
+};
+
+std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip);
+
+// Cluster name as Envoy's waypoint prints it: inbound-vip|PORT|http|HOST.
+std::string ClusterName(const mesh::Service& svc, uint16_t port);
+
+class EndpointPicker {
+ public:
+  // The healthy endpoints able to serve `port` of `svc` (ordered by uid).
+  static std::vector<UpstreamEndpoint> Endpoints(const mesh::Snapshot& snap,
+                                                 const mesh::Service& svc, uint16_t port,
+                                                 const mesh::Workload& self);
+  // Next endpoint in round-robin order, skipping `avoid` when another exists.
+  // nullopt: no healthy endpoint ("no healthy upstream", flag UH).
+  std::optional<UpstreamEndpoint> Pick(const mesh::Snapshot& snap, const mesh::Service& svc,
+                                       uint16_t port, const mesh::Workload& self,
+                                       const std::string& avoid = {});
+
+ private:
+  std::unordered_map<std::string, uint64_t> cursors_;  // by cluster name
+};
+
+}  // namespace ambit::waypoint

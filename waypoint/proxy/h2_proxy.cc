@@ -1,0 +1,239 @@
+// HTTP/2 downstream (prior knowledge h2c inside the tunnel, gRPC included):
+// one server session over the downstream stream; each request stream is
+// routed on its own to an endpoint chosen per request and sent as a stream
+// of a pooled upstream h2c session (the upstream protocol follows the
+// downstream one). Headers, body and trailers are relayed as they come, so
+// gRPC streaming and trailers-only responses pass unchanged.
+#include <fmt/format.h>
+
+#include "common/base/strings.h"
+#include "common/base/error.h"
+#include "common/base/log.h"
+#include "common/http2/session_stream.h"
+#include "common/http2/stream_transport.h"
+#include "common/io/event.h"
+#include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/worker.h"
+
+namespace ambit::waypoint {
+
+namespace {
+
+using http2::H2Headers;
+using http2::SessionStream;
+
+// The downstream stream lent to the session's transport; its destruction
+// (the session released its transport) tells ServeHttp2 the carrier is free.
+class LentStream final : public io::ByteStream {
+ public:
+  LentStream(io::ByteStream& inner, std::shared_ptr<io::Event> gone)
+      : inner_(inner), gone_(std::move(gone)) {}
+  ~LentStream() override { gone_->Set(); }
+  io::Task<StatusOr<std::span<const std::byte>>> Peek(io::OpOptions o) override {
+    return inner_.Peek(o);
+  }
+  void Consume(size_t n) override { inner_.Consume(n); }
+  io::Task<Status> Write(std::span<const std::byte> b, io::OpOptions o) override {
+    return inner_.Write(b, o);
+  }
+  void CloseWrite() override { inner_.CloseWrite(); }
+  void Abort() override { inner_.Abort(); }
+
+ private:
+  io::ByteStream& inner_;
+  std::shared_ptr<io::Event> gone_;
+};
+
+// Request headers toward the upstream: pseudo headers first, then the
+// rest without connection-specific ones (RFC 9113 §8.2.2).
+H2Headers UpstreamHeaders(const H2Headers& in, const Downstream& d, RequestInfo& info) {
+  H2Headers out;
+  for (const auto& h : in) {
+    if (!h.name.empty() && h.name[0] == ':') out.push_back(h);
+  }
+  for (const auto& h : in) {
+    if (h.name.empty() || h.name[0] == ':') continue;
+    if (IsHopByHop(h.name) && !(h.name == "te" && h.value == "trailers")) continue;
+    out.push_back(h);
+  }
+  info.request_id = AddProxyHeaders(out, d.peer.ip().ToString());
+  return out;
+}
+
+H2Headers ResponseHeadersOf(const H2Headers& in) {
+  H2Headers out;
+  for (const auto& h : in) {
+    if (h.name == ":status" || IsHopByHop(h.name)) continue;
+    out.push_back(h);
+  }
+  return out;
+}
+
+// A local reply on a downstream stream: plain HTTP, or gRPC's trailers-only
+// form (HTTP 200, grpc-status) for gRPC requests, as Envoy answers.
+io::Task<void> SendLocal(SessionStream& ds, RequestInfo& info, const LocalReply& r,
+                         io::CancelScope* scope) {
+  info.response_flags = r.flag;
+  info.details = r.details;
+  if (info.grpc) {
+    info.response_code = 200;
+    info.grpc_status = std::to_string(r.grpc_status);
+    (void)ds.Respond(200,
+                     {{"content-type", "application/grpc"},
+                      {"grpc-status", info.grpc_status},
+                      {"grpc-message", r.body}},
+                     true);
+    co_return;
+  }
+  info.response_code = r.status;
+  info.bytes_sent = r.body.size();
+  if (!ds.Respond(r.status,
+                  {{"content-type", "text/plain"},
+                   {"content-length", std::to_string(r.body.size())}},
+                  false)
+           .ok()) {
+    co_return;
+  }
+  (void)co_await ds.Write(std::as_bytes(std::span(r.body.data(), r.body.size())), {.scope = scope});
+  ds.CloseWrite();
+}
+
+io::Task<Status> PumpBody(SessionStream& from, SessionStream& to, uint64_t* bytes,
+                          io::CancelScope* scope) {
+  for (;;) {
+    auto chunk = co_await from.Peek({.scope = scope});
+    if (!chunk.ok()) co_return chunk.status();
+    if (chunk->empty()) {
+      if (from.trailers().has_value()) co_return to.SendTrailers(*from.trailers());
+      to.CloseWrite();
+      co_return absl::OkStatus();
+    }
+    const size_t n = chunk->size();
+    Status st = co_await to.Write(*chunk, {.scope = scope});
+    if (!st.ok()) co_return st;
+    from.Consume(n);
+    *bytes += n;
+  }
+}
+
+io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H2Headers headers) {
+  Worker& w = d.worker;
+  io::CancelScope scope;
+  RequestInfo info = d.NewRequest(w.loop().Now());
+  info.protocol = "HTTP/2";
+  auto get = [&](std::string_view n) {
+    const std::string* v = http2::FindHeader(headers, n);
+    return v != nullptr ? *v : std::string();
+  };
+  info.method = get(":method");
+  info.path = get(":path");
+  info.authority = get(":authority");
+  info.user_agent = get("user-agent");
+  info.grpc = base::StartsWithIgnoreCase(get("content-type"), "application/grpc");
+  H2Headers up_headers = UpstreamHeaders(headers, d, info);
+  auto finish = [&] { w.requests().Record(w.index(), info, w.loop().Now()); };
+
+  auto ep = d.PickEndpoint();
+  if (!ep) {
+    co_await SendLocal(*ds, info, NoHealthyUpstream(), &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
+  info.upstream_host = ep->address.ToString();
+  info.upstream_workload = ep->workload;
+  std::unique_ptr<SessionStream> us;
+  Status failure;
+  for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
+    auto session = co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope);
+    if (!session.ok()) {
+      failure = session.status();
+      break;
+    }
+    auto opened = (*session)->OpenRequest(up_headers, false);
+    if (opened.ok()) {
+      us = std::move(*opened);
+    } else {
+      failure = opened.status();  // a session that just went away: once more
+    }
+  }
+  if (us == nullptr) {
+    co_await SendLocal(*ds, info, UpstreamConnectFailure(failure), &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
+  // Request body (and trailers) up while the response comes down.
+  auto request = [&]() -> io::Task<Status> {
+    Status st = co_await PumpBody(*ds, *us, &info.bytes_received, &scope);
+    if (!st.ok() && !scope.cancelled()) us->Reset(http2::kH2Cancel);
+    co_return st;
+  };
+  auto response = [&]() -> io::Task<Status> {
+    auto h = co_await us->AwaitHeaders({.scope = &scope});
+    if (!h.ok()) {
+      if (scope.cancelled()) co_return h.status();
+      LocalReply r = base::ReasonOf(h.status()) == base::ErrorReason::kStreamRefused
+                         ? UpstreamConnectFailure(h.status())
+                         : UpstreamResetBeforeHeaders(h.status());
+      co_await SendLocal(*ds, info, r, &scope);
+      co_return h.status();
+    }
+    const std::string* status = http2::FindHeader(*h, ":status");
+    info.response_code = status != nullptr ? std::atoi(status->c_str()) : 0;
+    if (const std::string* g = http2::FindHeader(*h, "grpc-status")) info.grpc_status = *g;
+    // A response that ended with its headers (gRPC trailers-only) ends the
+    // same way downstream.
+    const bool ended = us->end_received() && !us->trailers().has_value();
+    Status st = ds->Respond(info.response_code, ResponseHeadersOf(*h), ended);
+    if (!st.ok() || ended) co_return st;
+    st = co_await PumpBody(*us, *ds, &info.bytes_sent, &scope);
+    if (const auto& t = us->trailers(); t.has_value()) {
+      if (const std::string* g = http2::FindHeader(*t, "grpc-status")) info.grpc_status = *g;
+    }
+    if (!st.ok() && !scope.cancelled()) {
+      info.response_flags = std::string(flags::kUpstreamReset);
+      info.details = std::string(st.message());
+      ds->Reset(http2::kH2InternalError);
+    }
+    co_return st;
+  };
+  auto [req_st, resp_st] = co_await io::WhenAll(request(), response());
+  if (!req_st.ok() && resp_st.ok() && info.response_flags == flags::kNone) {
+    // The response finished; the request side failing afterwards is benign.
+  } else if (!req_st.ok() && info.response_code == 0) {
+    info.response_flags = std::string(flags::kDownstreamReset);
+    us->Reset(http2::kH2Cancel);
+  }
+  finish();
+  (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+}
+
+}  // namespace
+
+io::Task<void> ServeHttp2(const Downstream& d, io::ByteStream& stream) {
+  Worker& w = d.worker;
+  auto gone = std::make_shared<io::Event>(w.loop());
+  auto transport = http2::StreamTransport::Owning(std::make_unique<LentStream>(stream, gone),
+                                                  d.peer, d.target.authority);
+  Worker* wp = &w;
+  Downstream copy = d;
+  copy.scope = nullptr;  // request handlers may outlive this connection's frame
+  http2::Session::StreamHandler handler = [wp, copy](std::unique_ptr<SessionStream> s,
+                                                     const H2Headers& h) {
+    wp->SpawnCounted(ServeH2Request(copy, std::move(s), h));
+  };
+  http2::SessionOptions so = w.options().upstream.conn.session();
+  auto session = http2::Session::Start(w.loop(), std::move(transport), http2::H2Role::kServer, so,
+                                       std::move(handler));
+  if (!session.ok()) {
+    w.CountDownstreamError("http2", "session_setup");
+    co_return;
+  }
+  w.TrackDownstream(*session);
+  session->reset();  // the session's tasks keep it alive while it serves
+  (void)co_await gone->Wait({});
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,214 @@
+// HTTP/1.1 downstream: requests parsed one after another on the connection
+// (keep-alive, pipelining in order), each routed to an endpoint chosen per
+// request and sent over a pooled upstream HTTP/1.1 stream; WebSocket and
+// other upgrades become a raw relay after the 101.
+#include <fmt/format.h>
+
+#include "common/base/log.h"
+#include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/http1_exchange.h"
+#include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/worker.h"
+
+namespace ambit::waypoint {
+
+namespace {
+
+using Event = http1::Parser::Event;
+
+std::span<const std::byte> Bytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+// Answers locally and accounts the request; returns whether the connection
+// may continue (only when the request carried no body we did not read).
+io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& info,
+                     const LocalReply& reply, bool may_continue) {
+  const bool keep = may_continue && !d.worker.draining();
+  std::string bytes = SerializeLocalReply(reply, !keep, info.request_id);
+  Status st = co_await down.Write(Bytes(bytes), {.scope = d.scope});
+  info.response_code = reply.status;
+  info.response_flags = reply.flag;
+  info.details = reply.details;
+  info.bytes_sent = reply.body.size();
+  d.worker.requests().Record(d.worker.index(), info, d.worker.loop().Now());
+  co_return st.ok() && keep;
+}
+
+struct Prepared {
+  http1::Headers headers;  // toward the upstream
+  std::string upgrade_value;
+};
+
+Prepared PrepareUpstreamHeaders(const Downstream& d, const http1::RequestHead& head,
+                                RequestInfo& info) {
+  Prepared p;
+  p.headers = head.headers;
+  StripHopByHop(p.headers);
+  info.request_id = AddProxyHeaders(p.headers, d.peer.ip().ToString());
+  if (head.upgrade) {
+    if (auto v = http1::FindHeader(head.headers, "upgrade")) p.upgrade_value = std::string(*v);
+    p.headers.push_back({"connection", "upgrade"});
+    p.headers.push_back({"upgrade", p.upgrade_value});
+  }
+  if (head.framing == http1::Framing::kChunked) {
+    p.headers.push_back({"transfer-encoding", "chunked"});
+  }
+  return p;
+}
+
+// One request: endpoint, upstream stream, exchange, accounting. Returns
+// whether the downstream connection can carry another request.
+io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Parser& parser,
+                            http1::RequestHead head) {
+  Worker& w = d.worker;
+  RequestInfo info = d.NewRequest(w.loop().Now());
+  info.method = head.method;
+  info.path = std::string(head.target);
+  info.protocol = fmt::format("HTTP/1.{}", head.version_minor);
+  if (auto h = http1::FindHeader(head.headers, "host")) info.authority = std::string(*h);
+  if (auto ua = http1::FindHeader(head.headers, "user-agent")) info.user_agent = std::string(*ua);
+  const bool no_body = head.framing == http1::Framing::kNone;
+  if (head.method == "CONNECT") {
+    co_return co_await Reply(d, down, info,
+                             {405, "CONNECT is not served by the waypoint", "-", "method_not_allowed"},
+                             false);
+  }
+  Prepared prep = PrepareUpstreamHeaders(d, head, info);
+  std::string request_head;
+  http1::AppendRequestHead(request_head, head.method, head.target, prep.headers);
+
+  ExchangeOptions eo;
+  eo.method = head.method;
+  eo.request_framing = head.framing;
+  eo.downstream_minor = head.version_minor;
+  eo.downstream_keep_alive = head.keep_alive && !w.draining();
+  eo.upgrade = head.upgrade;
+  eo.upgrade_value = prep.upgrade_value;
+
+  // A pooled stream the upstream closed meanwhile fails without a byte: such
+  // a request (without a body) is sent again once on a fresh stream.
+  std::string avoid;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto ep = d.PickEndpoint(avoid);
+    if (!ep) co_return co_await Reply(d, down, info, NoHealthyUpstream(), no_body);
+    info.upstream_host = ep->address.ToString();
+    info.upstream_workload = ep->workload;
+    std::optional<UpstreamConn> pooled = w.http1_pool().Take(ep->Key());
+    const bool reused = pooled.has_value();
+    UpstreamConn up;
+    if (reused) {
+      up = std::move(*pooled);
+    } else {
+      auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream,
+                                        d.scope);
+      if (!opened.ok()) {
+        co_return co_await Reply(d, down, info, UpstreamConnectFailure(opened.status()), no_body);
+      }
+      up = std::move(*opened);
+    }
+    Status wrote = co_await up.stream->Write(Bytes(request_head), {.scope = d.scope});
+    if (!wrote.ok()) {
+      if (reused && no_body) continue;  // stale keep-alive: once more on a new stream
+      co_return co_await Reply(d, down, info, UpstreamConnectFailure(wrote), no_body);
+    }
+    ExchangeResult r = co_await RunExchange(down, parser, *up.stream, eo);
+    if (!r.response_started && r.upstream_silent && reused && no_body &&
+        r.request_error.ok() && attempt == 0) {
+      eo.request_already_sent = r.request_complete;
+      avoid.clear();
+      continue;
+    }
+    info.bytes_received = r.request_bytes;
+    info.bytes_sent = r.response_bytes;
+    info.response_code = r.status;
+    if (!r.response_started) {
+      if (!r.request_error.ok()) {  // the client went away or sent a bad body
+        info.response_flags = std::string(flags::kDownstreamReset);
+        info.details = std::string(r.request_error.message());
+        if (absl::IsInvalidArgument(r.request_error)) {
+          w.CountDownstreamError("http1", "malformed_body");
+          co_return co_await Reply(d, down, info,
+                                   {400, "malformed request body", "DPE", "downstream_protocol_error"},
+                                   false);
+        }
+        w.requests().Record(w.index(), info, w.loop().Now());
+        co_return false;
+      }
+      if (r.response_malformed) {
+        co_return co_await Reply(d, down, info,
+                                 {502, "upstream sent a malformed response", "UPE",
+                                  "upstream_protocol_error"},
+                                 false);
+      }
+      co_return co_await Reply(d, down, info, UpstreamResetBeforeHeaders(r.response_error),
+                               r.request_complete && no_body);
+    }
+    if (r.upgraded) {
+      // WebSocket and friends: bytes both ways until either side ends.
+      info.details = "upgraded";
+      w.requests().Record(w.index(), info, w.loop().Now());
+      RelayTotals t = co_await RelayStreams(down, *up.stream, d.scope);
+      (void)t;
+      co_return false;
+    }
+    if (!r.response_complete) {
+      info.response_flags = std::string(r.response_error.ok() ? flags::kDownstreamReset
+                                                              : flags::kUpstreamReset);
+      info.details = std::string(r.response_error.ok() ? r.request_error.message()
+                                                       : r.response_error.message());
+      down.Abort();  // the client must not take a cut response for a whole one
+    }
+    w.requests().Record(w.index(), info, w.loop().Now());
+    if (r.upstream_reusable) w.http1_pool().Put(std::move(up));
+    co_return r.downstream_reusable && !w.draining();
+  }
+  co_return co_await Reply(d, down, info, UpstreamResetBeforeHeaders(absl::UnavailableError(
+                                              "connection reset on two attempts")),
+                           false);
+}
+
+}  // namespace
+
+io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
+  Worker& w = d.worker;
+  http1::Parser parser(http1::Kind::kRequest);
+  for (bool first = true;; first = false) {
+    const base::Duration wait =
+        first ? w.options().request_headers_timeout : w.options().idle_timeout;
+    Fed f = co_await NextEvent(down, parser, {.scope = d.scope, .timeout = wait});
+    if (!f.error.ok()) {
+      if (absl::IsDeadlineExceeded(f.error) && parser.mid_message()) {
+        w.CountDownstreamError("http1", "request_header_timeout");
+        RequestInfo info = d.NewRequest(w.loop().Now());
+        (void)co_await Reply(d, down, info, {408, "request timeout", "-", "request_header_timeout"},
+                             false);
+      }
+      break;
+    }
+    const auto& res = f.result;
+    if (f.eof && res.event == Event::kNeedMore) break;  // clean close between requests
+    if (res.event == Event::kError || (f.eof && res.event != Event::kHead)) {
+      const http1::ParseError e = f.eof ? http1::ParseError::kPrematureEof : parser.error();
+      w.CountDownstreamError("http1", http1::ParseErrorName(e));
+      AMBIT_LOG(kDebug, "waypoint", "bad HTTP/1.1 request from {}: {}", d.peer.ToString(),
+                http1::ParseErrorName(e));
+      if (!f.eof) {
+        RequestInfo info = d.NewRequest(w.loop().Now());
+        info.response_flags = std::string(flags::kDownstreamProtocolError);
+        LocalReply bad{http1::StatusForError(e), std::string(http1::ReasonPhrase(
+                                                     http1::StatusForError(e))),
+                       "DPE", std::string("http1.codec_error{") +
+                                  std::string(http1::ParseErrorName(e)) + "}"};
+        (void)co_await Reply(d, down, info, bad, false);
+      }
+      break;
+    }
+    down.Consume(res.consumed);
+    http1::RequestHead head = parser.TakeRequest();
+    if (!co_await ServeRequest(d, down, parser, std::move(head))) break;
+  }
+  down.CloseWrite();
+}
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,61 @@
+// Pieces every HTTP codec path of the waypoint shares: hop-by-hop header
+// rules (RFC 9110 §7.6.1), the request headers a proxy adds, local replies
+// as Envoy words them, and stream-to-stream byte relays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/base/status.h"
+#include "common/http1/codec.h"
+#include "common/http2/h2_types.h"
+#include "common/io/byte_stream.h"
+#include "common/io/cancel.h"
+#include "common/io/task.h"
+
+namespace ambit::waypoint {
+
+// True for headers that belong to one hop only (connection, keep-alive,
+// proxy-connection, transfer-encoding, te, upgrade, trailer, http2-settings)
+// and must not be forwarded.
+bool IsHopByHop(std::string_view name);
+// Drops hop-by-hop headers and those the Connection header lists (HTTP/1.1).
+void StripHopByHop(http1::Headers& headers);
+
+// x-request-id: kept when valid, else a new UUID v4 (returned). x-forwarded-for
+// gets the client IP appended; x-forwarded-proto is set to "http" if absent.
+std::string AddProxyHeaders(http1::Headers& headers, std::string_view client_ip);
+std::string AddProxyHeaders(http2::H2Headers& headers, std::string_view client_ip);
+std::string NewRequestId();
+
+// Local replies (status, text body) in Envoy's words.
+struct LocalReply {
+  int status = 503;
+  std::string body;          // text/plain
+  std::string flag;          // response flag
+  std::string details;       // response code details
+  int grpc_status = 14;      // for gRPC requests (UNAVAILABLE)
+};
+LocalReply NoHealthyUpstream();
+LocalReply UpstreamConnectFailure(const Status& why);
+LocalReply UpstreamResetBeforeHeaders(const Status& why);
+LocalReply UnknownDestination(std::string_view authority);
+// The HTTP/1.1 bytes of a local reply (with Connection: close when `close`).
+std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id);
+
+// Copies `from` → `to` until EOF (then CloseWrite on `to`); bytes counted in
+// *moved. Errors abort nothing: the caller decides.
+io::Task<Status> Pump(io::ByteStream& from, io::ByteStream& to, uint64_t* moved,
+                      io::CancelScope* scope);
+// Both directions at once (TCP fallback, upgraded connections). An error in
+// either direction aborts both streams and cancels `scope` (required: the
+// connection's own scope).
+struct RelayTotals {
+  uint64_t up = 0, down = 0;  // up: downstream → upstream
+  Status status;
+};
+io::Task<RelayTotals> RelayStreams(io::ByteStream& downstream, io::ByteStream& upstream,
+                                   io::CancelScope* scope);
+
+}  // namespace ambit::waypoint

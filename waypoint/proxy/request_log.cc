@@ -1,0 +1,163 @@
+#include "waypoint/proxy/request_log.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <chrono>
+
+#include "common/base/log.h"
+#include "common/telemetry/peer_labels.h"
+
+namespace ambit::waypoint {
+
+namespace {
+
+const std::string& OrUnknown(const std::string& s) {
+  static const std::string kUnknown = "unknown";
+  return s.empty() ? kUnknown : s;
+}
+
+// Istio's default buckets (WAYPOINT.md §7), in ms.
+std::vector<double> DurationBuckets() {
+  return {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+          600000, 1800000, 3600000};
+}
+
+// Envoy's istio_request_bytes / istio_response_bytes buckets (powers of ten).
+std::vector<double> SizeBuckets() { return {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000}; }
+
+double Millis(base::Duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+}  // namespace
+
+const metrics::Labels& RequestMetrics::LabelNames() {
+  static const metrics::Labels kNames = {
+      "reporter",
+      "source_workload",
+      "source_canonical_service",
+      "source_canonical_revision",
+      "source_workload_namespace",
+      "source_principal",
+      "source_app",
+      "source_version",
+      "source_cluster",
+      "destination_workload",
+      "destination_workload_namespace",
+      "destination_principal",
+      "destination_app",
+      "destination_version",
+      "destination_service",
+      "destination_canonical_service",
+      "destination_canonical_revision",
+      "destination_service_name",
+      "destination_service_namespace",
+      "destination_cluster",
+      "request_protocol",
+      "response_code",
+      "grpc_response_status",
+      "response_flags",
+      "connection_security_policy",
+  };
+  return kNames;
+}
+
+metrics::Labels RequestMetrics::LabelValues(const RequestInfo& info) {
+  telemetry::PeerLabels src = telemetry::LabelsFor(info.source);
+  telemetry::PeerLabels dst = telemetry::LabelsFor(info.upstream_workload);
+  if (!info.source_principal.empty()) src.principal = info.source_principal;
+  telemetry::ConnectionLabels svc;
+  telemetry::SetServiceLabels(info.service, &svc);
+  return {
+      std::string(kReporter),
+      OrUnknown(src.workload),
+      OrUnknown(src.canonical_service),
+      OrUnknown(src.canonical_revision),
+      OrUnknown(src.namespace_),
+      OrUnknown(src.principal),
+      OrUnknown(src.app),
+      OrUnknown(src.version),
+      OrUnknown(src.cluster),
+      OrUnknown(dst.workload),
+      OrUnknown(dst.namespace_),
+      OrUnknown(dst.principal),
+      OrUnknown(dst.app),
+      OrUnknown(dst.version),
+      OrUnknown(svc.destination_service),
+      OrUnknown(dst.canonical_service),
+      OrUnknown(dst.canonical_revision),
+      OrUnknown(svc.destination_service_name),
+      OrUnknown(svc.destination_service_namespace),
+      OrUnknown(dst.cluster),
+      info.grpc ? "grpc" : "http",
+      std::to_string(info.response_code),
+      info.grpc ? OrUnknown(info.grpc_status) : std::string("-"),
+      info.response_flags.empty() ? std::string("-") : info.response_flags,
+      info.mutual_tls ? "mutual_tls" : "none",
+  };
+}
+
+RequestMetrics::RequestMetrics(metrics::Registry& r)
+    : requests_(r.AddCounter("istio_requests", "Requests processed by the waypoint",
+                             LabelNames())),
+      duration_(r.AddHistogram("istio_request_duration_milliseconds",
+                               "Request duration until the last response byte", LabelNames(),
+                               DurationBuckets())),
+      request_bytes_(r.AddHistogram("istio_request_bytes", "Request body sizes", LabelNames(),
+                                    SizeBuckets())),
+      response_bytes_(r.AddHistogram("istio_response_bytes", "Response body sizes",
+                                     LabelNames(), SizeBuckets())) {}
+
+void RequestMetrics::Record(size_t shard, const RequestInfo& info, base::MonoTime now) const {
+  metrics::Labels labels = LabelValues(info);
+  requests_.Get(shard, labels)->Inc();
+  duration_.Get(shard, labels)->Observe(Millis(now - info.start));
+  request_bytes_.Get(shard, labels)->Observe(static_cast<double>(info.bytes_received));
+  response_bytes_.Get(shard, labels)->Observe(static_cast<double>(info.bytes_sent));
+  LogRequest(info, now);
+}
+
+void LogRequest(const RequestInfo& info, base::MonoTime now) {
+  const base::LogLevel level =
+      info.response_code >= 500 || info.response_code == 0 ? base::LogLevel::kWarn
+                                                           : base::LogLevel::kInfo;
+  auto& logger = base::ProcessLogger();
+  if (!logger.Enabled(level, "access")) return;
+  const std::string src = info.downstream_remote.ToString();
+  const std::string dst = info.downstream_local.ToString();
+  const std::string code = std::to_string(info.response_code);
+  const std::string recv = std::to_string(info.bytes_received);
+  const std::string sent = std::to_string(info.bytes_sent);
+  const std::string dur = fmt::format(
+      "{}ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - info.start).count());
+  std::array<base::LogField, 21> f;
+  size_t n = 0;
+  auto add = [&](std::string_view k, std::string_view v) {
+    if (!v.empty()) f[n++] = {k, v};
+  };
+  add("src.addr", src);
+  add("src.workload", info.source ? std::string_view(info.source->name) : "");
+  add("src.namespace", info.source ? std::string_view(info.source->ns) : "");
+  add("src.identity", info.source_principal);
+  add("dst.addr", dst);
+  add("dst.service", info.service ? std::string_view(info.service->hostname) : "");
+  add("upstream.host", info.upstream_host);
+  add("upstream.cluster", info.upstream_cluster);
+  add("dst.workload", info.upstream_workload ? std::string_view(info.upstream_workload->name) : "");
+  add("method", info.method);
+  add("path", info.path);
+  add("protocol", info.protocol);
+  add("authority", info.authority);
+  add("response_code", code);
+  add("response_flags", info.response_flags);
+  add("grpc_status", info.grpc_status);
+  add("details", info.details);
+  add("bytes_received", recv);
+  add("bytes_sent", sent);
+  add("duration", dur);
+  add("request_id", info.request_id);  // last: what people grep for across hops
+  logger.Emit(level, "access", "request complete", std::span(f.data(), n));
+}
+
+}  // namespace ambit::waypoint

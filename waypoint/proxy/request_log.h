@@ -1,0 +1,73 @@
+// Per-request telemetry of the waypoint (WAYPOINT.md §7): Istio's HTTP
+// metrics with reporter="waypoint" and the access log line, both from one
+// RequestInfo filled as the request moves through the pipeline. TCP fallback
+// connections use the istio_tcp_* families (common/telemetry) instead.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/base/clock.h"
+#include "common/mesh/types.h"
+#include "common/metrics/registry.h"
+#include "common/net/address.h"
+
+namespace ambit::waypoint {
+
+// Envoy's %RESPONSE_FLAGS% vocabulary (the ones this waypoint sets so far).
+namespace flags {
+inline constexpr std::string_view kNone = "-";
+inline constexpr std::string_view kNoHealthyUpstream = "UH";
+inline constexpr std::string_view kUpstreamConnectFailure = "UF";
+inline constexpr std::string_view kUpstreamReset = "UR";  // reset before/while responding
+inline constexpr std::string_view kDownstreamReset = "DR"; // downstream went away
+inline constexpr std::string_view kNoRoute = "NR";
+inline constexpr std::string_view kDownstreamProtocolError = "DPE";
+inline constexpr std::string_view kUpstreamProtocolError = "UPE";
+}  // namespace flags
+
+// What one request did; every field is optional until known.
+struct RequestInfo {
+  base::MonoTime start{};
+  net::SocketAddress downstream_remote;  // the client (HBONE peer or PROXY source)
+  net::SocketAddress downstream_local;   // the CONNECT authority (VIP:port)
+  std::string source_principal;          // client SPIFFE id, if mTLS
+  const mesh::Workload* source = nullptr;
+  const mesh::Service* service = nullptr;
+  const mesh::Workload* upstream_workload = nullptr;
+  std::string upstream_host;     // endpoint ip:port
+  std::string upstream_cluster;  // inbound-vip|80|http|host
+  std::string protocol;          // "HTTP/1.1", "HTTP/2"; request_protocol "http"/"grpc"
+  bool grpc = false;
+  std::string method, path, authority, user_agent, request_id, forwarded_for;
+  int response_code = 0;         // 0 = no response sent
+  std::string grpc_status;       // grpc-status of the response, if any
+  std::string response_flags = std::string(flags::kNone);
+  std::string details;           // %RESPONSE_CODE_DETAILS%-like reason
+  uint64_t bytes_received = 0;   // request body bytes from downstream
+  uint64_t bytes_sent = 0;       // response body bytes to downstream
+  bool mutual_tls = false;
+};
+
+class RequestMetrics {
+ public:
+  explicit RequestMetrics(metrics::Registry& registry);
+  // Counts the request (istio_requests_total, duration, sizes) on `shard`
+  // and writes the access log line (module "access").
+  void Record(size_t shard, const RequestInfo& info, base::MonoTime now) const;
+  static constexpr std::string_view kReporter = "waypoint";
+  static const metrics::Labels& LabelNames();
+  static metrics::Labels LabelValues(const RequestInfo& info);
+
+ private:
+  metrics::CounterFamily& requests_;
+  metrics::HistogramFamily& duration_;
+  metrics::HistogramFamily& request_bytes_;
+  metrics::HistogramFamily& response_bytes_;
+};
+
+// The access log line for a request (module "access", INFO; WARN for 5xx).
+void LogRequest(const RequestInfo& info, base::MonoTime now);
+
+}  // namespace ambit::waypoint

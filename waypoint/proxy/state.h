@@ -1,0 +1,30 @@
+// WaypointState: what every worker reads per request, published by the
+// control thread as one immutable snapshot (like the agent's AgentState):
+// the mesh snapshot, the waypoint's own workload and identity, and its TLS
+// contexts. A new certificate or config makes a new state; requests in flight
+// keep the one they started with.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/identity/identity.h"
+#include "common/mesh/snapshot.h"
+#include "common/tls/context.h"
+
+namespace ambit::waypoint {
+
+struct WaypointState {
+  std::shared_ptr<const mesh::Snapshot> snapshot;
+  mesh::Workload self;                   // the waypoint pod's workload
+  std::string identity;                  // its SPIFFE identity
+  std::shared_ptr<const tls::TlsContext> server_tls;  // 15008, client cert required
+  std::shared_ptr<const tls::TlsContext> client_tls;  // HBONE to endpoints
+  // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
+  // HBONE; upstream connections are plaintext and the agent captures them.
+  bool sandwich = false;
+  uint64_t generation = 0;
+};
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,74 @@
+// TCP fallback: a connection whose port is declared TCP (or TLS, or that did
+// not look like HTTP) is relayed to one endpoint as bytes, like the agent
+// does (L4), with the istio_tcp_* metrics under reporter="waypoint".
+#include <fmt/format.h>
+
+#include "common/base/log.h"
+#include "common/telemetry/peer_labels.h"
+#include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/worker.h"
+
+namespace ambit::waypoint {
+
+namespace {
+
+telemetry::ConnectionLabels TcpLabels(const Downstream& d, const UpstreamEndpoint* ep,
+                                      std::string_view flags) {
+  telemetry::ConnectionLabels l;
+  l.reporter = "waypoint";
+  l.source = telemetry::LabelsFor(d.source);
+  if (!d.principal.empty()) l.source.principal = d.principal;
+  l.destination = telemetry::LabelsFor(ep != nullptr ? ep->workload : nullptr);
+  telemetry::SetServiceLabels(d.target.service, &l);
+  l.mutual_tls = d.mtls;
+  l.response_flags = std::string(flags);
+  return l;
+}
+
+}  // namespace
+
+io::Task<void> ServeTcp(const Downstream& d, io::ByteStream& stream) {
+  Worker& w = d.worker;
+  const base::MonoTime start = w.loop().Now();
+  auto ep = d.PickEndpoint();
+  if (!ep) {
+    metrics::Labels l = TcpLabels(d, nullptr, flags::kNoHealthyUpstream).Values();
+    w.tcp().opened.Get(w.index(), l)->Inc();
+    w.tcp().failed.Get(w.index(), l)->Inc();
+    w.tcp().closed.Get(w.index(), l)->Inc();
+    AMBIT_LOG(kWarn, "access", "tcp {} -> {}: no healthy upstream", d.peer.ToString(),
+              d.target.Describe());
+    stream.Abort();
+    co_return;
+  }
+  auto up = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream, d.scope);
+  const metrics::Labels ok_labels = TcpLabels(d, &*ep, flags::kNone).Values();
+  if (!up.ok()) {
+    metrics::Labels l = TcpLabels(d, &*ep, flags::kUpstreamConnectFailure).Values();
+    w.tcp().opened.Get(w.index(), l)->Inc();
+    w.tcp().failed.Get(w.index(), l)->Inc();
+    w.tcp().closed.Get(w.index(), l)->Inc();
+    AMBIT_LOG(kWarn, "access", "tcp {} -> {} via {}: {}", d.peer.ToString(), d.target.Describe(),
+              ep->address.ToString(), up.status().ToString());
+    stream.Abort();
+    co_return;
+  }
+  w.tcp().opened.Get(w.index(), ok_labels)->Inc();
+  RelayTotals t = co_await RelayStreams(stream, *up->stream, d.scope);
+  w.tcp().received_bytes.Get(w.index(), ok_labels)->Inc(t.up);
+  w.tcp().sent_bytes.Get(w.index(), ok_labels)->Inc(t.down);
+  w.tcp().closed.Get(w.index(), ok_labels)->Inc();
+  if (up->tunnel != nullptr && t.status.ok()) {
+    (void)co_await up->tunnel->AwaitClosed({.timeout = std::chrono::seconds(5)});
+  }
+  AMBIT_LOG(kInfo, "access",
+            "tcp complete src.addr={} src.identity={} dst.service={} upstream.host={} "
+            "bytes_recv={} bytes_sent={} duration={}ms{}",
+            d.peer.ToString(), d.principal, d.target.Describe(), ep->address.ToString(), t.up,
+            t.down,
+            std::chrono::duration_cast<std::chrono::milliseconds>(w.loop().Now() - start).count(),
+            t.status.ok() ? "" : fmt::format(" error=\"{}\"", std::string(t.status.message())));
+}
+
+}  // namespace ambit::waypoint

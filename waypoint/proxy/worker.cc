@@ -1,0 +1,132 @@
+#include "waypoint/proxy/worker.h"
+
+#include <sys/socket.h>
+
+#include "common/base/log.h"
+#include "common/io/acceptor.h"
+
+namespace ambit::waypoint {
+
+Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options,
+               const RequestMetrics& requests, telemetry::TcpMetrics& tcp,
+               WorkerCounters counters)
+    : loop_(loop),
+      index_(index),
+      options_(std::move(options)),
+      requests_(requests),
+      tcp_(tcp),
+      counters_(counters),
+      pool_(loop, options_.pool),
+      http1_pool_(loop, options_.upstream),
+      h2_pool_(loop, options_.upstream) {}
+
+Worker::~Worker() { accept_scope_->Cancel(); }
+
+void Worker::Start() {
+  pool_.Start();
+  loop_.Spawn(Sweeper(this, accept_scope_));
+}
+
+void Worker::SetState(std::shared_ptr<const WaypointState> state) {
+  state_ = std::move(state);
+  // Endpoints that left: their pooled upstreams go now (a reused pod IP must
+  // never get a request over a connection meant for its predecessor).
+  std::set<std::string> live;
+  if (state_ && state_->snapshot) {
+    for (const auto& [uid, w] : state_->snapshot->workloads()) {
+      for (const auto& ip : w.addresses) live.insert(EndpointLiveKey(w, ip));
+    }
+  }
+  http1_pool_.Prune(live);
+  h2_pool_.Prune(live);
+}
+
+void Worker::AddListener(ListenerKind kind, net::Fd fd) {
+  const int raw = fd.get();
+  listeners_.push_back(std::move(fd));
+  loop_.Spawn(AcceptLoop(this, raw, kind, accept_scope_));
+}
+
+void Worker::Drain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& fd : listeners_) (void)::shutdown(fd.get(), SHUT_RDWR);
+  size_t n = 0;
+  for (auto& weak : downstream_) {
+    if (auto s = weak.lock()) {
+      s->Drain();
+      ++n;
+    }
+  }
+  downstream_.clear();
+  h2_pool_.Shutdown();
+  http1_pool_.Prune({});
+  AMBIT_LOG(kInfo, "waypoint", "worker {} draining: listeners closed, GOAWAY on {} connection(s)",
+            index_, n);
+}
+
+void Worker::TrackDownstream(const std::shared_ptr<http2::Session>& s) {
+  std::erase_if(downstream_, [](const auto& w) { return w.expired(); });
+  downstream_.push_back(s);
+  if (draining_) s->Drain();
+}
+
+void Worker::CountDownstreamError(std::string_view protocol, std::string_view reason) {
+  if (counters_.downstream_errors == nullptr) return;
+  counters_.downstream_errors->Get(index_, {std::string(protocol), std::string(reason)})->Inc();
+}
+
+void Worker::CountConnectRejected(std::string_view reason) {
+  if (counters_.connect_rejected == nullptr) return;
+  counters_.connect_rejected->Get(index_, {std::string(reason)})->Inc();
+}
+
+io::Task<void> Worker::AcceptLoop(Worker* w, int fd, ListenerKind kind,
+                                  std::shared_ptr<io::CancelScope> scope) {
+  w->busy_.fetch_add(1, std::memory_order_relaxed);
+  io::Acceptor acceptor(w->loop_, fd);
+  for (;;) {
+    auto a = co_await acceptor.Next({.scope = scope.get()});
+    if (scope->cancelled()) {
+      if (a.ok()) (void)co_await w->loop_.Close(a->fd);
+      break;
+    }
+    if (!a.ok()) {
+      if (w->draining_) break;
+      AMBIT_LOG(kWarn, "waypoint", "accept failed: {}", a.status().ToString());
+      (void)co_await w->loop_.Sleep(std::chrono::milliseconds(50), {.scope = scope.get()});
+      continue;
+    }
+    auto peer = net::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a->peer),
+                                                 a->peer_len);
+    net::Fd conn(a->fd);
+    const net::SocketAddress p = peer.ok() ? *peer : net::SocketAddress();
+    if (!w->state_) {  // no certificate/config yet: refuse
+      (void)co_await w->loop_.Close(conn.Release());
+      continue;
+    }
+    if (kind == ListenerKind::kHbone) {
+      w->SpawnCounted(HandleHboneConnection(*w, std::move(conn), p));
+    } else {
+      w->SpawnCounted(HandleSandwichConnection(*w, std::move(conn), p));
+    }
+  }
+  co_await acceptor.Close();
+  w->busy_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+io::Task<void> Worker::Counted(Worker* w, io::Task<void> task) {
+  w->busy_.fetch_add(1, std::memory_order_relaxed);
+  co_await std::move(task);
+  if (w->busy_.fetch_sub(1, std::memory_order_relaxed) == 1 && w->draining_) w->pool_.Shutdown();
+}
+
+io::Task<void> Worker::Sweeper(Worker* w, std::shared_ptr<io::CancelScope> scope) {
+  for (;;) {
+    Status st = co_await w->loop_.Sleep(std::chrono::seconds(10), {.scope = scope.get()});
+    if (!st.ok() || scope->cancelled()) co_return;
+    w->http1_pool_.SweepIdle();
+  }
+}
+
+}  // namespace ambit::waypoint
