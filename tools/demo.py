@@ -6,7 +6,10 @@ tools/examples/demo.yaml describes them, starts one ambit-agent per node from
 that file (the agents install the in-pod redirection themselves), sends HTTP
 traffic from the client pod to the httpbin service, and shows what happened:
 the identities each side saw, that only TLS crossed between the nodes, the
-agents' access logs, metrics and `ambitctl` views. Cleans up after itself.
+agents' access logs, metrics and `ambitctl` views. Then L7: the `reviews`
+service uses a waypoint (ambit-waypoint in its own pod), which balances each
+request of one keep-alive connection and reports HTTP metrics. Cleans up
+after itself.
 """
 import argparse
 import json
@@ -27,8 +30,11 @@ PODS = {  # name -> (node, ip); must match tools/examples/demo.yaml
     "client": ("node-a", "10.44.1.10"),
     "server-v1": ("node-b", "10.44.2.10"),
     "server-v2": ("node-b", "10.44.2.11"),
+    "waypoint": ("node-b", "10.44.2.20"),
 }
 VIP = "10.96.0.10"
+REVIEWS_VIP = "10.96.0.20"  # the service that uses the waypoint
+WAYPOINT_UID = "cluster1//Pod/demo/waypoint"
 
 HTTP_SERVER = r"""
 import http.server, sys
@@ -62,6 +68,7 @@ class Demo:
     def __init__(self, build):
         self.build = build
         self.agent = os.path.join(build, "agent", "app", "ambit-agent")
+        self.waypoint = os.path.join(build, "waypoint", "app", "ambit-waypoint")
         self.ctl = os.path.join(build, "tools", "ambitctl", "ambitctl")
         self.tmp = tempfile.mkdtemp(prefix="ambit-demo-")
         self.procs = []
@@ -144,7 +151,7 @@ class Demo:
 
     # ---- the demo --------------------------------------------------------------
     def run(self):
-        title("1. Topology: two nodes, three pods (network namespaces)")
+        title("1. Topology: two nodes, four pods (network namespaces)")
         self.cleanup()
         self.build_topology()
         for pod, (node, ip) in PODS.items():
@@ -161,10 +168,17 @@ class Demo:
             self.spawn(f"{P}-{node}", [self.agent, "--config", CONFIG, "--node", node, "--ca-dir", ca,
                                        "--redirect", "auto", "--log-level", "info,access=info"], log)
         for pod, (node, _) in PODS.items():
-            self.wait_for(self.logs[node], f"capturing pod demo/{pod}")
+            if pod != "waypoint":  # the waypoint pod is never captured
+                self.wait_for(self.logs[node], f"capturing pod demo/{pod}")
         for node in NODES:
             self.wait_for(self.logs[node], "ready")
             print(f"  {node}: agent ready (in-pod rules installed by the agent)")
+        self.logs["waypoint"] = os.path.join(self.tmp, "waypoint.log")
+        self.spawn(f"{P}-waypoint", [self.waypoint, "--config", CONFIG, "--ca-dir", ca,
+                                     "--workload", WAYPOINT_UID, "--log-level", "info,access=info"],
+                   self.logs["waypoint"])
+        self.wait_for(self.logs["waypoint"], "serving HBONE")
+        print(f"  waypoint pod: ambit-waypoint serving HBONE on {PODS['waypoint'][1]}:15008")
 
         title("3. Servers in the server pods, traffic from the client pod to the service VIP")
         for pod in ("server-v1", "server-v2"):
@@ -234,6 +248,35 @@ class Demo:
         for l in opened[:2]:
             print("  node-b  " + (l if len(l) < 200 else l[:100] + " ... " + l[-80:]))
         self.check(len(opened) > 0, "node-b counts istio_tcp_connections_opened_total (reporter=destination)")
+
+        title("7. L7: the reviews service uses a waypoint (ambit-waypoint)")
+        urls = [f"http://{REVIEWS_VIP}/"] * 6
+        r = nsx(f"{P}-client", "curl", "-s", "--max-time", "10", "-w", "%{num_connects}\\n", *urls,
+                check=False)
+        lines = [l for l in r.stdout.splitlines() if l.strip()]
+        replies = [l for l in lines if l.startswith("hello from")]
+        connects = sum(int(l) for l in lines if l.strip().isdigit())
+        print(f"  client$ curl {' '.join(['http://' + REVIEWS_VIP + '/'] * 2)} ... (6 requests, one connection)")
+        for l in replies:
+            print(f"    {l}")
+        self.check(len(replies) == 6, "every request through the waypoint answered")
+        self.check(connects == 1, f"one keep-alive connection from the client ({connects} connect)")
+        self.check(any("server-v1" in l for l in replies) and any("server-v2" in l for l in replies),
+                   "the waypoint balanced the requests of that one connection over both versions")
+        self.check(all(l.endswith(PODS["waypoint"][1]) for l in replies),
+                   f"the servers saw the waypoint ({PODS['waypoint'][1]}) as the client")
+        self.wait_for(self.logs["waypoint"], "request complete", timeout=10)
+        acc = [l for l in open(self.logs["waypoint"]).read().splitlines() if "request complete" in l]
+        for l in acc[:2]:
+            print("  waypoint  " + l.split("\t", 3)[-1][:260])
+        self.check(any("src.identity=spiffe://cluster.local/ns/demo/sa/sleep" in l for l in acc),
+                   "the waypoint saw the client's identity as the request's source principal")
+        metrics = nsx(f"{P}-waypoint", "curl", "-s", "http://127.0.0.1:15020/metrics", check=False).stdout
+        reqs = [l for l in metrics.splitlines()
+                if l.startswith("istio_requests_total{") and 'reporter="waypoint"' in l]
+        for l in reqs[:2]:
+            print("  waypoint  " + (l if len(l) < 200 else l[:100] + " ... " + l[-90:]))
+        self.check(len(reqs) > 0, "the waypoint counts istio_requests_total (reporter=waypoint)")
 
     def wait_tcp(self, ns, ip, port, timeout=10):
         deadline = time.monotonic() + timeout
