@@ -183,6 +183,7 @@ struct Parser::Impl {
 
   static int OnBody(llhttp_t* p, const char* at, size_t n) {
     Impl* s = Self(p);
+    if (n == 0) return 0;  // an empty span flushed at the end of the input
     s->body = std::as_bytes(std::span(at, n));
     s->event = Event::kBody;
     return HPE_PAUSED;

@@ -35,28 +35,6 @@ io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& inf
   co_return st.ok() && keep;
 }
 
-struct Prepared {
-  http1::Headers headers;  // toward the upstream
-  std::string upgrade_value;
-};
-
-Prepared PrepareUpstreamHeaders(const Downstream& d, const http1::RequestHead& head,
-                                RequestInfo& info) {
-  Prepared p;
-  p.headers = head.headers;
-  StripHopByHop(p.headers);
-  info.request_id = AddProxyHeaders(p.headers, d.peer.ip().ToString());
-  if (head.upgrade) {
-    if (auto v = http1::FindHeader(head.headers, "upgrade")) p.upgrade_value = std::string(*v);
-    p.headers.push_back({"connection", "upgrade"});
-    p.headers.push_back({"upgrade", p.upgrade_value});
-  }
-  if (head.framing == http1::Framing::kChunked) {
-    p.headers.push_back({"transfer-encoding", "chunked"});
-  }
-  return p;
-}
-
 // One request: endpoint, upstream stream, exchange, accounting. Returns
 // whether the downstream connection can carry another request.
 io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Parser& parser,
@@ -74,9 +52,14 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
                              {405, "CONNECT is not served by the waypoint", "-", "method_not_allowed"},
                              false);
   }
-  Prepared prep = PrepareUpstreamHeaders(d, head, info);
-  std::string request_head;
-  http1::AppendRequestHead(request_head, head.method, head.target, prep.headers);
+  UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
+  if (!prep.ok) {
+    w.CountDownstreamError("http1", "bad_upgrade");
+    co_return co_await Reply(d, down, info, {400, prep.error, "DPE", "downstream_protocol_error"},
+                             false);
+  }
+  info.request_id = prep.request_id;
+  const std::string& request_head = prep.head;
 
   ExchangeOptions eo;
   eo.method = head.method;

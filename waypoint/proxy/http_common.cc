@@ -27,14 +27,12 @@ std::string AddProxyHeadersImpl(HeaderList& h, std::string_view client_ip, bool 
     }
     return nullptr;
   };
+  // Exactly one x-request-id goes on: the client's first one when valid.
   std::string id;
-  if (std::string* v = find("x-request-id"); v != nullptr && IsValidRequestId(*v)) {
-    id = *v;
-  } else {
-    std::erase_if(h, [](const auto& x) { return base::EqualsIgnoreCase(x.name, "x-request-id"); });
-    id = NewRequestId();
-    h.push_back({"x-request-id", id});
-  }
+  if (std::string* v = find("x-request-id"); v != nullptr && IsValidRequestId(*v)) id = *v;
+  std::erase_if(h, [](const auto& x) { return base::EqualsIgnoreCase(x.name, "x-request-id"); });
+  if (id.empty()) id = NewRequestId();
+  h.push_back({"x-request-id", id});
   if (!client_ip.empty()) {
     if (std::string* v = find("x-forwarded-for"); v != nullptr) {
       v->append(", ").append(client_ip);
@@ -87,6 +85,26 @@ std::string AddProxyHeaders(http1::Headers& headers, std::string_view client_ip)
 
 std::string AddProxyHeaders(http2::H2Headers& headers, std::string_view client_ip) {
   return AddProxyHeadersImpl(headers, client_ip, true);
+}
+
+UpstreamRequest BuildUpstreamRequest(const http1::RequestHead& head, std::string_view client_ip) {
+  UpstreamRequest out;
+  http1::Headers h = head.headers;
+  StripHopByHop(h);
+  out.request_id = AddProxyHeaders(h, client_ip);
+  if (head.upgrade) {
+    if (auto v = http1::FindHeader(head.headers, "upgrade")) out.upgrade_value = std::string(*v);
+    if (out.upgrade_value.empty() || !http1::IsValidHeaderValue(out.upgrade_value)) {
+      out.ok = false;
+      out.error = "upgrade request without an Upgrade protocol";
+      return out;
+    }
+    h.push_back({"connection", "upgrade"});
+    h.push_back({"upgrade", out.upgrade_value});
+  }
+  if (head.framing == http1::Framing::kChunked) h.push_back({"transfer-encoding", "chunked"});
+  http1::AppendRequestHead(out.head, head.method, head.target, h);
+  return out;
 }
 
 LocalReply NoHealthyUpstream() {

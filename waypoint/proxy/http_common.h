@@ -29,6 +29,18 @@ std::string AddProxyHeaders(http1::Headers& headers, std::string_view client_ip)
 std::string AddProxyHeaders(http2::H2Headers& headers, std::string_view client_ip);
 std::string NewRequestId();
 
+// The request head sent upstream for a downstream HTTP/1.1 request:
+// hop-by-hop headers dropped, proxy headers added, Upgrade kept for an
+// upgrade, chunked framing re-declared, HTTP/1.1 on the wire.
+struct UpstreamRequest {
+  bool ok = true;             // false: refuse the request (400), see `error`
+  std::string error;
+  std::string head;           // serialized
+  std::string request_id;     // x-request-id (kept or generated)
+  std::string upgrade_value;  // the Upgrade header of an upgrade request
+};
+UpstreamRequest BuildUpstreamRequest(const http1::RequestHead& head, std::string_view client_ip);
+
 // Local replies (status, text body) in Envoy's words.
 struct LocalReply {
   int status = 503;

@@ -18,10 +18,13 @@ TEST_CASE("hop-by-hop headers and those Connection names are not forwarded") {
 }
 
 TEST_CASE("x-request-id kept when valid, else generated; XFF appended; proto set once") {
-  http1::Headers h = {{"X-Request-Id", "abc-123"}, {"X-Forwarded-For", "1.2.3.4"}};
+  http1::Headers h = {{"X-Request-Id", "abc-123"}, {"X-Forwarded-For", "1.2.3.4"},
+                      {"x-request-id", "second"}};
   CHECK(AddProxyHeaders(h, "10.0.0.1") == "abc-123");
-  CHECK(h[1].value == "1.2.3.4, 10.0.0.1");
   REQUIRE(h.size() == 3);
+  CHECK(h[0].value == "1.2.3.4, 10.0.0.1");
+  CHECK(h[1].name == "x-request-id");  // exactly one, the client's first
+  CHECK(h[1].value == "abc-123");
   CHECK(h[2].name == "x-forwarded-proto");
   http1::Headers bad = {{"x-request-id", "has space"}};
   std::string id = AddProxyHeaders(bad, "10.0.0.1");
