@@ -43,11 +43,11 @@ class WaypointPod:
         return {"waypoint": {"destination": {"namespace": self.ns, "hostname": self.hostname},
                              "hboneMtlsPort": 15008}}
 
-    def start(self, extra_args=()):
+    def start(self, extra_args=(), log_level="info,access=info"):
         logf = open(self.log_path, "a")
         cmd = ["ip", "netns", "exec", self.pod.ns, self.bin, "--config", self.env.config_path,
                "--ca-dir", self.env.ca_dir, "--workload", self.uid, "--workers", "2",
-               "--log-level", "info,access=info", *extra_args]
+               "--log-level", log_level, *extra_args]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
         self.env.topo.procs.append(self.proc)
         self.wait_log("serving HBONE", timeout=15)

@@ -1,0 +1,178 @@
+"""waypoint: HTTP/1.1 through client -> agent -> ambit-waypoint -> agent -> server, against
+L7 peers on the same machine in the same run: an HAProxy `mode http` pair with mTLS between
+the two proxies (what a user would run instead of a waypoint hop), and one nghttpx (HTTP/1.1
+in, HTTP/1.1 out, no TLS: the cheapest L7 hop there is).
+
+Own topology (2 nodes; not BenchEnv's four): pods cu (captured client), su (captured server),
+wp (the waypoint pod, not captured), cp/sp (uncaptured client/server for the peers). Every
+server is HAProxy answering 1 KiB. wrk: POST 1 KiB, keep-alive.
+  - saturation: 32 connections for SECONDS -> rps, p99, rps per proxy core;
+  - fixed: 10 connections x 1 request / 10 ms (~1000 rps) -> cores per 1000 rps.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "netns"))
+from harness import Topology, wait_tcp  # noqa: E402
+from harness import run as run_cmd  # noqa: E402
+from ambit_env import AmbitEnv  # noqa: E402
+from waypoint_env import WaypointPod  # noqa: E402
+
+from . import peers  # noqa: E402
+from .measure import CpuMeter, fmt, median, ratio, table, verdict  # noqa: E402
+from .scen_http import scripts  # noqa: E402
+
+VIP = "10.96.0.40"
+PORT = 8080
+HAP_A, HAP_B, NGHTTPX = 23000, 23001, 23002
+
+
+def _wrk(ns, url, script, conns, seconds, pids):
+    args = ["ip", "netns", "exec", ns, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+            "-s", script, url]
+    with CpuMeter(pids) as m:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", r.stdout)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)", r.stdout, re.M)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+    if not rps:
+        return None
+    p99_us = float(p99.group(1)) * {"us": 1, "ms": 1000, "s": 1e6}[p99.group(2)] if p99 else None
+    return {"rps": float(rps.group(1)), "cores": m.cores, "p99": p99_us,
+            "non2xx": int(bad.group(1)) if bad else 0}
+
+
+def _haproxy_http_pair(workdir, cert_a, cert_b, ca, server):
+    pem_a, pem_b = peers._combined_pem(cert_a), peers._combined_pem(cert_b)
+    tls = f"ca-file {ca} verify required ssl-min-ver TLSv1.3"
+    g = peers.HAPROXY_GLOBAL.format(threads=2, mode="http")
+    a = g + (f"frontend fa\n  bind 10.44.1.1:{HAP_A}\n  option http-keep-alive\n"
+             f"  default_backend ba\nbackend ba\n  http-reuse always\n"
+             f"  server b 10.44.0.2:{HAP_B} ssl crt {pem_a} {tls}\n")
+    b = g + (f"frontend fb\n  bind 10.44.0.2:{HAP_B} ssl crt {pem_b} {tls}\n"
+             f"  option http-keep-alive\n  default_backend bb\nbackend bb\n  http-reuse always\n"
+             f"  server s {server}\n")
+    out = []
+    for name, text in (("hap-http-a.cfg", a), ("hap-http-b.cfg", b)):
+        p = os.path.join(workdir, name)
+        with open(p, "w") as f:
+            f.write(text)
+        out.append(p)
+    return out
+
+
+def run(build, log, reps=3, seconds=4):
+    with Topology(nodes=2, tag="w") as topo:
+        env = AmbitEnv(topo, build, workers=2)
+        try:
+            return _run(topo, env, build, log, reps, seconds)
+        finally:
+            env.cleanup()
+
+
+def _run(topo, env, build, log, reps, seconds):
+    cu = env.pod(1, "cu", sa="client")
+    su = env.pod(2, "su", sa="server", services={"demo/web.demo.svc.cluster.local": {80: PORT}})
+    wp = WaypointPod(env, node=2, name="waypoint")
+    env.service("web", vip=VIP, ports={80: PORT}, extra=wp.use())
+    cp, sp = env.pod(1, "cp", captured=False), env.pod(2, "sp", captured=False)
+    procs = []
+    for pod in (su, sp):
+        cfg = peers.http_responder_config(env.dir, PORT)
+        procs.append(topo.spawn(pod.ns, ["haproxy", "-db", "-f", cfg]))
+        wait_tcp(pod.ns, pod.ip, PORT, timeout=10)
+    env.start()
+    wp.start(log_level="info,access=warn")  # no access line per request
+    agents = [env.agents[1].pid, env.agents[2].pid]
+    wpid = wp.proc.pid
+    # Peers, with certificates from the same CA as the agents.
+    certs = {}
+    for name in ("peer-a", "peer-b"):
+        out = os.path.join(env.dir, "certs", name)
+        run_cmd([env.ctl_bin, "ca", "issue", "--ca", env.ca_dir, "--identity",
+             f"spiffe://cluster.local/ns/bench/sa/{name}", "--out", out])
+        certs[name] = out
+    ca = os.path.join(certs["peer-a"], "root-cert.pem")
+    ha, hb = _haproxy_http_pair(env.dir, certs["peer-a"], certs["peer-b"], ca, f"{sp.ip}:{PORT}")
+    pb = topo.spawn(topo.node_ns(2), ["haproxy", "-db", "-f", hb])
+    pa = topo.spawn(topo.node_ns(1), ["haproxy", "-db", "-f", ha])
+    ng = topo.spawn(topo.node_ns(1), ["nghttpx", f"--frontend=10.44.1.1,{NGHTTPX};no-tls",
+                                      f"--backend={sp.ip},{PORT};;proto=http/1.1", "--workers=2",
+                                      "--no-ocsp", "--errorlog-file=/dev/null",
+                                      "--accesslog-file=/dev/null"])
+    for port in (HAP_A, NGHTTPX):
+        wait_tcp(cp.ns, "10.44.1.1", port, timeout=10)
+    variants = {
+        "waypoint": (cu.ns, f"http://{VIP}/", [wpid], agents),
+        "haproxy": (cp.ns, f"http://10.44.1.1:{HAP_A}/", [pa.pid, pb.pid], []),
+        "nghttpx": (cp.ns, f"http://10.44.1.1:{NGHTTPX}/", [ng.pid], []),
+    }
+    sc = scripts(env.dir)
+    res = {n: {"sat": [], "fixed": []} for n in variants}
+    for rep in range(reps):
+        for n, (ns, url, pids, extra) in variants.items():
+            for kind, script, conns in (("sat", sc["sat"], 32), ("fixed", sc["fixed"], 10)):
+                got = _wrk(ns, url, script, conns, seconds, pids + extra)
+                res[n][kind].append(got)
+                log(f"[waypoint] rep {rep + 1} {n} {kind}: "
+                    f"{fmt(got and got['rps'])} rps, {fmt(got and got['cores'])} cores, "
+                    f"p99 {fmt(got and got['p99'])} us")
+                time.sleep(0.3)  # let the previous run's sockets drain
+    # Waypoint process alone: one more saturated run measuring only its CPU.
+    alone = []
+    for _ in range(reps):
+        ns, url, pids, _extra = variants["waypoint"]
+        alone.append(_wrk(ns, url, sc["sat"], 32, seconds, pids))
+        time.sleep(0.3)
+    return _report(res, alone, reps, seconds)
+
+
+def _med(xs, key):
+    return median([x[key] for x in xs if x is not None])
+
+
+def _report(res, alone, reps, seconds):
+    rows = []
+    per_core = {}
+    for n, procs in (("waypoint", 1), ("haproxy", 2), ("nghttpx", 1)):
+        sat, fixed = res[n]["sat"], res[n]["fixed"]
+        rps, p99 = _med(sat, "rps"), _med(sat, "p99")
+        if n == "waypoint":
+            proxy_cores = _med(alone, "cores")
+            label = "Ambit: agent → ambit-waypoint → agent"
+        else:
+            proxy_cores = _med(sat, "cores") / procs if _med(sat, "cores") is not None else None
+            label = "HAProxy mode http pair (mTLS)" if n == "haproxy" else "nghttpx, 1 hop (no TLS)"
+        per_core[n] = rps / proxy_cores if rps and proxy_cores else None
+        k = _med(fixed, "cores")
+        k_per_1000 = (k / (_med(fixed, "rps") / 1000)) if k and _med(fixed, "rps") else None
+        bad = sum((x or {}).get("non2xx", 0) for x in sat + fixed)
+        rows.append([label, fmt(rps, 0), fmt(p99, 0), fmt(proxy_cores), fmt(per_core[n], 0),
+                     fmt(k_per_1000, 3), str(bad)])
+    hap = per_core.get("haproxy")
+    wpc = per_core.get("waypoint")
+    wp_p99, hap_p99 = _med(res["waypoint"]["sat"], "p99"), _med(res["haproxy"]["sat"], "p99")
+    fixed_wp = _med(res["waypoint"]["fixed"], "cores")
+    fixed_rps = _med(res["waypoint"]["fixed"], "rps")
+    total_k = fixed_wp / (fixed_rps / 1000) if fixed_wp and fixed_rps else None
+    text = ["## waypoint (HTTP/1.1, 1 KiB POST, keep-alive)", "",
+            f"Median of {reps} interleaved rounds, {seconds} s each. Saturation: wrk 32 connections; "
+            "fixed: 10 connections × 1 request / 10 ms. \"proxy cores\" at saturation: the waypoint "
+            "process alone (a separate run) / per HAProxy process / the nghttpx process; "
+            "\"cores per 1000 rps\" at the fixed rate: every proxy on the path (Ambit: both "
+            "agents + the waypoint).", ""]
+    text.append(table(["path", "rps (sat)", "p99 µs (sat)", "proxy cores (sat)",
+                       "rps per proxy core", "cores / 1000 rps (fixed, whole path)", "non-2xx"],
+                      rows))
+    text += ["", f"- waypoint rps per core / HAProxy `mode http` per proxy core: **{fmt(ratio(wpc, hap))}×** "
+             f"(goal ≥ 1.2×) {verdict(wpc is not None and hap is not None and wpc >= 1.2 * hap)}",
+             f"- p99 at saturation: waypoint path {fmt(wp_p99, 0)} µs vs HAProxy pair {fmt(hap_p99, 0)} µs "
+             f"(goal ≤) {verdict(wp_p99 is not None and hap_p99 is not None and wp_p99 <= hap_p99)}",
+             f"- whole Ambit path per 1000 rps: {fmt(total_k, 3)} cores (goal ≤ 0.06) "
+             f"{verdict(total_k is not None and total_k <= 0.06)}"]
+    return "\n".join(text) + "\n"
