@@ -45,6 +45,11 @@ Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view 
                                         res.kind, res.name));
     return absl::OkStatus();
   }
+  if (IsGatewayApiGateway(res.api_version, res.kind)) {
+    GatewayDeclConfig gw;
+    RETURN_IF_ERROR(ParseGatewayDecl(r, n, path, false, &gw));
+    out->gateways.push_back(std::move(gw));
+  }
   YAML::Emitter em;
   em << n;
   res.raw_yaml = em.c_str();
@@ -71,10 +76,18 @@ Status ParseDocument(const YamlReader& r, const YAML::Node& doc, LocalConfig* ou
   RETURN_IF_ERROR(r.CheckDepth(doc, ""));
   if (IsResource(doc)) return ParseResource(r, doc, "", out);
   RETURN_IF_ERROR(r.ExpectMap(doc, ""));
-  RETURN_IF_ERROR(r.CheckKeys(doc, "", {"workloads", "services", "policies", "resources"}));
+  RETURN_IF_ERROR(r.CheckKeys(
+      doc, "", {"workloads", "services", "policies", "resources", "namespaces", "gateways"}));
   RETURN_IF_ERROR(ParseList(r, doc, "workloads", ParseWorkload, &out->workloads));
   RETURN_IF_ERROR(ParseList(r, doc, "services", ParseService, &out->services));
   RETURN_IF_ERROR(ParseList(r, doc, "policies", ParsePolicy, &out->policies));
+  RETURN_IF_ERROR(ParseList(r, doc, "namespaces", ParseNamespace, &out->namespaces));
+  RETURN_IF_ERROR(ParseList(
+      r, doc, "gateways",
+      [](const YamlReader& rr, const YAML::Node& n, std::string_view path, GatewayDeclConfig* g) {
+        return ParseGatewayDecl(rr, n, path, true, g);
+      },
+      &out->gateways));
   if (Has(doc, "resources")) {
     const YAML::Node list = doc["resources"];
     RETURN_IF_ERROR(r.ExpectSeq(list, "resources"));

@@ -53,6 +53,7 @@ struct ApplicationTunnelConfig {
 };
 
 using PortMap = std::map<uint16_t, uint16_t>;  // service port → target port
+using LabelMap = std::map<std::string, std::string>;
 
 struct WorkloadConfig {
   int line = 0;  // where the entry starts, for later diagnostics
@@ -75,7 +76,7 @@ struct WorkloadConfig {
   std::map<std::string, PortMap> services;  // "ns/hostname" → ports
   // Ambit extensions.
   std::string netns;  // e.g. /var/run/netns/<name>
-  std::map<std::string, std::string> labels;
+  LabelMap labels;
 };
 
 enum class Scope : uint8_t { kRegion, kZone, kSubzone, kNode, kCluster, kNetwork };
@@ -90,12 +91,21 @@ struct LoadBalancerConfig {
   HealthPolicy health_policy = HealthPolicy::kOnlyHealthy;
 };
 
+// What the Kubernetes-style port forms add to a service port (ports as a
+// list of {port, targetPort, appProtocol, name}, or {port: {...}}).
+struct ServicePortDetail {
+  std::string name;                         // port name ("" = none)
+  std::optional<std::string> app_protocol;  // absent = not given
+};
+
 struct ServiceConfig {
   int line = 0;
   std::string name, ns, hostname;
   std::vector<NetworkAddressConfig> vips;
   std::vector<NetworkAddressConfig> cidr_vips;
   PortMap ports;
+  std::map<uint16_t, ServicePortDetail> port_details;  // only ports that have some
+  LabelMap labels;  // istio.io/use-waypoint, istio.io/use-waypoint-namespace, ...
   std::vector<std::string> subject_alt_names;
   std::optional<GatewayConfig> waypoint;
   std::vector<WeightedWaypointConfig> weighted_waypoints;
@@ -153,9 +163,33 @@ struct ResourceConfig {
   std::string raw_yaml;  // the whole object re-emitted as YAML
 };
 
+// namespaces[]: {name, labels} — the namespace-level istio.io/use-waypoint.
+struct NamespaceConfig {
+  int line = 0;
+  std::string name;
+  LabelMap labels;
+};
+
+// A Gateway API Gateway (extra document, `resources:` entry, or `gateways:`
+// entry), as far as the waypoint binding needs it. The object itself also
+// stays in `resources` (verbatim) when it came as a resource.
+enum class AllowedNamespaces : uint8_t { kSame, kAll, kSelector };
+struct GatewayDeclConfig {
+  std::string file;
+  int line = 0;
+  std::string name, ns;  // ns defaults to "default", as kubectl does
+  std::string class_name;
+  LabelMap labels;
+  // allowedRoutes.namespaces of the HBONE/15008 listener (Same when absent).
+  AllowedNamespaces allowed = AllowedNamespaces::kSame;
+  LabelMap allowed_selector;  // matchLabels, for kSelector
+};
+
 struct LocalConfig {
   std::vector<WorkloadConfig> workloads;
   std::vector<ServiceConfig> services;
+  std::vector<NamespaceConfig> namespaces;
+  std::vector<GatewayDeclConfig> gateways;
   std::vector<PolicyConfig> policies;
   std::vector<ResourceConfig> resources;
   // Non-fatal findings, "file:line: message" (e.g. unknown resource kinds).

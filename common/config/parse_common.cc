@@ -97,4 +97,16 @@ Status ParsePortMap(const YamlReader& r, const YAML::Node& n, std::string_view p
   return absl::OkStatus();
 }
 
+Status ParseLabels(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                   LabelMap* out) {
+  RETURN_IF_ERROR(r.ExpectMap(n, path));
+  for (const auto& kv : n) {
+    std::string k, v;
+    RETURN_IF_ERROR(r.ToString(kv.first, path, &k));
+    RETURN_IF_ERROR(r.ToString(kv.second, Sub(path, k), &v));
+    (*out)[k] = v;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ambit::config

@@ -99,7 +99,7 @@ Status ParseService(const YamlReader& r, const YAML::Node& n, std::string_view p
       n, path,
       {"name", "namespace", "hostname", "vips", "cidrVips", "ports", "subjectAltNames",
        "waypoint", "weightedWaypoints", "loadBalancer", "ipFamilies", "canonical",
-       "visibility"}));
+       "visibility", "labels"}));
   out->line = YamlReader::Line(n);
   RETURN_IF_ERROR(r.ReqString(n, path, "name", &out->name));
   RETURN_IF_ERROR(r.ReqString(n, path, "namespace", &out->ns));
@@ -112,7 +112,10 @@ Status ParseService(const YamlReader& r, const YAML::Node& n, std::string_view p
         ParseAddresses(r, n["cidrVips"], Sub(path, "cidrVips"), true, &out->cidr_vips));
   }
   if (Has(n, "ports")) {
-    RETURN_IF_ERROR(ParsePortMap(r, n["ports"], Sub(path, "ports"), true, &out->ports));
+    RETURN_IF_ERROR(ParseServicePorts(r, n["ports"], Sub(path, "ports"), out));
+  }
+  if (Has(n, "labels")) {
+    RETURN_IF_ERROR(ParseLabels(r, n["labels"], Sub(path, "labels"), &out->labels));
   }
   if (Has(n, "subjectAltNames")) {
     RETURN_IF_ERROR(r.ToStringList(n["subjectAltNames"], Sub(path, "subjectAltNames"),

@@ -63,18 +63,6 @@ Status ParseServices(const YamlReader& r, const YAML::Node& n, std::string_view 
   return absl::OkStatus();
 }
 
-Status ParseLabels(const YamlReader& r, const YAML::Node& n, std::string_view path,
-                   std::map<std::string, std::string>* out) {
-  RETURN_IF_ERROR(r.ExpectMap(n, path));
-  for (const auto& kv : n) {
-    std::string k, v;
-    RETURN_IF_ERROR(r.ToString(kv.first, path, &k));
-    RETURN_IF_ERROR(r.ToString(kv.second, Sub(path, k), &v));
-    (*out)[k] = v;
-  }
-  return absl::OkStatus();
-}
-
 Status ParseWorkloadEnums(const YamlReader& r, const YAML::Node& n, std::string_view path,
                           WorkloadConfig* out) {
   RETURN_IF_ERROR(OptEnum(r, n, path, "protocol", {"TCP", "HBONE"}, &out->protocol));

@@ -1,6 +1,7 @@
 // Local config loader: example files, the full shape, and exact error texts.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 
 #include "common/config/loader.h"
@@ -224,4 +225,148 @@ TEST_CASE("streams that made yaml-cpp's LoadAll loop forever return promptly") {
   auto two = ambit::config::ParseLocalConfig("workloads: []\n---\nservices: []\n...\n---\npolicies: []\n",
                                              "config.yaml");
   CHECK(two.ok());
+}
+
+TEST_CASE("service ports: ztunnel's map, Kubernetes objects in the map, and the list form") {
+  const char* yaml = R"(services:
+- name: s
+  namespace: n
+  hostname: s.n.svc.cluster.local
+  ports:
+    80: 8080
+    81: 0
+    9090: {targetPort: 9091, appProtocol: grpc, name: grpc-api}
+    9443: {name: https}
+    8000: {targetPort: web-port}
+- name: k
+  namespace: n
+  hostname: k.n.svc.cluster.local
+  labels: {istio.io/use-waypoint: wp}
+  ports:
+  - 5432
+  - {port: 80, targetPort: 8080, appProtocol: kubernetes.io/h2c, name: http}
+  - {port: 443, appProtocol: https}
+  - {port: 8081, targetPort: metrics}
+)";
+  auto cfg = ParseLocalConfig(yaml, "c.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  const ServiceConfig& s = cfg->services[0];
+  CHECK(s.ports == PortMap{{80, 8080}, {81, 0}, {8000, 0}, {9090, 9091}, {9443, 9443}});
+  REQUIRE(s.port_details.size() == 2);  // 8000 has neither a name nor an appProtocol
+  CHECK(s.port_details.at(9090).name == "grpc-api");
+  CHECK(s.port_details.at(9090).app_protocol == std::optional<std::string>("grpc"));
+  CHECK(s.port_details.at(9443).name == "https");
+  CHECK_FALSE(s.port_details.at(9443).app_protocol.has_value());
+  const ServiceConfig& k = cfg->services[1];
+  CHECK(k.ports == PortMap{{80, 8080}, {443, 443}, {5432, 5432}, {8081, 0}});
+  CHECK(k.port_details.at(80).app_protocol == std::optional<std::string>("kubernetes.io/h2c"));
+  CHECK(k.port_details.at(80).name == "http");
+  CHECK(k.port_details.at(443).app_protocol == std::optional<std::string>("https"));
+  CHECK(k.labels.at("istio.io/use-waypoint") == "wp");
+}
+
+TEST_CASE("namespaces and Gateways (document, resources entry, gateways entry)") {
+  const char* yaml = R"(namespaces:
+- name: app
+  labels: {istio.io/use-waypoint: wp}
+- name: empty
+gateways:
+- metadata: {name: g1, namespace: infra, labels: {istio.io/waypoint-for: workload}}
+  spec: {gatewayClassName: ambit-waypoint}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners:
+  - {name: other, port: 80, protocol: HTTP}
+  - name: mesh
+    port: 15008
+    protocol: HBONE
+    allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: a}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: istio-system}
+spec: {selector: {istio: ingressgateway}}
+)";
+  auto cfg = ParseLocalConfig(yaml, "c.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  REQUIRE(cfg->namespaces.size() == 2);
+  CHECK(cfg->namespaces[0].labels.at("istio.io/use-waypoint") == "wp");
+  CHECK(cfg->namespaces[1].labels.empty());
+  REQUIRE(cfg->gateways.size() == 2);  // Istio's own Gateway kind is not one of them
+  CHECK(cfg->gateways[0].name == "g1");
+  CHECK(cfg->gateways[0].class_name == "ambit-waypoint");
+  CHECK(cfg->gateways[0].labels.at("istio.io/waypoint-for") == "workload");
+  CHECK(cfg->gateways[0].allowed == AllowedNamespaces::kSame);
+  CHECK(cfg->gateways[1].ns == "default");
+  CHECK(cfg->gateways[1].line == 9);
+  CHECK(cfg->gateways[1].allowed == AllowedNamespaces::kSelector);
+  CHECK(cfg->gateways[1].allowed_selector == LabelMap{{"team", "a"}});
+  CHECK(cfg->resources.size() == 2);  // both Gateway documents stay verbatim for the waypoint
+}
+
+TEST_CASE("bad ports, namespaces and gateways: file:line: field: message") {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const std::string svc = "services:\n- name: s\n  namespace: n\n  hostname: h\n  ports:\n";
+  const Case cases[] = {
+      {"    80: {targetPort: 8080, appProtocol: [http]}\n",
+       "c.yaml:6: services[0].ports.80.appProtocol: expected a string"},
+      {"    80: {appProtocol: \"\"}\n",
+       "c.yaml:6: services[0].ports.80.appProtocol: '' is not a valid appProtocol (a non-empty "
+       "name without spaces, e.g. http, http2, grpc, tcp, tls, kubernetes.io/h2c)"},
+      {"    80: {appProtocol: \"http 2\"}\n",
+       "c.yaml:6: services[0].ports.80.appProtocol: 'http 2' is not a valid appProtocol (a "
+       "non-empty name without spaces, e.g. http, http2, grpc, tcp, tls, kubernetes.io/h2c)"},
+      {"    80: {name: HTTP}\n",
+       "c.yaml:6: services[0].ports.80.name: 'HTTP' is not a valid port name (lower-case "
+       "letters, digits and '-', at most 63, starting and ending alphanumeric)"},
+      {"    80: {targetPort: my--port}\n",
+       "c.yaml:6: services[0].ports.80.targetPort: 'my--port' is neither a port number nor a "
+       "port name (1-15 of a-z, 0-9, '-', with a letter)"},
+      {"    80: {targetPort: 70000}\n",
+       "c.yaml:6: services[0].ports.80.targetPort: 70000 is out of range (max 65535)"},
+      {"    80: {port: 80}\n", "c.yaml:6: services[0].ports.80.port: unknown field"},
+      {"    80: [8080]\n", "c.yaml:6: services[0].ports.80: expected a port number"},
+      {"  - {targetPort: 80}\n", "c.yaml:6: services[0].ports[0].port: required field is missing"},
+      {"  - 80\n  - {port: 80, name: http}\n", "c.yaml:7: services[0].ports[1]: duplicate port 80"},
+      {"  - 0\n", "c.yaml:6: services[0].ports[0]: port 0 is not allowed"},
+      {"  - {port: 80, tls: true}\n", "c.yaml:6: services[0].ports[0].tls: unknown field"},
+      {"    \"http\"\n",
+       "c.yaml:6: services[0].ports: expected a mapping {port: targetPort} or a list"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = ParseLocalConfig(svc + c.yaml, "c.yaml");
+    REQUIRE_MESSAGE(!cfg.ok(), c.yaml);
+    CHECK(std::string(cfg.status().message()) == c.error);
+  }
+  const Case others[] = {
+      {"namespaces:\n- {labels: {a: b}}\n", "c.yaml:2: namespaces[0].name: required field is missing"},
+      {"namespaces:\n- {name: a, color: red}\n", "c.yaml:2: namespaces[0].color: unknown field"},
+      {"namespaces:\n- name: a\n  labels: [x]\n", "c.yaml:3: namespaces[0].labels: expected a mapping"},
+      {"gateways:\n- metadata: {name: g, labels: {istio.io/waypoint-for: services}}\n"
+       "  spec: {gatewayClassName: istio-waypoint}\n",
+       "c.yaml:2: gateways[0].metadata.labels.istio.io/waypoint-for: 'services' is not one of "
+       "service|workload|all|none"},
+      {"gateways:\n- metadata: {name: g}\n",
+       "c.yaml:2: gateways[0].spec: required field is missing"},
+      {"gateways:\n- kind: HTTPRoute\n  metadata: {name: g}\n  spec: {}\n",
+       "c.yaml:2: gateways[0]: 'gateway.networking.k8s.io/v1' HTTPRoute is not a Gateway API "
+       "Gateway (gateway.networking.k8s.io/v1 Gateway)"},
+      {"---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g}\n"
+       "spec:\n  gatewayClassName: istio-waypoint\n  listeners:\n"
+       "  - {port: 15008, protocol: HBONE, allowedRoutes: {namespaces: {from: Everyone}}}\n",
+       "c.yaml:8: spec.listeners[0].allowedRoutes.namespaces.from: 'Everyone' is not one of "
+       "Same|All|Selector"},
+  };
+  for (const Case& c : others) {
+    auto cfg = ParseLocalConfig(c.yaml, "c.yaml");
+    REQUIRE_MESSAGE(!cfg.ok(), c.yaml);
+    CHECK(std::string(cfg.status().message()) == c.error);
+  }
 }
