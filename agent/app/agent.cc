@@ -98,6 +98,16 @@ Status Agent::Init() {
                             "Findings on Istio policy resources, counted once when a (re)load "
                             "first reports them")
           .Get(control_shard, {});
+  config_findings_gauge_ = registry_->AddGauge("ambit_config_findings",
+                                              "Standalone config entries applied differently "
+                                              "than written (waypoint binding, appProtocol; see "
+                                              "the log / config_dump)")
+                               .Get(control_shard, {});
+  config_findings_reported_ =
+      registry_->AddCounter("ambit_config_findings_reported",
+                            "Standalone config findings, counted once when a (re)load first "
+                            "reports them")
+          .Get(control_shard, {});
   pod_errors_ = registry_->AddCounter("ambit_pod_setup_errors",
                                       "Captured pods whose listeners, redirection or certificate failed")
                     .Get(control_shard, {});
@@ -236,6 +246,7 @@ std::string Agent::ConfigDump() {
     in.connections.insert(in.connections.end(), conns.begin(), conns.end());
   }
   in.findings = &findings_;
+  in.config_findings = &config_findings_;
   in.version = fmt::format("ambit-{}", kVersion);
   in.config = {{"proxyMode", "Shared"},
                {"node", flags_.node},

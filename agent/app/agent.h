@@ -139,6 +139,7 @@ class Agent {
   // Standalone source.
   std::unique_ptr<config::FileWatcher> watcher_;
   std::vector<authz::Finding> findings_;
+  std::vector<std::string> config_findings_;  // standalone: waypoint binding, appProtocol
   // Istio source.
   std::unique_ptr<IstioControl> istio_;
 
@@ -170,6 +171,8 @@ class Agent {
   metrics::Gauge* pods_pending_gauge_ = nullptr;
   metrics::Gauge* policy_findings_ = nullptr;
   metrics::Counter* policy_findings_reported_ = nullptr;  // once per finding when it appears
+  metrics::Gauge* config_findings_gauge_ = nullptr;
+  metrics::Counter* config_findings_reported_ = nullptr;
 
   friend class IstioControl;
 };

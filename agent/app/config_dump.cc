@@ -98,6 +98,15 @@ json EndpointJson(const mesh::Endpoint& e, const std::string& service_key) {
           {"status", e.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"}};
 }
 
+// Every service port's application protocol (workload.proto enum names).
+json AppProtocols(const mesh::Service& s) {
+  json j = json::object();
+  for (const auto& [sp, tp] : s.ports) {
+    j[std::to_string(sp)] = std::string(mesh::AppProtocolName(s.PortProtocol(sp)));
+  }
+  return j;
+}
+
 json ServiceJson(const mesh::Service& s) {
   json vips = json::array();
   for (const auto& v : s.vips) {
@@ -109,7 +118,8 @@ json ServiceJson(const mesh::Service& s) {
   return {{"name", s.name},         {"namespace", s.ns},
           {"hostname", s.hostname}, {"vips", vips},
           {"ports", PortMap(s.ports)}, {"endpoints", eps},
-          {"subjectAltNames", s.subject_alt_names}, {"waypoint", Waypoint(s.waypoint)}};
+          {"subjectAltNames", s.subject_alt_names}, {"waypoint", Waypoint(s.waypoint)},
+          {"appProtocols", AppProtocols(s)}};
 }
 
 json StringMatchJson(const mesh::StringMatch& m) {
@@ -248,7 +258,11 @@ std::string BuildConfigDump(const DumpInputs& in) {
   doc["staticConfig"] = json::object();
   doc["version"] = in.version;
   doc["config"] = config;
-  doc["ambit"] = {{"policyFindings", findings}};
+  json config_findings = json::array();
+  if (in.config_findings != nullptr) {
+    for (const auto& f : *in.config_findings) config_findings.push_back(f);
+  }
+  doc["ambit"] = {{"policyFindings", findings}, {"configFindings", config_findings}};
   return doc.dump(2);
 }
 

@@ -30,6 +30,8 @@ struct DumpInputs {
   std::vector<Pod> pods;
   std::vector<ConnSummary> connections;
   const std::vector<authz::Finding>* findings = nullptr;
+  // Standalone config findings (waypoint binding, unknown appProtocol).
+  const std::vector<std::string>* config_findings = nullptr;
   std::map<std::string, std::string> config;  // flags as strings
   std::string version;
 };

@@ -7,6 +7,7 @@
 #include "agent/app/agent.h"
 #include "common/authz/apply_local.h"
 #include "common/mesh/from_config.h"
+#include "common/mesh/waypoint_binding.h"
 #include "common/base/log.h"
 #include "common/config/loader.h"
 
@@ -76,7 +77,8 @@ Status Agent::Reconcile(const config::LocalConfig& raw) {
   config::LocalConfig cfg = WithIdentityDefaults(raw);
   for (const auto& w : cfg.warnings) AMBIT_LOG(kWarn, "config", "{}", w);
   mesh::WorkloadStore store(flags_.node);
-  RETURN_IF_ERROR(mesh::ApplyLocalConfig(cfg, &store));
+  std::vector<std::string> config_findings;
+  RETURN_IF_ERROR(mesh::ApplyLocalConfig(cfg, &store, &config_findings));
   // Istio AuthorizationPolicy / PeerAuthentication documents of the file.
   ASSIGN_OR_RETURN(authz::TranslateResult tr, authz::ApplyIstioResources(cfg, &store));
   for (const auto& f : tr.findings) {
@@ -89,11 +91,24 @@ Status Agent::Reconcile(const config::LocalConfig& raw) {
   }
   policy_findings_->Set(static_cast<int64_t>(tr.findings.size()));
   findings_ = std::move(tr.findings);
+  for (const auto& f : config_findings) {
+    AMBIT_LOG(kWarn, "config", "{}", f);
+    if (std::find(config_findings_.begin(), config_findings_.end(), f) == config_findings_.end()) {
+      config_findings_reported_->Inc();
+    }
+  }
+  config_findings_gauge_->Set(static_cast<int64_t>(config_findings.size()));
+  config_findings_ = std::move(config_findings);
   std::shared_ptr<const mesh::Snapshot> snap = store.Build();
 
   std::map<std::string, const mesh::Workload*> desired;
   for (const auto& [uid, w] : snap->workloads()) {
-    if (w.node == flags_.node && !w.netns.empty()) desired[uid] = &w;
+    if (w.node != flags_.node || w.netns.empty()) continue;
+    // A waypoint's pod is never captured (istiod gives it dataplane-mode
+    // none), except in the sandwich form where the agent terminates HBONE
+    // for it and hands streams over through the application tunnel.
+    if (mesh::IsWaypointInstance(w) && !w.application_tunnel) continue;
+    desired[uid] = &w;
   }
   // Pods that left (or moved to another netns): immediate teardown.
   std::vector<std::string> gone;

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "common/mesh/waypoint_binding.h"
+
 namespace ambit::mesh {
 namespace {
 
@@ -84,6 +86,30 @@ StatusOr<Match> ConvertMatch(const config::MatchConfig& c, std::string_view what
   return m;
 }
 
+// istiod's choice per Kubernetes Service port (app_protocol.h).
+void FillPortProtocols(const config::ServiceConfig& c, Service& s) {
+  for (const auto& [port, target] : c.ports) {
+    auto d = c.port_details.find(port);
+    const config::ServicePortDetail* detail = d == c.port_details.end() ? nullptr : &d->second;
+    std::string_view name = detail ? std::string_view(detail->name) : std::string_view();
+    const std::string* app = detail && detail->app_protocol ? &*detail->app_protocol : nullptr;
+    AppProtocol p = ProtocolFromKubernetes(port, name, app);
+    if (p != AppProtocol::kUnknown) s.port_protocols[port] = p;
+    if (!name.empty()) s.port_names[port] = std::string(name);
+  }
+}
+
+// appProtocol values Kubernetes accepts but Istio does not know: sniffed.
+void ReportUnknownAppProtocols(const config::ServiceConfig& c, std::vector<std::string>* out) {
+  for (const auto& [port, d] : c.port_details) {
+    if (d.app_protocol && !IsKnownIstioProtocol(*d.app_protocol)) {
+      out->push_back(fmt::format("service {}/{} (line {}): port {}: appProtocol '{}' is not a "
+                                 "protocol Istio knows; the port's protocol is UNKNOWN (sniffed)",
+                                 c.ns, c.name, c.line, port, *d.app_protocol));
+    }
+  }
+}
+
 }  // namespace
 
 StatusOr<Workload> ConvertWorkload(const config::WorkloadConfig& c) {
@@ -144,6 +170,7 @@ StatusOr<Service> ConvertService(const config::ServiceConfig& c) {
     s.vips.push_back(a);
   }
   s.ports = c.ports;
+  FillPortProtocols(c, s);
   s.subject_alt_names = c.subject_alt_names;
   if (c.waypoint) {
     ASSIGN_OR_RETURN(s.waypoint, Gateway(*c.waypoint, what));
@@ -190,11 +217,15 @@ StatusOr<Policy> ConvertPolicy(const config::PolicyConfig& c) {
   return p;
 }
 
-Status ApplyLocalConfig(const config::LocalConfig& cfg, WorkloadStore* store) {
+Status ApplyLocalConfig(const config::LocalConfig& cfg, WorkloadStore* store,
+                        std::vector<std::string>* findings) {
   store->Clear();
+  ASSIGN_OR_RETURN(WaypointBindings bindings, BindWaypoints(cfg));
   std::set<std::string> seen;
-  for (const auto& wc : cfg.workloads) {
+  for (size_t i = 0; i < cfg.workloads.size(); ++i) {
+    const config::WorkloadConfig& wc = cfg.workloads[i];
     ASSIGN_OR_RETURN(Workload w, ConvertWorkload(wc));
+    if (auto b = bindings.workloads.find(i); b != bindings.workloads.end()) w.waypoint = b->second;
     if (!seen.insert(w.uid).second) {
       return absl::InvalidArgumentError(
           fmt::format("workload {}/{} (line {}): duplicate uid {}", wc.ns, wc.name, wc.line,
@@ -202,13 +233,19 @@ Status ApplyLocalConfig(const config::LocalConfig& cfg, WorkloadStore* store) {
     }
     RETURN_IF_ERROR(store->UpsertWorkload(std::move(w)));
   }
-  for (const auto& sc : cfg.services) {
+  for (size_t i = 0; i < cfg.services.size(); ++i) {
+    const config::ServiceConfig& sc = cfg.services[i];
     ASSIGN_OR_RETURN(Service s, ConvertService(sc));
+    if (auto b = bindings.services.find(i); b != bindings.services.end()) s.waypoint = b->second;
+    if (findings != nullptr) ReportUnknownAppProtocols(sc, findings);
     RETURN_IF_ERROR(store->UpsertService(std::move(s)));
   }
   for (const auto& pc : cfg.policies) {
     ASSIGN_OR_RETURN(Policy p, ConvertPolicy(pc));
     RETURN_IF_ERROR(store->UpsertPolicy(std::move(p)));
+  }
+  if (findings != nullptr) {
+    findings->insert(findings->end(), bindings.findings.begin(), bindings.findings.end());
   }
   return absl::OkStatus();
 }

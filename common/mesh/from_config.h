@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/mesh/snapshot.h"
 #include "common/base/status.h"
@@ -12,7 +13,10 @@ namespace ambit::mesh {
 
 // Replaces the store's content with the config. An empty workload uid becomes
 // "<clusterId>//Pod/<namespace>/<name>". Errors name the config entry.
-Status ApplyLocalConfig(const config::LocalConfig& cfg, WorkloadStore* store);
+// Waypoint labels are resolved as istiod does (waypoint_binding.h); non-fatal
+// findings (unknown waypoint, unknown appProtocol, ...) go to `findings`.
+Status ApplyLocalConfig(const config::LocalConfig& cfg, WorkloadStore* store,
+                        std::vector<std::string>* findings = nullptr);
 
 // Convenience: a fresh store for `node_name` → snapshot.
 StatusOr<std::shared_ptr<const Snapshot>> FromLocalConfig(const config::LocalConfig& cfg,

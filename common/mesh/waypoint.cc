@@ -65,12 +65,27 @@ StatusOr<ResolvedWaypoint> ResolveWaypoint(const Snapshot& snap, const GatewayAd
   return out;
 }
 
+// ztunnel's check_from_waypoint: one of the waypoint's workloads has the
+// source's identity and one of its addresses (not just the same uid: a pod IP
+// reused by another identity is not the waypoint).
 bool IsWaypointWorkload(const Snapshot& snap, const GatewayAddress& gw, const Workload& w) {
+  auto is_source = [&w](const Workload& wp) {
+    if (wp.Identity() != w.Identity() || wp.network != w.network) return false;
+    for (const IpAddress& ip : wp.addresses) {
+      if (w.HasAddress(ip)) return true;
+    }
+    return false;
+  };
   if (const auto* a = std::get_if<NetworkAddress>(&gw.destination)) {
-    if (a->network == w.network && w.HasAddress(a->ip)) return true;
+    if (const Workload* wp = snap.FindWorkloadByIp(a->network, a->ip)) return is_source(*wp);
   }
   const Service* svc = WaypointService(snap, gw);
-  return svc != nullptr && svc->endpoints.contains(w.uid);
+  if (svc == nullptr) return false;
+  for (const auto& [uid, ep] : svc->endpoints) {
+    const Workload* wp = snap.FindWorkload(uid);
+    if (wp != nullptr && is_source(*wp)) return true;
+  }
+  return false;
 }
 
 }  // namespace ambit::mesh

@@ -26,7 +26,8 @@ const GatewayAddress* ChooseServiceWaypoint(const Service& svc, Rng& rng);
 StatusOr<ResolvedWaypoint> ResolveWaypoint(const Snapshot& snap, const GatewayAddress& gw,
                                            const Workload& source, Rng& rng);
 
-// True if `w` is one of the pods behind the waypoint reference.
+// True if `w` is one of the pods behind the waypoint reference: same
+// identity and a shared address (ztunnel check_from_waypoint).
 bool IsWaypointWorkload(const Snapshot& snap, const GatewayAddress& gw, const Workload& w);
 
 }  // namespace ambit::mesh

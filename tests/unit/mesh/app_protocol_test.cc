@@ -6,6 +6,10 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "common/config/loader.h"
+#include "common/mesh/from_config.h"
 
 using ambit::mesh::AppProtocol;
 using ambit::mesh::AppProtocolName;
@@ -99,4 +103,42 @@ TEST_CASE("known protocol names and the dump's enum names") {
   CHECK(AppProtocolName(AppProtocol::kTcp) == "TCP");
   CHECK(AppProtocolName(AppProtocol::kTls) == "TLS");
   CHECK(static_cast<int>(AppProtocol::kTls) == 5);  // workload.proto's numbering
+}
+
+TEST_CASE("standalone YAML ports → Service::port_protocols, as istiod would send them") {
+  auto cfg = ambit::config::ParseLocalConfig(R"(services:
+- name: s
+  namespace: n
+  hostname: s.n.svc.cluster.local
+  vips: ["/10.96.0.1"]
+  ports:
+  - {port: 80, name: http-web}
+  - {port: 81, name: tcp-raw, appProtocol: http}
+  - {port: 82, appProtocol: kubernetes.io/h2c}
+  - {port: 9090, name: grpc}
+  - {port: 443, name: https}
+  - {port: 8443, appProtocol: kafka}
+  - 3306
+  - 8080
+)", "c.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  ambit::mesh::WorkloadStore store;
+  std::vector<std::string> findings;
+  REQUIRE(ambit::mesh::ApplyLocalConfig(*cfg, &store, &findings).ok());
+  auto snap = store.Build();
+  const ambit::mesh::Service* s = snap->FindServiceByKey("n/s.n.svc.cluster.local");
+  REQUIRE(s != nullptr);
+  CHECK(s->PortProtocol(80) == AppProtocol::kHttp11);
+  CHECK(s->PortProtocol(81) == AppProtocol::kHttp11);
+  CHECK(s->PortProtocol(82) == AppProtocol::kHttp2);
+  CHECK(s->PortProtocol(9090) == AppProtocol::kGrpc);
+  CHECK(s->PortProtocol(443) == AppProtocol::kTls);
+  CHECK(s->PortProtocol(8443) == AppProtocol::kUnknown);
+  CHECK(s->PortProtocol(3306) == AppProtocol::kTcp);  // well-known port, no name
+  CHECK(s->PortProtocol(8080) == AppProtocol::kUnknown);
+  CHECK(s->port_names.at(80) == "http-web");
+  CHECK_FALSE(s->port_names.contains(8080));
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0] == "service n/s (line 2): port 8443: appProtocol 'kafka' is not a protocol "
+                       "Istio knows; the port's protocol is UNKNOWN (sniffed)");
 }

@@ -192,3 +192,36 @@ TEST_CASE("missing waypoint and cross-network upstreams are errors") {
   CHECK(As<DecisionError>(Decide(*snap2, x.client, Sock("10.96.0.10:80"), rng)).reason ==
         "upstream c1//Pod/demo/server is on network 'net2': cross-network not supported yet");
 }
+
+TEST_CASE("a waypoint's own traffic to a service it serves goes direct, not back into it") {
+  Mesh m;
+  m.svc.waypoint = Mesh::WaypointRef();
+  auto snap = m.Build();
+  ScriptedRng rng;
+  const auto& direct = As<HboneRoute>(Decide(*snap, m.wp, Sock("10.96.0.10:80"), rng));
+  CHECK(!direct.via_waypoint);
+  CHECK(direct.next_hop.ToString() == "10.44.2.10:15008");
+  CHECK(direct.authority.ToString() == "10.44.2.10:8080");
+  // Any other pod still goes through the waypoint.
+  CHECK(As<HboneRoute>(Decide(*snap, m.client, Sock("10.96.0.10:80"), rng)).via_waypoint);
+}
+
+TEST_CASE("from-waypoint needs the waypoint's identity and address (ztunnel check_from_waypoint)") {
+  // Same identity, another address: not the waypoint.
+  Mesh a;
+  a.server.waypoint = Mesh::WaypointRef();
+  Workload twin = Pod("demo", "twin", "10.44.4.11", TunnelProtocol::kHbone, "waypoint");
+  REQUIRE(a.store.UpsertWorkload(twin).ok());
+  auto snap = a.Build();
+  ScriptedRng rng;
+  CHECK(As<HboneRoute>(Decide(*snap, twin, Sock("10.44.2.10:8080"), rng)).via_waypoint);
+
+  // The waypoint's address under another identity (address form of the
+  // reference): not the waypoint either.
+  Mesh b;
+  b.server.waypoint = GatewayAddress{NetworkAddress{"", Ip("10.44.4.10"), 32}, 15008};
+  auto snap_b = b.Build();
+  Workload imposter = Pod("demo", "imposter", "10.44.4.10", TunnelProtocol::kHbone, "sleep");
+  CHECK(As<HboneRoute>(Decide(*snap_b, imposter, Sock("10.44.2.10:8080"), rng)).via_waypoint);
+  CHECK(!As<HboneRoute>(Decide(*snap_b, b.wp, Sock("10.44.2.10:8080"), rng)).via_waypoint);
+}
