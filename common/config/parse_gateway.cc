@@ -26,8 +26,12 @@ Status ParseMeshListener(const YamlReader& r, const YAML::Node& listeners, std::
     uint16_t port = 0;
     if (Has(l, "port")) RETURN_IF_ERROR(r.ToPort(l["port"], Sub(lpath, "port"), &port));
     if (protocol != "HBONE" || port != 15008) continue;
-    const YAML::Node ns = l["allowedRoutes"].IsMap() ? l["allowedRoutes"]["namespaces"] : YAML::Node();
-    if (!ns.IsDefined() || ns.IsNull()) return absl::OkStatus();
+    // (Type queries on an absent node throw in yaml-cpp: test Has() first.)
+    if (!Has(l, "allowedRoutes")) return absl::OkStatus();
+    const YAML::Node routes = l["allowedRoutes"];
+    RETURN_IF_ERROR(r.ExpectMap(routes, Sub(lpath, "allowedRoutes")));
+    if (!Has(routes, "namespaces")) return absl::OkStatus();
+    const YAML::Node ns = routes["namespaces"];
     std::string npath = Sub(lpath, "allowedRoutes.namespaces");
     RETURN_IF_ERROR(r.ExpectMap(ns, npath));
     if (Has(ns, "from")) {
@@ -36,9 +40,11 @@ Status ParseMeshListener(const YamlReader& r, const YAML::Node& listeners, std::
       out->allowed = static_cast<AllowedNamespaces>(idx);
     }
     if (out->allowed == AllowedNamespaces::kSelector) {
-      const YAML::Node sel = ns["selector"];
       std::string spath = Sub(npath, "selector");
-      if (!sel.IsMap()) return r.Error(ns, spath, "from: Selector needs selector.matchLabels");
+      if (!Has(ns, "selector") || !ns["selector"].IsMap()) {
+        return r.Error(ns, spath, "from: Selector needs selector.matchLabels");
+      }
+      const YAML::Node sel = ns["selector"];
       RETURN_IF_ERROR(r.CheckKeys(sel, spath, {"matchLabels"}));
       if (!Has(sel, "matchLabels")) {
         return r.Error(sel, Sub(spath, "matchLabels"), "required field is missing");

@@ -281,6 +281,7 @@ spec:
   gatewayClassName: istio-waypoint
   listeners:
   - {name: other, port: 80, protocol: HTTP}
+  - {name: bare, port: 15008, protocol: HBONE}
   - name: mesh
     port: 15008
     protocol: HBONE
@@ -303,8 +304,10 @@ spec: {selector: {istio: ingressgateway}}
   CHECK(cfg->gateways[0].allowed == AllowedNamespaces::kSame);
   CHECK(cfg->gateways[1].ns == "default");
   CHECK(cfg->gateways[1].line == 9);
-  CHECK(cfg->gateways[1].allowed == AllowedNamespaces::kSelector);
-  CHECK(cfg->gateways[1].allowed_selector == LabelMap{{"team", "a"}});
+  CHECK(cfg->gateways[1].allowed == AllowedNamespaces::kSame);  // the first HBONE listener
+  // A listener without allowedRoutes (yaml-cpp throws on type queries of
+  // absent nodes: this once crashed the loader into "invalid node").
+  CHECK(cfg->gateways[1].allowed_selector.empty());
   CHECK(cfg->resources.size() == 2);  // both Gateway documents stay verbatim for the waypoint
 }
 
@@ -363,6 +366,13 @@ TEST_CASE("bad ports, namespaces and gateways: file:line: field: message") {
        "  - {port: 15008, protocol: HBONE, allowedRoutes: {namespaces: {from: Everyone}}}\n",
        "c.yaml:8: spec.listeners[0].allowedRoutes.namespaces.from: 'Everyone' is not one of "
        "Same|All|Selector"},
+      {"gateways:\n- metadata: {name: g}\n  spec:\n    gatewayClassName: istio-waypoint\n"
+       "    listeners:\n    - {port: 15008, protocol: HBONE, allowedRoutes: {namespaces: {from: Selector}}}\n",
+       "c.yaml:6: gateways[0].spec.listeners[0].allowedRoutes.namespaces.selector: from: Selector "
+       "needs selector.matchLabels"},
+      {"gateways:\n- metadata: {name: g}\n  spec:\n    gatewayClassName: istio-waypoint\n"
+       "    listeners:\n    - {port: 15008, protocol: HBONE, allowedRoutes: [All]}\n",
+       "c.yaml:6: gateways[0].spec.listeners[0].allowedRoutes: expected a mapping"},
   };
   for (const Case& c : others) {
     auto cfg = ParseLocalConfig(c.yaml, "c.yaml");
