@@ -173,6 +173,65 @@ spec:
 """)
 
 
+def waypoint_config_seeds():
+    # Kubernetes service port forms (map values, list items) and appProtocol.
+    write("local_config", "ports_forms.yaml", """services:
+- name: s
+  namespace: n
+  hostname: s.n.svc.cluster.local
+  ports: {80: 8080, 81: 0, 9090: {targetPort: 9091, appProtocol: grpc, name: grpc-api},
+          8000: {targetPort: web-port}, 443: {appProtocol: kubernetes.io/wss}}
+- name: k
+  namespace: n
+  hostname: k.n.svc.cluster.local
+  ports:
+  - 3306
+  - {port: 80, targetPort: 8080, appProtocol: kubernetes.io/h2c, name: http}
+  - {port: 8443, appProtocol: kafka}
+""")
+    # Waypoint binding: namespaces, labels, gateways: entry and a Gateway document.
+    write("local_config", "waypoint_binding.yaml", """namespaces:
+- {name: app, labels: {istio.io/use-waypoint: wp, istio.io/use-waypoint-namespace: infra}}
+workloads:
+- name: wp-0
+  namespace: infra
+  workloadIps: ["10.44.4.10"]
+  protocol: HBONE
+  labels: {gateway.networking.k8s.io/gateway-name: wp}
+  applicationTunnel: {protocol: PROXY, port: 15088}
+  services: {"infra/wp.infra.svc.cluster.local": {15008: 15008}}
+- name: server
+  namespace: app
+  workloadIps: ["10.44.2.10"]
+  labels: {istio.io/use-waypoint: none}
+  services: {"app/httpbin.app.svc.cluster.local": {80: 8080}}
+services:
+- {name: wp, namespace: infra, hostname: wp.infra.svc.cluster.local, vips: ["/10.96.0.99"],
+   ports: {15008: 15008}}
+- {name: httpbin, namespace: app, hostname: httpbin.app.svc.cluster.local, vips: ["/10.96.0.10"],
+   ports: [{port: 80, targetPort: 8080, name: http}], labels: {istio.io/use-waypoint: wp}}
+gateways:
+- metadata: {name: wl, namespace: app, labels: {istio.io/waypoint-for: workload}}
+  spec: {gatewayClassName: ambit-waypoint}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp, namespace: infra, labels: {istio.io/waypoint-for: all}}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners:
+  - {name: bare, port: 15008, protocol: HBONE}
+  - {name: mesh, port: 15008, protocol: HBONE,
+     allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {mesh: "on"}}}}}
+""")
+    # Fixed bug: an HBONE listener without allowedRoutes ('invalid node').
+    write("local_config", "gateway_listener_no_routes.yaml", """---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp}
+spec: {gatewayClassName: istio-waypoint, listeners: [{port: 15008, protocol: HBONE}]}
+""")
+
 def tls_seeds():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -287,6 +346,7 @@ def main():
     h2_seeds()
     http1_seeds()
     config_seeds()
+    waypoint_config_seeds()
     tls_seeds()
     proxy_v2_seeds()
     proto_seeds(args.protoc)

@@ -380,3 +380,12 @@ TEST_CASE("bad ports, namespaces and gateways: file:line: field: message") {
     CHECK(std::string(cfg.status().message()) == c.error);
   }
 }
+
+TEST_CASE("the local_config fuzz seeds for ports, namespaces and Gateways are valid configs") {
+  for (const char* name : {"ports_forms.yaml", "waypoint_binding.yaml",
+                           "gateway_listener_no_routes.yaml"}) {
+    auto cfg = LoadLocalConfigFile(std::string(AMBIT_SOURCE_ROOT "/tests/fuzz/corpus/local_config/") +
+                                   name);
+    CHECK_MESSAGE(cfg.ok(), name, ": ", cfg.status().ToString());
+  }
+}
