@@ -11,7 +11,7 @@ using namespace ambit::config;
 TEST_CASE("tools/examples/demo.yaml parses") {
   auto cfg = LoadLocalConfigFile(AMBIT_SOURCE_ROOT "/tools/examples/demo.yaml");
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
-  REQUIRE(cfg->workloads.size() == 3);
+  REQUIRE(cfg->workloads.size() == 4);
   const WorkloadConfig& c = cfg->workloads[0];
   CHECK(c.name == "client");
   CHECK(c.ns == "demo");
@@ -22,10 +22,14 @@ TEST_CASE("tools/examples/demo.yaml parses") {
   CHECK(c.labels.at("app") == "client");
   CHECK(cfg->workloads[2].workload_ips[0] == "10.44.2.11");
   CHECK(cfg->workloads[1].services.at("demo/httpbin.demo.svc.cluster.local").at(80) == 8080);
-  REQUIRE(cfg->services.size() == 1);
+  CHECK(cfg->workloads[3].labels.at("gateway.networking.k8s.io/gateway-name") == "waypoint");
+  CHECK(cfg->workloads[3].netns.empty());  // the waypoint pod: no agent captures it
+  REQUIRE(cfg->services.size() == 3);
   CHECK(cfg->services[0].vips[0].network.empty());
   CHECK(cfg->services[0].vips[0].ip == "10.96.0.10");
   CHECK(cfg->services[0].ports.at(80) == 8080);
+  REQUIRE(cfg->services[1].waypoint.has_value());
+  CHECK(cfg->services[1].waypoint->hostname == "waypoint.demo.svc.cluster.local");
 }
 
 TEST_CASE("full local shape, policies and Kubernetes resources") {
