@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
 #include "waypoint/app/waypoint.h"
 #include "waypoint/proxy/cluster.h"
@@ -15,15 +16,10 @@ namespace {
 
 using nlohmann::json;
 
-std::string_view ProtocolName(mesh::AppProtocol p) {
-  switch (p) {
-    case mesh::AppProtocol::kHttp11: return "HTTP11";
-    case mesh::AppProtocol::kHttp2: return "HTTP2";
-    case mesh::AppProtocol::kGrpc: return "GRPC";
-    case mesh::AppProtocol::kTcp: return "TCP";
-    case mesh::AppProtocol::kTls: return "TLS";
-    default: return "UNKNOWN (detected per connection)";
-  }
+// Ports without a declared protocol are detected per connection.
+std::string ProtocolName(mesh::AppProtocol p) {
+  return p == mesh::AppProtocol::kUnknown ? "UNKNOWN (detected per connection)"
+                                          : std::string(mesh::AppProtocolName(p));
 }
 
 // Services whose traffic the agents send to this waypoint.
