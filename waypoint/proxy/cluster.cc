@@ -10,12 +10,9 @@ std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip) {
   return w.uid + "|" + ip.ToString();
 }
 
-std::string UpstreamEndpoint::Key() const {
-  return LiveKey() + "|" + std::to_string(address.port());
-}
-
-std::string UpstreamEndpoint::LiveKey() const {
-  return workload != nullptr ? EndpointLiveKey(*workload, address.ip()) : address.ToString();
+void UpstreamEndpoint::ComputeKeys() {
+  live_key_ = workload != nullptr ? EndpointLiveKey(*workload, address.ip()) : address.ToString();
+  key_ = live_key_ + "|" + std::to_string(address.port());
 }
 
 std::string ClusterName(const mesh::Service& svc, uint16_t port) {
@@ -46,23 +43,32 @@ std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(const mesh::Snapshot& sn
     e.identities = svc.subject_alt_names;
     e.identities.push_back(w->Identity());
     e.hbone = w->protocol == mesh::TunnelProtocol::kHbone;
+    e.ComputeKeys();
     out.push_back(std::move(e));
   }
   return out;
 }
 
-std::optional<UpstreamEndpoint> EndpointPicker::Pick(const mesh::Snapshot& snap,
-                                                     const mesh::Service& svc, uint16_t port,
-                                                     const mesh::Workload& self,
-                                                     const std::string& avoid) {
-  std::vector<UpstreamEndpoint> eps = Endpoints(snap, svc, port, self);
-  if (eps.empty()) return std::nullopt;
-  uint64_t& cursor = cursors_[ClusterName(svc, port)];
-  for (size_t tries = 0; tries < eps.size(); ++tries) {
-    UpstreamEndpoint& e = eps[cursor++ % eps.size()];
-    if (eps.size() == 1 || avoid.empty() || e.Key() != avoid) return std::move(e);
+EndpointPtr EndpointPicker::Pick(const std::shared_ptr<const mesh::Snapshot>& snap,
+                                 const mesh::Service& svc, uint16_t port,
+                                 const mesh::Workload& self, const std::string& avoid) {
+  std::string key = svc.Key();
+  key.append("|").append(std::to_string(port));
+  Cluster& c = clusters_[key];
+  if (c.snapshot != snap) {
+    c.endpoints.clear();
+    for (auto& e : Endpoints(*snap, svc, port, self)) {
+      c.endpoints.push_back(std::make_shared<const UpstreamEndpoint>(std::move(e)));
+    }
+    c.snapshot = snap;
   }
-  return std::move(eps.front());
+  const auto& eps = c.endpoints;
+  if (eps.empty()) return nullptr;
+  for (size_t tries = 0; tries < eps.size(); ++tries) {
+    const EndpointPtr& e = eps[c.cursor++ % eps.size()];
+    if (eps.size() == 1 || avoid.empty() || e->Key() != avoid) return e;
+  }
+  return eps.front();
 }
 
 }  // namespace ambit::waypoint

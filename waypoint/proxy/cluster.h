@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -28,10 +29,15 @@ struct UpstreamEndpoint {
   bool hbone = true;  // TunnelProtocol::kHbone (else plain TCP to `address`)
   // Pool key: the workload and its address, so a pod IP reused by another
   // pod never shares a pooled connection with its predecessor.
-  std::string Key() const;
+  const std::string& Key() const { return key_; }
   // The pod part of the key (what Prune keeps alive).
-  std::string LiveKey() const;
+  const std::string& LiveKey() const { return live_key_; }
+  void ComputeKeys();  // after workload and address are set
+
+ private:
+  std::string key_, live_key_;
 };
+using EndpointPtr = std::shared_ptr<const UpstreamEndpoint>;
 
 std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip);
 
@@ -45,13 +51,20 @@ class EndpointPicker {
                                                  const mesh::Service& svc, uint16_t port,
                                                  const mesh::Workload& self);
   // Next endpoint in round-robin order, skipping `avoid` when another exists.
-  // nullopt: no healthy endpoint ("no healthy upstream", flag UH).
-  std::optional<UpstreamEndpoint> Pick(const mesh::Snapshot& snap, const mesh::Service& svc,
-                                       uint16_t port, const mesh::Workload& self,
-                                       const std::string& avoid = {});
+  // Null: no healthy endpoint ("no healthy upstream", flag UH). Endpoint
+  // lists are built once per cluster and snapshot, then reused per request.
+  EndpointPtr Pick(const std::shared_ptr<const mesh::Snapshot>& snap, const mesh::Service& svc,
+                   uint16_t port, const mesh::Workload& self, const std::string& avoid = {});
 
  private:
-  std::unordered_map<std::string, uint64_t> cursors_;  // by cluster name
+  struct Cluster {
+    // The snapshot the list was built from, held so that its address
+    // cannot be reused by a later one while the list points into it.
+    std::shared_ptr<const mesh::Snapshot> snapshot;
+    std::vector<EndpointPtr> endpoints;
+    uint64_t cursor = 0;
+  };
+  std::unordered_map<std::string, Cluster> clusters_;  // by "ns/hostname|port"
 };
 
 }  // namespace ambit::waypoint

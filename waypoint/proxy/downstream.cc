@@ -75,7 +75,7 @@ RequestInfo Downstream::NewRequest(base::MonoTime now) const {
   r.source = source;
   r.service = target.service;
   r.mutual_tls = mtls;
-  r.upstream_cluster = ClusterName();
+  r.generation = state->generation;
   return r;
 }
 
@@ -84,18 +84,19 @@ std::string Downstream::ClusterName() const {
   return fmt::format("inbound-pod|{}||{}", target.port, target.authority.ip().ToString());
 }
 
-std::optional<UpstreamEndpoint> Downstream::PickEndpoint(const std::string& avoid) const {
+EndpointPtr Downstream::PickEndpoint(const std::string& avoid) const {
   if (target.service != nullptr) {
-    return worker.picker().Pick(*state->snapshot, *target.service, target.port, state->self,
+    return worker.picker().Pick(state->snapshot, *target.service, target.port, state->self,
                                 avoid);
   }
   const mesh::Workload* w = target.workload;
-  if (w == nullptr || w->status != mesh::WorkloadStatus::kHealthy) return std::nullopt;
-  UpstreamEndpoint e;
-  e.workload = w;
-  e.address = target.authority;
-  e.identities = {w->Identity()};
-  e.hbone = w->protocol == mesh::TunnelProtocol::kHbone;
+  if (w == nullptr || w->status != mesh::WorkloadStatus::kHealthy) return nullptr;
+  auto e = std::make_shared<UpstreamEndpoint>();
+  e->workload = w;
+  e->address = target.authority;
+  e->identities = {w->Identity()};
+  e->hbone = w->protocol == mesh::TunnelProtocol::kHbone;
+  e->ComputeKeys();
   return e;
 }
 

@@ -49,7 +49,7 @@ struct Downstream {
   RequestInfo NewRequest(base::MonoTime now) const;
   // An endpoint for the next request (round robin for a service; the pod
   // itself when pod-addressed). nullopt: no healthy upstream.
-  std::optional<UpstreamEndpoint> PickEndpoint(const std::string& avoid = {}) const;
+  EndpointPtr PickEndpoint(const std::string& avoid = {}) const;
   std::string ClusterName() const;
 };
 

@@ -7,6 +7,7 @@
 
 #include "common/base/log.h"
 #include "common/telemetry/peer_labels.h"
+#include "waypoint/proxy/cluster.h"
 
 namespace ambit::waypoint {
 
@@ -107,14 +108,51 @@ RequestMetrics::RequestMetrics(metrics::Registry& r)
       request_bytes_(r.AddHistogram("istio_request_bytes", "Request body sizes", LabelNames(),
                                     SizeBuckets())),
       response_bytes_(r.AddHistogram("istio_response_bytes", "Response body sizes",
-                                     LabelNames(), SizeBuckets())) {}
+                                     LabelNames(), SizeBuckets())),
+      caches_(r.shards()) {}
+
+size_t RequestMetrics::KeyHash::operator()(const Key& k) const {
+  size_t h = std::hash<const void*>()(k.source);
+  auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+  mix(std::hash<const void*>()(k.upstream));
+  mix(std::hash<const void*>()(k.service));
+  mix(static_cast<size_t>(k.code) * 2 + (k.grpc ? 1 : 0) + (k.mtls ? 4096 : 0));
+  mix(std::hash<std::string>()(k.flags));
+  mix(std::hash<std::string>()(k.grpc_status));
+  mix(std::hash<std::string>()(k.principal));
+  return h;
+}
+
+RequestMetrics::Cells RequestMetrics::Lookup(size_t shard, const RequestInfo& info) const {
+  auto fetch = [&] {
+    metrics::Labels labels = LabelValues(info);
+    return Cells{requests_.Get(shard, labels), duration_.Get(shard, labels),
+                 request_bytes_.Get(shard, labels), response_bytes_.Get(shard, labels)};
+  };
+  if (shard >= caches_.size() || info.generation == 0) return fetch();
+  ShardCache& c = caches_[shard];
+  if (info.generation > c.generation) {  // pointers of older states may be reused
+    c.cells.clear();
+    c.generation = info.generation;
+  }
+  if (info.generation != c.generation) return fetch();  // a connection on an older state
+  Key key{info.source,  info.upstream_workload, info.service,        info.response_code,
+          info.grpc,    info.mutual_tls,        info.grpc_status,    info.response_flags,
+          info.source_principal};
+  auto it = c.cells.find(key);
+  if (it != c.cells.end()) return it->second;
+  if (c.cells.size() >= 4096) c.cells.clear();  // bounded; label sets are few in practice
+  Cells cells = fetch();
+  c.cells.emplace(std::move(key), cells);
+  return cells;
+}
 
 void RequestMetrics::Record(size_t shard, const RequestInfo& info, base::MonoTime now) const {
-  metrics::Labels labels = LabelValues(info);
-  requests_.Get(shard, labels)->Inc();
-  duration_.Get(shard, labels)->Observe(Millis(now - info.start));
-  request_bytes_.Get(shard, labels)->Observe(static_cast<double>(info.bytes_received));
-  response_bytes_.Get(shard, labels)->Observe(static_cast<double>(info.bytes_sent));
+  Cells cells = Lookup(shard, info);
+  cells.requests->Inc();
+  cells.duration->Observe(Millis(now - info.start));
+  cells.request_bytes->Observe(static_cast<double>(info.bytes_received));
+  cells.response_bytes->Observe(static_cast<double>(info.bytes_sent));
   LogRequest(info, now);
 }
 
@@ -129,6 +167,10 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
   const std::string code = std::to_string(info.response_code);
   const std::string recv = std::to_string(info.bytes_received);
   const std::string sent = std::to_string(info.bytes_sent);
+  const std::string cluster =
+      !info.upstream_cluster.empty() || info.service == nullptr
+          ? info.upstream_cluster
+          : ClusterName(*info.service, info.downstream_local.port());
   const std::string dur = fmt::format(
       "{}ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - info.start).count());
   std::array<base::LogField, 21> f;
@@ -143,7 +185,7 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
   add("dst.addr", dst);
   add("dst.service", info.service ? std::string_view(info.service->hostname) : "");
   add("upstream.host", info.upstream_host);
-  add("upstream.cluster", info.upstream_cluster);
+  add("upstream.cluster", cluster);
   add("dst.workload", info.upstream_workload ? std::string_view(info.upstream_workload->name) : "");
   add("method", info.method);
   add("path", info.path);

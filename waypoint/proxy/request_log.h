@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "common/base/clock.h"
 #include "common/mesh/types.h"
@@ -37,7 +39,7 @@ struct RequestInfo {
   const mesh::Service* service = nullptr;
   const mesh::Workload* upstream_workload = nullptr;
   std::string upstream_host;     // endpoint ip:port
-  std::string upstream_cluster;  // inbound-vip|80|http|host
+  std::string upstream_cluster;  // set when not the service port's (computed when logged)
   std::string protocol;          // "HTTP/1.1", "HTTP/2"; request_protocol "http"/"grpc"
   bool grpc = false;
   std::string method, path, authority, user_agent, request_id, forwarded_for;
@@ -48,10 +50,13 @@ struct RequestInfo {
   uint64_t bytes_received = 0;   // request body bytes from downstream
   uint64_t bytes_sent = 0;       // response body bytes to downstream
   bool mutual_tls = false;
+  uint64_t generation = 0;       // of the WaypointState the pointers above belong to
 };
 
 class RequestMetrics {
  public:
+  // Series lookups are cached per shard (a worker only uses its own), keyed
+  // by the request's label inputs and valid for one state generation.
   explicit RequestMetrics(metrics::Registry& registry);
   // Counts the request (istio_requests_total, duration, sizes) on `shard`
   // and writes the access log line (module "access").
@@ -65,6 +70,31 @@ class RequestMetrics {
   metrics::HistogramFamily& duration_;
   metrics::HistogramFamily& request_bytes_;
   metrics::HistogramFamily& response_bytes_;
+
+  struct Cells {
+    metrics::Counter* requests;
+    metrics::Histogram* duration;
+    metrics::Histogram* request_bytes;
+    metrics::Histogram* response_bytes;
+  };
+  struct Key {
+    const void* source;
+    const void* upstream;
+    const void* service;
+    int code;
+    bool grpc, mtls;
+    std::string grpc_status, flags, principal;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct ShardCache {
+    uint64_t generation = 0;
+    std::unordered_map<Key, Cells, KeyHash> cells;
+  };
+  Cells Lookup(size_t shard, const RequestInfo& info) const;
+  mutable std::vector<ShardCache> caches_;
 };
 
 // The access log line for a request (module "access", INFO; WARN for 5xx).

@@ -43,9 +43,9 @@ io::Task<void> ServeTcp(const Downstream& d, io::ByteStream& stream) {
     co_return;
   }
   auto up = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream, d.scope);
-  const metrics::Labels ok_labels = TcpLabels(d, &*ep, flags::kNone).Values();
+  const metrics::Labels ok_labels = TcpLabels(d, ep.get(), flags::kNone).Values();
   if (!up.ok()) {
-    metrics::Labels l = TcpLabels(d, &*ep, flags::kUpstreamConnectFailure).Values();
+    metrics::Labels l = TcpLabels(d, ep.get(), flags::kUpstreamConnectFailure).Values();
     w.tcp().opened.Get(w.index(), l)->Inc();
     w.tcp().failed.Get(w.index(), l)->Inc();
     w.tcp().closed.Get(w.index(), l)->Inc();

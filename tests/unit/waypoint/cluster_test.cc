@@ -47,8 +47,8 @@ TEST_CASE("round robin: 1,000 picks over 3 endpoints are exactly even") {
   EndpointPicker picker;
   std::map<std::string, int> counts;
   for (int i = 0; i < 999; ++i) {
-    auto ep = picker.Pick(*w.snap, *w.svc, 80, *w.self);
-    REQUIRE(ep.has_value());
+    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self);
+    REQUIRE(ep != nullptr);
     CHECK(ep->address.port() == 8080);
     CHECK(ep->workload->name != "waypoint");
     counts[ep->workload->name]++;
@@ -61,31 +61,46 @@ TEST_CASE("unhealthy endpoints and unknown ports get nothing") {
   World w = Make(2, /*one_unhealthy=*/true);
   EndpointPicker picker;
   for (int i = 0; i < 10; ++i) {
-    auto ep = picker.Pick(*w.snap, *w.svc, 80, *w.self);
-    REQUIRE(ep.has_value());
+    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self);
+    REQUIRE(ep != nullptr);
     CHECK(ep->workload->name == "echo-1");
   }
-  CHECK_FALSE(picker.Pick(*w.snap, *w.svc, 81, *w.self).has_value());
+  CHECK(picker.Pick(w.snap, *w.svc, 81, *w.self) == nullptr);
 }
 
 TEST_CASE("no endpoint at all: nullopt (no healthy upstream)") {
   World w = Make(0);
   EndpointPicker picker;
-  CHECK_FALSE(picker.Pick(*w.snap, *w.svc, 80, *w.self).has_value());
+  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self) == nullptr);
 }
 
 TEST_CASE("avoid skips the endpoint a failed try used, unless it is the only one") {
   World w = Make(2);
   EndpointPicker picker;
-  auto a = picker.Pick(*w.snap, *w.svc, 80, *w.self);
-  REQUIRE(a.has_value());
-  auto b = picker.Pick(*w.snap, *w.svc, 80, *w.self, a->Key());
-  REQUIRE(b.has_value());
+  auto a = picker.Pick(w.snap, *w.svc, 80, *w.self);
+  REQUIRE(a != nullptr);
+  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self, a->Key());
+  REQUIRE(b != nullptr);
   CHECK(b->Key() != a->Key());
   World one = Make(1);
-  auto only = picker.Pick(*one.snap, *one.svc, 80, *one.self);
-  REQUIRE(only.has_value());
-  CHECK(picker.Pick(*one.snap, *one.svc, 80, *one.self, only->Key())->Key() == only->Key());
+  auto only = picker.Pick(one.snap, *one.svc, 80, *one.self);
+  REQUIRE(only != nullptr);
+  CHECK(picker.Pick(one.snap, *one.svc, 80, *one.self, only->Key())->Key() == only->Key());
+}
+
+TEST_CASE("endpoint lists are reused per snapshot and rebuilt for a new one") {
+  World w = Make(2);
+  EndpointPicker picker;
+  auto a = picker.Pick(w.snap, *w.svc, 80, *w.self);
+  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self);
+  auto c = picker.Pick(w.snap, *w.svc, 80, *w.self);
+  CHECK(a.get() == c.get());  // the same cached object, round robin over two
+  CHECK(a.get() != b.get());
+  World next = Make(1);
+  auto d = picker.Pick(next.snap, *next.svc, 80, *next.self);
+  REQUIRE(d != nullptr);
+  CHECK(d->workload->name == "echo-0");
+  CHECK(a->workload->name.rfind("echo-", 0) == 0);  // held endpoints stay valid
 }
 
 TEST_CASE("endpoint identities, pool keys and the Envoy cluster name") {
