@@ -1,7 +1,9 @@
 #include "common/admin/client.h"
 
+#include "common/base/strings.h"
+#include "common/http1/codec.h"
+
 #include <fcntl.h>
-#include <llhttp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -94,62 +96,57 @@ Status SendAllBlocking(int fd, std::string_view data, std::chrono::milliseconds 
   return absl::OkStatus();
 }
 
-// llhttp in response mode, collecting one response.
+// One response, on the shared HTTP/1.1 codec (interim 1xx skipped).
 class ResponseParser {
  public:
-  explicit ResponseParser(size_t max_bytes) : max_(max_bytes) {
-    llhttp_settings_init(&settings_);
-    settings_.on_header_field = [](llhttp_t* p, const char* at, size_t len) {
-      auto* self = static_cast<ResponseParser*>(p->data);
-      if (self->in_value_ || self->out_.headers.empty()) {
-        self->out_.headers.emplace_back();
-        self->in_value_ = false;
-      }
-      for (size_t i = 0; i < len; ++i) {
-        self->out_.headers.back().first.push_back(
-            static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
-      }
-      return 0;
-    };
-    settings_.on_header_value = [](llhttp_t* p, const char* at, size_t len) {
-      auto* self = static_cast<ResponseParser*>(p->data);
-      self->in_value_ = true;
-      self->out_.headers.back().second.append(at, len);
-      return 0;
-    };
-    settings_.on_body = [](llhttp_t* p, const char* at, size_t len) {
-      auto* self = static_cast<ResponseParser*>(p->data);
-      if (self->out_.body.size() + len > self->max_) return -1;
-      self->out_.body.append(at, len);
-      return 0;
-    };
-    settings_.on_message_complete = [](llhttp_t* p) -> int {
-      auto* self = static_cast<ResponseParser*>(p->data);
-      self->done_ = true;
-      self->out_.status = llhttp_get_status_code(p);
-      return HPE_PAUSED;
-    };
-    llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
-    parser_.data = this;
-  }
+  explicit ResponseParser(size_t max_bytes) : max_(max_bytes) {}
 
   Status Feed(std::string_view data) {
-    if (done_) return absl::OkStatus();
-    llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
-    if (err == HPE_OK || err == HPE_PAUSED) return absl::OkStatus();
-    if (err == HPE_USER) {  // on_body refused: too large
-      return absl::ResourceExhaustedError(
-          fmt::format("response larger than {} bytes", max_));
+    using Event = http1::Parser::Event;
+    while (!done_) {
+      http1::Parser::Result r = parser_.Next(data);
+      data.remove_prefix(r.consumed);
+      switch (r.event) {
+        case Event::kHead: {
+          http1::ResponseHead head = parser_.TakeResponse();
+          interim_ = head.status >= 100 && head.status < 200 && !head.upgrade;
+          if (interim_) break;
+          out_.status = head.status;
+          for (auto& h : head.headers) {
+            out_.headers.emplace_back(base::ToLower(h.name), std::move(h.value));
+          }
+          break;
+        }
+        case Event::kBody:
+          if (out_.body.size() + r.body.size() > max_) {
+            return absl::ResourceExhaustedError(
+                fmt::format("response larger than {} bytes", max_));
+          }
+          out_.body.append(reinterpret_cast<const char*>(r.body.data()), r.body.size());
+          break;
+        case Event::kTrailers:
+          (void)parser_.TakeTrailers();
+          break;
+        case Event::kComplete:
+        case Event::kUpgrade:
+          if (!interim_) done_ = true;
+          interim_ = false;
+          break;
+        case Event::kError:
+          return absl::DataLossError(fmt::format("malformed HTTP response: {}",
+                                                 http1::ParseErrorName(parser_.error())));
+        case Event::kNeedMore:
+          return absl::OkStatus();
+      }
     }
-    return absl::DataLossError(fmt::format("malformed HTTP response: {} ({})",
-                                           llhttp_errno_name(err),
-                                           llhttp_get_error_reason(&parser_)));
+    return absl::OkStatus();
   }
   // At EOF: a body delimited by the close completes here.
   Status Finish() {
     if (!done_) {
-      llhttp_errno_t err = llhttp_finish(&parser_);
-      if (err != HPE_OK && err != HPE_PAUSED) {
+      http1::Parser::Result r = parser_.Finish();
+      if (r.event == http1::Parser::Event::kComplete && !interim_) done_ = true;
+      if (r.event == http1::Parser::Event::kError) {
         return absl::DataLossError("connection closed before the response was complete");
       }
     }
@@ -161,10 +158,9 @@ class ResponseParser {
 
  private:
   size_t max_;
-  llhttp_settings_t settings_{};
-  llhttp_t parser_{};
+  http1::Parser parser_{http1::Kind::kResponse};
   ClientResponse out_;
-  bool in_value_ = false;
+  bool interim_ = false;
   bool done_ = false;
 };
 

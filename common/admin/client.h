@@ -1,6 +1,6 @@
 // A small blocking HTTP/1.1 client for tools and tests (ambitctl talks to the
 // agent's admin API with it). One request per connection, `connection: close`,
-// responses parsed with llhttp. Not for the data path.
+// responses parsed with common/http1. Not for the data path.
 #pragma once
 
 #include <chrono>

@@ -4,11 +4,11 @@
 
 #include <cctype>
 
+#include "common/base/strings.h"
+
 namespace ambit::admin {
 
 namespace {
-
-Http1RequestParser* Self(llhttp_t* p) { return static_cast<Http1RequestParser*>(p->data); }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -79,20 +79,7 @@ bool HttpRequest::HasQueryParam(std::string_view key) const {
   return found;
 }
 
-std::string_view ReasonPhrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-  }
-}
+std::string_view ReasonPhrase(int status) { return http1::ReasonPhrase(status); }
 
 std::string FormatResponse(const HttpResponse& r, bool keep_alive) {
   std::string out = fmt::format("HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
@@ -104,115 +91,66 @@ std::string FormatResponse(const HttpResponse& r, bool keep_alive) {
   return out;
 }
 
-Http1RequestParser::Http1RequestParser() {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &OnMessageBegin;
-  settings_.on_url = &OnUrl;
-  settings_.on_header_field = &OnHeaderField;
-  settings_.on_header_value = &OnHeaderValue;
-  settings_.on_headers_complete = &OnHeadersComplete;
-  settings_.on_body = &OnBody;
-  settings_.on_message_complete = &OnMessageComplete;
-  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
-  parser_.data = this;
-}
+Http1RequestParser::Http1RequestParser() = default;
 
 Status Http1RequestParser::Feed(std::string_view data) {
-  llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
-  if (too_large_) return absl::ResourceExhaustedError("HTTP request too large");
-  if (err != HPE_OK) {
-    return absl::InvalidArgumentError(
-        fmt::format("malformed HTTP/1.1 request: {} ({})", llhttp_errno_name(err),
-                    llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : ""));
+  using Event = http1::Parser::Event;
+  if (!error_.ok()) return error_;
+  for (;;) {
+    http1::Parser::Result r = parser_.Next(data);
+    data.remove_prefix(r.consumed);
+    switch (r.event) {
+      case Event::kHead: {
+        http1::RequestHead head = parser_.TakeRequest();
+        current_ = HttpRequest{};
+        current_.method = std::move(head.method);
+        current_.target = std::move(head.target);
+        size_t q = current_.target.find('?');
+        current_.path = current_.target.substr(0, q);
+        current_.query = q == std::string::npos ? "" : current_.target.substr(q + 1);
+        current_.keep_alive = head.keep_alive;
+        for (auto& h : head.headers) {
+          current_.headers.emplace_back(base::ToLower(h.name), std::move(h.value));
+        }
+        if (head.framing == http1::Framing::kContentLength &&
+            head.content_length > kMaxBodyBytes) {
+          return error_ = absl::ResourceExhaustedError("HTTP request too large");
+        }
+        break;
+      }
+      case Event::kBody:
+        if (current_.body.size() + r.body.size() > kMaxBodyBytes) {
+          return error_ = absl::ResourceExhaustedError("HTTP request too large");
+        }
+        current_.body.append(reinterpret_cast<const char*>(r.body.data()), r.body.size());
+        break;
+      case Event::kTrailers:
+        (void)parser_.TakeTrailers();  // no admin endpoint reads trailers
+        break;
+      case Event::kComplete:
+        ready_.push_back(std::move(current_));
+        current_ = HttpRequest{};
+        break;
+      case Event::kUpgrade:
+        return error_ = absl::InvalidArgumentError("malformed HTTP/1.1 request: upgrades are not served");
+      case Event::kError: {
+        const http1::ParseError e = parser_.error();
+        if (e == http1::ParseError::kHeadTooLarge || e == http1::ParseError::kTooManyHeaders) {
+          return error_ = absl::ResourceExhaustedError("HTTP request too large");
+        }
+        return error_ = absl::InvalidArgumentError(
+                   fmt::format("malformed HTTP/1.1 request: {}", http1::ParseErrorName(e)));
+      }
+      case Event::kNeedMore:
+        return absl::OkStatus();
+    }
   }
-  return absl::OkStatus();
 }
 
 HttpRequest Http1RequestParser::TakeRequest() {
   HttpRequest r = std::move(ready_.front());
   ready_.pop_front();
   return r;
-}
-
-int Http1RequestParser::OnMessageBegin(llhttp_t* p) {
-  auto* self = Self(p);
-  self->current_ = HttpRequest{};
-  self->field_.clear();
-  self->in_value_ = false;
-  self->head_bytes_ = 0;
-  return 0;
-}
-
-int Http1RequestParser::OnUrl(llhttp_t* p, const char* at, size_t len) {
-  auto* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > kMaxHeadBytes) {
-    self->too_large_ = true;
-    return -1;
-  }
-  self->current_.target.append(at, len);
-  return 0;
-}
-
-int Http1RequestParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
-  auto* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > kMaxHeadBytes) {
-    self->too_large_ = true;
-    return -1;
-  }
-  if (self->in_value_) {
-    self->field_.clear();
-    self->in_value_ = false;
-  }
-  for (size_t i = 0; i < len; ++i) {
-    self->field_.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
-  }
-  return 0;
-}
-
-int Http1RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
-  auto* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > kMaxHeadBytes) {
-    self->too_large_ = true;
-    return -1;
-  }
-  if (!self->in_value_) {
-    self->current_.headers.emplace_back(self->field_, std::string());
-    self->in_value_ = true;
-  }
-  self->current_.headers.back().second.append(at, len);
-  return 0;
-}
-
-int Http1RequestParser::OnHeadersComplete(llhttp_t* p) {
-  auto* self = Self(p);
-  auto& r = self->current_;
-  r.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
-  size_t q = r.target.find('?');
-  r.path = r.target.substr(0, q);
-  r.query = q == std::string::npos ? "" : r.target.substr(q + 1);
-  r.keep_alive = llhttp_should_keep_alive(p) != 0;
-  return 0;
-}
-
-int Http1RequestParser::OnBody(llhttp_t* p, const char* at, size_t len) {
-  auto* self = Self(p);
-  if (self->current_.body.size() + len > kMaxBodyBytes) {
-    self->too_large_ = true;
-    return -1;
-  }
-  self->current_.body.append(at, len);
-  return 0;
-}
-
-int Http1RequestParser::OnMessageComplete(llhttp_t* p) {
-  auto* self = Self(p);
-  self->current_.keep_alive = llhttp_should_keep_alive(p) != 0;
-  self->ready_.push_back(std::move(self->current_));
-  self->current_ = HttpRequest{};
-  return 0;
 }
 
 }  // namespace ambit::admin

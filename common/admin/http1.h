@@ -1,8 +1,7 @@
-// Sans-I/O HTTP/1.1 request parsing (llhttp) and response formatting for the
-// small admin, metrics and readiness servers. Bytes in, requests out.
+// Sans-I/O HTTP/1.1 request parsing and response formatting for the small
+// admin, metrics and readiness servers, on the shared codec (common/http1).
+// Bytes in, whole requests out.
 #pragma once
-
-#include <llhttp.h>
 
 #include <cstddef>
 #include <deque>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "common/base/status.h"
+#include "common/http1/codec.h"
 
 namespace ambit::admin {
 
@@ -59,22 +59,11 @@ class Http1RequestParser {
   HttpRequest TakeRequest();
 
  private:
-  static int OnUrl(llhttp_t* p, const char* at, size_t len);
-  static int OnHeaderField(llhttp_t* p, const char* at, size_t len);
-  static int OnHeaderValue(llhttp_t* p, const char* at, size_t len);
-  static int OnHeadersComplete(llhttp_t* p);
-  static int OnBody(llhttp_t* p, const char* at, size_t len);
-  static int OnMessageComplete(llhttp_t* p);
-  static int OnMessageBegin(llhttp_t* p);
-
-  llhttp_settings_t settings_{};
-  llhttp_t parser_{};
+  http1::Parser parser_{http1::Kind::kRequest,
+                        http1::Limits{.max_head_bytes = kMaxHeadBytes, .max_headers = 100}};
   HttpRequest current_;
-  std::string field_;
-  bool in_value_ = false;
-  size_t head_bytes_ = 0;
-  bool too_large_ = false;
   std::deque<HttpRequest> ready_;
+  Status error_;  // sticky: the connection answers 400 and closes
 };
 
 }  // namespace ambit::admin

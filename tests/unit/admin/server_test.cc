@@ -96,7 +96,7 @@ TEST_CASE("malformed request gets 400 and close; oversized gets 413") {
     c.Send("GET /ping HTTP/1.1\r\nx: " + std::string(20000, 'a') + "\r\n\r\n");
     auto r = c.ReadResponse();
     REQUIRE(r.has_value());
-    CHECK(r->starts_with("HTTP/1.1 413 Payload Too Large\r\n"));
+    CHECK(r->starts_with("HTTP/1.1 413 Content Too Large\r\n"));
     CHECK(c.WaitClosed());
   }
   REQUIRE(st.Stop());
