@@ -15,8 +15,10 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,8 +73,8 @@ def raw_exchange(ns, ip, port, payload, timeout=5.0):
                 if not d:
                     break
                 got += d
-        except socket.timeout:
-            pass
+        except (socket.timeout, ConnectionResetError):
+            pass  # a reset is an answer too (the proxy closed on bad input)
         s.close()
         return got
     return in_netns(ns, body)
@@ -89,10 +91,14 @@ def main():
         cl = env.pod(1, "client", sa="sleep")
         svc_key = "demo/echo.demo.svc.cluster.local"
         ports = {80: 8080, 9090: 9090, 9000: 9000}
+        # Port 80 declares HTTP (HTTP/1.1 or h2c by preface, garbage gets a
+        # 400); 9090 (gRPC) and 9000 (server-first TCP) are detected.
+        svc_ports = {80: {"targetPort": 8080, "appProtocol": "http", "name": "http"},
+                     9090: 9090, 9000: 9000}
         v1 = env.pod(2, "echo-v1", sa="echo", services={svc_key: ports})
         v2 = env.pod(2, "echo-v2", sa="echo", services={svc_key: ports})
         wp = WaypointPod(env, node=2)
-        env.service("echo", vip=VIP, ports=ports, extra=wp.use())
+        env.service("echo", vip=VIP, ports=svc_ports, extra=wp.use())
         for p in (v1, v2):
             b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--namespace", "demo",
                                   "--http", "8080", "--grpc", "9090", "--tcp", "9000"])
@@ -113,8 +119,21 @@ def main():
 
 def run_checks(topo, env, wp, cl, v1, v2, args):
     n = args.requests
-    # 1. HTTP/1.1: one keep-alive connection, balanced per request.
-    r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", str(n))
+    # 1. HTTP/1.1: one keep-alive connection, balanced per request; a capture
+    # on the fabric bridge sees only HBONE (15008) between the nodes.
+    pcap = os.path.join(env.dir, "fabric.pcap")
+    cap = topo.spawn(topo.fabric, ["tcpdump", "-i", "br0", "-U", "-s", "128", "-w", pcap, "tcp"])
+    time.sleep(0.5)  # let tcpdump attach before the traffic starts
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", str(n),
+               "--count-field", "headers.x-forwarded-for")
+    cap.send_signal(signal.SIGINT)
+    cap.wait(timeout=10)
+    lines = topo.ns_exec(topo.fabric, ["tcpdump", "-nn", "-r", pcap], check=False).stdout.splitlines()
+    other = [l for l in lines if ".15008" not in l]
+    check(len(lines) > 0 and not other,
+          f"node-to-node traffic is all HBONE on 15008 ({len(lines)} packets, {len(other)} other)")
+    xff = r.get("field_values", {}).get("headers.x-forwarded-for", {})
+    check(xff == {cl.ip: n}, f"backends see x-forwarded-for = the client's IP ({xff})")
     check(r.get("ok") and r.get("statuses") == {"200": n},
           f"{n} HTTP/1.1 keep-alive requests via the waypoint answer 200 ({r.get('statuses')}, "
           f"errors {r.get('errors')})")
@@ -156,13 +175,34 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
     r = client(topo, cl, "tcp-line", "--addr", f"{VIP}:9000", "--count", "3")
     check(r.get("ok"), f"TCP port relayed as bytes ({r})")
 
-    # 6. Malformed HTTP: 400, counted, nothing reaches a backend.
-    bad = (b"POST / HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\n"
-           b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-    got = raw_exchange(cl.ns, VIP, 80, bad)
-    check(got.startswith(b"HTTP/1.1 400"), f"request smuggling shape answered 400 ({got[:40]!r})")
+    # 6. Malformed HTTP: 400/431 or a closed connection, counted, no crash.
+    bad_inputs = {
+        "Content-Length + Transfer-Encoding": (b"POST / HTTP/1.1\r\nHost: echo\r\nContent-Length: 3"
+                                               b"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                                               b"HTTP/1.1 400"),
+        "bad chunk size": (b"POST / HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"zz\r\nabc\r\n0\r\n\r\n", b""),
+        "oversized header": (b"GET / HTTP/1.1\r\nHost: echo\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+                             b"HTTP/1.1 431"),
+        "bare LF": (b"GET / HTTP/1.1\nHost: echo\n\n", b""),
+        "invalid method": (b"G@T / HTTP/1.1\r\nHost: echo\r\n\r\n", b"HTTP/1.1 400"),
+    }
+    before = metric_sum(wp.metrics(), "ambit_waypoint_downstream_errors_total", protocol="http1")
+    for what, (payload, want) in bad_inputs.items():
+        got = raw_exchange(cl.ns, VIP, 80, payload)
+        ok = got.startswith(want) if want else (got == b"" or got.startswith(b"HTTP/1.1 4"))
+        check(ok and b"echo-v" not in got, f"{what}: answered {got[:24]!r} (want {want or 'close or 4xx'!r})")
     m = metric_sum(wp.metrics(), "ambit_waypoint_downstream_errors_total", protocol="http1")
-    check(m >= 1, f"ambit_waypoint_downstream_errors_total{{protocol=http1}} counts it ({m})")
+    check(m - before >= len(bad_inputs) - 1,
+          f"ambit_waypoint_downstream_errors_total{{protocol=http1}} counts them (+{m - before})")
+    garbage = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x04\x99\x00\x00\x00\x00\x00garbage!" * 4
+    got = raw_exchange(cl.ns, VIP, 80, garbage, timeout=3.0)
+    time.sleep(0.3)  # the waypoint counts once the session is torn down
+    m2 = metric_sum(wp.metrics(), "ambit_waypoint_downstream_errors_total", protocol="http2")
+    check(m2 >= 1 and b"echo-v" not in got,
+          f"HTTP/2 garbage closes the connection and is counted ({m2}, {len(got)} bytes back)")
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", "10")
+    check(r.get("statuses") == {"200": 10}, "the waypoint still serves after the bad input")
 
     # 7. /config_dump shows the cluster and its endpoints.
     dump = wp.config_dump()
@@ -170,15 +210,45 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
     c80 = clusters.get("inbound-vip|80|http|echo.demo.svc.cluster.local", {})
     check(len(c80.get("endpoints", [])) == 2, f"config_dump lists the 2 endpoints of port 80 ({c80})")
 
-    # 8. An endpoint leaves the config: within 1 s no request goes to it.
+    # 8. An endpoint leaves the config: within 1 s no request goes to it, its
+    # pooled connections close, requests in flight finish.
+    slow = []
+
+    def slow_get():
+        def body():
+            c = socket.create_connection((VIP, 80), timeout=10)
+            c.sendall(b"GET /?delay=1500ms HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                data += d
+            return data
+        slow.append(in_netns(cl.ns, body))
+    threads = [threading.Thread(target=slow_get) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.4)  # both are at the backends now
     for w in env.workloads:
         if w["name"] == "echo-v2":
             w.pop("services", None)
-    mark = len(wp.log())
+    mark, agent_mark = len(wp.log()), len(env.log(2))
     t0 = time.monotonic()
     env.write_config()
     wp.wait_log("config applied", timeout=5, after=mark)
     applied = time.monotonic() - t0
+    for t in threads:
+        t.join(timeout=10)
+    check(len(slow) == 2 and all(x.startswith(b"HTTP/1.1 200") for x in slow) and
+          any(b"echo-v2" in x for x in slow),
+          f"requests in flight to the removed endpoint finish ({[x[:15] for x in slow]})")
+    try:
+        wp.wait_log("pooled upstream connection(s) to departed endpoints", timeout=3, after=mark)
+        closed = True
+    except TimeoutError:
+        closed = False
+    check(closed, "the waypoint closes its pooled connections to the removed endpoint")
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", "50")
     check(applied <= 1.0, f"the waypoint applies the new endpoints within 1 s ({applied:.2f}s)")
     check(r.get("pods") == {"echo-v1": 50} and r.get("statuses") == {"200": 50},

@@ -117,7 +117,25 @@ Sniffed SniffProtocol(std::span<const std::byte> first) {
 
 io::Task<void> ServeDownstream(Downstream d, io::ByteStream& stream) {
   mesh::AppProtocol proto = d.target.protocol;
-  if (proto == mesh::AppProtocol::kUnknown) {
+  if (proto == mesh::AppProtocol::kHttp11) {
+    // An `http` port takes HTTP/1.1 or HTTP/2 with prior knowledge (Envoy's
+    // AUTO codec): only the h2 preface switches to HTTP/2; anything else is
+    // parsed as HTTP/1.1 (and refused with a 400 if it is not).
+    const base::MonoTime deadline =
+        d.worker.loop().Now() + d.worker.options().request_headers_timeout;
+    for (;;) {
+      const base::Duration left = deadline - d.worker.loop().Now();
+      if (left <= base::Duration::zero()) break;
+      auto chunk = co_await stream.Peek({.scope = d.scope, .timeout = left});
+      if (!chunk.ok() || chunk->empty()) break;  // the HTTP/1.1 codec sees the same
+      Sniffed what = SniffProtocol(*chunk);
+      if (what == Sniffed::kHttp2) proto = mesh::AppProtocol::kHttp2;
+      const std::string_view preface = kH2Preface.substr(0, std::min(chunk->size(),
+                                                                    kH2Preface.size()));
+      if (what != Sniffed::kNeedMore || AsText(*chunk).substr(0, preface.size()) != preface) break;
+      (void)co_await d.worker.loop().Sleep(std::chrono::milliseconds(5), {.scope = d.scope});
+    }
+  } else if (proto == mesh::AppProtocol::kUnknown) {
     // Not declared: look at the first bytes (client-first protocols); a
     // silent client past the timeout is treated as TCP (server-first).
     const base::MonoTime deadline = d.worker.loop().Now() + d.worker.options().sniff_timeout;

@@ -136,7 +136,8 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
 
   auto ep = d.PickEndpoint();
   if (!ep) {
-    co_await SendLocal(*ds, info, NoHealthyUpstream(), &scope);
+    const LocalReply reply = NoHealthyUpstream();  // named: see http1_proxy.cc Reply
+    co_await SendLocal(*ds, info, reply, &scope);
     finish();
     (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
     co_return;
@@ -159,7 +160,8 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     }
   }
   if (us == nullptr) {
-    co_await SendLocal(*ds, info, UpstreamConnectFailure(failure), &scope);
+    const LocalReply reply = UpstreamConnectFailure(failure);
+    co_await SendLocal(*ds, info, reply, &scope);
     finish();
     (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
     co_return;
@@ -232,6 +234,14 @@ io::Task<void> ServeHttp2(const Downstream& d, io::ByteStream& stream) {
     co_return;
   }
   w.TrackDownstream(*session);
+  // A downstream that sent HTTP/2 garbage (or broke the protocol) is counted.
+  (*session)->SetOnClosed([wp](http2::Session* s) {
+    const base::ErrorReason why = base::ReasonOf(s->close_reason());
+    if (why == base::ErrorReason::kH2Protocol || why == base::ErrorReason::kH2Setup ||
+        why == base::ErrorReason::kMalformed) {
+      wp->CountDownstreamError("http2", "protocol_error");
+    }
+  });
   session->reset();  // the session's tasks keep it alive while it serves
   (void)co_await gone->Wait({});
 }

@@ -22,6 +22,8 @@ std::span<const std::byte> Bytes(const std::string& s) {
 
 // Answers locally and accounts the request; returns whether the connection
 // may continue (only when the request carried no body we did not read).
+// Callers pass a named LocalReply: GCC 12 mis-destroys temporaries built
+// inside a co_await expression (found by the netns malformed-input test).
 io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& info,
                      const LocalReply& reply, bool may_continue) {
   const bool keep = may_continue && !d.worker.draining();
@@ -48,15 +50,14 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   if (auto ua = http1::FindHeader(head.headers, "user-agent")) info.user_agent = std::string(*ua);
   const bool no_body = head.framing == http1::Framing::kNone;
   if (head.method == "CONNECT") {
-    co_return co_await Reply(d, down, info,
-                             {405, "CONNECT is not served by the waypoint", "-", "method_not_allowed"},
-                             false);
+    const LocalReply reply{405, "CONNECT is not served by the waypoint", "-", "method_not_allowed"};
+    co_return co_await Reply(d, down, info, reply, false);
   }
   UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
   if (!prep.ok) {
     w.CountDownstreamError("http1", "bad_upgrade");
-    co_return co_await Reply(d, down, info, {400, prep.error, "DPE", "downstream_protocol_error"},
-                             false);
+    const LocalReply reply{400, prep.error, "DPE", "downstream_protocol_error"};
+    co_return co_await Reply(d, down, info, reply, false);
   }
   info.request_id = prep.request_id;
   const std::string& request_head = prep.head;
@@ -74,7 +75,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   std::string avoid;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto ep = d.PickEndpoint(avoid);
-    if (!ep) co_return co_await Reply(d, down, info, NoHealthyUpstream(), no_body);
+    if (!ep) {
+      const LocalReply reply = NoHealthyUpstream();
+      co_return co_await Reply(d, down, info, reply, no_body);
+    }
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;
     std::optional<UpstreamConn> pooled = w.http1_pool().Take(ep->Key());
@@ -86,14 +90,16 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream,
                                         d.scope);
       if (!opened.ok()) {
-        co_return co_await Reply(d, down, info, UpstreamConnectFailure(opened.status()), no_body);
+        const LocalReply reply = UpstreamConnectFailure(opened.status());
+        co_return co_await Reply(d, down, info, reply, no_body);
       }
       up = std::move(*opened);
     }
     Status wrote = co_await up.stream->Write(Bytes(request_head), {.scope = d.scope});
     if (!wrote.ok()) {
       if (reused && no_body) continue;  // stale keep-alive: once more on a new stream
-      co_return co_await Reply(d, down, info, UpstreamConnectFailure(wrote), no_body);
+      const LocalReply reply = UpstreamConnectFailure(wrote);
+      co_return co_await Reply(d, down, info, reply, no_body);
     }
     ExchangeResult r = co_await RunExchange(down, parser, *up.stream, eo);
     if (!r.response_started && r.upstream_silent && reused && no_body &&
@@ -111,21 +117,20 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
         info.details = std::string(r.request_error.message());
         if (absl::IsInvalidArgument(r.request_error)) {
           w.CountDownstreamError("http1", "malformed_body");
-          co_return co_await Reply(d, down, info,
-                                   {400, "malformed request body", "DPE", "downstream_protocol_error"},
-                                   false);
+          const LocalReply reply{400, "malformed request body", "DPE",
+                                 "downstream_protocol_error"};
+          co_return co_await Reply(d, down, info, reply, false);
         }
         w.requests().Record(w.index(), info, w.loop().Now());
         co_return false;
       }
       if (r.response_malformed) {
-        co_return co_await Reply(d, down, info,
-                                 {502, "upstream sent a malformed response", "UPE",
-                                  "upstream_protocol_error"},
-                                 false);
+        const LocalReply reply{502, "upstream sent a malformed response", "UPE",
+                               "upstream_protocol_error"};
+        co_return co_await Reply(d, down, info, reply, false);
       }
-      co_return co_await Reply(d, down, info, UpstreamResetBeforeHeaders(r.response_error),
-                               r.request_complete && no_body);
+      const LocalReply reply = UpstreamResetBeforeHeaders(r.response_error);
+      co_return co_await Reply(d, down, info, reply, r.request_complete && no_body);
     }
     if (r.upgraded) {
       // WebSocket and friends: bytes both ways until either side ends.
@@ -146,9 +151,9 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     if (r.upstream_reusable) w.http1_pool().Put(std::move(up));
     co_return r.downstream_reusable && !w.draining();
   }
-  co_return co_await Reply(d, down, info, UpstreamResetBeforeHeaders(absl::UnavailableError(
-                                              "connection reset on two attempts")),
-                           false);
+  const LocalReply reply =
+      UpstreamResetBeforeHeaders(absl::UnavailableError("connection reset on two attempts"));
+  co_return co_await Reply(d, down, info, reply, false);
 }
 
 }  // namespace
@@ -164,8 +169,8 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
       if (absl::IsDeadlineExceeded(f.error) && parser.mid_message()) {
         w.CountDownstreamError("http1", "request_header_timeout");
         RequestInfo info = d.NewRequest(w.loop().Now());
-        (void)co_await Reply(d, down, info, {408, "request timeout", "-", "request_header_timeout"},
-                             false);
+        const LocalReply reply{408, "request timeout", "-", "request_header_timeout"};
+        (void)co_await Reply(d, down, info, reply, false);
       }
       break;
     }

@@ -31,14 +31,26 @@ void Worker::SetState(std::shared_ptr<const WaypointState> state) {
   state_ = std::move(state);
   // Endpoints that left: their pooled upstreams go now (a reused pod IP must
   // never get a request over a connection meant for its predecessor).
+  // Live = still an endpoint of some service; a pod that left every service
+  // (or the mesh) loses its pooled connections now.
   std::set<std::string> live;
   if (state_ && state_->snapshot) {
-    for (const auto& [uid, w] : state_->snapshot->workloads()) {
-      for (const auto& ip : w.addresses) live.insert(EndpointLiveKey(w, ip));
+    for (const auto& [key, svc] : state_->snapshot->services()) {
+      for (const auto& [uid, ep] : svc.endpoints) {
+        const mesh::Workload* w = state_->snapshot->FindWorkload(uid);
+        if (w == nullptr) continue;
+        for (const auto& ip : w->addresses) live.insert(EndpointLiveKey(*w, ip));
+      }
     }
   }
+  const size_t before = http1_pool_.idle() + h2_pool_.sessions();
   http1_pool_.Prune(live);
   h2_pool_.Prune(live);
+  const size_t after = http1_pool_.idle() + h2_pool_.sessions();
+  if (after < before) {
+    AMBIT_LOG(kInfo, "waypoint", "worker {}: closed {} pooled upstream connection(s) to departed "
+              "endpoints", index_, before - after);
+  }
 }
 
 void Worker::AddListener(ListenerKind kind, net::Fd fd) {
