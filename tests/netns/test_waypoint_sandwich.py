@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""ambit-waypoint in the sandwich form, bound by a namespace label (issue 15).
+"""ambit-waypoint in the sandwich form, bound by a namespace label to a
+waypoint in another namespace (issue 15).
 
-The namespace `demo` carries `istio.io/use-waypoint: waypoint`; the waypoint
-pod (node 2) is captured by its agent with `applicationTunnel: {protocol:
+The namespace `demo` carries `istio.io/use-waypoint: waypoint` and
+`istio.io/use-waypoint-namespace: infra`; the waypoint (a Gateway in `infra`
+allowing routes from all namespaces) runs in a pod (node 2) captured by its agent with `applicationTunnel: {protocol:
 PROXY, port: 15088}`: that agent terminates HBONE and hands each stream to
 ambit-waypoint on 127.0.0.1:15088 behind PROXY v2; the waypoint dials the
 chosen endpoint in plaintext and its own agent tunnels it (no loop back into
@@ -36,12 +38,18 @@ def main():
         echo, direct = "demo/echo.demo.svc.cluster.local", "demo/direct.demo.svc.cluster.local"
         v1 = env.pod(2, "echo-v1", sa="echo", services={echo: {80: 8080}, direct: {80: 8080}})
         v2 = env.pod(2, "echo-v2", sa="echo", services={echo: {80: 8080}})
-        wp = WaypointPod(env, node=2, sandwich=True)
+        wp = WaypointPod(env, node=2, ns="infra", sandwich=True)
         env.service("echo", vip=VIP, ports={80: 8080})
         env.service("direct", vip=DIRECT_VIP, ports={80: 8080},
                     extra={"labels": {"istio.io/use-waypoint": "none"}})
-        env.extra_docs.append({"namespaces": [{"name": "demo",
-                                               "labels": {"istio.io/use-waypoint": "waypoint"}}]})
+        env.extra_docs.append({"namespaces": [{"name": "demo", "labels": {
+            "istio.io/use-waypoint": "waypoint", "istio.io/use-waypoint-namespace": "infra"}}]})
+        env.extra_docs.append({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "waypoint", "namespace": "infra"},
+            "spec": {"gatewayClassName": "istio-waypoint", "listeners": [
+                {"name": "mesh", "port": 15008, "protocol": "HBONE",
+                 "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
         for p in (v1, v2):
             b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--http", "8080"])
             topo.wait_line(b, "ready", timeout=15)
