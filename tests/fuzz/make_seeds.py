@@ -336,6 +336,33 @@ def proxy_v2_seeds():
     write("proxy_v2", "v1_text", "PROXY TCP4 10.44.1.5 10.96.0.30 40000 80\r\n")
 
 
+# ---- DNS messages (the 15053 proxy's codec) --------------------------------
+def dns_seeds():
+    def name(n):
+        out = b""
+        for label in n.split("."):
+            out += bytes([len(label)]) + label.encode()
+        return out + b"\0"
+
+    def query(n, qtype=1, qid=0x1234, flags=0x0100, qd=1, an=0, ar=0, tail=b""):
+        return struct.pack(">6H", qid, flags, qd, an, 0, ar) + name(n) + struct.pack(">HH", qtype, 1) + tail
+
+    opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0x8000, 0)
+    write("dns_message", "a_short_name", query("httpbin"))
+    write("dns_message", "aaaa_fqdn_edns", query("httpbin.demo.svc.cluster.local", 28, ar=1, tail=opt))
+    write("dns_message", "txt_external", query("ext.example.com", 16))
+    write("dns_message", "header_only", struct.pack(">6H", 0xabcd, 0x0100, 0, 0, 0, 0))
+    write("dns_message", "label_past_end", struct.pack(">6H", 1, 0x0100, 1, 0, 0, 0) + b"\x3fa")
+    write("dns_message", "pointer_in_question", struct.pack(">6H", 1, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\0\1\0\1")
+    write("dns_message", "two_opts", query("x.example", ar=2, tail=opt + opt))
+    # An answer as an upstream sends it: a compressed A record after the question.
+    answer = query("ext.example.com", flags=0x8180, an=1) + b"\xc0\x0c" + \
+        struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 10])
+    write("dns_message", "upstream_answer", answer)
+    write("dns_message", "response_as_query", answer)
+    write("dns_message", "notify_opcode", query("x.example", flags=0x2000))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -349,6 +376,7 @@ def main():
     waypoint_config_seeds()
     tls_seeds()
     proxy_v2_seeds()
+    dns_seeds()
     proto_seeds(args.protoc)
     authorization_seeds(args.protoc)
 
