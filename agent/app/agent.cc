@@ -19,7 +19,7 @@ namespace ambit::agent {
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = kAgentVersion;
 
 void RaiseFdLimit() {
   rlimit rl{};
@@ -69,9 +69,10 @@ Status Agent::Init() {
   // the Runtime's watcher instead of killing the process.
   logger.StartAsync();
   const bool istio = flags_.config_path.empty();
-  AMBIT_LOG(kInfo, "agent", "ambit-agent {} node={} workers={} io={} mode={}", kVersion,
+  AMBIT_LOG(kInfo, "agent", "ambit-agent {} node={} workers={} io={} mode={}{}", kVersion,
             flags_.node, runtime_->worker_count(), io::BackendName(runtime_->worker_backend(0)),
-            istio ? "istio (xDS + ZDS + Istio CA)" : "standalone (local config + built-in CA)");
+            istio ? "istio (xDS + ZDS + Istio CA)" : "standalone (local config + built-in CA)",
+            flags_.mode_args.empty() ? "" : fmt::format(" args='{}'", flags_.mode_args));
 
   registry_ = std::make_unique<metrics::Registry>(runtime_->worker_count() + 1);
   tcp_metrics_ = std::make_unique<TcpMetrics>(*registry_);
@@ -127,6 +128,7 @@ Status Agent::Init() {
 
   netns_runner_ = std::make_unique<net::NetnsRunner>();
   RETURN_IF_ERROR(StartWorkers());
+  RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(istio ? StartIstio() : StartStandalone());
   secrets_->Subscribe([this](const identity::Identity& id, const identity::CertPtr& cert) {
     OnCertificate(id, cert);
@@ -258,6 +260,7 @@ std::string Agent::ConfigDump() {
                {"redirect", flags_.redirect},
                {"localhostAppTunnel", flags_.localhost_app_tunnel ? "true" : "false"},
                {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
+  AddDnsDumpConfig(in.config);
   if (istio_) {
     istio_->AddDumpConfig(in.config);
   } else {
@@ -309,6 +312,7 @@ void Agent::Publish(bool policies_changed) {
       workers_[i]->SetState(st, policies_changed);
     });
   }
+  PublishDns();
 }
 
 void Agent::StartDrain() {
@@ -322,6 +326,7 @@ void Agent::StartDrain() {
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i](io::Loop&) { workers_[i]->Drain(); });
   }
+  DrainDns();
   runtime_->main_loop().Spawn(DrainWaiter(this));
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agent/app/flags.h"
+#include "agent/dns/dns_proxy.h"
 #include "common/authz/evaluate.h"
 #include "common/authz/istio_translate.h"
 #include "common/telemetry/tcp_metrics.h"
@@ -91,6 +92,7 @@ class Agent {
     identity::Identity identity;
     std::optional<std::vector<std::array<net::Fd, 3>>> listeners;  // until handed to workers
     bool redirect_installed = false;
+    std::vector<dns::DnsSockets> dns_sockets;  // per worker, until handed to the DNS workers
   };
 
   explicit Agent(AgentFlags flags);
@@ -123,12 +125,27 @@ class Agent {
   std::set<std::string> LocalWorkloadIdentities() const;  // Istio mode: prefetch set
   void UpdatePendingGauge();
 
+  // dns.cc: the DNS proxy (15053) of every pod, on the workers.
+  Status StartDns();
+  Status OpenDnsSockets(PodRecord& rec);
+  void HandDnsToWorkers(PodRecord& rec);
+  void PublishDns();
+  void RemovePodDns(const std::string& uid);
+  void DrainDns();
+  void AddDnsDumpConfig(std::map<std::string, std::string>& config) const;
+
   AgentFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
   std::unique_ptr<metrics::Registry> registry_;
   std::unique_ptr<TcpMetrics> tcp_metrics_;
   std::unique_ptr<net::NetnsRunner> netns_runner_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // DNS proxy (null / empty when --dns-proxy=false).
+  std::optional<dns::ListenAddress> dns_listen_;
+  std::unique_ptr<dns::DnsMetrics> dns_metrics_;
+  std::unique_ptr<dns::Upstream> dns_upstream_;
+  std::vector<std::unique_ptr<dns::DnsWorker>> dns_workers_;
+  bool dns_no_ipv6_logged_ = false;
 
   // Certificates: one SecretManager over the built-in CA or the Istio CA.
   std::optional<identity::BuiltinCa> ca_;

@@ -1,6 +1,8 @@
 #include "agent/app/flags.h"
 
 #include "common/base/duration.h"
+#include "agent/app/proxy_metadata.h"
+#include "common/xds/node.h"
 
 #include <map>
 
@@ -49,12 +51,47 @@ StatusOr<int> ParseWorkers(const std::string& s) {
   }
 }
 
+// ztunnel's positional arguments: argv[1] is the mode, `proxy` (what follows
+// it is ignored: the Istio chart passes `proxy ztunnel`), `version` or
+// `help`. Anything else is an error, as are unknown flags.
+Status CheckModeArgs(const std::vector<std::string>& args, AgentFlags& f, bool* version, bool* help) {
+  if (args.empty()) return absl::OkStatus();
+  const std::string& mode = args.front();
+  if (mode == "proxy") {
+    for (const auto& a : args) f.mode_args += (f.mode_args.empty() ? "" : " ") + a;
+    return absl::OkStatus();
+  }
+  if (mode == "version") *version = true;
+  else if (mode == "help") *help = true;
+  else
+    return absl::InvalidArgumentError(fmt::format(
+        "unknown argument '{}': the agent takes flags, optionally after the mode `proxy` "
+        "(as the Istio chart passes `proxy ztunnel`); see --help", mode));
+  return absl::OkStatus();
+}
+
+// DNS proxy defaults from the environment (ISTIO-COMPAT §9.3).
+Status DnsDefaultsFromEnv(AgentFlags& f) {
+  std::map<std::string, std::string> env = xds::ProcessEnvironment();
+  ASSIGN_OR_RETURN(auto md, ProxyMetadata(env));
+  f.dns_proxy = DnsCaptureEnabled(md);
+  if (auto it = md.find("DNS_PROXY_ADDR"); it != md.end() && !it->second.empty()) {
+    f.dns_proxy_addr = it->second;
+  }
+  if (auto it = env.find("CLUSTER_DOMAIN"); it != env.end() && !it->second.empty()) {
+    f.cluster_domain = it->second;
+  }
+  if (auto it = env.find("IPV6_ENABLED"); it != env.end()) f.ipv6_enabled = it->second != "false";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   *exit_now = false;
   AgentFlags f;
   f.termination_deadline = DefaultTerminationDeadline();
+  RETURN_IF_ERROR(DnsDefaultsFromEnv(f));
   CLI::App app{"ambit-agent: the Ambit node agent (ambient-mode L4 data plane)"};
   app.allow_extras(false);
   std::string workers = "2", pool_idle = "5m", cert_ttl = "24h", deadline, connect_timeout = "10s";
@@ -111,6 +148,20 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   for (const auto& [flag, env] : kIstioFlags) {
     app.add_option(flag, istio_values[env], fmt::format("Istio mode: overrides {}", env));
   }
+  std::string dns_proxy = f.dns_proxy ? "true" : "false";
+  app.add_option("--dns-proxy", dns_proxy,
+                 "DNS proxy on 15053 in every captured pod: true|false (default: proxy metadata "
+                 "DNS_CAPTURE, i.e. ISTIO_META_DNS_CAPTURE, else true)")
+      ->check(CLI::IsMember({"true", "false"}));
+  app.add_option("--dns-proxy-addr", f.dns_proxy_addr,
+                 "DNS proxy address in the pod: localhost:PORT (127.0.0.1 and ::1) or IP:PORT "
+                 "(default: metadata DNS_PROXY_ADDR, else localhost:15053)");
+  app.add_option("--dns-resolv-conf", f.dns_resolv_conf,
+                 "resolv.conf whose nameservers the DNS proxy forwards to (read once at start)")
+      ->envname("AMBIT_DNS_RESOLV_CONF");
+  app.add_option("--cluster-domain", f.cluster_domain, "Kubernetes cluster domain (DNS search names)");
+  std::vector<std::string> mode_args;
+  app.add_option("mode", mode_args, "ztunnel's mode argument: proxy (the rest is ignored)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -120,6 +171,15 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
   }
+  bool version = false, help = false;
+  RETURN_IF_ERROR(CheckModeArgs(mode_args, f, &version, &help));
+  if (help) std::cout << app.help();
+  if (version) std::cout << "ambit-agent " << kAgentVersion << "\n";
+  if (help || version) {
+    *exit_now = true;
+    return f;
+  }
+  f.dns_proxy = dns_proxy == "true";
   ASSIGN_OR_RETURN(f.workers, ParseWorkers(workers));
   ASSIGN_OR_RETURN(f.pool_idle_timeout, base::ParseDuration(pool_idle));
   ASSIGN_OR_RETURN(f.cert_ttl, base::ParseDuration(cert_ttl));

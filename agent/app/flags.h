@@ -14,6 +14,8 @@
 
 namespace ambit::agent {
 
+inline constexpr const char* kAgentVersion = "0.1.0";
+
 struct AgentFlags {
   // Standalone mode.
   std::string config_path;          // --config / LOCAL_XDS_PATH
@@ -42,6 +44,18 @@ struct AgentFlags {
   // PROXY-protocol application tunnels (waypoints) are reached on the pod's
   // loopback, not its IP (LOCALHOST_APP_TUNNEL, ISTIO-COMPAT §2.7).
   bool localhost_app_tunnel = true;
+  // DNS proxy on 15053 in every captured pod (ISTIO-COMPAT §3.1a). On unless
+  // proxy metadata DNS_CAPTURE (ISTIO_META_DNS_CAPTURE, PROXY_CONFIG) says
+  // otherwise; --dns-proxy wins. Standalone --redirect auto then also installs
+  // istio-cni's DNS capture rules.
+  bool dns_proxy = true;
+  std::string dns_proxy_addr = "localhost:15053";     // --dns-proxy-addr / DNS_PROXY_ADDR metadata
+  std::string dns_resolv_conf = "/etc/resolv.conf";  // --dns-resolv-conf: upstream nameservers
+  std::string cluster_domain = "cluster.local";       // --cluster-domain / CLUSTER_DOMAIN
+  bool ipv6_enabled = true;                           // IPV6_ENABLED (false: no AAAA from the mesh)
+  // argv[1] as ztunnel reads it: `proxy` (the Istio chart passes `proxy
+  // ztunnel`; what follows `proxy` is ignored) or empty.
+  std::string mode_args;
   // Istio mode: command-line values of ztunnel environment variables
   // (--xds-address → XDS_ADDRESS, ...), applied over the process environment.
   std::map<std::string, std::string> env_overrides;

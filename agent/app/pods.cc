@@ -86,6 +86,9 @@ Status Agent::AddPod(PodSpec spec) {
     ::ambit::capture::RedirectConfig rc;
     if (mode.ok()) rc.mode = *mode;
     rc.ztunnel_mark = flags_.packet_mark;
+    // istio-cni's ambient.dnsCapture (default on): DNS to the proxy.
+    rc.dns_capture = dns_listen_.has_value();
+    if (dns_listen_) rc.dns_port = dns_listen_->port;
     Status rs = backend.ok() ? ::ambit::capture::InstallRedirection(*rec.spec.netns, *backend, rc)
                              : backend.status();
     if (!rs.ok()) {
@@ -97,6 +100,7 @@ Status Agent::AddPod(PodSpec spec) {
     }
   }
   Status ls = OpenListeners(rec);
+  if (ls.ok()) ls = OpenDnsSockets(rec);
   if (!ls.ok()) {
     if (rec.redirect_installed) {
       auto backend = ::ambit::capture::ParseRuleBackend(flags_.redirect_backend);
@@ -106,6 +110,8 @@ Status Agent::AddPod(PodSpec spec) {
   }
   const std::string uid = rec.spec.uid;
   pods_.insert_or_assign(uid, std::move(rec));
+  PublishDns();
+  HandDnsToWorkers(pods_.at(uid));
   if (identity::CertPtr cert = secrets_->Lookup(id)) {
     OnCertificate(id, cert);
   } else {
@@ -248,6 +254,7 @@ void Agent::RemovePod(const std::string& uid) {
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i, uid](io::Loop&) { workers_[i]->RemovePod(uid); });
   }
+  RemovePodDns(uid);
   if (it->second.redirect_installed) {
     auto backend = ::ambit::capture::ParseRuleBackend(flags_.redirect_backend);
     if (backend.ok()) {

@@ -47,6 +47,35 @@ TEST_CASE("iptables golden files") {
               RenderIptablesInstall(Config(RedirectMode::kTproxy), Family::kV4, none));
   CheckGolden("iptables_redirect_v6_dns.golden",
               RenderIptablesInstall(Config(RedirectMode::kRedirect, true, true), Family::kV6, none));
+  CheckGolden("iptables_redirect_v4_dns.golden",
+              RenderIptablesInstall(Config(RedirectMode::kRedirect, false, true), Family::kV4, none));
+  CheckGolden("iptables_tproxy_v4_dns.golden",
+              RenderIptablesInstall(Config(RedirectMode::kTproxy, false, true), Family::kV4, none));
+}
+
+TEST_CASE("DNS capture: istio-cni's rules, before the 15001 redirect, in both modes") {
+  for (RedirectMode mode : {RedirectMode::kRedirect, RedirectMode::kTproxy}) {
+    std::string ipt = RenderIptablesInstall(Config(mode, false, true), Family::kV4, {});
+    const char* udp = "-A ISTIO_OUTPUT ! -o lo -p udp -m udp --dport 53 -m mark ! --mark 0x539/0xfff "
+                      "-j REDIRECT --to-ports 15053";
+    const char* tcp = "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m tcp --dport 53 -m mark ! --mark "
+                      "0x539/0xfff -j REDIRECT --to-ports 15053";
+    REQUIRE(ipt.find(udp) != std::string::npos);
+    REQUIRE(ipt.find(tcp) != std::string::npos);
+    CHECK(ipt.find(udp) < ipt.find("--to-ports 15001"));
+    CHECK(ipt.find(tcp) < ipt.find("--to-ports 15001"));
+    CHECK(ipt.find("*raw") != std::string::npos);
+    CHECK(ipt.find("-A ISTIO_OUTPUT -p udp -m udp --dport 53 -m mark --mark 0x539/0xfff -j CT --zone 1") !=
+          std::string::npos);
+    std::string nft = RenderNftInstall(Config(mode, false, true));
+    const char* nudp = "oifname != \"lo\" meta l4proto udp udp dport 53 meta mark & 0x00000fff != "
+                       "0x00000539 redirect to :15053";
+    REQUIRE(nft.find(nudp) != std::string::npos);
+    CHECK(nft.find(nudp) < nft.find("redirect to :15001"));
+    CHECK(nft.find("tcp dport 53 meta mark & 0x00000fff != 0x00000539 redirect to :15053") <
+          nft.find("redirect to :15001"));
+    CHECK(nft.find("ct zone set 1") != std::string::npos);
+  }
 }
 
 TEST_CASE("nftables golden files") {
@@ -54,6 +83,7 @@ TEST_CASE("nftables golden files") {
   CheckGolden("nft_tproxy.golden", RenderNftInstall(Config(RedirectMode::kTproxy)));
   CheckGolden("nft_redirect_dual_dns.golden",
               RenderNftInstall(Config(RedirectMode::kRedirect, true, true)));
+  CheckGolden("nft_tproxy_dns.golden", RenderNftInstall(Config(RedirectMode::kTproxy, false, true)));
   CheckGolden("nft_remove.golden", RenderNftRemove());
 }
 
