@@ -182,7 +182,8 @@ class IstioEnv(AmbitEnv):
         log_path = os.path.join(self.dir, f"agent-{node}.log")
         self.logs[node] = log_path
         logf = open(log_path, "a")
-        cmd = ["ip", "netns", "exec", self.topo.node_ns(node), self.agent_bin,
+        # As the Istio chart runs ztunnel's image: `args: [proxy, ztunnel]` first.
+        cmd = ["ip", "netns", "exec", self.topo.node_ns(node), self.agent_bin, "proxy", "ztunnel",
                "--workers", str(self.workers), "--log-level", "info,access=debug", *extra_args]
         env = dict(os.environ, **self.agent_env(node))
         p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)

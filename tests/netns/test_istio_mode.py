@@ -66,6 +66,10 @@ def vip_tags(client, n):
 def phase_readiness(env, f):
     for node in (1, 2):
         env.wait_log(node, "readiness on", timeout=15)
+        text = env.log(node)
+        check("mode=istio (xDS + ZDS + Istio CA) args='proxy ztunnel'" in text,
+              f"node {node}: started with the chart's `proxy ztunnel` args, in Istio mode")
+        check("DNS proxy on localhost:15053" in text, f"node {node}: DNS proxy on by default")
         st, body = env.wait_ready(node, want=500, contains="zds", timeout=10)
         check(st == 500 and "xds" in body and "zds" in body,
               f"node {node}: readiness 500 before xDS and ZDS ({body.strip()})")
