@@ -10,7 +10,7 @@
 
 #include "agent/app/config_dump.h"
 #include "agent/app/istio_mode.h"
-#include "common/admin/handlers.h"
+#include "common/admin/standard_servers.h"
 #include "common/base/log.h"
 #include "common/metrics/process.h"
 #include "common/xds/node.h"
@@ -195,37 +195,18 @@ void Agent::CheckReady() {
 }
 
 Status Agent::StartAdmin() {
-  ASSIGN_OR_RETURN(auto admin_addr, net::SocketAddress::Parse(flags_.admin_addr));
-  ASSIGN_OR_RETURN(auto stats_addr, net::SocketAddress::Parse(flags_.stats_addr));
-  ASSIGN_OR_RETURN(auto ready_addr, net::SocketAddress::Parse(flags_.readiness_addr));
-  io::Loop& main = runtime_->main_loop();
-  ASSIGN_OR_RETURN(admin_server_, admin::HttpServer::Create(main, {.address = admin_addr,
-                                                                   .name = "admin"}));
-  admin::AddConfigDumpHandler(*admin_server_, [this] { return ConfigDump(); });
-  admin::AddLoggingHandler(*admin_server_, base::ProcessLogger());
-  admin::AddQuitHandler(*admin_server_, [this] { StartDrain(); });
-  admin::AddIndexHandler(*admin_server_);
-  admin_server_->Start();
-  ASSIGN_OR_RETURN(stats_server_, admin::HttpServer::Create(main, {.address = stats_addr,
-                                                                   .name = "stats"}));
-  admin::AddMetricsHandlers(*stats_server_, *registry_);
-  stats_server_->Start();
-  // Readiness lives on a worker loop: a stuck data path answers nothing.
-  std::latch done(1);
-  Status st;
-  runtime_->PostToWorker(0, [this, ready_addr, &done, &st](io::Loop& loop) {
-    auto server = admin::HttpServer::Create(loop, {.address = ready_addr, .name = "readiness"});
-    if (!server.ok()) {
-      st = server.status();
-    } else {
-      readiness_server_ = std::move(*server);
-      admin::AddReadinessHandler(*readiness_server_, [this] { return NotReadyReasons(); });
-      readiness_server_->Start();
-    }
-    done.count_down();
-  });
-  done.wait();
-  RETURN_IF_ERROR(st);
+  ASSIGN_OR_RETURN(admin::StandardServers servers,
+                   admin::StartStandardServers(
+                       *runtime_, {.admin_addr = flags_.admin_addr,
+                                   .stats_addr = flags_.stats_addr,
+                                   .readiness_addr = flags_.readiness_addr,
+                                   .config_dump = [this] { return ConfigDump(); },
+                                   .quit = [this] { StartDrain(); },
+                                   .not_ready = [this] { return NotReadyReasons(); },
+                                   .registry = registry_.get()}));
+  admin_server_ = std::move(servers.admin);
+  stats_server_ = std::move(servers.stats);
+  readiness_server_ = std::move(servers.readiness);
   AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
             flags_.stats_addr, flags_.readiness_addr);
   return absl::OkStatus();

@@ -1,16 +1,13 @@
 // ambit-agent: the Ambit node agent.
 #include <malloc.h>
-#include <unistd.h>
 
 #include <cstdio>
 
 #include "agent/app/agent.h"
 #include "agent/app/flags.h"
 #include "common/base/log.h"
+#include "common/lifecycle/process_exit.h"
 
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#endif
 
 int main(int argc, char** argv) {
   // A fixed mmap threshold: blocks of 512 KiB and more (HTTP/2 receive
@@ -35,16 +32,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ambit-agent: %s\n", agent.status().ToString().c_str());
     return 1;
   }
-  int code = (*agent)->Run();
-  // Worker loops are stopped; their connection frames reference the agent's
-  // objects, so skip destructor-order hazards at process exit.
-  ambit::base::ProcessLogger().Flush();
-  std::fflush(stdout);
-  std::fflush(stderr);
-#ifdef __SANITIZE_ADDRESS__
-  // _exit skips LeakSanitizer's exit hook: check here. The agent is still
-  // alive (reachable), so this reports only memory nothing points to.
-  if (__lsan_do_recoverable_leak_check() != 0 && code == 0) code = 23;
-#endif
-  _exit(code);
+  ambit::lifecycle::ExitProcess((*agent)->Run());
 }

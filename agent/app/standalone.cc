@@ -31,14 +31,10 @@ config::LocalConfig WithIdentityDefaults(const config::LocalConfig& in) {
 Status Agent::StartStandalone() {
   // Built-in CA: load it, or create it on first start.
   std::string ca_dir = flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : flags_.ca_dir;
-  if (std::filesystem::exists(std::filesystem::path(ca_dir) / "ca.crt")) {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadFromDir(ca_dir));
-    ca_.emplace(std::move(ca));
-  } else {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::CreateInDir(ca_dir));
-    AMBIT_LOG(kInfo, "agent", "created a new built-in CA in {}", ca_dir);
-    ca_.emplace(std::move(ca));
-  }
+  bool created = false;
+  ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadOrCreateInDir(ca_dir, &created));
+  if (created) AMBIT_LOG(kInfo, "agent", "created a new built-in CA in {}", ca_dir);
+  ca_.emplace(std::move(ca));
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(flags_.cert_ttl);
   cert_source_ = std::make_unique<identity::BuiltinCertSource>(runtime_->main_loop(), *ca_, ttl);
   secrets_ = std::make_unique<identity::SecretManager>(runtime_->main_loop(), *cert_source_);

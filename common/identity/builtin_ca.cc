@@ -134,4 +134,10 @@ StatusOr<CertBundle> BuiltinCa::Issue(const Identity& id, std::chrono::seconds t
   return MakeCertBundle(leaf, root_pem_, kc.private_key_pem);
 }
 
+StatusOr<BuiltinCa> BuiltinCa::LoadOrCreateInDir(const std::filesystem::path& dir, bool* created,
+                                                 const base::Clock& clock) {
+  *created = !std::filesystem::exists(dir / "ca.crt");
+  return *created ? CreateInDir(dir, clock) : LoadFromDir(dir, clock);
+}
+
 }  // namespace ambit::identity

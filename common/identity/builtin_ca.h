@@ -28,6 +28,10 @@ class BuiltinCa {
                                          const base::Clock& clock = base::RealClock::Instance());
   static StatusOr<BuiltinCa> LoadFromDir(const std::filesystem::path& dir,
                                          const base::Clock& clock = base::RealClock::Instance());
+  // The CA in `dir` (ca.crt present), or a new one created there; *created
+  // says which (the agents and the waypoint share one directory).
+  static StatusOr<BuiltinCa> LoadOrCreateInDir(const std::filesystem::path& dir, bool* created,
+                                               const base::Clock& clock = base::RealClock::Instance());
 
   // Signs a PKCS#10 CSR carrying exactly one SPIFFE URI SAN and a P-256 key.
   // Returns the leaf PEM.

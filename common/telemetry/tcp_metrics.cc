@@ -2,12 +2,10 @@
 
 namespace ambit::telemetry {
 
-namespace {
 const std::string& OrUnknown(const std::string& s) {
   static const std::string kUnknown = "unknown";
   return s.empty() ? kUnknown : s;
 }
-}  // namespace
 
 const metrics::Labels& TcpMetrics::LabelNames() {
   static const metrics::Labels kNames = {

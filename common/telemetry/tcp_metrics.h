@@ -21,6 +21,9 @@ inline constexpr std::string_view kFlagH2HandshakeFailure = "H2_HANDSHAKE_FAILUR
 inline constexpr std::string_view kFlagNetworkPolicy = "NETWORK_POLICY";
 inline constexpr std::string_view kFlagIdentityError = "IDENTITY_ERROR";
 
+// A label value, or "unknown" when empty (Istio's rendering of missing values).
+const std::string& OrUnknown(const std::string& s);
+
 // One side of a connection as the labels see it.
 struct PeerLabels {
   std::string workload;            // workload_name

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <latch>
 
-#include "common/admin/handlers.h"
+#include "common/admin/standard_servers.h"
 #include "common/base/log.h"
 #include "common/config/loader.h"
 #include "common/identity/cert_source.h"
@@ -115,14 +115,10 @@ Status Waypoint::StartWorkers() {
 
 Status Waypoint::StartConfig() {
   const std::string ca_dir = flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : flags_.ca_dir;
-  if (std::filesystem::exists(std::filesystem::path(ca_dir) / "ca.crt")) {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadFromDir(ca_dir));
-    ca_.emplace(std::move(ca));
-  } else {
-    ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::CreateInDir(ca_dir));
-    AMBIT_LOG(kInfo, "waypoint", "created a new built-in CA in {}", ca_dir);
-    ca_.emplace(std::move(ca));
-  }
+  bool created = false;
+  ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadOrCreateInDir(ca_dir, &created));
+  if (created) AMBIT_LOG(kInfo, "waypoint", "created a new built-in CA in {}", ca_dir);
+  ca_.emplace(std::move(ca));
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(flags_.cert_ttl);
   cert_source_ = std::make_unique<identity::BuiltinCertSource>(runtime_->main_loop(), *ca_, ttl);
   secrets_ = std::make_unique<identity::SecretManager>(runtime_->main_loop(), *cert_source_);
@@ -285,36 +281,18 @@ std::vector<std::string> Waypoint::NotReadyReasons() const {
 }
 
 Status Waypoint::StartAdmin() {
-  ASSIGN_OR_RETURN(auto admin_addr, net::SocketAddress::Parse(flags_.admin_addr));
-  ASSIGN_OR_RETURN(auto stats_addr, net::SocketAddress::Parse(flags_.stats_addr));
-  ASSIGN_OR_RETURN(auto ready_addr, net::SocketAddress::Parse(flags_.readiness_addr));
-  io::Loop& main = runtime_->main_loop();
-  ASSIGN_OR_RETURN(admin_server_,
-                   admin::HttpServer::Create(main, {.address = admin_addr, .name = "admin"}));
-  admin::AddConfigDumpHandler(*admin_server_, [this] { return ConfigDump(); });
-  admin::AddLoggingHandler(*admin_server_, base::ProcessLogger());
-  admin::AddQuitHandler(*admin_server_, [this] { StartDrain(); });
-  admin::AddIndexHandler(*admin_server_);
-  admin_server_->Start();
-  ASSIGN_OR_RETURN(stats_server_,
-                   admin::HttpServer::Create(main, {.address = stats_addr, .name = "stats"}));
-  admin::AddMetricsHandlers(*stats_server_, *registry_);
-  stats_server_->Start();
-  std::latch done(1);
-  Status st;
-  runtime_->PostToWorker(0, [this, ready_addr, &done, &st](io::Loop& loop) {
-    auto server = admin::HttpServer::Create(loop, {.address = ready_addr, .name = "readiness"});
-    if (!server.ok()) {
-      st = server.status();
-    } else {
-      readiness_server_ = std::move(*server);
-      admin::AddReadinessHandler(*readiness_server_, [this] { return NotReadyReasons(); });
-      readiness_server_->Start();
-    }
-    done.count_down();
-  });
-  done.wait();
-  RETURN_IF_ERROR(st);
+  ASSIGN_OR_RETURN(admin::StandardServers servers,
+                   admin::StartStandardServers(
+                       *runtime_, {.admin_addr = flags_.admin_addr,
+                                   .stats_addr = flags_.stats_addr,
+                                   .readiness_addr = flags_.readiness_addr,
+                                   .config_dump = [this] { return ConfigDump(); },
+                                   .quit = [this] { StartDrain(); },
+                                   .not_ready = [this] { return NotReadyReasons(); },
+                                   .registry = registry_.get()}));
+  admin_server_ = std::move(servers.admin);
+  stats_server_ = std::move(servers.stats);
+  readiness_server_ = std::move(servers.readiness);
   AMBIT_LOG(kInfo, "waypoint", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
             flags_.stats_addr, flags_.readiness_addr);
   return absl::OkStatus();

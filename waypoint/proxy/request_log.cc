@@ -13,10 +13,7 @@ namespace ambit::waypoint {
 
 namespace {
 
-const std::string& OrUnknown(const std::string& s) {
-  static const std::string kUnknown = "unknown";
-  return s.empty() ? kUnknown : s;
-}
+using telemetry::OrUnknown;
 
 // Istio's default buckets (WAYPOINT.md §7), in ms.
 std::vector<double> DurationBuckets() {
