@@ -79,12 +79,11 @@ uint32_t CompiledPolicies::Add(const mesh::Policy& p) {
     std::vector<uint16_t> ports = RuleGate(r, &rule_gated);
     entry.gated = entry.gated && rule_gated;
     if (entry.gated) gate.insert(gate.end(), ports.begin(), ports.end());
+    // A clause without Match is true: dropped. One whose Matches are all
+    // empty stays with zero Matches and is false, as upstream.
     std::vector<const mesh::Clause*> order;
     for (const mesh::Clause& c : r.clauses) {
-      if (std::any_of(c.matches.begin(), c.matches.end(),
-                      [](const mesh::Match& m) { return !IsEmptyMatch(m); })) {
-        order.push_back(&c);
-      }
+      if (!c.matches.empty()) order.push_back(&c);
     }
     std::stable_sort(order.begin(), order.end(), [](const mesh::Clause* a, const mesh::Clause* b) {
       return Cost(*a) < Cost(*b);

@@ -16,7 +16,8 @@ namespace ambit::authz {
 class CompiledPolicies {
  public:
   // Appends `p` and returns its index. Empty Match objects are dropped,
-  // clauses left without a Match are dropped (true), and cheap clauses
+  // clauses with no Match at all are dropped (true), clauses of only empty
+  // Matches are kept with none (false, as upstream), and cheap clauses
   // (ports, IPs) are moved before string clauses (AND is commutative).
   // Policies whose every rule requires a port from a list get a port gate.
   uint32_t Add(const mesh::Policy& p);

@@ -1,6 +1,9 @@
 // AuthorizationPolicy `rules[]` → mesh::Rule (ISTIO-COMPAT §7.4): one clause
-// from to[], one from from[], one per when[]. Anything not enforceable at L4
-// drops an ALLOW rule and is ignored (matches more) in a DENY rule.
+// from to[], one from from[], one per when[], encoded as istiod encodes them.
+// Anything not enforceable at L4 drops an ALLOW rule. In a DENY rule, L7
+// fields are left out of their element: one left with no L4 field becomes an
+// empty Match, which never matches (ztunnel skips empty matches), so an
+// L7-only DENY denies nothing at L4. Malformed parts fail closed instead.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,11 +29,12 @@ class RuleBuilder {
  public:
   RuleBuilder(bool deny, std::string_view policy_ns) : deny_(deny), policy_ns_(policy_ns) {}
 
-  // Returns nullopt when the element carries no L4 constraint (always true).
+  // The element's Match, empty when it held only L7 fields (never matches);
+  // nullopt when it is malformed or empty (reported; the clause turns true).
   std::optional<mesh::Match> Source(const YAML::Node& src, const std::string& path);
   std::optional<mesh::Match> Operation(const YAML::Node& op, const std::string& path);
   std::optional<mesh::Match> Condition(const YAML::Node& cond, const std::string& path);
-  // from[] / to[] → clause; nullopt when the clause is always true.
+  // from[] / to[] → clause; nullopt when a malformed element made it true.
   template <typename Fn>
   std::optional<mesh::Clause> Alternatives(const YAML::Node& list, const std::string& path,
                                             const char* inner, Fn element);
@@ -45,6 +49,8 @@ class RuleBuilder {
  private:
   Status SourceField(std::string_view name, const YAML::Node& v, const std::string& path,
                      mesh::Match* m);
+  // What an element turns into once its fields are read (see Source()).
+  std::optional<mesh::Match> Finish(mesh::Match&& m, bool l7, const std::string& path);
   bool deny_;
   std::string_view policy_ns_;
   std::vector<std::string> l7_, errors_;
@@ -100,51 +106,66 @@ Status RuleBuilder::SourceField(std::string_view name, const YAML::Node& v,
   return absl::InvalidArgumentError(fmt::format("{}: unknown field", path));
 }
 
+std::optional<mesh::Match> RuleBuilder::Finish(mesh::Match&& m, bool l7,
+                                               const std::string& path) {
+  if (!IsEmptyMatch(m) || l7) return std::move(m);
+  Error(fmt::format("{}: must not be empty (istiod rejects it)", path));
+  return std::nullopt;
+}
+
 std::optional<mesh::Match> RuleBuilder::Source(const YAML::Node& src, const std::string& path) {
   mesh::Match m;
-  if (!src.IsDefined() || src.IsNull()) return std::nullopt;
-  if (!src.IsMap()) {
+  if (src.IsDefined() && !src.IsNull() && !src.IsMap()) {
     Error(fmt::format("{}: expected a map", path));
     return std::nullopt;
   }
-  for (const auto& kv : src) {
-    const std::string name = kv.first.Scalar();
-    if (In(kL7Source, name)) {
-      L7(name);
-      continue;
+  bool l7 = false;
+  const size_t errors = errors_.size();
+  if (src.IsMap()) {
+    for (const auto& kv : src) {
+      const std::string name = kv.first.Scalar();
+      if (In(kL7Source, name)) {
+        L7(name);
+        l7 = true;
+        continue;
+      }
+      Status st = SourceField(name, kv.second, path + "." + name, &m);
+      if (!st.ok()) Error(std::string(st.message()));
     }
-    Status st = SourceField(name, kv.second, path + "." + name, &m);
-    if (!st.ok()) Error(std::string(st.message()));
   }
-  if (IsEmptyMatch(m)) return std::nullopt;
-  return m;
+  if (errors_.size() != errors && IsEmptyMatch(m)) return std::nullopt;
+  return Finish(std::move(m), l7, path);
 }
 
 std::optional<mesh::Match> RuleBuilder::Operation(const YAML::Node& op,
                                                    const std::string& path) {
   mesh::Match m;
-  if (!op.IsDefined() || op.IsNull()) return std::nullopt;
-  if (!op.IsMap()) {
+  if (op.IsDefined() && !op.IsNull() && !op.IsMap()) {
     Error(fmt::format("{}: expected a map", path));
     return std::nullopt;
   }
-  for (const auto& kv : op) {
-    const std::string name = kv.first.Scalar();
-    const std::string field = path + "." + name;
-    Status st;
-    if (In(kL7Operation, name)) {
-      L7(name);
-    } else if (name == "ports") {
-      st = AddPorts(kv.second, field, &m.destination_ports);
-    } else if (name == "notPorts") {
-      st = AddPorts(kv.second, field, &m.not_destination_ports);
-    } else {
-      st = absl::InvalidArgumentError(fmt::format("{}: unknown field", field));
+  bool l7 = false;
+  const size_t errors = errors_.size();
+  if (op.IsMap()) {
+    for (const auto& kv : op) {
+      const std::string name = kv.first.Scalar();
+      const std::string field = path + "." + name;
+      Status st;
+      if (In(kL7Operation, name)) {
+        L7(name);
+        l7 = true;
+      } else if (name == "ports") {
+        st = AddPorts(kv.second, field, &m.destination_ports);
+      } else if (name == "notPorts") {
+        st = AddPorts(kv.second, field, &m.not_destination_ports);
+      } else {
+        st = absl::InvalidArgumentError(fmt::format("{}: unknown field", field));
+      }
+      if (!st.ok()) Error(std::string(st.message()));
     }
-    if (!st.ok()) Error(std::string(st.message()));
   }
-  if (IsEmptyMatch(m)) return std::nullopt;
-  return m;
+  if (errors_.size() != errors && IsEmptyMatch(m)) return std::nullopt;
+  return Finish(std::move(m), l7, path);
 }
 
 // `when` keys the agent can check at L4, with the Match lists they fill.
@@ -177,9 +198,10 @@ std::optional<mesh::Match> RuleBuilder::Condition(const YAML::Node& cond,
   const std::string key = Child(cond, "key").Scalar();
   if (!IsL4ConditionKey(key)) {
     L7("when key " + key);
-    return std::nullopt;
+    return mesh::Match{};  // istiod: a clause of one empty Match, never true
   }
   mesh::Match m;
+  const size_t errors = errors_.size();
   for (const auto& kv : cond) {
     const std::string name = kv.first.Scalar();
     if (name == "key") continue;
@@ -192,8 +214,8 @@ std::optional<mesh::Match> RuleBuilder::Condition(const YAML::Node& cond,
     }
     if (!st.ok()) Error(std::string(st.message()));
   }
-  if (IsEmptyMatch(m)) return std::nullopt;
-  return m;
+  if (errors_.size() != errors && IsEmptyMatch(m)) return std::nullopt;
+  return Finish(std::move(m), false, path);
 }
 
 template <typename Fn>
@@ -221,7 +243,7 @@ std::optional<mesh::Clause> RuleBuilder::Alternatives(const YAML::Node& list,
     }
     std::optional<mesh::Match> m = (this->*element)(Child(n, inner), item + "." + inner);
     if (!m) {
-      always = true;  // one alternative without L4 constraint: the clause is true
+      always = true;  // a malformed alternative: the clause is true (fail closed)
     } else {
       clause.matches.push_back(std::move(*m));
     }
@@ -241,8 +263,8 @@ std::string Describe(const RuleBuilder& b, size_t index, bool deny) {
   }
   if (deny) {
     return fmt::format(
-        "rule {} of DENY policy partially applied: {}; those parts are ignored and the rule "
-        "matches on its remaining L4 conditions (denies more)",
+        "rule {} of DENY policy partially applied: {}; L7 fields are left out (an element with "
+        "only L7 fields never matches, as in ztunnel), malformed parts match anything",
         index, what);
   }
   return fmt::format("rule {} of ALLOW policy dropped: {} (fail closed)", index, what);

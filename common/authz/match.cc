@@ -105,13 +105,13 @@ bool MatchMatches(const mesh::Match& m, const MatchInput& in) {
 }
 
 bool ClauseMatches(const mesh::Clause& c, const MatchInput& in) {
-  bool any_non_empty = false;
+  // Upstream rbac.rs: no Match at all → true; empty Matches are skipped and
+  // never make the clause true, so a clause of only empty Matches is false.
+  if (c.matches.empty()) return true;
   for (const mesh::Match& m : c.matches) {
-    if (IsEmptyMatch(m)) continue;
-    if (MatchMatches(m, in)) return true;
-    any_non_empty = true;
+    if (!IsEmptyMatch(m) && MatchMatches(m, in)) return true;
   }
-  return !any_non_empty;
+  return false;
 }
 
 bool RuleMatches(const mesh::Rule& r, const MatchInput& in) {

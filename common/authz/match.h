@@ -38,11 +38,12 @@ struct MatchInput {
 // CIDR containment on raw bytes (v4 and v6; families never mix).
 bool CidrContains(const net::Cidr& cidr, const net::IpAddress& ip);
 
-// True when every attribute list is empty (such Match objects are ignored).
+// True when every attribute list is empty (such Match objects never match).
 bool IsEmptyMatch(const mesh::Match& m);
 
 bool MatchMatches(const mesh::Match& m, const MatchInput& in);
-// No non-empty Match → true; else any non-empty Match true.
+// No Match at all → true; else any non-empty Match true (empty Matches are
+// skipped, so a clause of only empty Matches is false, as upstream).
 bool ClauseMatches(const mesh::Clause& c, const MatchInput& in);
 // All clauses (zero clauses → true).
 bool RuleMatches(const mesh::Rule& r, const MatchInput& in);

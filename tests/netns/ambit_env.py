@@ -35,6 +35,7 @@ class AmbitEnv:
         self.config_path = os.path.join(self.dir, "config.yaml")
         self.ca_dir = os.path.join(self.dir, "ca")
         self.workloads, self.services, self.extra_docs = [], [], []
+        self.policies = []  # native (ztunnel-format) policies, written as is
         self.agents = {}
         self.logs = {}
         self.uncaptured = []
@@ -75,7 +76,7 @@ class AmbitEnv:
         else:
             doc = {"workloads": workloads if workloads is not None else self.workloads,
                    "services": services if services is not None else self.services,
-                   "policies": []}
+                   "policies": self.policies}
             text = json.dumps(doc, indent=1)  # JSON is YAML
             for d in (extra_docs if extra_docs is not None else self.extra_docs):
                 text += "\n---\n" + (d if isinstance(d, str) else json.dumps(d))

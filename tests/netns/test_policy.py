@@ -5,7 +5,9 @@ frontend -> api allowed and other -> api denied by principal (a third-party
 HBONE client gets 401); namespace allow; port deny; deny logs name the reason
 and the policy; STRICT refuses a plaintext client while PERMISSIVE accepts it;
 a policy change closes an open, now-denied connection within 1 s while allowed
-ones keep flowing; the documentation-style AuthorizationPolicy (L7 methods and
+ones keep flowing; an L7-only DENY (as an AuthorizationPolicy, and in the
+exact wire form istiod sends: one clause of one empty match) denies nothing
+while a port DENY beside it still denies; the documentation-style AuthorizationPolicy (L7 methods and
 paths) + PeerAuthentication STRICT pair is accepted, its L7 part reported as
 dropped (log, /config_dump, metrics) and enforced fail-closed at L4.
 """
@@ -160,11 +162,21 @@ def main():
                 {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
                  "metadata": {"name": "deny-9090", "namespace": "production"},
                  "spec": {"action": "DENY", "rules": [{"to": [{"operation": {"ports": ["9090"]}}]}]}},
+                {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                 "metadata": {"name": "deny-admin-path", "namespace": "production"},
+                 "spec": {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin"]}}]}]}},
             ]
+            # istiod's xDS form of that L7-only DENY, verbatim.
+            env.policies = [{"name": "deny-l7-wire", "namespace": "production",
+                             "scope": "Namespace", "action": "Deny", "rules": [[[{}]]]}]
             mark = len(env.log(2))
             env.write_config()
             env.wait_log(2, "config applied", after=mark)
-            check(reachable(other.ns, api.ip, 8080), "namespace ALLOW: production/other -> api allowed")
+            rules = {p["name"]: p["rules"] for p in config_dump(topo, 2)["policies"]}
+            check(rules.get("deny-admin-path") == [[[{}]]] and rules.get("deny-l7-wire") == [[[{}]]],
+                  f"L7-only DENY encoded as istiod does: {rules.get('deny-admin-path')}")
+            check(reachable(other.ns, api.ip, 8080),
+                  "namespace ALLOW: production/other -> api allowed (L7-only DENYs deny nothing)")
             check(not reachable(tester.ns, api.ip, 8080), "namespace ALLOW: qa/tester -> api denied")
             check(not reachable(frontend.ns, api.ip, 9090), "port DENY: :9090 denied for everyone")
             deny_9090 = "explicitly denied by production/deny-9090 [production/deny-9090]"
@@ -180,6 +192,8 @@ def main():
             line = denied_line(text, frontend_id, deny_9090)
             check(line is not None and ":9090" in line,
                   f"port DENY logged with reason and policy ({line})")
+
+            env.policies = []
 
             # PeerAuthentication: PERMISSIVE lets plaintext in, STRICT refuses it.
             def peer_auth(mode):

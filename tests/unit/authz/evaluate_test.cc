@@ -262,15 +262,18 @@ TEST_CASE("port gate never hides a rule without a port condition") {
   Check(Eval({gated}, Api(), Conn(&Frontend(), "10.0.0.5", "10.0.1.7", 9090)),
         {false, "", "allow policies exist, but none allowed"});
 
-  Policy empty_clause;  // a clause of empty Matches is true: no gate from it
+  Policy empty_clause;  // a clause of only empty Matches is false (upstream)
   empty_clause.ns = "default";
   empty_clause.name = "empty-clause";
-  empty_clause.rules = {rule({mesh::Clause{{Match{}}}})};
+  empty_clause.rules = {rule({mesh::Clause{{Match{}}}}), rule({mesh::Clause{}})};
   Check(Eval({empty_clause}, Api(), Conn(nullptr, "10.0.0.5", "10.0.1.7", 1234)),
-        {true, "default/empty-clause", "allowed by default/empty-clause"});
+        {true, "default/empty-clause", "allowed by default/empty-clause"});  // 2nd rule
+  empty_clause.rules.pop_back();
+  Check(Eval({empty_clause}, Api(), Conn(nullptr, "10.0.0.5", "10.0.1.7", 1234)),
+        {false, "", "allow policies exist, but none allowed"});
 }
 
-TEST_CASE("index build: map input, duplicate keys, empty matches simplified") {
+TEST_CASE("index build: map input, duplicate keys, empty matches") {
   AuthzIndex::PolicyMap map;
   Policy p = OneMatch("default", "p", A::kAllow, Port(9090));
   map[p.Key()] = p;
@@ -285,11 +288,14 @@ TEST_CASE("index build: map input, duplicate keys, empty matches simplified") {
   CHECK(dup->policy_count() == 1);
   Check(Evaluate(*dup, Api(), Conn(nullptr)), {true, "default/p", "allowed by default/p"});
 
-  // A clause holding only empty Match objects is true.
+  // A clause holding only empty Match objects is false; one empty Match
+  // beside a real one is skipped.
   Policy empties;
   empties.ns = "default";
   empties.name = "empties";
   empties.rules.push_back(mesh::Rule{{mesh::Clause{{Match{}, Match{}}}}});
+  Check(Eval({empties}, Api(), Conn(nullptr)), {false, "", "allow policies exist, but none allowed"});
+  empties.rules[0].clauses[0].matches.push_back(Port(8080));
   Check(Eval({empties}, Api(), Conn(nullptr)),
         {true, "default/empties", "allowed by default/empties"});
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <vector>
 
 #include "common/authz/evaluate.h"
 #include "common/authz/match.h"
@@ -123,25 +124,66 @@ TEST_CASE("CidrContains at non-byte prefix boundaries") {
   CHECK_FALSE(CidrContains(Cidr("10.1.2.3/31"), Ip("10.1.2.4")));
 }
 
-TEST_CASE("empty clause, empty Match, empty rule, zero-rule policy") {
+// Upstream truth table (ztunnel rbac.rs `Authorization::matches`): zero rules
+// never match; a rule with no clause matches; a clause with no Match is true;
+// empty Matches are skipped and never make a clause true, so a clause of only
+// empty Matches is false. Each row is checked through the reference
+// functions and the compiled evaluator, as ALLOW and as DENY.
+struct ShapeRow {
+  const char* name;
+  std::vector<mesh::Rule> rules;
+  bool matches;  // connection 10.0.0.5 → 10.0.1.7:8080 from frontend
+};
+
+Match PortMatch(uint16_t p) {
+  Match m;
+  m.destination_ports = {p};
+  return m;
+}
+
+std::vector<ShapeRow> ShapeRows() {
+  const Match yes = PortMatch(8080), no = PortMatch(9090);
+  using mesh::Clause;
+  using mesh::Rule;
+  return {
+      {"zero rules", {}, false},
+      {"one rule, zero clauses", {Rule{}}, true},
+      {"one clause, zero matches", {Rule{{Clause{}}}}, true},
+      {"one clause, one empty match", {Rule{{Clause{{Match{}}}}}}, false},
+      {"one clause, two empty matches", {Rule{{Clause{{Match{}, Match{}}}}}}, false},
+      {"empty match skipped, other true", {Rule{{Clause{{Match{}, yes}}}}}, true},
+      {"empty match skipped, other false", {Rule{{Clause{{Match{}, no}}}}}, false},
+      {"matches are OR-ed", {Rule{{Clause{{no, yes}}}}}, true},
+      {"clauses are AND-ed", {Rule{{Clause{{yes}}, Clause{{no}}}}}, false},
+      {"all-empty clause fails its rule", {Rule{{Clause{{yes}}, Clause{{Match{}}}}}}, false},
+      {"zero-match clause beside a true one", {Rule{{Clause{}, Clause{{yes}}}}}, true},
+      {"rules are OR-ed", {Rule{{Clause{{no}}}}, Rule{{Clause{{yes}}}}}, true},
+      {"all-empty rule beside a true rule", {Rule{{Clause{{Match{}}}}}, Rule{{Clause{{yes}}}}},
+       true},
+      // istiod's encoding of `DENY to: [{operation: {paths: [/admin]}}]`.
+      {"L7-only DENY as istiod sends it", {Rule{{Clause{{Match{}}}}}}, false},
+  };
+}
+
+TEST_CASE("clause semantics: upstream truth table, reference and compiled") {
   const ConnectionInfo conn = Conn(&Frontend());
   const MatchInput in = MatchInput::From(conn);
-  Match yes, no;
-  yes.destination_ports = {8080};
-  no.destination_ports = {9090};
-  mesh::Clause empty_clause;
-  CHECK(ClauseMatches(empty_clause, in));
-  CHECK(ClauseMatches(mesh::Clause{{Match{}, Match{}}}, in));   // only empty Matches
-  CHECK_FALSE(ClauseMatches(mesh::Clause{{Match{}, no}}, in));  // empty one is ignored
-  CHECK(ClauseMatches(mesh::Clause{{no, yes}}, in));            // OR
-  CHECK(RuleMatches(mesh::Rule{}, in));                         // no clauses: true
-  CHECK_FALSE(RuleMatches(mesh::Rule{{mesh::Clause{{yes}}, mesh::Clause{{no}}}}, in));  // AND
-  mesh::Policy p;
-  CHECK_FALSE(PolicyMatches(p, in));  // zero rules never match
-  p.rules.push_back(mesh::Rule{{mesh::Clause{{no}}}});
-  CHECK_FALSE(PolicyMatches(p, in));
-  p.rules.push_back(mesh::Rule{{mesh::Clause{{yes}}}});
-  CHECK(PolicyMatches(p, in));  // any rule
+  mesh::Workload w;
+  w.ns = "default";
+  for (const ShapeRow& row : ShapeRows()) {
+    CAPTURE(row.name);
+    mesh::Policy p;
+    p.ns = "default";
+    p.name = "p";
+    p.rules = row.rules;
+    CHECK(PolicyMatches(p, in) == row.matches);
+    p.action = mesh::PolicyAction::kAllow;
+    auto allow = AuthzIndex::Build(std::vector<mesh::Policy>{p});
+    CHECK(Evaluate(*allow, w, conn).allow == row.matches);
+    p.action = mesh::PolicyAction::kDeny;
+    auto deny = AuthzIndex::Build(std::vector<mesh::Policy>{p});
+    CHECK(Evaluate(*deny, w, conn).allow == !row.matches);
+  }
 }
 
 }  // namespace

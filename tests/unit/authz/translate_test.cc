@@ -141,8 +141,8 @@ spec:
   REQUIRE(r.findings.size() == 1);
   CHECK(r.findings[0].message ==
         "rule 0 of DENY policy partially applied: uses L7 fields paths; the agent enforces L4 "
-        "only; those parts are ignored and the rule matches on its remaining L4 conditions "
-        "(denies more)");
+        "only; L7 fields are left out (an element with only L7 fields never matches, as in "
+        "ztunnel), malformed parts match anything");
 
   auto index = AuthzIndex::Build(r.policies);
   const identity::Identity untrusted = Id("spiffe://cluster.local/ns/untrusted/sa/x");
@@ -156,7 +156,7 @@ spec:
   CHECK(Evaluate(*index, w, trusted).allow);
 }
 
-TEST_CASE("DENY: an alternative made only of L7 fields makes its clause true") {
+TEST_CASE("DENY: an alternative made only of L7 fields is an empty Match, as istiod sends it") {
   TranslateResult r = Translate(R"(
 apiVersion: security.istio.io/v1beta1
 kind: AuthorizationPolicy
@@ -167,24 +167,44 @@ spec:
   - to:
     - operation: {ports: ["80"]}
     - operation: {methods: ["GET"]}
-    from:
+  - from:
     - source: {requestPrincipals: ["*"]}
-    when:
+  - when:
     - key: request.headers[x-token]
       values: ["abc"]
     - key: destination.port
-      values: ["443"]
+      values: ["8080"]
+  - to:
+    - operation: {paths: ["/admin"]}
 )");
   REQUIRE(r.policies.size() == 1);
-  REQUIRE(r.policies[0].rules.size() == 1);
-  // to[] (GET on any port) and from[] and the header condition are true; only
-  // destination.port remains.
-  const mesh::Rule& rule = r.policies[0].rules[0];
-  REQUIRE(rule.clauses.size() == 1);
-  CHECK(rule.clauses[0].matches.at(0).destination_ports == std::vector<uint16_t>{443});
-  REQUIRE(r.findings.size() == 1);
-  CHECK(r.findings[0].message.find("uses L7 fields methods, requestPrincipals, when key "
-                                   "request.headers[x-token]") != std::string::npos);
+  const mesh::Policy& p = r.policies[0];
+  REQUIRE(p.rules.size() == 4);
+  // to[]: port 80 or (GET, as an empty Match that never matches).
+  REQUIRE(p.rules[0].clauses.size() == 1);
+  REQUIRE(p.rules[0].clauses[0].matches.size() == 2);
+  CHECK(p.rules[0].clauses[0].matches[0].destination_ports == std::vector<uint16_t>{80});
+  CHECK(IsEmptyMatch(p.rules[0].clauses[0].matches[1]));
+  // from[] of only an L7 source: one clause of one empty Match.
+  REQUIRE(p.rules[1].clauses.size() == 1);
+  REQUIRE(p.rules[1].clauses[0].matches.size() == 1);
+  CHECK(IsEmptyMatch(p.rules[1].clauses[0].matches[0]));
+  // when[]: the header condition is an empty-Match clause, the port one real.
+  REQUIRE(p.rules[2].clauses.size() == 2);
+  CHECK(IsEmptyMatch(p.rules[2].clauses[0].matches.at(0)));
+  CHECK(p.rules[2].clauses[1].matches.at(0).destination_ports == std::vector<uint16_t>{8080});
+  REQUIRE(r.findings.size() == 4);
+  CHECK(r.findings[1].message.find("uses L7 fields requestPrincipals") != std::string::npos);
+  CHECK(r.findings[2].message.find("uses L7 fields when key request.headers[x-token]") !=
+        std::string::npos);
+
+  // Only rule 0's port 80 denies: the L7-only parts deny nothing at L4.
+  auto index = AuthzIndex::Build(r.policies);
+  const mesh::Workload w = kWorkloads[0];
+  CHECK(Evaluate(*index, w, Conn(&Frontend())).allow);  // 8080
+  CHECK(Evaluate(*index, w, Conn(nullptr)).allow);
+  CHECK(std::string(Evaluate(*index, w, Conn(&Frontend(), "10.0.0.5", "10.0.1.7", 80)).reason) ==
+        "explicitly denied by default/deny-get");
 }
 
 TEST_CASE("scopes: selector, namespace, root namespace") {
@@ -463,14 +483,15 @@ spec: {}
   REQUIRE(m.size() == 5);
   CHECK(m[0] == "spec.actoin: unknown field ignored");
   CHECK(m[1] == "rule 0 of ALLOW policy dropped: rules[0].form: unknown field (fail closed)");
-  CHECK(m[2] == "rule 1 of ALLOW policy dropped: rules[1].to[0].extra: unknown field (fail "
-                "closed)");
+  CHECK(m[2] == "rule 1 of ALLOW policy dropped: rules[1].to[0].extra: unknown field; "
+                "rules[1].from[0].source: must not be empty (istiod rejects it) (fail closed)");
   CHECK(m[3].starts_with("no rule of this ALLOW policy is enforceable at L4"));
   CHECK(m[4] == "duplicate definition (same kind, namespace and name); this one is ignored");
   REQUIRE(r.policies.size() == 1);
   CHECK(r.policies[0].rules.empty());
 
-  // An empty source is no constraint: the from clause disappears.
+  // An empty source is rejected as istiod's validation does: reported, and
+  // the ALLOW rule is dropped (fail closed).
   TranslateResult e = Translate(R"(
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -480,12 +501,11 @@ spec:
   - from: [{source: {}}, {source: {namespaces: ["a"]}}]
     to: [{operation: {ports: ["80"]}}]
 )");
-  CHECK(e.findings.empty());
+  REQUIRE(e.findings.size() == 2);
+  CHECK(e.findings[0].message == "rule 0 of ALLOW policy dropped: rules[0].from[0].source: must "
+                                 "not be empty (istiod rejects it) (fail closed)");
   REQUIRE(e.policies.size() == 1);
-  REQUIRE(e.policies[0].rules.size() == 1);
-  REQUIRE(e.policies[0].rules[0].clauses.size() == 1);
-  CHECK(e.policies[0].rules[0].clauses[0].matches.at(0).destination_ports ==
-        std::vector<uint16_t>{80});
+  CHECK(e.policies[0].rules.empty());
 }
 
 TEST_CASE("resources without namespace land in default; other kinds are ignored") {
