@@ -34,16 +34,25 @@ json PortMap(const mesh::PortMap& ports) {
   return j;
 }
 
-json Waypoint(const std::optional<mesh::GatewayAddress>& w) {
-  if (!w.has_value()) return nullptr;
-  json j = json::object();
-  if (const auto* h = std::get_if<mesh::NamespacedHostname>(&w->destination)) {
-    j["hostname"] = {{"namespace", h->ns}, {"hostname", h->hostname}};
-  } else if (const auto* a = std::get_if<mesh::NetworkAddress>(&w->destination)) {
-    j["destination"] = a->network + "/" + a->ip.ToString();
+// ztunnel's GatewayAddress: {destination: "ns/hostname" | "network/ip",
+// hboneMtlsPort} (an untagged enum of two string forms).
+json GatewayJson(const mesh::GatewayAddress& g) {
+  std::string dest;
+  if (const auto* h = std::get_if<mesh::NamespacedHostname>(&g.destination)) {
+    dest = h->Key();
+  } else if (const auto* a = std::get_if<mesh::NetworkAddress>(&g.destination)) {
+    dest = a->network + "/" + a->ip.ToString();
   }
-  j["hboneMtlsPort"] = w->hbone_mtls_port;
-  return j;
+  return {{"destination", dest}, {"hboneMtlsPort", g.hbone_mtls_port}};
+}
+
+// Optional fields are left out when unset, as ztunnel's serde attributes do
+// (`skip_serializing_if = "is_default"`).
+void PutIf(json& j, const char* key, const std::string& v) {
+  if (!v.empty()) j[key] = v;
+}
+void PutIf(json& j, const char* key, const std::optional<mesh::GatewayAddress>& g) {
+  if (g) j[key] = GatewayJson(*g);
 }
 
 std::string_view TypeName(mesh::WorkloadType t) {
@@ -59,41 +68,50 @@ std::string_view TypeName(mesh::WorkloadType t) {
 json WorkloadJson(const mesh::Workload& w) {
   json ips = json::array();
   for (const auto& ip : w.addresses) ips.push_back(ip.ToString());
-  json services = json::object();
-  for (const auto& [key, ports] : w.services) services[key] = PortMap(ports);
-  json out = {
-      {"uid", w.uid},
-      {"workloadIps", ips},
-      {"protocol", w.protocol == mesh::TunnelProtocol::kHbone ? "HBONE" : "TCP"},
-      {"name", w.name},
-      {"namespace", w.ns},
-      {"serviceAccount", w.service_account},
-      {"node", w.node},
-      {"waypoint", Waypoint(w.waypoint)},
-      {"trustDomain", w.trust_domain},
-      {"clusterId", w.cluster_id},
-      {"status", w.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"},
-      {"canonicalName", w.canonical_name},
-      {"canonicalRevision", w.canonical_revision},
-      {"workloadName", w.workload_name},
-      {"workloadType", TypeName(w.workload_type)},
-      {"services", services},
-      {"authorizationPolicies", w.authorization_policies},
-      {"capacity", w.capacity},
-      {"netns", w.netns},
-  };
-  if (w.application_tunnel) {  // sandwich target (ISTIO-COMPAT §2.7)
+  json out = json::object();
+  out["workloadIps"] = ips;
+  PutIf(out, "waypoint", w.waypoint);
+  PutIf(out, "networkGateway", w.network_gateway);
+  out["protocol"] = w.protocol == mesh::TunnelProtocol::kHbone ? "HBONE" : "TCP";
+  out["networkMode"] = w.network_mode == mesh::NetworkMode::kHostNetwork ? "HostNetwork" : "Standard";
+  PutIf(out, "uid", w.uid);
+  out["name"] = w.name;
+  out["namespace"] = w.ns;
+  PutIf(out, "trustDomain", w.trust_domain);
+  PutIf(out, "serviceAccount", w.service_account);
+  PutIf(out, "network", w.network);
+  PutIf(out, "workloadName", w.workload_name);
+  out["workloadType"] = TypeName(w.workload_type);
+  PutIf(out, "canonicalName", w.canonical_name);
+  PutIf(out, "canonicalRevision", w.canonical_revision);
+  PutIf(out, "hostname", w.hostname);
+  PutIf(out, "node", w.node);
+  if (w.native_tunnel) out["nativeTunnel"] = true;
+  if (w.application_tunnel) {  // sandwich target (ISTIO-COMPAT §2.7); port 0 = none
+    const auto& t = *w.application_tunnel;
     out["applicationTunnel"] = {
-        {"protocol",
-         w.application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy ? "PROXY" : "NONE"},
-        {"port", w.application_tunnel->port}};
+        {"protocol", t.protocol == mesh::AppTunnelProtocol::kProxy ? "PROXY" : "NONE"},
+        {"port", t.port == 0 ? json(nullptr) : json(t.port)}};
   }
+  if (!w.authorization_policies.empty()) out["authorizationPolicies"] = w.authorization_policies;
+  out["status"] = w.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy";
+  out["clusterId"] = w.cluster_id;
+  const mesh::Locality& l = w.locality;
+  if (!l.region.empty() || !l.zone.empty() || !l.subzone.empty()) {
+    out["locality"] = {{"region", l.region}, {"zone", l.zone}, {"subzone", l.subzone}};
+  }
+  if (!w.services.empty()) {
+    json services = json::array();  // "ns/hostname"; ports live on the service
+    for (const auto& [key, ports] : w.services) services.push_back(key);
+    out["services"] = services;
+  }
+  out["capacity"] = w.capacity;
+  PutIf(out, "netns", w.netns);  // Ambit
   return out;
 }
 
-json EndpointJson(const mesh::Endpoint& e, const std::string& service_key) {
+json EndpointJson(const mesh::Endpoint& e) {
   return {{"workloadUid", e.workload_uid},
-          {"service", service_key},
           {"port", PortMap(e.ports)},
           {"status", e.status == mesh::WorkloadStatus::kHealthy ? "Healthy" : "Unhealthy"}};
 }
@@ -107,19 +125,73 @@ json AppProtocols(const mesh::Service& s) {
   return j;
 }
 
+std::string_view ScopeName(mesh::LbScope s) {
+  switch (s) {
+    case mesh::LbScope::kRegion: return "Region";
+    case mesh::LbScope::kZone: return "Zone";
+    case mesh::LbScope::kSubzone: return "Subzone";
+    case mesh::LbScope::kNode: return "Node";
+    case mesh::LbScope::kCluster: return "Cluster";
+    case mesh::LbScope::kNetwork: return "Network";
+  }
+  return "Network";
+}
+
+std::string_view ModeName(mesh::LbMode m) {
+  switch (m) {
+    case mesh::LbMode::kStandard: return "Standard";
+    case mesh::LbMode::kStrict: return "Strict";
+    case mesh::LbMode::kFailover: return "Failover";
+    case mesh::LbMode::kPassthrough: return "Passthrough";
+  }
+  return "Standard";
+}
+
+json LoadBalancerJson(const mesh::LoadBalancing& lb) {
+  json prefs = json::array();
+  for (mesh::LbScope s : lb.routing_preference) prefs.push_back(ScopeName(s));
+  return {{"routingPreferences", prefs},
+          {"mode", ModeName(lb.mode)},
+          {"healthPolicy",
+           lb.health_policy == mesh::HealthPolicy::kAllowAll ? "AllowAll" : "OnlyHealthy"}};
+}
+
 json ServiceJson(const mesh::Service& s) {
-  json vips = json::array();
+  json vips = json::array(), cidr_vips = json::array();
   for (const auto& v : s.vips) {
-    std::string text = v.network + "/" + v.ip.ToString();
-    vips.push_back(text);
+    if (v.IsCidr()) {
+      cidr_vips.push_back({{"network", v.network},
+                           {"cidr", v.ip.ToString() + "/" + std::to_string(v.prefix_len)}});
+    } else {
+      vips.push_back(v.network + "/" + v.ip.ToString());
+    }
   }
   json eps = json::object();
-  for (const auto& [uid, e] : s.endpoints) eps[uid] = EndpointJson(e, s.Key());
-  return {{"name", s.name},         {"namespace", s.ns},
-          {"hostname", s.hostname}, {"vips", vips},
-          {"ports", PortMap(s.ports)}, {"endpoints", eps},
-          {"subjectAltNames", s.subject_alt_names}, {"waypoint", Waypoint(s.waypoint)},
-          {"appProtocols", AppProtocols(s)}};
+  for (const auto& [uid, e] : s.endpoints) eps[uid] = EndpointJson(e);
+  json out = {{"name", s.name}, {"namespace", s.ns}, {"hostname", s.hostname}, {"vips", vips}};
+  if (!cidr_vips.empty()) out["cidrVips"] = cidr_vips;
+  out["ports"] = PortMap(s.ports);
+  out["endpoints"] = eps;
+  out["subjectAltNames"] = s.subject_alt_names;
+  PutIf(out, "waypoint", s.waypoint);
+  if (!s.weighted_waypoints.empty()) {
+    json ww = json::array();
+    for (const auto& w : s.weighted_waypoints) {
+      ww.push_back({{"destination", GatewayJson(w.destination)}, {"weight", w.weight}});
+    }
+    out["weightedWaypoints"] = ww;
+  }
+  if (s.load_balancing) out["loadBalancer"] = LoadBalancerJson(*s.load_balancing);
+  switch (s.ip_families) {  // Automatic = unset: left out
+    case mesh::IpFamilies::kAutomatic: break;
+    case mesh::IpFamilies::kIpv4Only: out["ipFamilies"] = "IPv4"; break;
+    case mesh::IpFamilies::kIpv6Only: out["ipFamilies"] = "IPv6"; break;
+    case mesh::IpFamilies::kDual: out["ipFamilies"] = "Dual"; break;
+  }
+  out["canonical"] = s.canonical;
+  out["visibility"] = s.visibility == mesh::Visibility::kNamespace ? "Namespace" : "Public";
+  out["appProtocols"] = AppProtocols(s);  // Ambit
+  return out;
 }
 
 json StringMatchJson(const mesh::StringMatch& m) {
@@ -127,7 +199,7 @@ json StringMatchJson(const mesh::StringMatch& m) {
     case mesh::StringMatch::Kind::kExact: return {{"Exact", m.value}};
     case mesh::StringMatch::Kind::kPrefix: return {{"Prefix", m.value}};
     case mesh::StringMatch::Kind::kSuffix: return {{"Suffix", m.value}};
-    case mesh::StringMatch::Kind::kPresence: return {{"Presence", json::object()}};
+    case mesh::StringMatch::Kind::kPresence: return {{"Presence", json::array()}};  // serde: ()
   }
   return nullptr;
 }
@@ -209,7 +281,7 @@ std::string BuildConfigDump(const DumpInputs& in) {
     for (const auto& [key, p] : in.snapshot->policies()) policies.push_back(PolicyJson(p));
     for (const auto& [key, eps] : in.snapshot->staged_endpoints()) {
       json list = json::object();
-      for (const auto& e : eps) list[e.workload_uid] = EndpointJson(e, key);
+      for (const auto& e : eps) list[e.workload_uid] = EndpointJson(e);
       staged[key] = list;
     }
   }

@@ -156,12 +156,11 @@ def main():
             # 4. What the agent shows.
             dump = http_json(topo.node_ns(1), "http://127.0.0.1:15000/config_dump")
             svcs = {s["name"]: s for s in dump["services"]}
-            check(svcs["echo"]["waypoint"] == {"hostname": {"namespace": "demo",
-                                                            "hostname": "wp.demo.svc.cluster.local"},
-                                               "hboneMtlsPort": 15008}
-                  and svcs["direct"]["waypoint"] is None and svcs["wp"]["waypoint"] is None,
-                  f"/config_dump waypoints: echo {svcs['echo']['waypoint']}, direct "
-                  f"{svcs['direct']['waypoint']}, wp {svcs['wp']['waypoint']}")
+            check(svcs["echo"].get("waypoint") == {"destination": "demo/wp.demo.svc.cluster.local",
+                                                   "hboneMtlsPort": 15008}
+                  and "waypoint" not in svcs["direct"] and "waypoint" not in svcs["wp"],
+                  f"/config_dump waypoints: echo {svcs['echo'].get('waypoint')}, direct "
+                  f"{svcs['direct'].get('waypoint')}, wp {svcs['wp'].get('waypoint')}")
             check(svcs["echo"].get("appProtocols") == {"80": "HTTP11"}
                   and svcs["direct"].get("appProtocols") == {"80": "TCP"}
                   and dump["ambit"].get("configFindings") == [],

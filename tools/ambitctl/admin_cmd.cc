@@ -122,11 +122,10 @@ std::string JoinStrings(const json& arr, bool strip = false) {
   return out;
 }
 
+// GatewayAddress {destination: "ns/hostname" | "network/ip"} -> hostname or
+// ip; absent -> None.
 std::string Waypoint(const json& w) {
-  if (!w.is_object()) return "None";
-  if (std::string h = Str(w, "hostname"); !h.empty()) return h;
   if (std::string d = Str(w, "destination"); !d.empty()) return StripNetwork(d);
-  if (const json& h = Obj(w, "hostname"); !h.empty()) return Str(h, "hostname");
   return "None";
 }
 
