@@ -45,16 +45,17 @@ Decision Direct(const Upstream& up, const Service* svc) {
   return r;
 }
 
-bool IsSelfCall(const Workload& source, const SocketAddress& target) {
-  if (!IsIllegalTargetPort(target.port())) return false;
-  return target.ip().IsLoopback() || source.HasAddress(target.ip());
+// ztunnel's illegal_call: a loopback target on one of the agent's ports. The
+// pod's own IP on those ports is not refused (it is routed like any workload).
+bool IsSelfCall(const SocketAddress& target) {
+  return target.ip().IsLoopback() && IsIllegalTargetPort(target.port());
 }
 
 }  // namespace
 
 Decision Decide(const Snapshot& snap, const Workload& source, const SocketAddress& target,
                 Rng& rng) {
-  if (IsSelfCall(source, target)) {
+  if (IsSelfCall(target)) {
     return DecisionError{fmt::format(
         "self-call to {} refused: ports 15001/15006/15008 belong to the agent",
         target.ToString())};
@@ -64,8 +65,10 @@ Decision Decide(const Snapshot& snap, const Workload& source, const SocketAddres
   Upstream up;
   if (const auto* s = std::get_if<const Service*>(&match)) {
     svc = *s;
-    const GatewayAddress* gw = ChooseServiceWaypoint(*svc, rng);
-    if (gw != nullptr && !IsWaypointWorkload(snap, *gw, source)) {
+    // ztunnel build_request: a service waypoint is always taken for
+    // service-addressed traffic, whoever the source is (the from-waypoint
+    // check applies to workload-addressed traffic only).
+    if (const GatewayAddress* gw = ChooseServiceWaypoint(*svc, rng)) {
       return ViaWaypoint(snap, *gw, source, target, svc, rng);
     }
     if (svc->IsPassthrough()) return PassthroughRoute{target};

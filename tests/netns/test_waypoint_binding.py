@@ -14,8 +14,10 @@ terminates HBONE for it. Checks:
   receives PROXY v2 with dst = VIP:80 and TLV 0xD0 = the client's identity;
 - a service labelled `istio.io/use-waypoint: none` goes direct to its
   endpoint (HBONE to the endpoint pod, authority podIP:targetPort);
-- the waypoint pod's own connection to the echo VIP goes direct to the
-  endpoint, not back into the waypoint (ztunnel's from-waypoint rule);
+- the waypoint pod's own connection to the echo VIP is service-addressed, so
+  it takes the service's waypoint like any other (ztunnel build_request has no
+  from-waypoint check there); its connection to the endpoint's pod IP (what a
+  real waypoint dials) goes direct;
 - /config_dump shows each service's waypoint and port protocols.
 """
 import argparse
@@ -143,14 +145,25 @@ def main():
             wp_hits = find(env, 2, marks[2], direction="inbound", dst__workload="wp")
             check(wp_hits == [], f"the waypoint saw none of it ({len(wp_hits)} inbound lines)")
 
-            # 3. The waypoint's own traffic to the service it serves: no loop.
+            # 3. The waypoint's own traffic: by VIP it takes the service's
+            # waypoint (itself), as ztunnel; by pod IP it goes direct.
             marks = {n: len(env.log(n)) for n in (1, 2)}
-            reply = tcp_exchange(wp.ns, ECHO_VIP, 80, b"x\n", timeout=5)
+            h, echo = sandwich_exchange(wp.ns, ECHO_VIP, 80)
+            out = wait_record(env, 2, marks[2], src__workload="wp", direction="outbound")
+            check(h.get("dst") == f"{ECHO_VIP}:80" and h.get("tlvs") == {"d0": SPIFFE + "waypoint"}
+                  and echo == "through the waypoint" and len(out) == 1
+                  and out[0].get("dst.addr") == f"{wp.ip}:15008"
+                  and out[0].get("dst.hbone_addr") == f"{ECHO_VIP}:80",
+                  f"waypoint pod -> {ECHO_VIP}:80 took the service's waypoint: PROXY v2 "
+                  f"dst={h.get('dst')} TLVs={h.get('tlvs')} echo={echo!r}, outbound "
+                  f"{[(r.get('dst.addr'), r.get('dst.hbone_addr')) for r in out]}")
+            marks = {n: len(env.log(n)) for n in (1, 2)}
+            reply = tcp_exchange(wp.ns, server.ip, 8080, b"x\n", timeout=5)
             out = wait_record(env, 2, marks[2], src__workload="wp", direction="outbound")
             check("tag=server" in reply and len(out) == 1
                   and out[0].get("dst.addr") == f"{server.ip}:15008"
                   and out[0].get("dst.hbone_addr") == f"{server.ip}:8080",
-                  f"waypoint pod -> {ECHO_VIP}:80 went straight to the endpoint: reply {reply!r}, "
+                  f"waypoint pod -> {server.ip}:8080 went straight to the endpoint: reply {reply!r}, "
                   f"outbound {[(r.get('dst.addr'), r.get('dst.hbone_addr')) for r in out]}")
 
             # 4. What the agent shows.
