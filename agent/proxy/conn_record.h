@@ -33,6 +33,7 @@ using telemetry::PeerLabels;
 using telemetry::TcpMetrics;
 using telemetry::LabelsFor;
 using telemetry::BaggageFor;
+using telemetry::LabelsFromBaggage;
 using telemetry::SetServiceLabels;
 using telemetry::kFlagNone;
 using telemetry::kFlagDeny;

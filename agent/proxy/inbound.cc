@@ -23,25 +23,6 @@ namespace ambit::agent {
 
 namespace {
 
-// Inbound destination_service guess (ISTIO-COMPAT §8.1): forwarded host=, the
-// service the authority named, or the first service targeting the port.
-const mesh::Service* GuessService(const mesh::Snapshot& snap, const mesh::Workload& local,
-                                   const mesh::InboundTarget& target,
-                                   const hbone::ConnectRequest& req) {
-  if (req.forwarded.host.has_value()) {
-    if (const auto* s = snap.FindServiceByHostname(*req.forwarded.host, local.ns)) return s;
-  }
-  if (target.service != nullptr) return target.service;
-  for (const auto& [key, ports] : local.services) {
-    for (const auto& [svc_port, tgt_port] : ports) {
-      if (tgt_port == target.upstream.port() || svc_port == target.upstream.port()) {
-        if (const auto* s = snap.FindServiceByKey(key)) return s;
-      }
-    }
-  }
-  return nullptr;
-}
-
 void Refuse(hbone::HboneStream& stream, int status, const net::SocketAddress& src,
             const net::SocketAddress& dst, const std::string& reason) {
   (void)hbone::RespondConnect(stream, status);
@@ -62,8 +43,10 @@ struct InboundCarried {
 ConnPeers InboundPeers(const PodContext& pod, const mesh::Workload& local,
                        const mesh::Workload* src_wl, const mesh::Service* svc,
                        const std::optional<identity::Identity>& peer_id,
-                       const std::string& authority) {
+                       const std::string& authority, const std::optional<hbone::Baggage>& baggage) {
   ConnPeers p = InboundPeersBase(pod, local, src_wl);
+  // Source unknown by IP (or behind a gateway): its baggage labels it.
+  if (src_wl == nullptr && baggage.has_value()) p.labels.source = LabelsFromBaggage(*baggage);
   p.hbone_addr = authority;
   p.mtls = true;
   if (peer_id.has_value()) p.src_identity = peer_id->ToString();
@@ -87,14 +70,19 @@ std::unique_ptr<ConnectionRecorder> RecordInbound(Worker& w,
                                                   io::CancelScope* scope) {
   const net::SocketAddress src = stream.conn().peer_address();
   const auto& peer_id = stream.conn().peer_identity();
-  const mesh::Workload* src_wl = snap.FindWorkloadByIp(local.network, src.ip());
-  const mesh::Service* svc = GuessService(snap, local, target, req);
+  // Through an east-west gateway the TCP peer is the gateway: no IP lookup.
+  const mesh::Workload* src_wl = mesh::FromOtherNetwork(req.forwarded_network, local.network)
+                                     ? nullptr
+                                     : snap.FindWorkloadByIp(local.network, src.ip());
+  const mesh::Service* svc =
+      mesh::GuessInboundService(snap, local, target.upstream.port(), req.forwarded.host);
   std::string authority = req.target.ToString();
   std::string key_text = peer_id.has_value() ? peer_id->ToString() : std::string();
   key_text.append("|").append(authority);
+  if (src_wl == nullptr && req.baggage) key_text.append("|").append(hbone::FormatBaggage(*req.baggage));
   PeersCache::Key key{3, pod.get(), &local, src_wl, svc, std::move(key_text)};
   auto peers = w.peers().Get(key, [&] {
-    ConnPeers p = InboundPeers(*pod, local, src_wl, svc, peer_id, authority);
+    ConnPeers p = InboundPeers(*pod, local, src_wl, svc, peer_id, authority, req.baggage);
     p.pod_pin = pod;
     return p;
   });

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/telemetry/peer_labels.h"
+#include "common/mesh/inbound.h"
 #include "agent/proxy/loop_fd.h"
 #include "agent/proxy/upstream.h"
 #include "agent/proxy/worker.h"
@@ -31,10 +32,16 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   if (local == nullptr) local = &pod->workload;
   const mesh::Workload* src_wl = st->snapshot->FindWorkloadByIp(local->network, peer.ip());
 
+  // destination_service as for HBONE, by target port (no forwarded host).
+  const mesh::Service* svc =
+      mesh::GuessInboundService(*st->snapshot, *local, target.port(), std::nullopt);
+
   io::CancelScope scope;
-  PeersCache::Key key{4, pod.get(), local, src_wl, nullptr, {}};
+  PeersCache::Key key{4, pod.get(), local, src_wl, svc, {}};
   auto peers = w.peers().Get(key, [&] {
     ConnPeers p = InboundPeersBase(*pod, *local, src_wl);  // no identity, mTLS off
+    if (svc != nullptr) p.dst_service = svc->hostname;
+    SetServiceLabels(svc, &p.labels);
     p.pod_pin = pod;
     return p;
   });

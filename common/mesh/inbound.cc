@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/base/strings.h"
 #include "common/mesh/waypoint.h"
 
 namespace ambit::mesh {
@@ -126,6 +127,32 @@ InboundTarget MapInboundAuthority(const Snapshot& snap, const Workload& local,
     t.app_tunnel_proxy = local.application_tunnel->protocol == AppTunnelProtocol::kProxy;
   }
   return t;
+}
+
+const Service* GuessInboundService(const Snapshot& snap, const Workload& local,
+                                   uint16_t target_port,
+                                   std::optional<std::string_view> forwarded_host) {
+  if (forwarded_host.has_value()) {
+    for (const auto& [key, ports] : local.services) {
+      const Service* s = snap.FindServiceByKey(key);
+      if (s != nullptr && s->hostname == *forwarded_host) return s;
+    }
+  }
+  for (const auto& [key, endpoint_ports] : local.services) {
+    const Service* s = snap.FindServiceByKey(key);
+    if (s == nullptr) continue;
+    for (const auto& [svc_port, tgt_port] : s->ports) {
+      if (tgt_port == target_port) return s;
+      auto ep = endpoint_ports.find(svc_port);  // named port: the endpoint decides
+      if (ep != endpoint_ports.end() && ep->second == target_port) return s;
+    }
+  }
+  return nullptr;
+}
+
+bool FromOtherNetwork(const std::optional<std::string>& forwarded_network,
+                      std::string_view local_network) {
+  return forwarded_network.has_value() && !base::EqualsIgnoreCase(*forwarded_network, local_network);
 }
 
 }  // namespace ambit::mesh

@@ -2,6 +2,7 @@
 // local port does an authority map to, or which status code refuses it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,21 @@ struct InboundTarget {
 // ("ip:port", "[v6]:port" or "host:port").
 InboundTarget MapInboundAuthority(const Snapshot& snap, const Workload& local,
                                   const IpAddress& arrival_ip, std::string_view authority);
+
+// destination_service of an inbound connection, as ztunnel's
+// guess_inbound_service: among the services `local` backs only (a client
+// cannot name another one), the one whose hostname the `Forwarded: host=`
+// value gives; else the first whose target port — or, for a named port, the
+// local endpoint's port — equals `target_port`; else none. Used for HBONE and
+// plaintext (15006, no forwarded host) inbound alike.
+const Service* GuessInboundService(const Snapshot& snap, const Workload& local,
+                                   uint16_t target_port,
+                                   std::optional<std::string_view> forwarded_host);
+
+// ztunnel: an inbound CONNECT whose `x-forwarded-network` names another
+// network than ours came through an east-west gateway; its TCP peer is the
+// gateway, so the source workload is not looked up by IP (baggage labels it).
+bool FromOtherNetwork(const std::optional<std::string>& forwarded_network,
+                      std::string_view local_network);
 
 }  // namespace ambit::mesh

@@ -42,6 +42,20 @@ PeerLabels LabelsFor(const mesh::Workload* w) {
   return l;
 }
 
+PeerLabels LabelsFromBaggage(const hbone::Baggage& b) {
+  PeerLabels l;
+  l.workload = b.workload_name;
+  l.canonical_service = b.service_name;
+  l.canonical_revision = b.service_version;
+  l.namespace_ = b.namespace_name;
+  l.app = b.workload_name;
+  l.version = b.service_version;
+  l.cluster = b.cluster_id;
+  l.region = b.region;
+  l.zone = b.zone;
+  return l;
+}
+
 void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels) {
   if (s == nullptr) return;
   labels->destination_service = s->hostname;

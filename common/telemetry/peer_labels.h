@@ -13,6 +13,12 @@ PeerLabels LabelsFor(const mesh::Workload* w);
 
 hbone::Baggage BaggageFor(const mesh::Workload& w);
 
+// Source labels of an inbound connection whose source workload is unknown
+// (not found by IP, or through a gateway), from the CONNECT's `baggage` as
+// ztunnel's with_derived_source maps it: app = the workload name, canonical
+// service = service.name, revision/version = service.version.
+PeerLabels LabelsFromBaggage(const hbone::Baggage& b);
+
 // Service labels: hostname, namespace and name.
 void SetServiceLabels(const mesh::Service* s, ConnectionLabels* labels);
 

@@ -15,7 +15,7 @@ import h2.events
 from harness import in_netns
 
 
-def hbone_connect(ns, server_ip, authority, cert_dir, payload=b"hello\n", timeout=5.0):
+def hbone_connect(ns, server_ip, authority, cert_dir, payload=b"hello\n", timeout=5.0, headers=()):
     def body():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -31,7 +31,7 @@ def hbone_connect(ns, server_ip, authority, cert_dir, payload=b"hello\n", timeou
         conn = h2.connection.H2Connection(config=cfg)
         conn.initiate_connection()
         sid = conn.get_next_available_stream_id()
-        conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])
+        conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority), *headers])
         s.sendall(conn.data_to_send())
         status, data, sent = None, b"", False
         while True:

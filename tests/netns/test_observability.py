@@ -10,6 +10,10 @@ tests/golden/config_dump.schema.json. Access logs (ISTIO-COMPAT §8.3, issue
 `connection complete` line on both agents has its exact value, in JSON and
 (after restarting both agents) in text; plus the `connection opened` debug
 line and a `connection failed` warn line for a TLS handshake that fails.
+Inbound labels as ztunnel derives them: a plaintext (15006) connection gets
+the destination_service of the pod's service whose target port matches; a
+CONNECT carrying `x-forwarded-network` of another network from a known
+workload's IP is labelled from its `baggage`, not from that workload.
 Deviations of the agent from §8.3 are listed in SPEC_GAPS: they are reported
 as XFAIL, and fail the test once fixed (XPASS) so the list stays honest.
 """
@@ -26,6 +30,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Topology, in_netns, require_root  # noqa: E402
 from ambit_env import AmbitEnv, ROOT  # noqa: E402
+from hbone_client import hbone_connect  # noqa: E402
+from test_policy import issue_cert  # noqa: E402
 
 FAILURES = []
 N = 5
@@ -227,7 +233,7 @@ def restart_agents(env):
         mark = len(env.log(node))
         env.start_agent(node)
         for w in env.workloads:
-            if w["node"] == f"node-{node}":
+            if w["node"] == f"node-{node}" and w.get("netns"):
                 env.wait_log(node, f"capturing pod demo/{w['name']}", timeout=15, after=mark)
 
 
@@ -248,6 +254,37 @@ def series(text, name, **labels):
     return total
 
 
+def derived_labels(env, topo, gw, outsider, server):
+    """Inbound labels ztunnel derives: plaintext destination_service by target
+    port; baggage for a source behind another network's gateway."""
+    try:  # plaintext to 15006: denied by only-sleep, but labelled first
+        exchange(outsider.ns, server.ip, 8080)
+    except OSError:
+        pass
+    certs = issue_cert(env, "spiffe://cluster.local/ns/demo/sa/sleep", "far-cert")
+    baggage = ("k8s.cluster.name=west,k8s.namespace.name=remote,k8s.deployment.name=far-client,"
+               "service.name=far,service.version=v9")
+    status, _ = hbone_connect(gw.ns, server.ip, f"{server.ip}:8080", certs, payload=b"q" * UP,
+                              headers=[("baggage", baggage), ("x-forwarded-network", "net-west")])
+    check(status == 200, f"CONNECT from behind a gateway -> {status}")
+    time.sleep(0.3)  # closes are recorded right after the peer's FIN
+    m2 = fetch(topo.node_ns(2), "http://127.0.0.1:15020/metrics")
+    plain = series(m2, "istio_tcp_connections_closed_total", reporter="destination",
+                   connection_security_policy="unknown", response_flags="DENY",
+                   destination_service=SVC_HOST, destination_service_name="server",
+                   destination_service_namespace="demo")
+    check(plain == 1, f"plaintext inbound: destination_service={SVC_HOST} by target port ({plain})")
+    far = dict(reporter="destination", source_workload="far-client", source_app="far-client",
+               source_canonical_service="far", source_canonical_revision="v9",
+               source_workload_namespace="remote", source_cluster="west",
+               source_principal="spiffe://cluster.local/ns/demo/sa/sleep",
+               destination_service=SVC_HOST)
+    got = series(m2, "istio_tcp_connections_opened_total", **far)
+    check(got == 1, f"x-forwarded-network of another network: source labels from baggage ({got})")
+    check(series(m2, "istio_tcp_connections_opened_total", source_workload="gw") == 0,
+          "... and not from the gateway workload found by IP")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -261,6 +298,12 @@ def main():
                          services={f"demo/{SVC_HOST}": {80: 8080}})
         env.service("server", vip=SVC_VIP, ports={80: 8080})
         outsider = env.pod(1, "outsider", captured=False)
+        # An east-west gateway stand-in: a known workload (by IP), not captured.
+        gw = env.pod(1, "gw", captured=False)
+        env.workloads.append({"uid": "cluster1//Pod/demo/gw", "name": "gw", "namespace": "demo",
+                              "serviceAccount": "gw", "trustDomain": env.trust_domain,
+                              "clusterId": "cluster1", "node": "node-1", "workloadIps": [gw.ip],
+                              "protocol": "HBONE", "workloadName": "gw"})
         env.extra_docs = [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
                            "metadata": {"name": "only-sleep", "namespace": "demo"},
                            "spec": {"selector": {"matchLabels": {"app": "server"}},
@@ -311,6 +354,8 @@ def main():
             from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
             names = {f.name for f in om_parse(om)}
             check("istio_tcp_connections_opened" in names, "OpenMetrics exposition parses strictly")
+
+            derived_labels(env, topo, gw, outsider, server)
 
             dump = json.loads(fetch(topo.node_ns(2), "http://127.0.0.1:15000/config_dump"))
             import jsonschema

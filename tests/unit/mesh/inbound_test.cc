@@ -144,3 +144,39 @@ TEST_CASE("illegal target ports → 503, malformed authority → 400") {
   CHECK(MapInboundAuthority(*snap, n.server, Ip("10.44.2.10"), "host:99999").reason ==
         "authority 'host:99999' is not ip:port or host:port");
 }
+
+TEST_CASE("destination_service guess as ztunnel: forwarded host only among the pod's services") {
+  WorkloadStore store;
+  Workload server = Pod("demo", "server", "10.44.2.10");
+  Service web = Svc("demo", "web", "10.96.0.10", 80, 8080);
+  Service admin = Svc("demo", "admin", "10.96.0.11", 9000, 0);  // named port: endpoint decides
+  Service elsewhere = Svc("demo", "elsewhere", "10.96.0.12", 80, 8080);  // not backed by server
+  Join(server, web);
+  Join(server, admin, {{9000, 9443}});
+  REQUIRE(store.UpsertWorkload(server).ok());
+  for (auto* s : {&web, &admin, &elsewhere}) REQUIRE(store.UpsertService(*s).ok());
+  auto snap = store.Build();
+  const Workload& local = *snap->FindWorkload(server.uid);
+  auto name = [&](uint16_t port, std::optional<std::string_view> host) -> std::string {
+    const Service* s = GuessInboundService(*snap, local, port, host);
+    return s == nullptr ? "none" : s->name;
+  };
+  // A forwarded host the pod backs wins over the port.
+  CHECK(name(9443, "web.demo.svc.cluster.local") == "web");
+  // A service the pod does not back cannot be claimed (no spoofing into metrics).
+  CHECK(name(8080, "elsewhere.demo.svc.cluster.local") == "web");
+  CHECK(name(1234, "elsewhere.demo.svc.cluster.local") == "none");
+  // No forwarded host (plaintext 15006): by target port, then the endpoint's named port.
+  CHECK(name(8080, std::nullopt) == "web");
+  CHECK(name(9443, std::nullopt) == "admin");
+  // The service port itself is not a target port.
+  CHECK(name(80, std::nullopt) == "none");
+}
+
+TEST_CASE("x-forwarded-network: another network means through a gateway") {
+  CHECK_FALSE(FromOtherNetwork(std::nullopt, "net-1"));
+  CHECK_FALSE(FromOtherNetwork(std::string("net-1"), "net-1"));
+  CHECK_FALSE(FromOtherNetwork(std::string("NET-1"), "net-1"));  // compared ignoring case
+  CHECK(FromOtherNetwork(std::string("net-2"), "net-1"));
+  CHECK(FromOtherNetwork(std::string(""), "net-1"));
+}
