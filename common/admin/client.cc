@@ -1,6 +1,6 @@
 #include "common/admin/client.h"
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/http1/codec.h"
 
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 
 namespace ambit::admin {
 

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/http1/codec.h"
 
 namespace ambit::http1 {

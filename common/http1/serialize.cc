@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/http1/codec.h"
 
 namespace ambit::http1 {

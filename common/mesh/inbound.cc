@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/mesh/waypoint.h"
 
 namespace ambit::mesh {

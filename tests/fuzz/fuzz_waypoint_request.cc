@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/http1/codec.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "waypoint/proxy/http_common.h"

@@ -6,7 +6,7 @@
 // gRPC streaming and trailers-only responses pass unchanged.
 #include <fmt/format.h>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 #include "common/base/error.h"
 #include "common/base/log.h"
 #include "common/http2/session_stream.h"

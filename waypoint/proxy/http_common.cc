@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-#include "common/base/strings.h"
+#include "common/base/ascii.h"
 
 namespace ambit::waypoint {
 

@@ -1,4 +1,5 @@
-// ASCII string helpers for protocol code (header names, tokens). Debian's
+// ASCII string helpers for protocol code (header names, tokens); not named
+// strings.h, which <string.h> includes from every -I directory. Debian's
 // abseil has its own string_view type, so these take std::string_view.
 #pragma once
 
