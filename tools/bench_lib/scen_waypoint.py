@@ -24,7 +24,7 @@ from ambit_env import AmbitEnv  # noqa: E402
 from waypoint_env import WaypointPod  # noqa: E402
 
 from . import peers  # noqa: E402
-from .measure import CpuMeter, fmt, median, ratio, table, verdict  # noqa: E402
+from .measure import CpuMeter, fmt, median, ratio, rss_kb, table, verdict  # noqa: E402
 from .scen_http import scripts  # noqa: E402
 
 VIP = "10.96.0.40"
@@ -39,11 +39,14 @@ def _wrk(ns, url, script, conns, seconds, pids):
         r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
     rps = re.search(r"Requests/sec:\s*([\d.]+)", r.stdout)
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)", r.stdout, re.M)
+    p50 = re.search(r"^\s*50%\s+([\d.]+)(us|ms|s)", r.stdout, re.M)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
     if not rps:
         return None
-    p99_us = float(p99.group(1)) * {"us": 1, "ms": 1000, "s": 1e6}[p99.group(2)] if p99 else None
-    return {"rps": float(rps.group(1)), "cores": m.cores, "p99": p99_us,
+    unit = {"us": 1, "ms": 1000, "s": 1e6}
+    p99_us = float(p99.group(1)) * unit[p99.group(2)] if p99 else None
+    p50_us = float(p50.group(1)) * unit[p50.group(2)] if p50 else None
+    return {"rps": float(rps.group(1)), "cores": m.cores, "p99": p99_us, "p50": p50_us,
             "non2xx": int(bad.group(1)) if bad else 0}
 
 
@@ -108,6 +111,7 @@ def _run(topo, env, build, log, reps, seconds):
     for port in (HAP_A, NGHTTPX):
         wait_tcp(cp.ns, "10.44.1.1", port, timeout=10)
     variants = {
+        "direct": (cp.ns, f"http://{sp.ip}:{PORT}/", [], []),
         "waypoint": (cu.ns, f"http://{VIP}/", [wpid], agents),
         "haproxy": (cp.ns, f"http://10.44.1.1:{HAP_A}/", [pa.pid, pb.pid], []),
         "nghttpx": (cp.ns, f"http://10.44.1.1:{NGHTTPX}/", [ng.pid], []),
@@ -129,31 +133,42 @@ def _run(topo, env, build, log, reps, seconds):
         ns, url, pids, _extra = variants["waypoint"]
         alone.append(_wrk(ns, url, sc["sat"], 32, seconds, pids))
         time.sleep(0.3)
-    return _report(res, alone, reps, seconds)
+    rss = {"waypoint": rss_kb(wpid), "haproxy": (rss_kb(pa.pid) or 0) + (rss_kb(pb.pid) or 0),
+           "nghttpx": rss_kb(ng.pid)}
+    return _report(res, alone, reps, seconds, rss)
 
 
 def _med(xs, key):
     return median([x[key] for x in xs if x is not None])
 
 
-def _report(res, alone, reps, seconds):
+def _report(res, alone, reps, seconds, rss):
     rows = []
     per_core = {}
-    for n, procs in (("waypoint", 1), ("haproxy", 2), ("nghttpx", 1)):
+    base50, base99 = _med(res["direct"]["fixed"], "p50"), _med(res["direct"]["fixed"], "p99")
+    added = {}
+    for n, procs in (("direct", 0), ("waypoint", 1), ("haproxy", 2), ("nghttpx", 1)):
         sat, fixed = res[n]["sat"], res[n]["fixed"]
         rps, p99 = _med(sat, "rps"), _med(sat, "p99")
-        if n == "waypoint":
+        if n != "direct" and base50 is not None and _med(fixed, "p50") is not None:
+            added[n] = (_med(fixed, "p50") - base50, _med(fixed, "p99") - base99)
+        if n == "direct":
+            proxy_cores = None
+            label = "direct (no proxies)"
+        elif n == "waypoint":
             proxy_cores = _med(alone, "cores")
             label = "Ambit: agent → ambit-waypoint → agent"
         else:
             proxy_cores = _med(sat, "cores") / procs if _med(sat, "cores") is not None else None
             label = "HAProxy mode http pair (mTLS)" if n == "haproxy" else "nghttpx, 1 hop (no TLS)"
         per_core[n] = rps / proxy_cores if rps and proxy_cores else None
-        k = _med(fixed, "cores")
+        k = _med(fixed, "cores") if n != "direct" else None
         k_per_1000 = (k / (_med(fixed, "rps") / 1000)) if k and _med(fixed, "rps") else None
         bad = sum((x or {}).get("non2xx", 0) for x in sat + fixed)
-        rows.append([label, fmt(rps, 0), fmt(p99, 0), fmt(proxy_cores), fmt(per_core[n], 0),
-                     fmt(k_per_1000, 3), str(bad)])
+        p50f = _med(fixed, "p50")
+        rows.append([label, fmt(rps, 0), fmt(p99, 0), fmt(p50f, 0), fmt(_med(fixed, "p99"), 0),
+                     fmt(proxy_cores), fmt(per_core[n], 0), fmt(k_per_1000, 3),
+                     fmt(rss.get(n) and rss[n] / 1024, 1), str(bad)])
     hap = per_core.get("haproxy")
     wpc = per_core.get("waypoint")
     wp_p99, hap_p99 = _med(res["waypoint"]["sat"], "p99"), _med(res["haproxy"]["sat"], "p99")
@@ -166,9 +181,12 @@ def _report(res, alone, reps, seconds):
             "process alone (a separate run) / per HAProxy process / the nghttpx process; "
             "\"cores per 1000 rps\" at the fixed rate: every proxy on the path (Ambit: both "
             "agents + the waypoint).", ""]
-    text.append(table(["path", "rps (sat)", "p99 µs (sat)", "proxy cores (sat)",
-                       "rps per proxy core", "cores / 1000 rps (fixed, whole path)", "non-2xx"],
+    text.append(table(["path", "rps (sat)", "p99 µs (sat)", "p50 µs (fixed)", "p99 µs (fixed)",
+                       "proxy cores (sat)", "rps per proxy core",
+                       "cores / 1000 rps (fixed, whole path)", "proxy RSS MiB", "non-2xx"],
                       rows))
+    for n, (a50, a99) in added.items():
+        text.append(f"- added at the fixed rate vs direct, {n}: p50 +{fmt(a50, 0)} µs, p99 +{fmt(a99, 0)} µs")
     text += ["", f"- waypoint rps per core / HAProxy `mode http` per proxy core: **{fmt(ratio(wpc, hap))}×** "
              f"(goal ≥ 1.2×) {verdict(wpc is not None and hap is not None and wpc >= 1.2 * hap)}",
              f"- p99 at saturation: waypoint path {fmt(wp_p99, 0)} µs vs HAProxy pair {fmt(hap_p99, 0)} µs "
