@@ -155,6 +155,14 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
           f"400 h2c requests, 100 streams at once ({r.get('statuses')}, {r.get('errors')})")
     check(r.get("max_in_flight", 0) >= 50, f"streams were concurrent (max {r.get('max_in_flight')})")
     check(split_ok(r.get("pods", {}), 400), f"h2 requests split ±5% (got {r.get('pods')})")
+    # A backend whose whole answer arrives at once (HEADERS + DATA + END_STREAM
+    # in one read): the body must still reach the client.
+    r = client(topo, cl, "h2-concurrent", "--url", f"http://{VIP}/?onewrite=1", "--count", "200",
+               "--streams", "50", "--count-field", "method")
+    bodies = r.get("field_values", {}).get("method", {})
+    check(r.get("ok") and r.get("statuses") == {"200": 200} and bodies == {"GET": 200},
+          f"h2 answers written in one piece arrive whole (statuses {r.get('statuses')}, "
+          f"JSON bodies {bodies}, {r.get('errors')})")
 
     # 3. gRPC: unary, server streaming with trailers, an error status.
     r = client(topo, cl, "grpc-unary", "--target", f"{VIP}:9090", "--count", "20")

@@ -28,6 +28,7 @@ and carry the response header `x-echo-pod: NAME`. Behaviours:
     X-Echo-Set-Header: A:1,B:2   response headers A and B (repeatable)
     /status/NNN                  answers NNN (200..599), JSON body (none for 204/304)
     ?delay=250ms|1s|1.5s|100us   waits before answering (max 30 s, else 400)
+    ?onewrite=1                  h2: HEADERS, DATA and END_STREAM in one write
     /retry?uuid=U&succeedAfter=N[&responseCode=C][&resetCode=NAME]
                                  the first N tries of uuid U fail: TCP RST
                                  (HTTP/1.1) / RST_STREAM NAME (h2, default
@@ -219,6 +220,7 @@ class Plan:
         self.interval = 0.0
         self.reset_code = h2.errors.ErrorCodes.INTERNAL_ERROR
         self.content_type = "application/json"
+        self.one_write = False  # h2: the whole answer in one socket write
 
     def has_body(self):
         return self.status not in (204, 304)
@@ -274,6 +276,7 @@ class Backend:
         return p
 
     def _plan_behaviour(self, p, req, path, q, attempt):
+        p.one_write = q.get("onewrite") == "1"
         if "delay" in q:
             try:
                 p.delay = parse_duration(q["delay"])
@@ -699,6 +702,11 @@ class H2Server:
         self.conn.send_headers(sid, headers, end_stream=no_body and not p.trailers)
         b.stats.status(p.status)
         b.log(f"HTTP/2 {req.remote} {req.method} {req.target} -> {p.status}")
+        if p.one_write and p.kind == "json" and not no_body and not p.trailers:
+            # A fast server: the whole answer arrives at the proxy at once.
+            self.conn.send_data(sid, p.body, end_stream=True)
+            await self.flush()
+            return
         await self.flush()
         if not no_body:
             if p.kind == "json":

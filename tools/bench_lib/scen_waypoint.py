@@ -50,6 +50,21 @@ def _wrk(ns, url, script, conns, seconds, pids):
             "non2xx": int(bad.group(1)) if bad else 0}
 
 
+def _h2load(ns, url, seconds, pids):
+    """h2c prior knowledge, 4 connections x 25 concurrent streams, GET (1 KiB answers)."""
+    args = ["ip", "netns", "exec", ns, "h2load", "-c", "4", "-m", "25", "-D", str(seconds), url]
+    with CpuMeter(pids) as m:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30)
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", r.stdout)
+    ok = re.search(r"status codes: (\d+) 2xx", r.stdout)
+    lat = re.search(r"time for request:\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s)", r.stdout)
+    if not rps:
+        return None
+    mean = float(lat.group(1)) * {"us": 1, "ms": 1000, "s": 1e6}[lat.group(2)] if lat else None
+    return {"rps": float(rps.group(1)), "cores": m.cores, "mean": mean,
+            "ok": int(ok.group(1)) if ok else 0}
+
+
 def _haproxy_http_pair(workdir, cert_a, cert_b, ca, server):
     pem_a, pem_b = peers._combined_pem(cert_a), peers._combined_pem(cert_b)
     tls = f"ca-file {ca} verify required ssl-min-ver TLSv1.3"
@@ -133,9 +148,15 @@ def _run(topo, env, build, log, reps, seconds):
         ns, url, pids, _extra = variants["waypoint"]
         alone.append(_wrk(ns, url, sc["sat"], 32, seconds, pids))
         time.sleep(0.3)
+    # HTTP/2 (h2c prior knowledge): the waypoint (upstream h2c too) vs one nghttpx hop.
+    h2 = {"waypoint": [], "nghttpx": []}
+    for _ in range(reps):
+        h2["waypoint"].append(_h2load(cu.ns, f"http://{VIP}/", seconds, [wpid]))
+        h2["nghttpx"].append(_h2load(cp.ns, f"http://10.44.1.1:{NGHTTPX}/", seconds, [ng.pid]))
+        time.sleep(0.3)  # let the previous run's sockets drain
     rss = {"waypoint": rss_kb(wpid), "haproxy": (rss_kb(pa.pid) or 0) + (rss_kb(pb.pid) or 0),
            "nghttpx": rss_kb(ng.pid)}
-    return _report(res, alone, reps, seconds, rss)
+    return _report(res, alone, reps, seconds, rss) + _report_h2(h2)
 
 
 def _med(xs, key):
@@ -193,4 +214,21 @@ def _report(res, alone, reps, seconds, rss):
              f"(goal ≤) {verdict(wp_p99 is not None and hap_p99 is not None and wp_p99 <= hap_p99)}",
              f"- whole Ambit path per 1000 rps: {fmt(total_k, 3)} cores (goal ≤ 0.06) "
              f"{verdict(total_k is not None and total_k <= 0.06)}"]
+    return "\n".join(text) + "\n"
+
+
+def _report_h2(h2):
+    rows = []
+    per_core = {}
+    for n, label in (("waypoint", "Ambit: agent → ambit-waypoint → agent (waypoint CPU)"),
+                     ("nghttpx", "nghttpx, 1 hop (no TLS)")):
+        rps, cores = _med(h2[n], "rps"), _med(h2[n], "cores")
+        per_core[n] = rps / cores if rps and cores else None
+        rows.append([label, fmt(rps, 0), fmt(_med(h2[n], "mean"), 0), fmt(cores),
+                     fmt(per_core[n], 0), str(sum((x or {}).get("ok", 0) for x in h2[n]))])
+    text = ["", "### HTTP/2 (h2load: h2c, 4 connections × 25 streams, GET, 1 KiB answers)", "",
+            table(["path", "rps", "mean latency µs", "proxy cores", "rps per proxy core", "2xx"],
+                  rows),
+            "", f"- waypoint rps per core / nghttpx per core: "
+                f"**{fmt(ratio(per_core['waypoint'], per_core['nghttpx']))}×**"]
     return "\n".join(text) + "\n"

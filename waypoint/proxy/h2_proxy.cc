@@ -187,7 +187,10 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     if (const std::string* g = http2::FindHeader(*h, "grpc-status")) info.grpc_status = *g;
     // A response that ended with its headers (gRPC trailers-only) ends the
     // same way downstream.
-    const bool ended = us->end_received() && !us->trailers().has_value();
+    // (Only when no body byte came: HEADERS, DATA and END_STREAM may all be
+    // in by the time this resumes, and the body must not be dropped.)
+    const bool ended =
+        us->end_received() && !us->trailers().has_value() && us->bytes_received() == 0;
     Status st = ds->Respond(info.response_code, ResponseHeadersOf(*h), ended);
     if (!st.ok() || ended) co_return st;
     st = co_await PumpBody(*us, *ds, &info.bytes_sent, &scope);
