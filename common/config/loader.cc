@@ -53,6 +53,7 @@ Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view 
   YAML::Emitter em;
   em << n;
   res.raw_yaml = em.c_str();
+  res.node = n;
   out->resources.push_back(std::move(res));
   return absl::OkStatus();
 }

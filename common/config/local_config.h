@@ -8,6 +8,8 @@
 // Kubernetes the way xDS input is). Set them explicitly when using real certs.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -161,6 +163,9 @@ struct ResourceConfig {
   int line = 0;
   std::string api_version, kind, ns, name;
   std::string raw_yaml;  // the whole object re-emitted as YAML
+  // The parsed object with the file's line marks (YAML::Node::Mark), so a
+  // translator can point at the exact field; read on the control thread only.
+  YAML::Node node;
 };
 
 // namespaces[]: {name, labels} — the namespace-level istio.io/use-waypoint.
