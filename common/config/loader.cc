@@ -16,7 +16,8 @@ namespace {
 
 constexpr std::string_view kKnownKinds[] = {
     "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
-    "DestinationRule",     "HTTPRoute",          "Gateway"};
+    "DestinationRule",     "HTTPRoute",          "Gateway",
+    "GRPCRoute",           "ReferenceGrant"};
 
 bool IsResource(const YAML::Node& doc) {
   return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());
