@@ -8,8 +8,9 @@ traffic from the client pod to the httpbin service, and shows what happened:
 the identities each side saw, that only TLS crossed between the nodes, the
 agents' access logs, metrics and `ambitctl` views. Then L7: the `reviews`
 service uses a waypoint (ambit-waypoint in its own pod), which balances each
-request of one keep-alive connection and reports HTTP metrics. Cleans up
-after itself.
+request of one keep-alive connection and reports HTTP metrics; then a canary
+(VirtualService + DestinationRule) is applied live and split per request.
+Cleans up after itself.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "tools", "examples", "demo.yaml")
+CANARY = os.path.join(ROOT, "tools", "examples", "reviews-canary.yaml")
 P = "ambit-demo"
 NODES = {"node-a": ("10.44.0.1", "10.44.1.1"), "node-b": ("10.44.0.2", "10.44.2.1")}
 PODS = {  # name -> (node, ip); must match tools/examples/demo.yaml
@@ -135,11 +137,11 @@ class Demo:
         self.procs.append(p)
         return p
 
-    def wait_for(self, path, needle, timeout=20):
+    def wait_for(self, path, needle, timeout=20, after=0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(path) as f:
-                if needle in f.read():
+                if needle in f.read()[after:]:
                     return
             time.sleep(0.1)  # poll interval of a bounded wait
         raise RuntimeError(f"timed out waiting for {needle!r} in {path}:\n{open(path).read()}")
@@ -160,12 +162,15 @@ class Demo:
         title("2. Built-in CA and one ambit-agent per node (config: tools/examples/demo.yaml)")
         ca = os.path.join(self.tmp, "ca")
         sh(self.ctl, "ca", "init", ca)
+        # Everyone watches a copy of the example, so step 8 can change it live.
+        self.config = os.path.join(self.tmp, "demo.yaml")
+        shutil.copyfile(CONFIG, self.config)
         print(f"  CA root: {ca}/ca.crt")
         self.logs = {}
         for node in NODES:
             log = os.path.join(self.tmp, f"{node}.log")
             self.logs[node] = log
-            self.spawn(f"{P}-{node}", [self.agent, "--config", CONFIG, "--node", node, "--ca-dir", ca,
+            self.spawn(f"{P}-{node}", [self.agent, "--config", self.config, "--node", node, "--ca-dir", ca,
                                        "--redirect", "auto", "--log-level", "info,access=info"], log)
         for pod, (node, _) in PODS.items():
             if pod != "waypoint":  # the waypoint pod is never captured
@@ -174,7 +179,7 @@ class Demo:
             self.wait_for(self.logs[node], "ready")
             print(f"  {node}: agent ready (in-pod rules installed by the agent)")
         self.logs["waypoint"] = os.path.join(self.tmp, "waypoint.log")
-        self.spawn(f"{P}-waypoint", [self.waypoint, "--config", CONFIG, "--ca-dir", ca,
+        self.spawn(f"{P}-waypoint", [self.waypoint, "--config", self.config, "--ca-dir", ca,
                                      "--workload", WAYPOINT_UID, "--log-level", "info,access=info"],
                    self.logs["waypoint"])
         self.wait_for(self.logs["waypoint"], "serving HBONE")
@@ -277,6 +282,57 @@ class Demo:
         for l in reqs[:2]:
             print("  waypoint  " + (l if len(l) < 200 else l[:100] + " ... " + l[-90:]))
         self.check(len(reqs) > 0, "the waypoint counts istio_requests_total (reporter=waypoint)")
+        self.canary()
+
+    def canary(self):
+        title("8. L7 routing: a canary for reviews (VirtualService + DestinationRule, applied live)")
+        text = open(CANARY).read()
+        shown = [l for l in text.splitlines() if l and not l.startswith("#")]
+        print("  tools/examples/reviews-canary.yaml (appended to the watched config):")
+        for l in shown[:30]:
+            print("    " + l)
+        mark = len(open(self.logs["waypoint"]).read())
+        with open(self.config) as f:
+            merged = f.read().rstrip("\n") + "\n---\n" + text
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(merged)
+        os.rename(tmp, self.config)  # atomic, like a ConfigMap update
+        self.wait_for(self.logs["waypoint"], "1 route tables", timeout=10, after=mark)
+        print("  waypoint: config applied, 1 route table (reviews:80), no restart")
+        counts = self.count_versions(300, {})
+        print(f"  client$ 300 requests on one keep-alive connection  ->  {counts}")
+        v1 = counts.get("server-v1", 0)
+        self.check(sum(counts.values()) == 300 and 240 <= v1 <= 300 and counts.get("server-v2", 0) > 0,
+                   f"everyone else is split about 90/10 per request (v1 {v1 / 3:.0f}%)")
+        counts = self.count_versions(50, {"x-canary-user": "true"})
+        print(f"  client$ 50 requests with x-canary-user: true   ->  {counts}")
+        self.check(counts == {"server-v2": 50}, "every canary user gets v2")
+        dump = json.loads(nsx(f"{P}-waypoint", "curl", "-s", "http://127.0.0.1:15000/config_dump",
+                              check=False).stdout or "{}")
+        for t in dump.get("routes", []):
+            for r in t["routes"]:
+                action = r.get("route", {}).get("weightedClusters", [])
+                print(f"  config_dump  {t['name']}  {r['name']}  ->  " +
+                      ", ".join(f"{c['name']} ({c['weight']})" for c in action))
+        self.check(len(dump.get("routes", [])) == 1, "/config_dump shows the route table")
+
+    def count_versions(self, n, headers):
+        """n requests from the client pod on one keep-alive connection; replies per version."""
+        code = (
+            "import http.client, json, collections\n"
+            f"c = http.client.HTTPConnection('{REVIEWS_VIP}', 80, timeout=10)\n"
+            "n = collections.Counter()\n"
+            f"for _ in range({n}):\n"
+            f"    c.request('GET', '/', headers={headers!r})\n"
+            "    body = c.getresponse().read().decode()\n"
+            "    n[body.split()[2].rstrip(':') if body.startswith('hello from') else 'error'] += 1\n"
+            "print(json.dumps(dict(n)))\n")
+        r = nsx(f"{P}-client", sys.executable, "-c", code, check=False, timeout=60)
+        try:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            return {"error": r.stderr[-300:]}
 
     def wait_tcp(self, ns, ip, port, timeout=10):
         deadline = time.monotonic() + timeout

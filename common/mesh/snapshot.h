@@ -112,7 +112,11 @@ class Snapshot {
     using is_transparent = void;
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
-      return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+      // Spelled out: clang-14 with libstdc++ 12 rejects comparing
+      // tuple<string&, ...> with tuple<string_view&, ...>.
+      const std::string_view an(a.first), bn(b.first);
+      if (an != bn) return an < bn;
+      return a.second < b.second;
     }
   };
   struct CidrVip {

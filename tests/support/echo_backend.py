@@ -37,7 +37,8 @@ and carry the response header `x-echo-pod: NAME`. Behaviours:
     /stream?n=K&interval=10ms    K JSON lines as K chunks / DATA frames, spaced
     /trailers                    JSON body then trailer `x-trailer: yes`
                                  (h2; HTTP/1.1 chunked too)
-    /__stats[?reset=1]           counters per path, uuid, proto, status (not counted)
+    /__stats[?reset=1]           counters per path, uuid, proto, status, host (not counted)
+    --delay 2s                   every HTTP answer waits at least that long (a slow pod)
 
 gRPC (generic handlers, raw bytes in and out; every call gets trailing
 metadata `x-pod: NAME`):
@@ -143,6 +144,9 @@ class BadRequest(Exception):
     pass
 
 
+MIN_DELAY_S = 0.0  # --delay
+
+
 class Stats:
     """Per-process counters; grpc threads and the loop both record."""
 
@@ -157,12 +161,16 @@ class Stats:
         self.protos = collections.Counter()
         self.statuses = collections.Counter()
         self.connections = collections.Counter()
+        self.hosts = collections.Counter()
+        self.bodies = collections.Counter()
 
-    def request(self, path, proto, uuid=None):
+    def request(self, path, proto, uuid=None, host=None):
         """Counts one request; returns the try number of uuid (1 = first)."""
         with self.lock:
             self.requests += 1
             self.paths[path] += 1
+            if host is not None:
+                self.hosts[host] += 1
             self.protos[proto] += 1
             if uuid is None:
                 return 0
@@ -181,7 +189,8 @@ class Stats:
         with self.lock:
             out = {"requests": self.requests, "paths": dict(self.paths),
                    "uuids": dict(self.uuids), "protos": dict(self.protos),
-                   "statuses": dict(self.statuses), "connections": dict(self.connections)}
+                   "statuses": dict(self.statuses), "connections": dict(self.connections),
+                   "hosts": dict(self.hosts)}
             if reset:
                 self.reset()
             return out
@@ -263,7 +272,7 @@ class Backend:
         if path == "/__stats":
             p.body = json.dumps(self.stats.snapshot(reset=q.get("reset") == "1")).encode()
             return p
-        attempt = self.stats.request(path, req.proto, q.get("uuid"))
+        attempt = self.stats.request(path, req.proto, q.get("uuid"), req.host)
         extra = {"attempt": attempt} if "uuid" in q else {}
         try:
             self._plan_behaviour(p, req, path, q, attempt)
@@ -330,6 +339,8 @@ class Backend:
     async def prepare(self, req):
         """plan() and its delay; a reset is counted and logged here."""
         p = self.plan(req)
+        if MIN_DELAY_S and not req.target.startswith("/__stats"):
+            p.delay = max(p.delay, MIN_DELAY_S)
         if p.delay:
             await asyncio.sleep(p.delay)
         if p.kind == "reset":
@@ -856,7 +867,11 @@ def main(argv=None):
     ap.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     ap.add_argument("--bind", default="0.0.0.0")
     ap.add_argument("--verbose", action="store_true", help="one line per request on stderr")
+    ap.add_argument("--delay", default="0s",
+                    help="answer every HTTP request after at least this long (a slow pod)")
     args = ap.parse_args(argv)
+    global MIN_DELAY_S
+    MIN_DELAY_S = parse_duration(args.delay)
     if not any((args.http, args.h2c, args.ws, args.grpc, args.tcp)):
         ap.error("give at least one of --http --h2c --ws --grpc --tcp")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -324,6 +324,32 @@ std::string Render(const json& data, const std::string& output) {
   return std::string(e.c_str()) + "\n";
 }
 
+// The waypoint's route tables (its /config_dump "routes"): one row per route.
+View Routes(const json& dump, const AdminArgs& a) {
+  View v{{"LISTENER", "KIND", "ROUTE", "MATCH", "ACTION"}, {}, json::array()};
+  for (const auto& t : Arr(dump, "routes")) {
+    const std::string svc = Str(t, "service");
+    if (!NsMatch(a, svc.substr(0, svc.find('/')))) continue;
+    for (const auto& r : Arr(t, "routes")) {
+      std::string action;
+      if (r.contains("route")) {
+        for (const auto& c : Arr(Field(r, "route"), "weightedClusters")) {
+          if (!action.empty()) action += ", ";
+          action += Str(c, "name") + " (" + Field(c, "weight").dump() + ")";
+        }
+      } else if (r.contains("redirect")) {
+        action = "redirect " + Field(r, "redirect").dump();
+      } else if (r.contains("directResponse")) {
+        action = "direct response " + Field(Field(r, "directResponse"), "status").dump();
+      }
+      v.rows.push_back({Str(t, "name"), Str(t, "kind"), Str(r, "name"), Arr(r, "match").dump(),
+                        action});
+    }
+    v.data.push_back(t);
+  }
+  return v;
+}
+
 using ViewFn = std::function<View(const json&, const AdminArgs&)>;
 
 struct Section {
@@ -336,7 +362,8 @@ const std::vector<Section>& Sections() {
                                          {"services", Services},
                                          {"policies", Policies},
                                          {"certificates", Certificates},
-                                         {"workloadState", Connections}};
+                                         {"workloadState", Connections},
+                                         {"routes", Routes}};
   return s;
 }
 
@@ -420,6 +447,7 @@ void RegisterAdminCommands(CLI::App& app) {
       {"policies", "authorization policies"},
       {"certificates", "workload certificates held by the agent"},
       {"connections", "open connections per pod (in-pod mode)"},
+      {"routes", "a waypoint's route tables per service port (--admin of the waypoint)"},
       {"all", "every view above"}};
   for (const Cmd& c : views) {
     auto* cmd = app.add_subcommand(c.name, c.help);

@@ -14,6 +14,7 @@
 #include "common/io/event.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
@@ -110,8 +111,11 @@ io::Task<void> SendLocal(SessionStream& ds, RequestInfo& info, const LocalReply&
   ds.CloseWrite();
 }
 
+// Copies the body (and trailers) of `from` onto `to`; with `tee`, the body
+// bytes are also kept there up to kMaxMirrorBody (*overflow past it).
 io::Task<Status> PumpBody(SessionStream& from, SessionStream& to, uint64_t* bytes,
-                          io::CancelScope* scope) {
+                          io::CancelScope* scope, std::string* tee = nullptr,
+                          bool* overflow = nullptr) {
   for (;;) {
     auto chunk = co_await from.Peek({.scope = scope});
     if (!chunk.ok()) co_return chunk.status();
@@ -121,6 +125,14 @@ io::Task<Status> PumpBody(SessionStream& from, SessionStream& to, uint64_t* byte
       co_return absl::OkStatus();
     }
     const size_t n = chunk->size();
+    if (tee != nullptr && !*overflow) {
+      if (tee->size() + n > kMaxMirrorBody) {
+        *overflow = true;
+        tee->clear();
+      } else {
+        tee->append(reinterpret_cast<const char*>(chunk->data()), n);
+      }
+    }
     Status st = co_await to.Write(*chunk, {.scope = scope});
     if (!st.ok()) co_return st;
     from.Consume(n);
@@ -174,6 +186,19 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
   H2Headers up_headers = UpstreamHeaders(headers, d, info);
+  // Mirrors get the request as edited; a body is copied while forwarded.
+  std::vector<const route::Mirror*> mirrors = ChooseMirrors(d, rr.route);
+  std::shared_ptr<MirrorCopy> copy;
+  bool copy_overflow = false;
+  if (!mirrors.empty()) {
+    copy = std::make_shared<MirrorCopy>();
+    copy->h2 = true;
+    copy->h2_headers = up_headers;
+    if (ds->end_received() && ds->bytes_received() == 0) {
+      SendMirrors(d, mirrors, copy);
+      mirrors.clear();
+    }
+  }
 
   auto ep = PickRoutedEndpoint(d, rr);
   if (!ep) {
@@ -209,8 +234,16 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   }
   // Request body (and trailers) up while the response comes down.
   auto request = [&]() -> io::Task<Status> {
-    Status st = co_await PumpBody(*ds, *us, &info.bytes_received, &scope);
+    Status st = co_await PumpBody(*ds, *us, &info.bytes_received, &scope,
+                                  mirrors.empty() ? nullptr : &copy->body, &copy_overflow);
     if (!st.ok() && !scope.cancelled()) us->Reset(http2::kH2Cancel);
+    if (!mirrors.empty()) {
+      if (st.ok() && !copy_overflow) {
+        SendMirrors(d, mirrors, copy);
+      } else if (copy_overflow) {
+        w.CountRoute("mirror_skipped_body");
+      }
+    }
     co_return st;
   };
   auto response = [&]() -> io::Task<Status> {

@@ -53,6 +53,14 @@ io::Task<Status> PumpRequest(io::ByteStream& down, http1::Parser& p, io::ByteStr
       st = co_await WriteBody(up, res.body, chunked, scope);
       if (!st.ok()) break;
       r->request_bytes += res.body.size();
+      if (o.body_copy != nullptr && !r->body_copy_overflow) {
+        if (o.body_copy->size() + res.body.size() > o.body_copy_limit) {
+          r->body_copy_overflow = true;
+          o.body_copy->clear();
+        } else {
+          o.body_copy->append(reinterpret_cast<const char*>(res.body.data()), res.body.size());
+        }
+      }
       down.Consume(res.consumed);
       continue;
     }

@@ -39,6 +39,11 @@ struct ExchangeOptions {
   bool request_already_sent = false;  // a retry: the request message was consumed
   // Route header edits on the final response head, in order (route, cluster).
   std::vector<const route::HeaderOps*> response_ops;
+  // When set, request body bytes are also appended here (for mirrors) up to
+  // `body_copy_limit`; past it the copy is dropped (ExchangeResult::
+  // body_copy_overflow).
+  std::string* body_copy = nullptr;
+  size_t body_copy_limit = 0;
 };
 
 struct ExchangeResult {
@@ -55,6 +60,7 @@ struct ExchangeResult {
   Status request_error;              // downstream side (client reset, malformed body)
   Status response_error;             // upstream side (reset, malformed response)
   bool response_malformed = false;
+  bool body_copy_overflow = false;
 };
 
 // `request_parser` has just returned the request head; the request head

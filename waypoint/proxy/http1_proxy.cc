@@ -8,6 +8,7 @@
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http1_exchange.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
@@ -80,6 +81,24 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     if (!t.authority.empty()) http1::SetHeader(head.headers, "host", t.authority);
     eo.response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
+  // Mirrors get the request as edited; a body is copied while forwarded.
+  std::vector<const route::Mirror*> mirrors;
+  std::shared_ptr<MirrorCopy> copy;
+  if (!head.upgrade) mirrors = ChooseMirrors(d, rr.route);
+  if (!mirrors.empty()) {
+    copy = std::make_shared<MirrorCopy>();
+    copy->method = head.method;
+    copy->target = head.target;
+    if (auto host = http1::FindHeader(head.headers, "host")) copy->authority = std::string(*host);
+    copy->headers = head.headers;
+    if (no_body) {
+      SendMirrors(d, mirrors, copy);
+      mirrors.clear();
+    } else {
+      eo.body_copy = &copy->body;
+      eo.body_copy_limit = kMaxMirrorBody;
+    }
+  }
   UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
   if (!prep.ok) {
     w.CountDownstreamError("http1", "bad_upgrade");
@@ -133,6 +152,14 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       eo.request_already_sent = r.request_complete;
       avoid.clear();
       continue;
+    }
+    if (!mirrors.empty()) {
+      if (r.request_complete && !r.body_copy_overflow) {
+        SendMirrors(d, mirrors, copy);
+      } else if (r.body_copy_overflow) {
+        w.CountRoute("mirror_skipped_body");
+      }
+      mirrors.clear();
     }
     info.bytes_received = r.request_bytes;
     info.bytes_sent = r.response_bytes;
