@@ -15,8 +15,8 @@ namespace ambit::config {
 namespace {
 
 constexpr std::string_view kKnownKinds[] = {
-    "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
-    "DestinationRule",     "HTTPRoute",          "Gateway"};
+    "AuthorizationPolicy", "PeerAuthentication", "VirtualService", "DestinationRule",
+    "HTTPRoute",           "GRPCRoute",          "ReferenceGrant", "Gateway"};
 
 bool IsResource(const YAML::Node& doc) {
   return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());
