@@ -15,8 +15,9 @@ namespace ambit::config {
 namespace {
 
 constexpr std::string_view kKnownKinds[] = {
-    "AuthorizationPolicy", "PeerAuthentication", "VirtualService", "DestinationRule",
-    "HTTPRoute",           "GRPCRoute",          "ReferenceGrant", "Gateway"};
+    "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
+    "DestinationRule",     "HTTPRoute",          "Gateway",
+    "GRPCRoute",           "ReferenceGrant"};
 
 bool IsResource(const YAML::Node& doc) {
   return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());

@@ -7,6 +7,7 @@
 
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
+#include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
 #include "waypoint/proxy/cluster.h"
 
@@ -90,10 +91,15 @@ std::string Waypoint::ConfigDump() const {
       }
     }
   }
+  if (routes_ && snapshot_ && self_) {
+    for (auto& c : SubsetClustersJson(*routes_, *snapshot_, *self_)) clusters.push_back(c);
+    out["routes"] = RouteTablesJson(*routes_, *snapshot_);
+  }
   out["listeners"] = listeners;
   out["clusters"] = clusters;
   json findings = json::array();
   for (const auto& w : warnings_) findings.push_back(w);
+  for (const auto& f : route_findings_list_) findings.push_back(f.ToString());
   out["findings"] = findings;
   return out.dump(2);
 }

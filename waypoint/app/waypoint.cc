@@ -1,5 +1,8 @@
 #include "waypoint/app/waypoint.h"
 
+#include <map>
+#include <set>
+
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -82,6 +85,16 @@ Status Waypoint::Init() {
       "ambit_waypoint_connect_rejected",
       "Downstream HBONE/sandwich connections refused before any request, by reason",
       {"reason"});
+  counters_.route_outcomes = &registry_->AddCounter(
+      "ambit_waypoint_route_outcomes",
+      "Requests the route step answered or copied itself, by outcome (route_not_found, "
+      "cluster_not_found, direct_response, redirect, mirror_sent, mirror_skipped_body, "
+      "mirror_failed)",
+      {"outcome"});
+  route_findings_ = &registry_->AddGauge(
+      "ambit_config_findings",
+      "Config findings of the last applied config (unsupported or invalid fields, conflicts), "
+      "by kind", {"kind"});
   registry_->AddCallbackCounter("ambit_log_lines_dropped",
                                 "Log lines dropped because the log queue was full",
                                 [] { return static_cast<double>(base::ProcessLogger().lines_dropped()); });
@@ -167,8 +180,11 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   }
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
+  route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1);
+  ReportRouteFindings(routes.findings);
   warnings_ = cfg.warnings;
   snapshot_ = snap;
+  routes_ = routes.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -180,8 +196,10 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
       secrets_->Prefetch(id, identity::CertPriority::kRealTime);
     }
   }
-  AMBIT_LOG(kInfo, "config", "config applied: {} workloads, {} services; serving as {}/{}",
-            snap->workloads().size(), snap->services().size(), self->ns, self->name);
+  AMBIT_LOG(kInfo, "config",
+            "config applied: {} workloads, {} services, {} route tables; serving as {}/{}",
+            snap->workloads().size(), snap->services().size(), routes_->tables.size(), self->ns,
+            self->name);
   Publish();
   return absl::OkStatus();
 }
@@ -212,6 +230,28 @@ void Waypoint::OnCertificate(const identity::Identity& id, const identity::CertP
   }
 }
 
+// Each finding is logged once per distinct text (a reload that keeps a
+// problem does not repeat it) and counted by kind in ambit_config_findings.
+void Waypoint::ReportRouteFindings(const std::vector<route::Finding>& findings) {
+  std::set<std::string> now;
+  std::map<std::string, int64_t> by_kind;
+  for (const route::Finding& f : findings) {
+    std::string text = f.ToString();
+    if (!route_findings_logged_.contains(text)) {
+      AMBIT_LOG(kWarn, "config", "{}", text);
+    }
+    ++by_kind[f.kind];
+    now.insert(std::move(text));
+  }
+  for (const auto& [kind, n] : route_finding_kinds_) {
+    if (!by_kind.contains(kind)) route_findings_->Get(runtime_->worker_count(), {kind})->Set(0);
+  }
+  for (const auto& [kind, n] : by_kind) route_findings_->Get(runtime_->worker_count(), {kind})->Set(n);
+  route_finding_kinds_ = by_kind;
+  route_findings_logged_ = std::move(now);
+  route_findings_list_ = findings;
+}
+
 void Waypoint::Publish() {
   if (!snapshot_ || !self_ || !server_tls_) return;  // not servable yet
   auto st = std::make_shared<WaypointState>();
@@ -220,6 +260,7 @@ void Waypoint::Publish() {
   st->identity = identity_->ToString();
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
+  st->routes = routes_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;

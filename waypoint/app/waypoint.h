@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,7 @@
 #include "waypoint/app/flags.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
+#include "waypoint/route/compile.h"
 
 namespace ambit::waypoint {
 
@@ -45,6 +48,7 @@ class Waypoint {
   Status Reconcile(const config::LocalConfig& cfg);
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void Publish();
+  void ReportRouteFindings(const std::vector<route::Finding>& findings);
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
   void StartDrain();
@@ -69,6 +73,11 @@ class Waypoint {
   std::optional<mesh::Workload> self_;
   std::optional<identity::Identity> identity_;
   std::vector<std::string> warnings_;  // config findings (config_dump)
+  std::shared_ptr<const route::RouteConfig> routes_;
+  std::vector<route::Finding> route_findings_list_;   // of the applied config
+  std::set<std::string> route_findings_logged_;
+  std::map<std::string, int64_t> route_finding_kinds_;
+  metrics::GaugeFamily* route_findings_ = nullptr;
   uint64_t generation_ = 0;
   bool listeners_started_ = false;
   bool draining_ = false;

@@ -6,6 +6,18 @@
 
 namespace ambit::waypoint {
 
+namespace {
+
+bool HasLabels(const mesh::Workload& w, const std::map<std::string, std::string>& want) {
+  for (const auto& [k, v] : want) {
+    auto it = w.labels.find(k);
+    if (it == w.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip) {
   return w.uid + "|" + ip.ToString();
 }
@@ -19,9 +31,9 @@ std::string ClusterName(const mesh::Service& svc, uint16_t port) {
   return fmt::format("inbound-vip|{}|http|{}", port, svc.hostname);
 }
 
-std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(const mesh::Snapshot& snap,
-                                                        const mesh::Service& svc, uint16_t port,
-                                                        const mesh::Workload& self) {
+std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(
+    const mesh::Snapshot& snap, const mesh::Service& svc, uint16_t port,
+    const mesh::Workload& self, const std::map<std::string, std::string>* subset_labels) {
   std::vector<UpstreamEndpoint> out;
   const bool only_healthy = svc.health_policy() == mesh::HealthPolicy::kOnlyHealthy;
   for (const auto& [uid, ep] : svc.endpoints) {
@@ -32,6 +44,7 @@ std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(const mesh::Snapshot& sn
       continue;
     }
     if (w->network != self.network) continue;  // cross-network: not supported yet
+    if (subset_labels != nullptr && !HasLabels(*w, *subset_labels)) continue;
     auto target = mesh::TranslatePort(svc, ep, *w, port, mesh::LbPurpose::kStandard);
     if (!target) continue;
     const net::IpAddress any = w->addresses.empty() ? net::IpAddress() : w->addresses.front();
@@ -54,10 +67,26 @@ EndpointPtr EndpointPicker::Pick(const std::shared_ptr<const mesh::Snapshot>& sn
                                  const mesh::Workload& self, const std::string& avoid) {
   std::string key = svc.Key();
   key.append("|").append(std::to_string(port));
-  Cluster& c = clusters_[key];
+  return PickFrom(clusters_[key], snap, svc, port, nullptr, self, avoid);
+}
+
+EndpointPtr EndpointPicker::PickInCluster(const std::shared_ptr<const mesh::Snapshot>& snap,
+                                          const std::string& cluster, const mesh::Service& svc,
+                                          uint16_t port,
+                                          const std::map<std::string, std::string>& subset_labels,
+                                          const mesh::Workload& self, const std::string& avoid) {
+  return PickFrom(clusters_[cluster], snap, svc, port, subset_labels.empty() ? nullptr
+                                                                            : &subset_labels,
+                  self, avoid);
+}
+
+EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mesh::Snapshot>& snap,
+                                     const mesh::Service& svc, uint16_t port,
+                                     const std::map<std::string, std::string>* subset_labels,
+                                     const mesh::Workload& self, const std::string& avoid) {
   if (c.snapshot != snap) {
     c.endpoints.clear();
-    for (auto& e : Endpoints(*snap, svc, port, self)) {
+    for (auto& e : Endpoints(*snap, svc, port, self, subset_labels)) {
       c.endpoints.push_back(std::make_shared<const UpstreamEndpoint>(std::move(e)));
     }
     c.snapshot = snap;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -47,14 +48,27 @@ std::string ClusterName(const mesh::Service& svc, uint16_t port);
 class EndpointPicker {
  public:
   // The healthy endpoints able to serve `port` of `svc` (ordered by uid).
-  static std::vector<UpstreamEndpoint> Endpoints(const mesh::Snapshot& snap,
-                                                 const mesh::Service& svc, uint16_t port,
-                                                 const mesh::Workload& self);
+  // With `subset_labels`, only workloads carrying all of them (a
+  // DestinationRule subset).
+  static std::vector<UpstreamEndpoint> Endpoints(
+      const mesh::Snapshot& snap, const mesh::Service& svc, uint16_t port,
+      const mesh::Workload& self, const std::map<std::string, std::string>* subset_labels = nullptr);
   // Next endpoint in round-robin order, skipping `avoid` when another exists.
   // Null: no healthy endpoint ("no healthy upstream", flag UH). Endpoint
   // lists are built once per cluster and snapshot, then reused per request.
   EndpointPtr Pick(const std::shared_ptr<const mesh::Snapshot>& snap, const mesh::Service& svc,
                    uint16_t port, const mesh::Workload& self, const std::string& avoid = {});
+  // Drops the lists built from snapshots other than `current` (clusters
+  // that left the config, and the old snapshots they held).
+  void Forget(const std::shared_ptr<const mesh::Snapshot>& current) {
+    std::erase_if(clusters_, [&](const auto& kv) { return kv.second.snapshot != current; });
+  }
+  // The same for a subset: `cluster` names it (its cursor and cached list),
+  // `subset_labels` selects its endpoints.
+  EndpointPtr PickInCluster(const std::shared_ptr<const mesh::Snapshot>& snap,
+                            const std::string& cluster, const mesh::Service& svc, uint16_t port,
+                            const std::map<std::string, std::string>& subset_labels,
+                            const mesh::Workload& self, const std::string& avoid = {});
 
  private:
   struct Cluster {
@@ -64,6 +78,10 @@ class EndpointPicker {
     std::vector<EndpointPtr> endpoints;
     uint64_t cursor = 0;
   };
+  EndpointPtr PickFrom(Cluster& c, const std::shared_ptr<const mesh::Snapshot>& snap,
+                       const mesh::Service& svc, uint16_t port,
+                       const std::map<std::string, std::string>* subset_labels,
+                       const mesh::Workload& self, const std::string& avoid);
   std::unordered_map<std::string, Cluster> clusters_;  // by "ns/hostname|port"
 };
 

@@ -14,6 +14,7 @@
 #include "common/io/event.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -61,6 +62,16 @@ H2Headers UpstreamHeaders(const H2Headers& in, const Downstream& d, RequestInfo&
   return out;
 }
 
+void SetPseudo(H2Headers& h, std::string_view name, std::string value) {
+  for (auto& x : h) {
+    if (x.name == name) {
+      x.value = std::move(value);
+      return;
+    }
+  }
+  h.insert(h.begin(), {std::string(name), std::move(value)});
+}
+
 H2Headers ResponseHeadersOf(const H2Headers& in) {
   H2Headers out;
   for (const auto& h : in) {
@@ -79,22 +90,22 @@ io::Task<void> SendLocal(SessionStream& ds, RequestInfo& info, const LocalReply&
   if (info.grpc) {
     info.response_code = 200;
     info.grpc_status = std::to_string(r.grpc_status);
-    (void)ds.Respond(200,
-                     {{"content-type", "application/grpc"},
-                      {"grpc-status", info.grpc_status},
-                      {"grpc-message", r.body}},
-                     true);
+    H2Headers h = {{"content-type", "application/grpc"}, {"grpc-status", info.grpc_status}};
+    if (!r.body.empty()) h.push_back({"grpc-message", r.body});
+    for (const auto& [k, v] : r.headers) h.push_back({k, v});
+    (void)ds.Respond(200, std::move(h), true);
     co_return;
   }
   info.response_code = r.status;
   info.bytes_sent = r.body.size();
-  if (!ds.Respond(r.status,
-                  {{"content-type", "text/plain"},
-                   {"content-length", std::to_string(r.body.size())}},
-                  false)
-           .ok()) {
+  H2Headers h = {{"content-length", std::to_string(r.body.size())}};
+  if (!r.content_type.empty() && !r.body.empty()) h.push_back({"content-type", r.content_type});
+  for (const auto& [k, v] : r.headers) h.push_back({k, v});
+  if (r.body.empty()) {
+    (void)ds.Respond(r.status, std::move(h), true);
     co_return;
   }
+  if (!ds.Respond(r.status, std::move(h), false).ok()) co_return;
   (void)co_await ds.Write(std::as_bytes(std::span(r.body.data(), r.body.size())), {.scope = scope});
   ds.CloseWrite();
 }
@@ -131,10 +142,40 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   info.authority = get(":authority");
   info.user_agent = get("user-agent");
   info.grpc = base::StartsWithIgnoreCase(get("content-type"), "application/grpc");
-  H2Headers up_headers = UpstreamHeaders(headers, d, info);
   auto finish = [&] { w.requests().Record(w.index(), info, w.loop().Now()); };
 
-  auto ep = d.PickEndpoint();
+  // The route step: a local answer, or the cluster and the request edits.
+  RouteResult rr;
+  {
+    HeaderView<H2Headers> hv(headers);
+    route::RequestView view;
+    view.method = info.method;
+    view.path = info.path;
+    view.authority = info.authority;
+    view.port = d.target.port;
+    view.headers = &hv;
+    rr = RouteRequest(d, view, w.Random());
+  }
+  NoteRoute(d, rr, info);
+  if (rr.kind == RouteResult::Kind::kLocal) {
+    const LocalReply reply = rr.reply;
+    co_await SendLocal(*ds, info, reply, &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
+  std::vector<const route::HeaderOps*> response_ops;
+  if (rr.route != nullptr) {
+    ApplyHeaderOps(rr.route->request_headers, headers);
+    ApplyHeaderOps(rr.cluster->request_headers, headers);
+    RewrittenTarget t = RewriteRequest(rr, info.path);
+    SetPseudo(headers, ":path", t.path);
+    if (!t.authority.empty()) SetPseudo(headers, ":authority", t.authority);
+    response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
+  }
+  H2Headers up_headers = UpstreamHeaders(headers, d, info);
+
+  auto ep = PickRoutedEndpoint(d, rr);
   if (!ep) {
     const LocalReply reply = NoHealthyUpstream();  // named: see http1_proxy.cc Reply
     co_await SendLocal(*ds, info, reply, &scope);
@@ -191,7 +232,9 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     // in by the time this resumes, and the body must not be dropped.)
     const bool ended =
         us->end_received() && !us->trailers().has_value() && us->bytes_received() == 0;
-    Status st = ds->Respond(info.response_code, ResponseHeadersOf(*h), ended);
+    H2Headers down_headers = ResponseHeadersOf(*h);
+    for (const route::HeaderOps* ops : response_ops) ApplyHeaderOps(*ops, down_headers);
+    Status st = ds->Respond(info.response_code, std::move(down_headers), ended);
     if (!st.ok() || ended) co_return st;
     st = co_await PumpBody(*us, *ds, &info.bytes_sent, &scope);
     if (const auto& t = us->trailers(); t.has_value()) {

@@ -1,4 +1,5 @@
 #include "waypoint/proxy/http1_exchange.h"
+#include "waypoint/proxy/router.h"
 
 #include "waypoint/proxy/http_common.h"
 
@@ -111,6 +112,7 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
         continue;
       }
       r->status = head.status;
+      for (const route::HeaderOps* ops : o.response_ops) ApplyHeaderOps(*ops, h);
       if (head.status == 101 || head.upgrade) {
         if (!o.upgrade && head.status == 101) {
           st = absl::InvalidArgumentError("upstream switched protocols without an upgrade request");

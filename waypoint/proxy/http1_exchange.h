@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/base/status.h"
 #include "common/http1/codec.h"
 #include "common/io/byte_stream.h"
 #include "common/io/cancel.h"
 #include "common/io/task.h"
+#include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
 
@@ -35,6 +37,8 @@ struct ExchangeOptions {
   bool upgrade = false;               // the request asked for an upgrade
   std::string upgrade_value;          // its Upgrade header
   bool request_already_sent = false;  // a retry: the request message was consumed
+  // Route header edits on the final response head, in order (route, cluster).
+  std::vector<const route::HeaderOps*> response_ops;
 };
 
 struct ExchangeResult {

@@ -8,6 +8,7 @@
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http1_exchange.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -53,6 +54,32 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     const LocalReply reply{405, "CONNECT is not served by the waypoint", "-", "method_not_allowed"};
     co_return co_await Reply(d, down, info, reply, false);
   }
+  // The route step: a local answer, or the cluster and the request edits.
+  RouteResult rr;
+  {
+    HeaderView<http1::Headers> hv(head.headers);
+    route::RequestView view;
+    view.method = head.method;
+    view.path = head.target;
+    view.authority = info.authority;
+    view.port = d.target.port;
+    view.headers = &hv;
+    rr = RouteRequest(d, view, w.Random());
+  }
+  NoteRoute(d, rr, info);
+  if (rr.kind == RouteResult::Kind::kLocal) {
+    const LocalReply reply = rr.reply;
+    co_return co_await Reply(d, down, info, reply, no_body);
+  }
+  ExchangeOptions eo;
+  if (rr.route != nullptr) {
+    ApplyHeaderOps(rr.route->request_headers, head.headers);
+    ApplyHeaderOps(rr.cluster->request_headers, head.headers);
+    RewrittenTarget t = RewriteRequest(rr, head.target);
+    head.target = std::move(t.path);
+    if (!t.authority.empty()) http1::SetHeader(head.headers, "host", t.authority);
+    eo.response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
+  }
   UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
   if (!prep.ok) {
     w.CountDownstreamError("http1", "bad_upgrade");
@@ -62,7 +89,6 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   info.request_id = prep.request_id;
   const std::string& request_head = prep.head;
 
-  ExchangeOptions eo;
   eo.method = head.method;
   eo.request_framing = head.framing;
   eo.downstream_minor = head.version_minor;
@@ -74,7 +100,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   // a request (without a body) is sent again once on a fresh stream.
   std::string avoid;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto ep = d.PickEndpoint(avoid);
+    auto ep = PickRoutedEndpoint(d, rr, avoid);
     if (!ep) {
       const LocalReply reply = NoHealthyUpstream();
       co_return co_await Reply(d, down, info, reply, no_body);

@@ -133,8 +133,9 @@ LocalReply UnknownDestination(std::string_view authority) {
 }
 
 std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id) {
-  http1::Headers h = {{"content-length", std::to_string(r.body.size())},
-                      {"content-type", "text/plain"}};
+  http1::Headers h = {{"content-length", std::to_string(r.body.size())}};
+  if (!r.content_type.empty() && !r.body.empty()) h.push_back({"content-type", r.content_type});
+  for (const auto& [k, v] : r.headers) h.push_back({k, v});
   if (!request_id.empty()) h.push_back({"x-request-id", std::string(request_id)});
   if (close) h.push_back({"connection", "close"});
   std::string out;

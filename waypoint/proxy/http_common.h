@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/base/status.h"
 #include "common/http1/codec.h"
@@ -48,6 +50,10 @@ struct LocalReply {
   std::string flag;          // response flag
   std::string details;       // response code details
   int grpc_status = 14;      // for gRPC requests (UNAVAILABLE)
+  // Extra response headers (a redirect's location, route header edits).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // A direct response's own content type is not text/plain when unset.
+  std::string content_type = "text/plain";
 };
 LocalReply NoHealthyUpstream();
 LocalReply UpstreamConnectFailure(const Status& why);

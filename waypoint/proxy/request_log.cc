@@ -170,7 +170,7 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
           : ClusterName(*info.service, info.downstream_local.port());
   const std::string dur = fmt::format(
       "{}ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - info.start).count());
-  std::array<base::LogField, 21> f;
+  std::array<base::LogField, 22> f;
   size_t n = 0;
   auto add = [&](std::string_view k, std::string_view v) {
     if (!v.empty()) f[n++] = {k, v};
@@ -183,6 +183,7 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
   add("dst.service", info.service ? std::string_view(info.service->hostname) : "");
   add("upstream.host", info.upstream_host);
   add("upstream.cluster", cluster);
+  add("route", info.route_name);
   add("dst.workload", info.upstream_workload ? std::string_view(info.upstream_workload->name) : "");
   add("method", info.method);
   add("path", info.path);

@@ -25,6 +25,7 @@ inline constexpr std::string_view kUpstreamConnectFailure = "UF";
 inline constexpr std::string_view kUpstreamReset = "UR";  // reset before/while responding
 inline constexpr std::string_view kDownstreamReset = "DR"; // downstream went away
 inline constexpr std::string_view kNoRoute = "NR";
+inline constexpr std::string_view kNoCluster = "NC";
 inline constexpr std::string_view kDownstreamProtocolError = "DPE";
 inline constexpr std::string_view kUpstreamProtocolError = "UPE";
 }  // namespace flags
@@ -40,6 +41,7 @@ struct RequestInfo {
   const mesh::Workload* upstream_workload = nullptr;
   std::string upstream_host;     // endpoint ip:port
   std::string upstream_cluster;  // set when not the service port's (computed when logged)
+  std::string route_name;        // the matched route, when a route table applied
   std::string protocol;          // "HTTP/1.1", "HTTP/2"; request_protocol "http"/"grpc"
   bool grpc = false;
   std::string method, path, authority, user_agent, request_id, forwarded_for;

@@ -12,6 +12,7 @@
 #include "common/identity/identity.h"
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
+#include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
 
@@ -21,6 +22,9 @@ struct WaypointState {
   std::string identity;                  // its SPIFFE identity
   std::shared_ptr<const tls::TlsContext> server_tls;  // 15008, client cert required
   std::shared_ptr<const tls::TlsContext> client_tls;  // HBONE to endpoints
+  // Route tables and clusters compiled from the same config (never null
+  // once published; empty when no routing resource binds anything).
+  std::shared_ptr<const route::RouteConfig> routes;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;

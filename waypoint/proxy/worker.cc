@@ -1,5 +1,7 @@
 #include "waypoint/proxy/worker.h"
 
+#include <random>
+
 #include <sys/socket.h>
 
 #include "common/base/log.h"
@@ -18,7 +20,8 @@ Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options,
       counters_(counters),
       pool_(loop, options_.pool),
       http1_pool_(loop, options_.upstream),
-      h2_pool_(loop, options_.upstream) {}
+      h2_pool_(loop, options_.upstream),
+      rng_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1) {}
 
 Worker::~Worker() { accept_scope_->Cancel(); }
 
@@ -29,6 +32,7 @@ void Worker::Start() {
 
 void Worker::SetState(std::shared_ptr<const WaypointState> state) {
   state_ = std::move(state);
+  if (state_) picker_.Forget(state_->snapshot);
   // Endpoints that left: their pooled upstreams go now (a reused pod IP must
   // never get a request over a connection meant for its predecessor).
   // Live = still an endpoint of some service; a pod that left every service
@@ -91,6 +95,11 @@ void Worker::CountDownstreamError(std::string_view protocol, std::string_view re
 void Worker::CountConnectRejected(std::string_view reason) {
   if (counters_.connect_rejected == nullptr) return;
   counters_.connect_rejected->Get(index_, {std::string(reason)})->Inc();
+}
+
+void Worker::CountRoute(std::string_view outcome) {
+  if (counters_.route_outcomes == nullptr) return;
+  counters_.route_outcomes->Get(index_, {std::string(outcome)})->Inc();
 }
 
 io::Task<void> Worker::AcceptLoop(Worker* w, int fd, ListenerKind kind,

@@ -42,6 +42,7 @@ enum class ListenerKind : uint8_t { kHbone, kSandwich };
 struct WorkerCounters {
   metrics::CounterFamily* downstream_errors = nullptr;  // {protocol, reason}
   metrics::CounterFamily* connect_rejected = nullptr;   // {reason}
+  metrics::CounterFamily* route_outcomes = nullptr;     // {outcome}
 };
 
 class Worker {
@@ -72,6 +73,17 @@ class Worker {
   void CountDownstreamError(std::string_view protocol, std::string_view reason);
   void CountConnectRejected(std::string_view reason);
   bool draining() const { return draining_; }
+  // Uniform 64-bit randoms for weighted picks and percentages (xorshift*;
+  // not for anything secret).
+  uint64_t Random() {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return rng_ * 0x2545F4914F6CDD1DULL;
+  }
+  // Counted per route-step outcome: route_not_found, cluster_not_found,
+  // direct_response, redirect, mirror_{sent,skipped_body,failed}.
+  void CountRoute(std::string_view outcome);
   void SpawnCounted(io::Task<void> task) { loop_.Spawn(Counted(this, std::move(task))); }
   void TrackDownstream(const std::shared_ptr<http2::Session>& s);
   // Thread-safe: connections and handlers still running.
@@ -99,6 +111,7 @@ class Worker {
   std::vector<std::weak_ptr<http2::Session>> downstream_;
   std::atomic<size_t> busy_{0};
   bool draining_ = false;
+  uint64_t rng_;
 };
 
 // Connection handlers (downstream.cc).

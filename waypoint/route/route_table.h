@@ -208,7 +208,10 @@ struct RequestView {
 bool Matches(const RouteMatch& m, const RequestView& r);
 // The first route of `table` with a matching block, or null (no route: 404 NR,
 // gRPC UNIMPLEMENTED).
-const Route* MatchRoute(const RouteTable& table, const RequestView& r);
+// *matched (optional) is the block that matched (null for a route without
+// blocks).
+const Route* MatchRoute(const RouteTable& table, const RequestView& r,
+                        const RouteMatch** matched = nullptr);
 // A cluster of `route` by weight; `random` is uniform in [0, total_weight).
 // Null only when every weight is zero.
 const WeightedCluster* PickCluster(const Route& route, uint64_t random);

@@ -1,0 +1,15 @@
+// /config_dump sections for routing (route_dump.cc).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "common/mesh/snapshot.h"
+#include "waypoint/route/route_table.h"
+
+namespace ambit::waypoint {
+
+nlohmann::json RouteTablesJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap);
+nlohmann::json SubsetClustersJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap,
+                                  const mesh::Workload& self);
+
+}  // namespace ambit::waypoint

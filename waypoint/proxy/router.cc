@@ -1,0 +1,189 @@
+#include "waypoint/proxy/router.h"
+
+#include <fmt/format.h>
+
+#include "common/base/ascii.h"
+#include "common/http1/codec.h"
+#include "common/http2/h2_types.h"
+#include "waypoint/proxy/worker.h"
+#include "waypoint/route/rewrite.h"
+
+namespace ambit::waypoint {
+
+namespace {
+
+LocalReply NoRoute() {
+  // Envoy answers 404 with an empty body; gRPC clients see UNIMPLEMENTED.
+  return LocalReply{404, "", "NR", "route_not_found", 12, {}, ""};
+}
+
+LocalReply Unresolved(int status) {
+  if (status == 500) {
+    return LocalReply{500, "", "NC", "cluster_not_found", 13, {}, ""};
+  }
+  return LocalReply{503, "", "NC", "cluster_not_found", 14, {}, ""};
+}
+
+// spiffe://<td>/ns/<ns>/sa/<sa> → <ns> ("" otherwise).
+std::string_view PrincipalNamespace(std::string_view p) {
+  const size_t at = p.find("/ns/");
+  if (at == std::string_view::npos) return {};
+  std::string_view rest = p.substr(at + 4);
+  return rest.substr(0, rest.find('/'));
+}
+
+// A route's own response edits on a reply it makes itself (Envoy applies
+// response_headers_to_add to direct responses and redirects too).
+void AddRouteHeaders(const route::Route& r, LocalReply* reply) {
+  for (const auto& [k, v] : r.response_headers.set) reply->headers.emplace_back(k, v);
+  for (const auto& [k, v] : r.response_headers.add) reply->headers.emplace_back(k, v);
+}
+
+std::string_view Scheme(const route::RequestView& v) {
+  std::vector<std::string_view> proto;
+  if (v.headers != nullptr) v.headers->Values("x-forwarded-proto", &proto);
+  if (!proto.empty() && base::EqualsIgnoreCase(proto.front(), "https")) return "https";
+  return "http";
+}
+
+}  // namespace
+
+RouteResult RouteRequest(const Downstream& d, route::RequestView view, uint64_t random) {
+  RouteResult out;
+  const mesh::Service* svc = d.target.service;
+  const route::RouteConfig* cfg = d.state->routes.get();
+  if (svc == nullptr || cfg == nullptr) return out;
+  const route::RouteTable* table = cfg->Find(svc->Key(), d.target.port);
+  if (table == nullptr) return out;
+  if (d.source != nullptr) {
+    view.source_labels = &d.source->labels;
+    view.source_namespace = d.source->ns;
+  } else {
+    view.source_namespace = PrincipalNamespace(d.principal);
+  }
+  const route::Route* r = route::MatchRoute(*table, view, &out.match);
+  if (r == nullptr) {
+    out.kind = RouteResult::Kind::kLocal;
+    out.reply = NoRoute();
+    return out;
+  }
+  out.route = r;
+  switch (r->action) {
+    case route::Route::Action::kDirectResponse: {
+      out.kind = RouteResult::Kind::kLocal;
+      out.reply = LocalReply{r->direct_response->status, r->direct_response->body, "-",
+                             "direct_response", 0, {}, "text/plain"};
+      AddRouteHeaders(*r, &out.reply);
+      return out;
+    }
+    case route::Route::Action::kRedirect: {
+      out.kind = RouteResult::Kind::kLocal;
+      out.reply = LocalReply{r->redirect->status, "", "-", "direct_response", 0, {}, ""};
+      out.reply.headers.emplace_back(
+          "location", route::RedirectLocation(*r->redirect, out.match ? &out.match->path : nullptr,
+                                              Scheme(view), view.authority, view.path,
+                                              d.target.port));
+      AddRouteHeaders(*r, &out.reply);
+      return out;
+    }
+    case route::Route::Action::kForward:
+      break;
+  }
+  const route::WeightedCluster* c = route::PickCluster(*r, random);
+  if (c == nullptr || c->unresolved) {
+    out.kind = RouteResult::Kind::kLocal;
+    out.reply = Unresolved(r->unresolved_status);
+    return out;
+  }
+  auto info = cfg->clusters.find(c->cluster.name);
+  const mesh::Service* target = d.state->snapshot->FindServiceByKey(c->cluster.service);
+  if (info == cfg->clusters.end() || target == nullptr) {
+    out.kind = RouteResult::Kind::kLocal;
+    out.reply = Unresolved(r->unresolved_status);
+    return out;
+  }
+  out.kind = RouteResult::Kind::kForward;
+  out.cluster = c;
+  out.service = target;
+  out.cluster_info = &info->second;
+  return out;
+}
+
+EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
+                               const std::string& avoid) {
+  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid);
+  return d.worker.picker().PickInCluster(d.state->snapshot, r.cluster->cluster.name, *r.service,
+                                         r.cluster->cluster.port, r.cluster_info->subset_labels,
+                                         d.state->self, avoid);
+}
+
+void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info) {
+  if (r.route != nullptr) info.route_name = r.route->name;
+  if (r.kind == RouteResult::Kind::kForward) {
+    info.upstream_cluster = r.cluster->cluster.name;
+    info.service = r.service;  // destination_service is the service routed to
+  } else if (r.kind == RouteResult::Kind::kLocal) {
+    d.worker.CountRoute(r.reply.details == "direct_response"
+                            ? (r.route != nullptr && r.route->redirect ? "redirect"
+                                                                       : "direct_response")
+                            : r.reply.details);
+  }
+}
+
+RewrittenTarget RewriteRequest(const RouteResult& r, std::string_view path) {
+  RewrittenTarget t;
+  if (r.route == nullptr || r.route->rewrite.kind == route::PathRewrite::Kind::kNone) {
+    t.path = std::string(path);
+  } else {
+    t.path = route::RewritePath(r.route->rewrite, r.match ? &r.match->path : nullptr, path);
+  }
+  if (r.route != nullptr && r.route->authority_rewrite) t.authority = *r.route->authority_rewrite;
+  return t;
+}
+
+namespace {
+
+template <typename HeaderList>
+void RemoveAll(HeaderList& h, std::string_view name) {
+  std::erase_if(h, [&](const auto& x) { return base::EqualsIgnoreCase(x.name, name); });
+}
+
+}  // namespace
+
+template <typename HeaderList>
+void ApplyHeaderOps(const route::HeaderOps& ops, HeaderList& headers) {
+  for (const auto& [name, value] : ops.set) {
+    bool replaced = false;
+    for (auto it = headers.begin(); it != headers.end();) {
+      if (!base::EqualsIgnoreCase(it->name, name)) {
+        ++it;
+        continue;
+      }
+      if (!replaced) {
+        it->value = value;
+        replaced = true;
+        ++it;
+      } else {
+        it = headers.erase(it);
+      }
+    }
+    if (!replaced) headers.push_back({name, value});
+  }
+  for (const auto& [name, value] : ops.add) headers.push_back({name, value});
+  for (const std::string& name : ops.remove) RemoveAll(headers, name);
+}
+
+template <typename HeaderList>
+void HeaderView<HeaderList>::Values(std::string_view lower_name,
+                                    std::vector<std::string_view>* out) const {
+  for (const auto& h : h_) {
+    if (base::EqualsIgnoreCase(h.name, lower_name)) out->push_back(h.value);
+  }
+}
+
+template void ApplyHeaderOps(const route::HeaderOps&, http1::Headers&);
+template void ApplyHeaderOps(const route::HeaderOps&, http2::H2Headers&);
+template class HeaderView<http1::Headers>;
+template class HeaderView<http2::H2Headers>;
+
+}  // namespace ambit::waypoint

@@ -1,0 +1,70 @@
+// The route step of the waypoint's pipeline (WAYPOINT.md §3): a request to
+// a service port with a route table is matched against it; the matched
+// route either answers locally (redirect, direct response, no route,
+// unusable destination) or names the weighted cluster the request goes to,
+// with its header edits and rewrites. A port without a table keeps Istio's
+// default route (the service's own endpoints); pod-addressed traffic never
+// gets a service route. Worker thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/http_common.h"
+#include "waypoint/route/route_table.h"
+
+namespace ambit::waypoint {
+
+struct RouteResult {
+  enum class Kind : uint8_t { kDefault, kForward, kLocal };
+  Kind kind = Kind::kDefault;
+  const route::Route* route = nullptr;           // kForward, kLocal (when one matched)
+  const route::RouteMatch* match = nullptr;      // the block that matched
+  const route::WeightedCluster* cluster = nullptr;  // kForward
+  const mesh::Service* service = nullptr;        // kForward: the cluster's service
+  const route::ClusterInfo* cluster_info = nullptr;  // kForward
+  LocalReply reply;                              // kLocal
+};
+
+// Matches `view` (filled by the caller from its request; the client's
+// labels and namespace are added here) for the connection's target.
+// `random` feeds the weighted pick.
+RouteResult RouteRequest(const Downstream& d, route::RequestView view, uint64_t random);
+
+// The endpoint for the next try of a request: the routed cluster's
+// (kForward), else the connection's default (Downstream::PickEndpoint).
+EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
+                               const std::string& avoid = {});
+
+// Notes the route outcome in `info` (route name, cluster, service) and
+// counts local outcomes on the worker.
+void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info);
+
+// Header edits on either codec's header list (names lower-case on the wire
+// for HTTP/2; compared case-insensitively for HTTP/1.1).
+template <typename HeaderList>
+void ApplyHeaderOps(const route::HeaderOps& ops, HeaderList& headers);
+
+// The request-target and authority after the route's rewrites, for a
+// forwarded request (unchanged when the route has none).
+struct RewrittenTarget {
+  std::string path;       // with query
+  std::string authority;  // empty: keep the request's
+};
+RewrittenTarget RewriteRequest(const RouteResult& r, std::string_view path);
+
+// RequestView::Headers over either codec's header list.
+template <typename HeaderList>
+class HeaderView final : public route::RequestView::Headers {
+ public:
+  explicit HeaderView(const HeaderList& h) : h_(h) {}
+  void Values(std::string_view lower_name, std::vector<std::string_view>* out) const override;
+
+ private:
+  const HeaderList& h_;
+};
+
+}  // namespace ambit::waypoint
