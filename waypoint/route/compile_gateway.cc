@@ -248,6 +248,17 @@ bool KeepOneKind(std::vector<Entry>* entries, const Binding& b, Sink& sink) {
   return senior->grpc;
 }
 
+// The service's own endpoints, for requests no consumer route claims.
+Route DefaultRoute(const mesh::Service& svc, uint16_t port, RouteConfig* out) {
+  Route r;
+  r.name = fmt::format("default {}|{} (no producer route)", svc.Key(), port);
+  WeightedCluster wc;
+  wc.cluster = AddCluster(out, svc, port, "", {}, "");
+  r.clusters.push_back(std::move(wc));
+  r.total_weight = 1;
+  return r;
+}
+
 }  // namespace
 
 std::optional<std::pair<int64_t, int32_t>> ParseRfc3339(std::string_view s) {
@@ -352,6 +363,11 @@ void CompileGatewayRoutes(std::span<const config::ResourceConfig> resources,
       bound.insert(e.src->Label());
     }
     table.bound.assign(bound.begin(), bound.end());
+    if (std::all_of(entries.begin(), entries.end(), [](const Entry& e) { return e.consumer; })) {
+      // Only consumer routes: clients of other namespaces keep Istio's default
+      // route (the service itself) instead of getting 404 from this table.
+      table.routes.push_back(DefaultRoute(*binding.svc, binding.port, out));
+    }
     out->tables[key] = std::move(table);
   }
 }

@@ -93,8 +93,13 @@ spec:
 )");
   const RouteTable* t = r.cfg.Find("other/ratings.other.svc.cluster.local", 80);
   REQUIRE_MESSAGE(t != nullptr, r.All());
-  REQUIRE(t->routes.size() == 1);
+  REQUIRE(t->routes.size() == 2);
   CHECK(t->routes[0].matches.at(0).source_namespace == std::optional<std::string>("demo"));
+  // Other namespaces' clients keep the default route (the parent service itself).
+  CHECK(t->routes[1].matches.empty());
+  REQUIRE(t->routes[1].clusters.size() == 1);
+  CHECK(t->routes[1].clusters[0].cluster.name ==
+        "inbound-vip|80|http|ratings.other.svc.cluster.local");
 }
 
 TEST_CASE("matches: default PathPrefix /, trailing slash, Exact, regex, headers, query, method") {
@@ -235,7 +240,6 @@ spec:
     std::snprintf(buf, sizeof buf, kRoute, name, ns, ts);
     return std::string(buf);
   };
-  // A consumer route from namespace "another" competes on the same table.
   Result r = Compile(route("zeta", "demo", ", creationTimestamp: \"2024-01-01T00:00:00Z\"") +
                      "---\n" + route("alpha", "demo", "") + "---\n" +
                      route("beta", "demo", ", creationTimestamp: \"2024-01-01T00:00:00Z\"") +
