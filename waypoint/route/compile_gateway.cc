@@ -334,7 +334,15 @@ void CompileGatewayRoutes(std::span<const config::ResourceConfig> resources,
   for (size_t i = 0; i < routes.size(); ++i) {
     const std::vector<Binding> bindings = Bindings(routes[i].doc, snapshot, sink);
     if (bindings.empty()) continue;
-    compiled[i] = CompileGatewayRules(routes[i].doc, routes[i].grpc, ctx);
+    const Doc& doc = routes[i].doc;
+    ReportUnknownKeys(doc, doc.spec, "spec", {"parentRefs", "rules", "hostnames"}, sink);
+    if (Present(Child(doc.spec, "hostnames"))) {
+      // Mesh routes bind by the connection's destination service, not Host.
+      sink.Add(doc, Child(doc.spec, "hostnames"),
+               "spec.hostnames: not used for Service parents (binding is by destination "
+               "service); ignored");
+    }
+    compiled[i] = CompileGatewayRules(doc, routes[i].grpc, ctx);
     std::set<std::string> keys;  // a route listing one port twice binds it once
     for (const Binding& b : bindings) {
       const std::string key = RouteConfig::TableKey(b.svc->Key(), b.port);

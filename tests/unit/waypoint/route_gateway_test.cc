@@ -88,11 +88,19 @@ kind: HTTPRoute
 metadata: {name: c, namespace: demo}
 spec:
   parentRefs: [{group: "", kind: Service, name: ratings, namespace: other}]
+  hostnames: [ratings.example.com]
+  useDefaultGateways: All
   rules:
   - backendRefs: [{name: reviews-v1, port: 9080}]
 )");
   const RouteTable* t = r.cfg.Find("other/ratings.other.svc.cluster.local", 80);
   REQUIRE_MESSAGE(t != nullptr, r.All());
+  std::vector<std::string> got;
+  for (const Finding& f : r.findings) got.push_back(f.location + ": " + f.message);
+  CHECK(got == std::vector<std::string>{
+                   r.At("useDefaultGateways") + ": spec.useDefaultGateways: not supported; ignored",
+                   r.At("hostnames") + ": spec.hostnames: not used for Service parents (binding "
+                                       "is by destination service); ignored"});
   REQUIRE(t->routes.size() == 2);
   CHECK(t->routes[0].matches.at(0).source_namespace == std::optional<std::string>("demo"));
   // Other namespaces' clients keep the default route (the parent service itself).
