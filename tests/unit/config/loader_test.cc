@@ -393,3 +393,22 @@ TEST_CASE("the local_config fuzz seeds for ports, namespaces and Gateways are va
     CHECK_MESSAGE(cfg.ok(), name, ": ", cfg.status().ToString());
   }
 }
+
+TEST_CASE("GRPCRoute and ReferenceGrant documents are kept for the waypoint's route compiler") {
+  auto cfg = ParseLocalConfig(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: demo}
+spec: {}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: rg, namespace: other}
+spec: {}
+)", "config.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  REQUIRE(cfg->resources.size() == 2);
+  CHECK(cfg->resources[0].kind == "GRPCRoute");
+  CHECK(cfg->resources[1].kind == "ReferenceGrant");
+  CHECK(cfg->resources[1].line == 6);
+  CHECK(cfg->warnings.empty());
+}
