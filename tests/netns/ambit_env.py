@@ -65,9 +65,13 @@ class AmbitEnv:
         return p
 
     def service(self, name, vip, ports, ns="demo", extra=None):
+        """`ports`: {port: target} (ztunnel's map, or {port: {targetPort, appProtocol,
+        name}}), or a Kubernetes-style list [{port, targetPort, appProtocol, name}]."""
+        if isinstance(ports, dict):
+            ports = {str(k): v for k, v in ports.items()}
         self.services.append({
             "name": name, "namespace": ns, "hostname": f"{name}.{ns}.svc.cluster.local",
-            "vips": [f"/{vip}"], "ports": {str(k): v for k, v in ports.items()}, **(extra or {}),
+            "vips": [f"/{vip}"], "ports": ports, **(extra or {}),
         })
 
     def write_config(self, workloads=None, services=None, extra_docs=None, raw=None):

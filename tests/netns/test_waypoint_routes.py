@@ -39,6 +39,7 @@ CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 PY = "/usr/bin/python3"
 REVIEWS, FRONTEND, ROUTES, RATINGS, SHADOW = ("10.96.0.40", "10.96.0.41", "10.96.0.42",
                                               "10.96.0.43", "10.96.0.44")
+GW, SVC_V1, SVC_V2, GRPC = "10.96.0.45", "10.96.0.46", "10.96.0.47", "10.96.0.48"
 FAILURES = []
 
 SEED = """apiVersion: networking.istio.io/v1
@@ -186,6 +187,86 @@ ROUTES_DOCS = [
 ]
 
 
+def httproute(name, rules, parent="gw", port=80, created=None):
+    meta = {"name": name, "namespace": "demo"}
+    if created:
+        meta["creationTimestamp"] = created
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta,
+            "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": parent,
+                                     "port": port}],
+                     "rules": rules}}
+
+
+def backend(name, weight=None):
+    b = {"name": name, "port": 80}
+    if weight is not None:
+        b["weight"] = weight
+    return b
+
+
+# HTTPRoutes on `gw` (endpoints reviews-v1/v2): precedence spans routes.
+GATEWAY_DOCS = [
+    httproute("split", [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/split"}}],
+         "backendRefs": [backend("svc-v1", 70), backend("svc-v2", 30), backend("ratings", 0)]}],
+        created="2026-01-01T00:00:00Z"),
+    httproute("paths", [
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/v2/"}}],
+         "backendRefs": [backend("svc-v2")]},
+        {"matches": [{"path": {"type": "Exact", "value": "/exact"}}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/exact"}}],
+         "backendRefs": [backend("svc-v2")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/m"}, "method": "POST"}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/m"},
+                      "headers": [{"name": "X-Pick", "value": "v2"}]}],
+         "backendRefs": [backend("svc-v2")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/m"},
+                      "queryParams": [{"name": "Pick", "value": "ratings"}]}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/m"}}],
+         "backendRefs": [backend("svc-v1")]},
+        {"matches": [{"path": {"type": "RegularExpression", "value": "/b[io]t"}}],
+         "backendRefs": [backend("svc-v2")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/strip"}}],
+         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+             "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/foo"}}],
+         "filters": [{"type": "URLRewrite", "urlRewrite": {"hostname": "gw-rewritten",
+                      "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/xyz"}}}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/full"}}],
+         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
+             "type": "ReplaceFullPath", "replaceFullPath": "/replaced"}}},
+                     {"type": "RequestHeaderModifier", "requestHeaderModifier": {
+                         "set": [{"name": "X-Gw-Set", "value": "1"}],
+                         "add": [{"name": "X-Gw-Add", "value": "b"}],
+                         "remove": ["X-Gw-Drop"]}},
+                     {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+                         "add": [{"name": "X-Gw-Resp", "value": "r"}]}}],
+         "backendRefs": [backend("ratings")]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/redir"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/redir301"}}],
+         "filters": [{"type": "RequestRedirect", "requestRedirect": {
+             "hostname": "elsewhere.example", "statusCode": 301}}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/missing"}}],
+         "backendRefs": [backend("no-such-service")]},
+    ], created="2026-02-01T00:00:00Z"),
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+     "metadata": {"name": "grpc", "namespace": "demo"},
+     "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "grpcsvc", "port": 9090}],
+              "rules": [
+                  {"matches": [{"method": {"service": "echo.Echo", "method": "Unary"}}],
+                   "backendRefs": [{"name": "grpcsvc", "port": 9090}]},
+                  {"matches": [{"method": {"service": "echo.Echo", "method": "Headers"},
+                                "headers": [{"name": "x-route", "value": "yes"}]}],
+                   "backendRefs": [{"name": "grpcsvc", "port": 9090}]}]}},
+]
+
+
 def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
@@ -249,12 +330,16 @@ def main():
     with Topology(nodes=2) as topo:
         env = AmbitEnv(topo, args.build)
         cl = env.pod(1, "productpage", sa="productpage", labels={"app": "productpage"})
-        keys = {s: f"demo/{s}.demo.svc.cluster.local" for s in ("reviews", "frontend", "routes")}
+        keys = {s: f"demo/{s}.demo.svc.cluster.local" for s in ("reviews", "frontend", "routes",
+                                                                 "gw")}
         pods = []
         for v in ("v1", "v2"):
+            svcs = {k: {80: 8080} for k in keys.values()}
+            svcs[f"demo/svc-{v}.demo.svc.cluster.local"] = {80: 8080}
+            if v == "v1":
+                svcs["demo/grpcsvc.demo.svc.cluster.local"] = {9090: 9090}
             pods.append(env.pod(2, f"reviews-{v}", sa="reviews",
-                                labels={"app": "reviews", "version": v},
-                                services={k: {80: 8080} for k in keys.values()}))
+                                labels={"app": "reviews", "version": v}, services=svcs))
         ratings = env.pod(2, "ratings", sa="ratings",
                           services={"demo/ratings.demo.svc.cluster.local": {80: 8080}})
         shadow = env.pod(2, "shadow", sa="shadow",
@@ -262,14 +347,20 @@ def main():
         wp = WaypointPod(env, node=2)
         http_port = [{"port": 80, "targetPort": 8080, "appProtocol": "http", "name": "http"}]
         for name, vip in (("reviews", REVIEWS), ("frontend", FRONTEND), ("routes", ROUTES),
-                          ("ratings", RATINGS), ("shadow", SHADOW)):
+                          ("ratings", RATINGS), ("shadow", SHADOW), ("gw", GW),
+                          ("svc-v1", SVC_V1), ("svc-v2", SVC_V2)):
             env.service(name, vip=vip, ports=http_port, extra=wp.use())
+        env.service("grpcsvc", vip=GRPC, extra=wp.use(),
+                    ports=[{"port": 9090, "targetPort": 9090, "appProtocol": "grpc",
+                            "name": "grpc"}])
         for p in pods + [ratings, shadow]:
-            slow = ["--delay", "2s"] if p is shadow else []
+            extra = ["--delay", "2s"] if p is shadow else []
+            if p.name == "reviews-v1":
+                extra = ["--grpc", "9090"]
             b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--namespace", "demo",
-                                  "--http", "8080", *slow])
+                                  "--http", "8080", *extra])
             topo.wait_line(b, "ready", timeout=15)
-        env.extra_docs = [SEED.format(w1=90, w2=10), FRONTEND_AB] + ROUTES_DOCS
+        env.extra_docs = [SEED.format(w1=90, w2=10), FRONTEND_AB] + ROUTES_DOCS + GATEWAY_DOCS
         env.start()
         wp.start()
         try:
@@ -307,8 +398,8 @@ def run_checks(topo, env, wp, cl, ratings, args):
     text = wp.metrics()
     v2 = metric_sum(text, "istio_requests_total", reporter="waypoint",
                     destination_service="reviews.demo.svc.cluster.local",
-                    destination_version="v2")
-    check(v2 >= 600, f"istio_requests_total counts the v2 requests by destination version ({v2})")
+                    destination_workload="reviews-v2")
+    check(v2 >= 600, f"istio_requests_total counts the v2 requests by destination workload ({v2})")
 
     # 2. The seed's frontend-ab-test.
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{FRONTEND}/", "--count", "100",
@@ -422,7 +513,10 @@ def run_checks(topo, env, wp, cl, ratings, args):
     check(metric_sum(text, "ambit_waypoint_route_outcomes_total", outcome="mirror_sent") >= 100,
           "mirror copies are counted (mirror_sent)")
 
-    # 8. config_dump: tables, subset clusters, findings with file:line.
+    # 8. HTTPRoute / GRPCRoute (Gateway API semantics).
+    gateway_checks(topo, cl)
+
+    # 9. config_dump: tables, subset clusters, findings with file:line.
     dump = wp.config_dump()
     tables = {t["name"]: t for t in dump.get("routes", [])}
     check("reviews.demo.svc.cluster.local:80" in tables and
@@ -438,7 +532,7 @@ def run_checks(topo, env, wp, cl, ratings, args):
     check(metric_sum(wp.metrics(), "ambit_config_findings", kind="DestinationRule") >= 1,
           "ambit_config_findings counts it")
 
-    # 9. Reload 90/10 → 0/100 under continuous requests.
+    # 10. Reload 90/10 → 0/100 under continuous requests.
     results = {}
 
     def background():
@@ -456,13 +550,16 @@ def run_checks(topo, env, wp, cl, ratings, args):
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{REVIEWS}/", "--count", "300")
     t.join(timeout=30)
     bg = results.get("r", {})
-    check(bg.get("errors") == {} and set(bg.get("statuses", {})) == {"200"} and bg.get("done", 0) > 50,
+    # The client stops itself at --deadline (counted as "deadline"): that is
+    # the only error kind allowed.
+    errors = {k: v for k, v in bg.get("errors", {"missing": 1}).items() if k != "deadline"}
+    check(errors == {} and set(bg.get("statuses", {})) == {"200"} and bg.get("done", 0) > 50,
           f"no request fails across the reload ({bg.get('done')} done, {bg.get('statuses')}, "
           f"{bg.get('errors')})")
     check(r.get("pods") == {"reviews-v2": 300},
           f"1 s after the write v1 gets none ({r.get('pods')})")
 
-    # 10. A broken file is rejected; the last good routes stay.
+    # 11. A broken file is rejected; the last good routes stay.
     mark = len(wp.log())
     with open(env.config_path, "a") as f:
         f.write("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n  bad: [\n")
@@ -472,6 +569,71 @@ def run_checks(topo, env, wp, cl, ratings, args):
           f"a broken file keeps the last good routes ({r.get('pods')})")
     rejected = wp.log()[mark:]
     check(env.config_path + ":" in rejected, "the rejection names file:line")
+
+
+def gateway_checks(topo, cl):
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{GW}/split", "--count", "500")
+    pods = r.get("pods", {})
+    check(r.get("statuses") == {"200": 500} and abs(pods.get("reviews-v1", 0) - 350) <= 25 and
+          abs(pods.get("reviews-v2", 0) - 150) <= 25 and "ratings" not in pods,
+          f"HTTPRoute 70/30/0 over 500 requests ±5%, weight 0 gets none ({pods})")
+    g = Http(cl.ns, GW)
+    table = [
+        # PathPrefix matches whole segments; a trailing / in the value is ignored.
+        ("/v2", {}, "GET", "reviews-v2"), ("/v2/", {}, "GET", "reviews-v2"),
+        ("/v2/x", {}, "GET", "reviews-v2"), ("/v2example", {}, "GET", None),
+        # Exact beats a prefix of the same text.
+        ("/exact", {}, "GET", "ratings"), ("/exact/sub", {}, "GET", "reviews-v2"),
+        ("/EXACT", {}, "GET", None),
+        # Same prefix: method > header count > query count > plain.
+        ("/m", {"x-pick": "v2"}, "POST", "ratings"), ("/m", {"X-PICK": "v2"}, "GET", "reviews-v2"),
+        ("/m?Pick=ratings", {}, "GET", "ratings"), ("/m?pick=ratings", {}, "GET", "reviews-v1"),
+        ("/m", {}, "GET", "reviews-v1"),
+        ("/bit", {}, "GET", "reviews-v2"), ("/bite", {}, "GET", None),
+    ]
+    bad = []
+    for path, headers, method, want in table:
+        status, _, e = g.echo(path, headers=headers, method=method)
+        if (want is None and status != 404) or (want is not None and e.get("pod") != want):
+            bad.append((path, headers, method, status, e.get("pod")))
+    check(not bad, f"{len(table)} HTTPRoute rows follow the Gateway API precedence ({bad})")
+    rows = {"/strip": "/", "/strip/three": "/three", "/foo/bar": "/xyz/bar", "/foo": "/xyz",
+            "/stripx": None}
+    got = {}
+    for path, want in rows.items():
+        status, _, e = g.echo(path)
+        got[path] = e.get("path") if status == 200 else status
+    check(got == {"/strip": "/", "/strip/three": "/three", "/foo/bar": "/xyz/bar",
+                  "/foo": "/xyz", "/stripx": 404},
+          f"ReplacePrefixMatch rows (never //) ({got})")
+    status, rh, e = g.echo("/full/a?q=1", headers={"x-gw-set": "0", "x-gw-add": "a",
+                                                   "x-gw-drop": "1"})
+    eh = e.get("headers", {})
+    check(e.get("path") == "/replaced?q=1" and eh.get("x-gw-set") == ["1"] and
+          eh.get("x-gw-add") == ["a", "b"] and "x-gw-drop" not in eh and
+          rh.get("x-gw-resp") == "r",
+          f"ReplaceFullPath and header modifiers ({e.get('path')}, {eh.get('x-gw-set')}, "
+          f"{eh.get('x-gw-add')}, {rh.get('x-gw-resp')})")
+    status, _, e = g.echo("/foo/q")
+    check(e.get("host") == "gw-rewritten", f"URLRewrite hostname ({e.get('host')})")
+    got = {}
+    for path in ("/redir/a", "/redir301"):
+        status, headers, _ = g.get(path, host="gw.demo:8080")
+        got[path] = (status, headers.get("location"))
+    check(got == {"/redir/a": (302, "https://gw.demo/redir/a"),
+                  "/redir301": (301, "http://elsewhere.example/redir301")},
+          f"RequestRedirect: 302 default, https drops the port, hostname (listener port 80) ({got})")
+    status, _ = g.text("/missing")
+    check(status == 500, f"an unresolvable backendRef answers 500 ({status})")
+    r = client(topo, cl, "grpc-unary", "--target", f"{GRPC}:9090", "--count", "5")
+    check(r.get("codes") == {"OK": 5}, f"GRPCRoute method match routes Unary ({r.get('codes')})")
+    r = client(topo, cl, "grpc-unary", "--target", f"{GRPC}:9090", "--method", "Headers",
+               "--metadata", "x-route:yes")
+    check(r.get("codes") == {"OK": 1}, f"GRPCRoute method + header match ({r.get('codes')})")
+    r = client(topo, cl, "grpc-unary", "--target", f"{GRPC}:9090", "--method", "Headers",
+               "--expect-code", "UNIMPLEMENTED")
+    check(r.get("codes") == {"UNIMPLEMENTED": 1},
+          f"GRPCRoute without a matching rule answers UNIMPLEMENTED ({r.get('codes')})")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,32 @@ from .measure import CpuMeter, fmt, median, ratio, rss_kb, table, verdict  # noq
 from .scen_http import scripts  # noqa: E402
 
 VIP = "10.96.0.40"
+VIP_VS, VIP_HR = "10.96.0.41", "10.96.0.42"  # the same backend behind routing resources
 PORT = 8080
+
+# The seed's canary shape (header match, then 90/10 over two subsets that
+# both select the one server) and a 10-rule HTTPRoute whose last rule
+# matches: what routing costs per request against the default route.
+ROUTING_DOCS = [
+    {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+     "metadata": {"name": "web-vs", "namespace": "demo"},
+     "spec": {"hosts": ["web-vs"], "http": [
+         {"match": [{"headers": {"x-canary-user": {"exact": "true"}}}],
+          "route": [{"destination": {"host": "web-vs", "subset": "v2"}}]},
+         {"route": [{"destination": {"host": "web-vs", "subset": "v1"}, "weight": 90},
+                    {"destination": {"host": "web-vs", "subset": "v2"}, "weight": 10}]}]}},
+    {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+     "metadata": {"name": "web-vs", "namespace": "demo"},
+     "spec": {"host": "web-vs", "subsets": [{"name": "v1", "labels": {"app": "su"}},
+                                            {"name": "v2", "labels": {"app": "su"}}]}},
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+     "metadata": {"name": "web-hr", "namespace": "demo"},
+     "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": "web-hr", "port": 80}],
+              "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": f"/r{i}"},
+                                      "headers": [{"name": "x-rule", "value": str(i)}]}],
+                         "backendRefs": [{"name": "web-hr", "port": 80}]} for i in range(9)] +
+                       [{"backendRefs": [{"name": "web-hr", "port": 80}]}]}},
+]
 HAP_A, HAP_B, NGHTTPX = 23000, 23001, 23002
 
 
@@ -95,9 +120,12 @@ def run(build, log, reps=3, seconds=4):
 
 def _run(topo, env, build, log, reps, seconds):
     cu = env.pod(1, "cu", sa="client")
-    su = env.pod(2, "su", sa="server", services={"demo/web.demo.svc.cluster.local": {80: PORT}})
+    su = env.pod(2, "su", sa="server", services={
+        f"demo/{n}.demo.svc.cluster.local": {80: PORT} for n in ("web", "web-vs", "web-hr")})
     wp = WaypointPod(env, node=2, name="waypoint")
-    env.service("web", vip=VIP, ports={80: PORT}, extra=wp.use())
+    for name, vip in (("web", VIP), ("web-vs", VIP_VS), ("web-hr", VIP_HR)):
+        env.service(name, vip=vip, ports={80: PORT}, extra=wp.use())
+    env.extra_docs = list(ROUTING_DOCS)
     cp, sp = env.pod(1, "cp", captured=False), env.pod(2, "sp", captured=False)
     procs = []
     for pod in (su, sp):
@@ -142,12 +170,20 @@ def _run(topo, env, build, log, reps, seconds):
                     f"{fmt(got and got['rps'])} rps, {fmt(got and got['cores'])} cores, "
                     f"p99 {fmt(got and got['p99'])} us")
                 time.sleep(0.3)  # let the previous run's sockets drain
-    # Waypoint process alone: one more saturated run measuring only its CPU.
+    # Waypoint process alone: one more saturated run measuring only its CPU,
+    # interleaved with the same through the two routing resources.
     alone = []
+    routed = {"default route": [], "VirtualService (seed canary)": [], "HTTPRoute, 10 rules": []}
     for _ in range(reps):
         ns, url, pids, _extra = variants["waypoint"]
-        alone.append(_wrk(ns, url, sc["sat"], 32, seconds, pids))
-        time.sleep(0.3)
+        for label, u in (("default route", url), ("VirtualService (seed canary)",
+                                                  f"http://{VIP_VS}/"),
+                         ("HTTPRoute, 10 rules", f"http://{VIP_HR}/")):
+            got = _wrk(ns, u, sc["sat"], 32, seconds, pids)
+            routed[label].append(got)
+            if label == "default route":
+                alone.append(got)
+            time.sleep(0.3)
     # HTTP/2 (h2c prior knowledge): the waypoint (upstream h2c too) vs one nghttpx hop.
     h2 = {"waypoint": [], "nghttpx": []}
     for _ in range(reps):
@@ -156,7 +192,7 @@ def _run(topo, env, build, log, reps, seconds):
         time.sleep(0.3)  # let the previous run's sockets drain
     rss = {"waypoint": rss_kb(wpid), "haproxy": (rss_kb(pa.pid) or 0) + (rss_kb(pb.pid) or 0),
            "nghttpx": rss_kb(ng.pid)}
-    return _report(res, alone, reps, seconds, rss) + _report_h2(h2)
+    return _report(res, alone, reps, seconds, rss) + _report_routes(routed) + _report_h2(h2)
 
 
 def _med(xs, key):
@@ -214,6 +250,23 @@ def _report(res, alone, reps, seconds, rss):
              f"(goal ≤) {verdict(wp_p99 is not None and hap_p99 is not None and wp_p99 <= hap_p99)}",
              f"- whole Ambit path per 1000 rps: {fmt(total_k, 3)} cores (goal ≤ 0.06) "
              f"{verdict(total_k is not None and total_k <= 0.06)}"]
+    return "\n".join(text) + "\n"
+
+
+def _report_routes(routed):
+    rows = []
+    per_core = {}
+    for label, runs in routed.items():
+        rps, cores = _med(runs, "rps"), _med(runs, "cores")
+        per_core[label] = rps / cores if rps and cores else None
+        rows.append([label, fmt(rps, 0), fmt(cores), fmt(per_core[label], 0),
+                     fmt(ratio(per_core[label], per_core.get("default route")))])
+    worst = min((r for k, r in per_core.items() if k != "default route" and r), default=None)
+    base = per_core.get("default route")
+    text = ["", "### Routing cost (waypoint CPU only, saturation, same backend)", "",
+            table(["route", "rps", "waypoint cores", "rps per core", "vs default"], rows), "",
+            f"- routed rps per core / default route: **{fmt(ratio(worst, base))}×** (goal ≥ 0.95) "
+            f"{verdict(worst is not None and base is not None and worst >= 0.95 * base)}"]
     return "\n".join(text) + "\n"
 
 

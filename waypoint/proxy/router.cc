@@ -17,9 +17,11 @@ LocalReply NoRoute() {
   return LocalReply{404, "", "NR", "route_not_found", 12, {}, ""};
 }
 
+// gRPC clients see UNAVAILABLE either way (the Gateway API's GRPCRoute rule
+// for an invalid backend).
 LocalReply Unresolved(int status) {
   if (status == 500) {
-    return LocalReply{500, "", "NC", "cluster_not_found", 13, {}, ""};
+    return LocalReply{500, "", "NC", "cluster_not_found", 14, {}, ""};
   }
   return LocalReply{503, "", "NC", "cluster_not_found", 14, {}, ""};
 }
