@@ -526,6 +526,12 @@ def run_checks(topo, env, wp, cl, ratings, args):
     sub = clusters.get("inbound-vip|80|http/v2|reviews.demo.svc.cluster.local", {})
     check([e["workload"] for e in sub.get("endpoints", [])] == ["demo/reviews-v2"],
           f"the v2 subset cluster has exactly the v2 endpoint ({sub})")
+    out = topo.ns_exec(wp.pod.ns, [env.ctl_bin, "routes", "--admin", "http://127.0.0.1:15000"],
+                       check=False).stdout
+    check("reviews.demo.svc.cluster.local:80" in out and
+          "inbound-vip|80|http/v2|reviews.demo.svc.cluster.local (10)" in out and
+          "HTTPRoute demo/paths" in out,
+          f"ambitctl routes shows the tables:\n{out[:600]}")
     findings = [f for f in dump.get("findings", []) if "trafficPolicy" in f]
     check(len(findings) == 1 and findings[0].startswith(env.config_path + ":"),
           f"an unsupported field is a finding with file:line ({findings})")

@@ -387,6 +387,10 @@ int RunView(const AdminArgs& a, const std::string& key) {
   bool first = true;
   for (const Section& s : Sections()) {
     if (key != "all" && key != s.key) continue;
+    // An agent has no route tables: "all" shows them only for a waypoint.
+    if (key == "all" && std::string_view(s.key) == "routes" && !dump->contains("routes")) {
+      continue;
+    }
     View v = s.fn(*dump, a);
     if (a.output == "table") {
       if (!first) out += "\n";

@@ -8,6 +8,8 @@
 // skipped) and grpcroute_types.go (GRPCRouteFilter types).
 #include <fmt/format.h>
 
+#include <set>
+
 #include <algorithm>
 
 #include "waypoint/route/compile_gateway.h"
@@ -375,7 +377,15 @@ std::vector<RankedRoute> CompileGatewayRules(const Doc& doc, bool grpc, GatewayC
     ctx.sink.Add(doc, rules, "spec.rules: expected a list; resource not applied");
     return out;
   }
+  std::set<std::string> names;  // rule names are unique within a route (CRD validation)
   for (size_t i = 0; i < rules.size(); ++i) {
+    const YAML::Node name = Child(rules[i], "name");
+    if (Present(name) && name.IsScalar() && !name.Scalar().empty() &&
+        !names.insert(name.Scalar()).second) {
+      ctx.sink.Add(doc, name, fmt::format("spec.rules[{}].name: duplicate rule name '{}'; rule "
+                                          "dropped", i, name.Scalar()));
+      continue;
+    }
     std::vector<RankedRoute> r = CompileRule(doc, grpc, rules[i], i, ctx);
     std::move(r.begin(), r.end(), std::back_inserter(out));
   }

@@ -427,3 +427,25 @@ TEST_CASE("RFC 3339 creation timestamps") {
   CHECK(ParseRfc3339("2024-01-02 03:04:05Z") == std::nullopt);
   CHECK(ParseRfc3339("2024-01-02T03:04:05.Z") == std::nullopt);
 }
+
+TEST_CASE("duplicate rule names: the later rule is dropped and reported") {
+  Result r = Compile(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: dup, namespace: demo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+  - name: a
+    matches: [{path: {type: PathPrefix, value: /one}}]
+    backendRefs: [{name: reviews-v1, port: 9080}]
+  - name: a
+    matches: [{path: {type: PathPrefix, value: /two}}]
+    backendRefs: [{name: reviews-v1, port: 9080}]
+)");
+  const RouteTable* t = r.Table("reviews", 9080);
+  REQUIRE(t != nullptr);
+  CHECK(t->routes.size() == 1);
+  const Finding* f = r.Find("duplicate rule name 'a'");
+  REQUIRE_MESSAGE(f != nullptr, r.All());
+  CHECK(f->message.starts_with("spec.rules[1].name:"));
+}
