@@ -289,7 +289,7 @@ class Demo:
         text = open(CANARY).read()
         shown = [l for l in text.splitlines() if l and not l.startswith("#")]
         print("  tools/examples/reviews-canary.yaml (appended to the watched config):")
-        for l in shown[:30]:
+        for l in shown:
             print("    " + l)
         mark = len(open(self.logs["waypoint"]).read())
         with open(self.config) as f:

@@ -360,3 +360,23 @@ spec: {hosts: [ratings]}
   CHECK(c.FindingsWith("apiVersion 'networking.istio.io/v2'").size() == 1);
   CHECK(c.Table("demo/ratings.demo.svc.cluster.local", 80) == nullptr);
 }
+
+TEST_CASE("a VirtualService and an HTTPRoute on one service port: the HTTPRoute keeps it") {
+  Compiled c = CompileWorld(std::string(kSeed) + R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: hr, namespace: demo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 80}]
+  rules: [{backendRefs: [{name: ratings, port: 80}]}]
+)");
+  const RouteTable* t80 = c.Table("demo/reviews.demo.svc.cluster.local", 80);
+  const RouteTable* t9080 = c.Table("demo/reviews.demo.svc.cluster.local", 9080);
+  REQUIRE(t80 != nullptr);
+  REQUIRE(t9080 != nullptr);
+  CHECK(t80->kind == RouteTable::Kind::kHttpRoute);
+  CHECK(t9080->kind == RouteTable::Kind::kVirtualService);  // the HTTPRoute binds port 80 only
+  auto f = c.FindingsWith("port 80 already has routes from HTTPRoute demo/hr");
+  REQUIRE_MESSAGE(f.size() == 1, c.AllFindings());
+  CHECK(f[0].find("VirtualService demo/reviews-routing") != std::string::npos);
+}
