@@ -163,6 +163,8 @@ TABLE_RULES = [
     {"match": [{"uri": {"prefix": "/nosubset"}}],
      "route": [{"destination": {"host": "routes", "subset": "v9"}}]},
     {"match": [{"uri": {"prefix": "/backend"}}], "route": [{"destination": {"host": "routes"}}]},
+    {"match": [{"uri": {"prefix": "/tmo"}}], "timeout": "500ms",
+     "route": [{"destination": {"host": "routes", "subset": "v1"}}]},
     {"match": [{"uri": {"prefix": "/mirror"}}],
      "headers": {"request": {"set": {"x-edited": "yes"}}},
      "route": [{"destination": {"host": "routes", "subset": "v1"}}],
@@ -252,6 +254,8 @@ GATEWAY_DOCS = [
         {"matches": [{"path": {"type": "PathPrefix", "value": "/redir301"}}],
          "filters": [{"type": "RequestRedirect", "requestRedirect": {
              "hostname": "elsewhere.example", "statusCode": 301}}]},
+        {"matches": [{"path": {"type": "PathPrefix", "value": "/gslow"}}],
+         "timeouts": {"request": "500ms"}, "backendRefs": [backend("svc-v1")]},
         {"matches": [{"path": {"type": "PathPrefix", "value": "/missing"}}],
          "backendRefs": [backend("no-such-service")]},
     ], created="2026-02-01T00:00:00Z"),
@@ -364,7 +368,7 @@ def main():
         env.start()
         wp.start()
         try:
-            run_checks(topo, env, wp, cl, ratings, args)
+            run_checks(topo, env, wp, cl, ratings, shadow, args)
         finally:
             code = wp.stop()
             check(code == 0, f"waypoint exits 0 on SIGTERM (got {code})")
@@ -376,7 +380,7 @@ def main():
     return 1 if FAILURES else 0
 
 
-def run_checks(topo, env, wp, cl, ratings, args):
+def run_checks(topo, env, wp, cl, ratings, shadow, args):
     n = args.requests
     # 1. The seed's canary, verbatim: 90/10 on one keep-alive connection.
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{REVIEWS}/", "--count", str(n))
@@ -483,7 +487,24 @@ def run_checks(topo, env, wp, cl, ratings, args):
           metric_sum(text, "istio_requests_total", response_flags="NR") >= 1,
           "route outcomes are counted (route_not_found, redirect; response_flags NR)")
 
-    # 7. Mirrors: the copy arrives (edited, authority -shadow), the client
+    # 7. Timeouts: 504 (flag UT) once the route's timeout passes; the
+    # upstream stream is reset; fast requests are untouched.
+    t0 = time.monotonic()
+    status, body = h.text("/tmo?delay=2s")
+    took = time.monotonic() - t0
+    check(status == 504 and "upstream request timeout" in body and took < 1.5,
+          f"VirtualService timeout 500ms: 504 after {took:.2f}s ({status} {body[:40]!r})")
+    status, _ = h.text("/tmo?delay=100ms")
+    check(status == 200, f"a request within the timeout answers 200 ({status})")
+    r = client(topo, cl, "h2-concurrent", "--url", f"http://{ROUTES}/tmo?delay=2s", "--count", "4",
+               "--streams", "4")
+    check(r.get("statuses") == {"504": 4} and r.get("latency_ms", {}).get("max", 9e9) < 1500,
+          f"h2c: the timeout answers 504 on each stream ({r.get('statuses')}, "
+          f"{r.get('latency_ms')})")
+    check(metric_sum(wp.metrics(), "istio_requests_total", response_code="504",
+                     response_flags="UT") >= 5, "timeouts are counted with response_flags UT")
+
+    # 8. Mirrors: the copy arrives (edited, authority -shadow), the client
     # sees only the primary's answer, a slow mirror does not delay it, and a
     # 30 % mirror copies 30 % within 3 sigma.
     stats_url = f"http://{ratings.ip}:8080/"
@@ -497,9 +518,14 @@ def run_checks(topo, env, wp, cl, ratings, args):
           st.get("hosts", {}).get("routes.demo-shadow") == 1,
           f"the mirror receives one copy, authority suffixed -shadow ({st.get('paths')}, "
           f"{st.get('hosts')})")
+    client(topo, cl, "stats", "--url", f"http://{shadow.ip}:8080/", "--reset")
     t0 = time.monotonic()
     status, _, e = h.echo("/slowmirror")
     took = time.monotonic() - t0
+    time.sleep(2.5)  # the shadow answers after 2 s
+    st = client(topo, cl, "stats", "--url", f"http://{shadow.ip}:8080/")
+    check(st.get("paths", {}).get("/slowmirror") == 1,
+          f"the slow mirror got its copy ({st.get('paths')})")
     check(status == 200 and took < 1.0,
           f"a mirror that answers after 2 s does not delay the primary ({took:.2f}s)")
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{ROUTES}/pmirror", "--count", "500")
@@ -513,10 +539,10 @@ def run_checks(topo, env, wp, cl, ratings, args):
     check(metric_sum(text, "ambit_waypoint_route_outcomes_total", outcome="mirror_sent") >= 100,
           "mirror copies are counted (mirror_sent)")
 
-    # 8. HTTPRoute / GRPCRoute (Gateway API semantics).
+    # 9. HTTPRoute / GRPCRoute (Gateway API semantics).
     gateway_checks(topo, cl)
 
-    # 9. config_dump: tables, subset clusters, findings with file:line.
+    # 10. config_dump: tables, subset clusters, findings with file:line.
     dump = wp.config_dump()
     tables = {t["name"]: t for t in dump.get("routes", [])}
     check("reviews.demo.svc.cluster.local:80" in tables and
@@ -538,7 +564,7 @@ def run_checks(topo, env, wp, cl, ratings, args):
     check(metric_sum(wp.metrics(), "ambit_config_findings", kind="DestinationRule") >= 1,
           "ambit_config_findings counts it")
 
-    # 10. Reload 90/10 → 0/100 under continuous requests.
+    # 11. Reload 90/10 → 0/100 under continuous requests.
     results = {}
 
     def background():
@@ -565,7 +591,7 @@ def run_checks(topo, env, wp, cl, ratings, args):
     check(r.get("pods") == {"reviews-v2": 300},
           f"1 s after the write v1 gets none ({r.get('pods')})")
 
-    # 11. A broken file is rejected; the last good routes stay.
+    # 12. A broken file is rejected; the last good routes stay.
     mark = len(wp.log())
     with open(env.config_path, "a") as f:
         f.write("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n  bad: [\n")
@@ -629,6 +655,11 @@ def gateway_checks(topo, cl):
     check(got == {"/redir/a": (302, "https://gw.demo/redir/a"),
                   "/redir301": (301, "http://elsewhere.example/redir301")},
           f"RequestRedirect: 302 default, https drops the port, hostname (listener port 80) ({got})")
+    t0 = time.monotonic()
+    status, _ = g.text("/gslow?delay=2s")
+    took = time.monotonic() - t0
+    check(status == 504 and took < 1.5,
+          f"HTTPRoute timeouts.request 500ms: 504 after {took:.2f}s ({status})")
     status, _ = g.text("/missing")
     check(status == 500, f"an unresolvable backendRef answers 500 ({status})")
     r = client(topo, cl, "grpc-unary", "--target", f"{GRPC}:9090", "--count", "5")

@@ -280,8 +280,39 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     }
     co_return st;
   };
-  auto [req_st, resp_st] = co_await io::WhenAll(request(), response());
-  if (!req_st.ok() && resp_st.ok() && info.response_flags == flags::kNone) {
+  // The route's timeout cancels both directions; the client then gets 504
+  // (gRPC DEADLINE_EXCEEDED) or, mid-response, a reset stream.
+  const base::Duration timeout = rr.route != nullptr ? rr.route->timeout : base::Duration::zero();
+  bool timed_out = false;
+  io::CancelScope timer_scope;
+  auto exchange = [&]() -> io::Task<std::pair<Status, Status>> {
+    auto [a, b] = co_await io::WhenAll(request(), response());
+    timer_scope.Cancel();
+    co_return std::pair<Status, Status>(a, b);
+  };
+  auto timer = [&]() -> io::Task<void> {
+    if (timeout <= base::Duration::zero()) co_return;
+    Status slept = co_await w.loop().SleepUntil(info.start + timeout, {.scope = &timer_scope});
+    if (slept.ok() && !timer_scope.cancelled()) {
+      timed_out = true;
+      scope.Cancel();
+    }
+  };
+  auto [statuses, unused] = co_await io::WhenAll(exchange(), timer());
+  (void)unused;
+  auto [req_st, resp_st] = statuses;
+  if (timed_out) {
+    us->Reset(http2::kH2Cancel);
+    io::CancelScope reply_scope;
+    if (info.response_code == 0) {
+      const LocalReply reply = UpstreamTimeout();
+      co_await SendLocal(*ds, info, reply, &reply_scope);
+    } else {
+      info.response_flags = std::string(flags::kUpstreamTimeout);
+      info.details = "upstream_response_timeout";
+      ds->Reset(http2::kH2Cancel);
+    }
+  } else if (!req_st.ok() && resp_st.ok() && info.response_flags == flags::kNone) {
     // The response finished; the request side failing afterwards is benign.
   } else if (!req_st.ok() && info.response_code == 0) {
     info.response_flags = std::string(flags::kDownstreamReset);

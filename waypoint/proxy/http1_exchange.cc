@@ -101,7 +101,18 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
   http1::Headers trailers;
   Status st;
   for (;;) {
-    Fed f = co_await NextEvent(up, p, {.scope = scope});
+    io::OpOptions opts{.scope = scope};
+    if (o.deadline) {
+      const base::Duration left = *o.deadline - o.loop->Now();
+      if (left <= base::Duration::zero()) {
+        st = absl::DeadlineExceededError("upstream request timeout");
+        r->timed_out = true;
+        break;
+      }
+      opts.timeout = left;
+    }
+    Fed f = co_await NextEvent(up, p, opts);
+    if (o.deadline && absl::IsDeadlineExceeded(f.error)) r->timed_out = true;
     if (!f.error.ok()) {
       st = f.error;
       break;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "common/http1/codec.h"
 #include "common/io/byte_stream.h"
 #include "common/io/cancel.h"
+#include "common/io/loop.h"
 #include "common/io/task.h"
 #include "waypoint/route/route_table.h"
 
@@ -44,6 +46,10 @@ struct ExchangeOptions {
   // body_copy_overflow).
   std::string* body_copy = nullptr;
   size_t body_copy_limit = 0;
+  // The route's timeout: the response must have ended by then (`loop` tells
+  // the time).
+  std::optional<base::MonoTime> deadline;
+  io::Loop* loop = nullptr;
 };
 
 struct ExchangeResult {
@@ -61,6 +67,7 @@ struct ExchangeResult {
   Status response_error;             // upstream side (reset, malformed response)
   bool response_malformed = false;
   bool body_copy_overflow = false;
+  bool timed_out = false;            // the route's timeout fired (response_error says so)
 };
 
 // `request_parser` has just returned the request head; the request head

@@ -80,6 +80,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     head.target = std::move(t.path);
     if (!t.authority.empty()) http1::SetHeader(head.headers, "host", t.authority);
     eo.response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
+    if (rr.route->timeout.count() > 0) {
+      eo.deadline = info.start + rr.route->timeout;
+      eo.loop = &w.loop();
+    }
   }
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors;
@@ -148,7 +152,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     }
     ExchangeResult r = co_await RunExchange(down, parser, *up.stream, eo);
     if (!r.response_started && r.upstream_silent && reused && no_body &&
-        r.request_error.ok() && attempt == 0) {
+        r.request_error.ok() && !r.timed_out && attempt == 0) {
       eo.request_already_sent = r.request_complete;
       avoid.clear();
       continue;
@@ -177,6 +181,11 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
         w.requests().Record(w.index(), info, w.loop().Now());
         co_return false;
       }
+      if (r.timed_out) {
+        up.stream->Abort();  // the upstream stream is reset, never reused
+        const LocalReply reply = UpstreamTimeout();
+        co_return co_await Reply(d, down, info, reply, r.request_complete && no_body);
+      }
       if (r.response_malformed) {
         const LocalReply reply{502, "upstream sent a malformed response", "UPE",
                                "upstream_protocol_error"};
@@ -194,8 +203,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       co_return false;
     }
     if (!r.response_complete) {
-      info.response_flags = std::string(r.response_error.ok() ? flags::kDownstreamReset
-                                                              : flags::kUpstreamReset);
+      info.response_flags = std::string(r.timed_out               ? flags::kUpstreamTimeout
+                                        : r.response_error.ok() ? flags::kDownstreamReset
+                                                                : flags::kUpstreamReset);
+      if (r.timed_out) up.stream->Abort();
       info.details = std::string(r.response_error.ok() ? r.request_error.message()
                                                        : r.response_error.message());
       down.Abort();  // the client must not take a cut response for a whole one

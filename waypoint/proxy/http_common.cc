@@ -132,6 +132,10 @@ LocalReply UnknownDestination(std::string_view authority) {
           14};
 }
 
+LocalReply UpstreamTimeout() {
+  return {504, "upstream request timeout", "UT", "upstream_response_timeout", 4};
+}
+
 std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id) {
   http1::Headers h = {{"content-length", std::to_string(r.body.size())}};
   if (!r.content_type.empty() && !r.body.empty()) h.push_back({"content-type", r.content_type});

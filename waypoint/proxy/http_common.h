@@ -59,6 +59,9 @@ LocalReply NoHealthyUpstream();
 LocalReply UpstreamConnectFailure(const Status& why);
 LocalReply UpstreamResetBeforeHeaders(const Status& why);
 LocalReply UnknownDestination(std::string_view authority);
+// The route's timeout fired before the response began: 504, flag UT
+// (gRPC DEADLINE_EXCEEDED).
+LocalReply UpstreamTimeout();
 // The HTTP/1.1 bytes of a local reply (with Connection: close when `close`).
 std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id);
 

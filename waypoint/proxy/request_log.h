@@ -26,6 +26,7 @@ inline constexpr std::string_view kUpstreamReset = "UR";  // reset before/while 
 inline constexpr std::string_view kDownstreamReset = "DR"; // downstream went away
 inline constexpr std::string_view kNoRoute = "NR";
 inline constexpr std::string_view kNoCluster = "NC";
+inline constexpr std::string_view kUpstreamTimeout = "UT";
 inline constexpr std::string_view kDownstreamProtocolError = "DPE";
 inline constexpr std::string_view kUpstreamProtocolError = "UPE";
 }  // namespace flags

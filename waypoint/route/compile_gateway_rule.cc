@@ -8,6 +8,7 @@
 // skipped) and grpcroute_types.go (GRPCRouteFilter types).
 #include <fmt/format.h>
 
+#include <chrono>
 #include <set>
 
 #include <algorithm>
@@ -269,7 +270,36 @@ std::vector<RankedRoute> CompileRule(const Doc& doc, bool grpc, const YAML::Node
                        "sessionPersistence"},
                       sink);
   }
-  for (std::string_view key : {"timeouts", "retry", "sessionPersistence"}) {
+  // timeouts.request bounds the whole request, backendRequest each try
+  // toward the backend: without retries the shorter one applies. "0s" = none.
+  std::chrono::nanoseconds timeout{0};
+  if (const YAML::Node t = Child(rule, "timeouts"); !grpc && Present(t)) {
+    const std::string tf = Field(field, "timeouts");
+    if (!t.IsMap()) {
+      sink.Add(doc, t, fmt::format("{}: expected a map; rule dropped", tf));
+      return {};
+    }
+    ReportUnknownKeys(doc, t, tf, {"request", "backendRequest"}, sink);
+    std::optional<std::chrono::nanoseconds> request, backend;
+    for (const char* key : {"request", "backendRequest"}) {
+      const YAML::Node v = Child(t, key);
+      if (!Present(v)) continue;
+      auto d = internal::Duration(doc, v, Field(tf, key), sink);
+      if (!d) return {};
+      (std::string_view(key) == "request" ? request : backend) = *d;
+    }
+    if (request && backend && request->count() > 0 &&
+        (backend->count() == 0 || *backend > *request)) {
+      sink.Add(doc, Child(t, "backendRequest"),
+               fmt::format("{}.backendRequest: must not be longer than request; rule dropped",
+                           tf));
+      return {};
+    }
+    for (const auto& d : {request, backend}) {
+      if (d && d->count() > 0 && (timeout.count() == 0 || *d < timeout)) timeout = *d;
+    }
+  }
+  for (std::string_view key : {"retry", "sessionPersistence"}) {
     if (grpc && key != "sessionPersistence") continue;
     if (Present(Child(rule, key))) {
       sink.Add(doc, Child(rule, key),
@@ -334,6 +364,7 @@ std::vector<RankedRoute> CompileRule(const Doc& doc, bool grpc, const YAML::Node
   base.rewrite = std::move(f.rewrite);
   base.authority_rewrite = std::move(f.authority);
   base.mirrors = std::move(f.mirrors);
+  base.timeout = timeout;
   if (f.fail_closed || (!f.redirect && !has_backends)) {
     // No backendRefs and no redirect: the spec answers 500 as for invalid backends.
     base.action = Route::Action::kDirectResponse;

@@ -199,7 +199,12 @@ std::optional<RuleParts> ParseRule(const Doc& doc, const YAML::Node& n, const st
   route.name = fmt::format("VirtualService {} {}", doc.Key(),
                            rule_name.empty() ? field : field + " (" + rule_name + ")");
   route.source = sink.Location(doc, n);
-  for (const char* later : {"timeout", "retries", "fault", "corsPolicy"}) {
+  if (const YAML::Node t = Child(n, "timeout"); Present(t)) {
+    auto d = Duration(doc, t, Field(field, "timeout"), sink);
+    if (!d) return std::nullopt;
+    route.timeout = *d;
+  }
+  for (const char* later : {"retries", "fault", "corsPolicy"}) {
     if (Present(Child(n, later))) {
       sink.Add(doc, Child(n, later),
                fmt::format("{}: not supported yet; ignored", Field(field, later)));

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+
+#include "common/base/duration.h"
 
 namespace ambit::waypoint::route::internal {
 
@@ -110,6 +113,38 @@ void ReportUnknownKeys(const Doc& doc, const YAML::Node& n, std::string_view fie
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     sink.Add(doc, kv.first, fmt::format("{}: {}", Field(field, key), what));
   }
+}
+
+std::optional<std::chrono::nanoseconds> Duration(const Doc& doc, const YAML::Node& n,
+                                                 std::string_view field, Sink& sink) {
+  auto text = Scalar(doc, n, field, sink);
+  if (!text) return std::nullopt;
+  // Segments of digits[.digits] + unit; each parsed on its own.
+  std::chrono::nanoseconds total{0};
+  std::string_view rest = *text;
+  bool any = false;
+  while (!rest.empty()) {
+    size_t i = 0;
+    while (i < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[i])) || rest[i] == '.')) {
+      ++i;
+    }
+    size_t j = i;
+    while (j < rest.size() && std::isalpha(static_cast<unsigned char>(rest[j]))) ++j;
+    auto part = base::ParseDuration(rest.substr(0, j));
+    if (i == 0 || j == i || !part.ok()) {
+      sink.Add(doc, n, fmt::format("{}: '{}' is not a duration (e.g. 5s, 250ms, 1m30s)", field,
+                                   *text));
+      return std::nullopt;
+    }
+    total += *part;
+    any = true;
+    rest = rest.substr(j);
+  }
+  if (!any) {
+    sink.Add(doc, n, fmt::format("{}: empty duration", field));
+    return std::nullopt;
+  }
+  return total;
 }
 
 std::shared_ptr<const RE2> Regex(const Doc& doc, const YAML::Node& at, std::string_view field,

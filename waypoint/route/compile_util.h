@@ -60,6 +60,11 @@ void ReportUnknownKeys(const Doc& doc, const YAML::Node& n, std::string_view fie
 std::string Field(std::string_view path, std::string_view key);  // "a.b"
 std::string Field(std::string_view path, size_t i);              // "a[3]"
 
+// A duration as Istio ("5s", "0.5s", "250ms") and the Gateway API
+// ("1h30m", "500ms") write them; nullopt (and a finding) otherwise.
+std::optional<std::chrono::nanoseconds> Duration(const Doc& doc, const YAML::Node& n,
+                                                 std::string_view field, Sink& sink);
+
 // Compiles an RE2 pattern (full-match semantics are the caller's); null with
 // a finding when it does not compile.
 std::shared_ptr<const RE2> Regex(const Doc& doc, const YAML::Node& at, std::string_view field,

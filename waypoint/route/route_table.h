@@ -15,6 +15,7 @@
 
 #include <re2/re2.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -160,6 +161,12 @@ struct Route {
   PathRewrite rewrite;                          // kForward
   std::optional<std::string> authority_rewrite;
   std::vector<Mirror> mirrors;
+  // Whole-request timeout (VirtualService `timeout`, HTTPRoute
+  // `timeouts.request` / `backendRequest`, the shorter of the two); zero =
+  // none, Istio's default. Counted from the request head; past it the
+  // upstream stream is reset and the client gets 504 (flag UT), or a cut
+  // response once one started.
+  std::chrono::nanoseconds timeout{0};
 
   // Gateway API precedence inputs (compile_gateway.cc sorts by them; kept
   // for /config_dump).

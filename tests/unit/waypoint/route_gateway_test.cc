@@ -406,11 +406,40 @@ spec:
       r.At("1000001") + ": spec.rules[6].backendRefs[0].weight: '1000001' is not a number in "
                         "0..1000000; rule dropped",
       r.At("frobnicate") + ": spec.rules[7].frobnicate: not supported; ignored",
-      r.At("timeouts:") + ": spec.rules[7].timeouts: not supported yet; ignored",
       r.At("retry:") + ": spec.rules[7].retry: not supported yet; ignored",
       r.At("sessionPersistence:") + ": spec.rules[7].sessionPersistence: not supported yet; ignored",
   };
   CHECK(got == want);
+  CHECK(t->routes[0].timeout == std::chrono::seconds(10));
+}
+
+TEST_CASE("timeouts: the shorter of request and backendRequest; 0s is none; bad ones drop") {
+  Result r = Compile(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: t, namespace: demo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, port: 9080}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /a}}]
+    timeouts: {request: 1m30s, backendRequest: 500ms}
+    backendRefs: [{name: reviews-v1, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /b}}]
+    timeouts: {request: 0s}
+    backendRefs: [{name: reviews-v1, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /c}}]
+    timeouts: {request: 1s, backendRequest: 2s}
+    backendRefs: [{name: reviews-v1, port: 9080}]
+  - matches: [{path: {type: PathPrefix, value: /d}}]
+    timeouts: {request: later}
+    backendRefs: [{name: reviews-v1, port: 9080}]
+)");
+  const RouteTable* t = r.Table("reviews", 9080);
+  REQUIRE_MESSAGE(t != nullptr, r.All());
+  REQUIRE(t->routes.size() == 2);
+  CHECK(t->routes[0].timeout == std::chrono::milliseconds(500));
+  CHECK(t->routes[1].timeout == std::chrono::nanoseconds(0));
+  CHECK(r.Find("backendRequest: must not be longer than request") != nullptr);
+  CHECK(r.Find("'later' is not a duration") != nullptr);
 }
 
 TEST_CASE("RFC 3339 creation timestamps") {

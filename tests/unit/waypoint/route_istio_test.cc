@@ -296,8 +296,8 @@ TEST_CASE("bad input is a finding at the field's line; the rest applies") {
     route: [{destination: {host: ratings}}]
   - name: delegate
     delegate: {name: x}
-  - name: timeout
-    timeout: 5s
+  - name: retries
+    retries: {attempts: 2}
     route: [{destination: {host: nosuch}}]
   - name: subset
     route: [{destination: {host: reviews, subset: v9}}]
@@ -313,10 +313,10 @@ TEST_CASE("bad input is a finding at the field's line; the rest applies") {
   INFO(c.AllFindings());
   const RouteTable* t = c.Table("demo/reviews.demo.svc.cluster.local", 80);
   REQUIRE(t != nullptr);
-  // bad-regex, delegate, weight and two-actions are dropped; timeout (ignored
+  // bad-regex, delegate, weight and two-actions are dropped; retries (ignored
   // field) and subset (unresolved → 503) stay.
   REQUIRE(t->routes.size() == 3);
-  CHECK(Has(t->routes[0].name, "timeout"));
+  CHECK(Has(t->routes[0].name, "retries"));
   CHECK(t->routes[0].clusters[0].unresolved);
   CHECK(t->routes[1].clusters[0].unresolved);
   CHECK(Has(t->routes[2].name, "good"));
@@ -329,7 +329,7 @@ TEST_CASE("bad input is a finding at the field's line; the rest applies") {
   at("spec.bogus: unknown field", 6);
   at("invalid regex", 9);
   at("delegate is not supported", 12);
-  at("spec.http[2].timeout: not supported yet", 14);
+  at("spec.http[2].retries: not supported yet", 14);
   at("no service 'nosuch'", 15);
   at("subset 'v9'", 17);
   at("spec.http[4].route[0].weight", 19);
@@ -379,4 +379,19 @@ spec:
   auto f = c.FindingsWith("port 80 already has routes from HTTPRoute demo/hr");
   REQUIRE_MESSAGE(f.size() == 1, c.AllFindings());
   CHECK(f[0].find("VirtualService demo/reviews-routing") != std::string::npos);
+}
+
+TEST_CASE("timeout: Istio and Gateway API duration forms; bad ones are findings") {
+  Compiled c = CompileWorld(Vs(R"(  - {name: a, timeout: 0.5s, match: [{uri: {prefix: /a}}], route: [{destination: {host: ratings}}]}
+  - {name: b, timeout: 1m30s, match: [{uri: {prefix: /b}}], route: [{destination: {host: ratings}}]}
+  - {name: c, timeout: 0s, match: [{uri: {prefix: /c}}], route: [{destination: {host: ratings}}]}
+  - {name: d, timeout: soon, route: [{destination: {host: ratings}}]}
+)"));
+  const RouteTable* t = c.Table("demo/reviews.demo.svc.cluster.local", 80);
+  REQUIRE(t != nullptr);
+  REQUIRE(t->routes.size() == 3);
+  CHECK(t->routes[0].timeout == std::chrono::milliseconds(500));
+  CHECK(t->routes[1].timeout == std::chrono::seconds(90));
+  CHECK(t->routes[2].timeout == std::chrono::nanoseconds(0));
+  CHECK(c.FindingsWith("spec.http[3].timeout: 'soon' is not a duration").size() == 1);
 }
