@@ -6,6 +6,7 @@
 #include "agent/proxy/pod_netns.h"
 #include "common/base/log.h"
 #include "common/io/acceptor.h"
+#include "common/io/buffer_pool.h"
 #include "common/net/socket.h"
 
 namespace ambit::agent {
@@ -49,6 +50,8 @@ void Worker::Start() {
   }
   pool_.Start();
   if (index_ == 0) loop_.Spawn(NetnsWatch(this, watch_scope_));
+  // Relay and stream buffers this worker did not need for a while go back.
+  loop_.Spawn(io::TrimPoolEvery(loop_, std::chrono::seconds(5), watch_scope_));
 }
 
 Worker::~Worker() { watch_scope_->Cancel(); }

@@ -177,7 +177,7 @@ Status H2Conn::Write(H2StreamId id, std::vector<std::byte>&& bytes) {
   if (stream->write_closed) {
     return absl::FailedPreconditionError("write after end of stream " + std::to_string(id));
   }
-  stream->send_queue.Append(std::move(bytes));
+  stream->send_queue.Append(std::span<const std::byte>(bytes));
   ResumeIfDeferred(*stream);
   return absl::OkStatus();
 }

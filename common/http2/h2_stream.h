@@ -8,29 +8,18 @@
 #include <span>
 #include <vector>
 
+#include "common/buffer/chunk_queue.h"
 #include "common/http2/h2_types.h"
 
 namespace ambit::http2 {
 
-// Outgoing bytes queued by the user and not yet framed. Chunks keep copies
-// cheap for large writes; the framer pulls from the front. A plain vector
-// (not a deque, whose empty state already allocates ~600 bytes): an idle
-// stream's queue owns no memory.
-class H2SendQueue {
- public:
-  void Append(std::span<const std::byte> bytes);
-  void Append(std::vector<std::byte>&& bytes);
-  // Copies up to dst.size() bytes out of the queue; returns the count.
-  size_t Pull(std::span<std::byte> dst);
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-
- private:
-  std::vector<std::vector<std::byte>> chunks_;
-  size_t front_ = 0;         // first live chunk
-  size_t front_offset_ = 0;  // bytes of chunks_[front_] already pulled
-  size_t size_ = 0;
-};
+// Outgoing bytes queued by the user and not yet framed, in pooled 64 KiB
+// blocks: a write copies into the tail block, the framer pulls from the front
+// and hands drained blocks straight back to the worker's pool, so bulk writes
+// reuse the same resident pages instead of a fresh heap chunk per write (which
+// glibc trimmed back to the kernel and the next write faulted in again). An
+// idle stream's queue owns no memory.
+using H2SendQueue = buffer::ChunkQueue;
 
 struct H2Stream {
   explicit H2Stream(H2StreamId stream_id) : id(stream_id) {}

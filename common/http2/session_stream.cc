@@ -77,33 +77,19 @@ io::Task<StatusOr<H2Headers>> SessionStream::AwaitHeaders(io::OpOptions o) {
 
 io::Task<StatusOr<std::span<const std::byte>>> SessionStream::Peek(io::OpOptions o) {
   for (;;) {
-    if (ooff_ < out_.size()) {
-      co_return std::span<const std::byte>(out_.data() + ooff_, out_.size() - ooff_);
-    }
-    if (!rbuf_.empty()) {
-      // Hand out what was received; new bytes land in the other buffer, so
-      // the span stays valid while the caller's send is in flight.
-      out_.clear();
-      ooff_ = 0;
-      std::swap(out_, rbuf_);
-      continue;
-    }
+    // The first contiguous run (at most one 64 KiB block): bytes that arrive
+    // meanwhile go behind it, so the span stays valid while the caller's send
+    // is in flight.
+    if (!inbox_.empty()) co_return inbox_.Front();
     if (!error_.ok()) co_return error_;
     if (end_received_) co_return std::span<const std::byte>();
-    // Nothing buffered: an idle stream keeps no receive memory.
-    if (out_.capacity() != 0) std::vector<std::byte>().swap(out_);
-    if (rbuf_.capacity() != 0) std::vector<std::byte>().swap(rbuf_);
     Status st = co_await readable_.Wait(o);
     if (!st.ok()) co_return st;
   }
 }
 
 void SessionStream::Consume(size_t n) {
-  ooff_ += n;
-  if (ooff_ >= out_.size()) {
-    out_.clear();
-    ooff_ = 0;
-  }
+  inbox_.Consume(n);  // drained blocks go back to the worker's pool
   if (!closed_ && !session_->closed()) {
     (void)session_->h2().Consume(id_, n);
     session_->KickWriter();
@@ -180,7 +166,7 @@ void SessionStream::OnTrailers(const H2Headers& trailers) {
 }
 
 void SessionStream::OnData(std::span<const std::byte> data) {
-  rbuf_.insert(rbuf_.end(), data.begin(), data.end());
+  inbox_.Append(data);
   bytes_received_ += data.size();
   readable_.Notify();
 }

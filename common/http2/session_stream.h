@@ -19,9 +19,9 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <vector>
 
 #include "common/base/status.h"
+#include "common/buffer/chunk_queue.h"
 #include "common/http2/h2_types.h"
 #include "common/io/byte_stream.h"
 #include "common/io/notifier.h"
@@ -95,9 +95,10 @@ class SessionStream final : public io::ByteStream {
   io::Notifier writable_;
   io::Notifier headers_ready_;
   io::Notifier closed_notifier_;
-  std::vector<std::byte> rbuf_;  // bytes arriving from H2
-  std::vector<std::byte> out_;   // bytes handed out by Peek (stable until consumed)
-  size_t ooff_ = 0;
+  // Bytes received and not yet consumed, in pooled blocks: a span handed out
+  // by Peek stays valid while more bytes arrive behind it, and an idle stream
+  // holds no block.
+  buffer::ChunkQueue inbox_;
   std::optional<H2Headers> response_;
   std::optional<H2Headers> trailers_;
   bool response_taken_ = false;

@@ -1,4 +1,6 @@
-// PooledBuffer: a receive buffer borrowed from a per-thread free list.
+// PooledBuffer: a receive buffer borrowed from this thread's block pool
+// (common/buffer/block_pool.h: per-thread, bounded free lists of 16 KiB,
+// 64 KiB and 256 KiB blocks).
 //
 //   io::PooledBuffer buf = io::PooledBuffer::Get(16 << 10);  // uninitialised bytes
 //   co_await loop.Recv(fd, buf.span());
@@ -6,43 +8,29 @@
 //
 // Relays take a buffer only once their socket is readable and give it back when
 // the socket is drained, so an idle connection holds none (BENCHMARKS.md memory
-// goal). The free list keeps a bounded number of blocks per size so a busy loop
-// does not hit malloc per message; anything beyond is freed. A buffer must be
-// released on the thread that got it (coroutines of one Loop do).
+// goal). A buffer must be released on the thread that got it (coroutines of one
+// Loop do).
+//
+// A worker runs TrimPoolEvery() for its lifetime: blocks its loop did not need
+// for a whole period go back to the allocator, so a past burst does not pin its
+// peak (up to 11 MiB per thread) in an idle worker.
 #pragma once
 
-#include <cstddef>
 #include <memory>
-#include <span>
+
+#include "common/base/clock.h"
+#include "common/buffer/block_pool.h"
+#include "common/io/cancel.h"
+#include "common/io/task.h"
 
 namespace ambit::io {
 
-class PooledBuffer {
- public:
-  PooledBuffer() = default;
-  ~PooledBuffer() { Release(); }
-  PooledBuffer(PooledBuffer&& o) noexcept : data_(std::move(o.data_)), size_(o.size_) {
-    o.size_ = 0;
-  }
-  PooledBuffer& operator=(PooledBuffer&& o) noexcept;
-  PooledBuffer(const PooledBuffer&) = delete;
-  PooledBuffer& operator=(const PooledBuffer&) = delete;
+using PooledBuffer = buffer::Block;
 
-  // A buffer of exactly `size` bytes (contents unspecified).
-  static PooledBuffer Get(size_t size);
+class Loop;
 
-  std::span<std::byte> span() { return {data_.get(), size_}; }
-  std::byte* data() { return data_.get(); }
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  void Release();
-
-  // Blocks currently cached on this thread (tests, metrics).
-  static size_t CachedOnThisThread();
-
- private:
-  std::unique_ptr<std::byte[]> data_;
-  size_t size_ = 0;
-};
+// Every `period`, frees the pooled blocks of this thread that sat unused since
+// the previous tick (buffer::BlockPool::Trim). Ends when `scope` is cancelled.
+Task<void> TrimPoolEvery(Loop& loop, base::Duration period, std::shared_ptr<CancelScope> scope);
 
 }  // namespace ambit::io

@@ -1,5 +1,7 @@
 """CPU, memory and statistics helpers for tools/bench (Python 3 stdlib only)."""
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import time
@@ -43,6 +45,18 @@ def cpu_seconds(pids):
     return total / TICK
 
 
+def minor_faults(pids):
+    """Minor page faults (minflt) summed over the process trees of pids (all threads)."""
+    total = 0
+    for p in tree(pids):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                total += int(f.read().rsplit(")", 1)[1].split()[7])  # minflt (field 10)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -69,6 +83,53 @@ class CpuMeter:
         self.cpu = cpu_seconds(self.pids) - self.c0
         self.cores = self.cpu / self.wall if self.wall > 0 else 0.0
         return False
+
+
+class KernelMeter:
+    """with KernelMeter(pids) as k: ...; k.faults (minor page faults, /proc), k.syscalls and
+    k.madvise (perf stat tracepoints; None when perf cannot attach). Counts cover every thread
+    the processes have when the meter starts (agents start their workers at boot)."""
+
+    EVENTS = "raw_syscalls:sys_enter,syscalls:sys_enter_madvise"
+
+    def __init__(self, pids):
+        self.pids = [p for p in tree(pids)]
+        self.faults = self.syscalls = self.madvise = None
+        self._perf = None
+
+    def __enter__(self):
+        self.f0 = minor_faults(self.pids)
+        if self.pids and shutil.which("perf"):
+            self._perf = subprocess.Popen(
+                ["perf", "stat", "-x", ",", "--no-big-num", "-e", self.EVENTS, "-p",
+                 ",".join(str(p) for p in self.pids)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.2)  # perf attaches before the measured work starts
+        return self
+
+    def __exit__(self, *exc):
+        self.faults = minor_faults(self.pids) - self.f0
+        if self._perf is not None:
+            self._perf.send_signal(signal.SIGINT)
+            try:
+                _, err = self._perf.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._perf.kill()
+                _, err = self._perf.communicate()
+            counts = {}
+            for line in err.splitlines():
+                f = line.split(",")
+                if len(f) > 2 and f[0].strip().isdigit():
+                    counts[f[2]] = int(f[0])
+            self.syscalls = counts.get("raw_syscalls:sys_enter")
+            self.madvise = counts.get("syscalls:sys_enter_madvise")
+        return False
+
+
+def per_gb(count, nbytes):
+    if count is None or not nbytes:
+        return None
+    return count / (nbytes / 1e9)
 
 
 def pin(pids, cpus):

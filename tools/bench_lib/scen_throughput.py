@@ -1,53 +1,101 @@
-"""throughput: iperf3, one stream, client pod -> server pod, per variant; Gbit/s per proxy core."""
+"""throughput: iperf3 client pod -> server pod per variant, 1 stream and 4 parallel streams;
+Gbit/s per proxy core, and for the proxies' kernel work: minor page faults, syscalls and
+madvise calls per GB relayed (BENCHMARKS.md: faults ≈ 0 once buffers are reused).
+
+Several streams matter: one connection's placement (worker, buffer sizes) can decide whether a
+run is in the fast or the churning mode (issue 20), so the 4-stream rows show what a single
+stream can hide."""
 import json
 
-from .measure import CpuMeter, fmt, median, ratio, runs, table, verdict
+from .measure import CpuMeter, KernelMeter, fmt, median, per_gb, ratio, runs, table, verdict
 
 ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
+STREAMS = (1, 4)
 
 
-def _once(env, v, seconds):
+def _once(env, v, seconds, streams):
     args = ["iperf3", "-c", v.ip, "-p", str(v.port_of["iperf"]), "-t", str(seconds), "-O", "1",
-            "-J", "--connect-timeout", "3000"]
-    with CpuMeter(v.pids) as m:
+            "-P", str(streams), "-J", "--connect-timeout", "3000"]
+    with CpuMeter(v.pids) as m, KernelMeter(v.pids) as k:
         r = env.exec_in(v.client_ns, args, timeout=seconds + 15)
     try:
-        gbps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+        out = json.loads(r.stdout)
+        end = out["end"]["sum_received"]
+        gbps = end["bits_per_second"] / 1e9
+        # The omitted first second (-O 1) is relayed too: count its bytes for the per-GB figures.
+        measured = end["bytes"] + sum(iv["sum"]["bytes"] for iv in out.get("intervals", [])
+                                      if iv["sum"].get("omitted"))
     except (ValueError, KeyError, TypeError):
         env.log(f"[throughput] {v.name}: iperf3 failed: {r.stdout[-300:]} {r.stderr[-300:]}")
-        return None, None
-    return gbps, (m.cores if v.pids else None)
+        return None
+    kern = {"faults": per_gb(k.faults, measured), "syscalls": per_gb(k.syscalls, measured),
+            "madvise": per_gb(k.madvise, measured)} if v.pids else {}
+    return {"gbps": gbps, "cores": m.cores if v.pids else None, **kern}
+
+
+def _summary(samples):
+    def col(key):
+        return [s.get(key) if s else None for s in samples]
+    per_core = [None if (s is None or s.get("cores") in (None, 0)) else s["gbps"] / (s["cores"] / 2)
+                for s in samples]
+    return {"gbps": median(col("gbps")), "gbps_runs": col("gbps"), "cores": median(col("cores")),
+            "per_core": median(per_core), "faults": median(col("faults")),
+            "faults_runs": col("faults"), "syscalls": median(col("syscalls")),
+            "madvise": median(col("madvise"))}
 
 
 def run(env, reps=3, seconds=5):
-    res = {n: {"gbps": [], "cores": []} for n in ORDER}
+    res = {(n, p): [] for n in ORDER for p in STREAMS}
     for rep in range(reps):
+        for p in STREAMS:
+            for n in ORDER:
+                s = _once(env, env.variants[n], seconds, p)
+                res[(n, p)].append(s)
+                env.log(f"[throughput] rep {rep + 1} {n} -P {p}: "
+                        + (f"{fmt(s['gbps'])} Gbit/s, proxies {fmt(s['cores'])} cores, "
+                           f"{fmt(s.get('faults'))} faults/GB, {fmt(s.get('syscalls'))} syscalls/GB"
+                           if s else "failed"))
+                env.settle()
+    sections = []
+    for p in STREAMS:
+        summ = {n: _summary(res[(n, p)]) for n in ORDER}
+        hap = summ["haproxy"]["per_core"]
+        rows = []
         for n in ORDER:
-            g, c = _once(env, env.variants[n], seconds)
-            res[n]["gbps"].append(g)
-            res[n]["cores"].append(c)
-            env.log(f"[throughput] rep {rep + 1} {n}: {fmt(g)} Gbit/s, proxies {fmt(c)} cores")
-            env.settle()
-    rows, summary = [], {}
-    for n in ORDER:
-        g = median(res[n]["gbps"])
-        per_core = [None if (x is None or c in (None, 0)) else x / (c / 2)
-                    for x, c in zip(res[n]["gbps"], res[n]["cores"])]
-        summary[n] = (g, median(res[n]["cores"]), median(per_core))
-    hap = summary["haproxy"][2]
-    for n in ORDER:
-        g, c, pc = summary[n]
-        goal = "—"
-        if n in ("uring", "epoll"):
-            r = ratio(pc, hap)
-            goal = (f"≥ 10 Gbit/s/core: {verdict(pc is not None and pc >= 10)}; "
-                    f"≥ 2× HAProxy: {verdict(r is not None and r >= 2)}")
-        rows.append([env.variants[n].label, g, runs(res[n]["gbps"]), c, pc,
-                     ratio(g, summary["direct"][0]), ratio(pc, hap) if n != "direct" else None,
-                     goal])
-    hdr = ["path", "Gbit/s (median)", "runs", "proxy cores (both)", "Gbit/s per proxy core",
-           "× direct", "per-core × HAProxy", "goal"]
-    note = (f"iperf3 -t {seconds} -O 1, 1 stream, {reps} interleaved rounds. Gbit/s per proxy core "
-            "= Gbit/s ÷ (CPU-seconds of both proxies ÷ wall ÷ 2), CPU from /proc/<pid>/stat "
-            "over the process tree.")
-    return "## throughput\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+            s = summ[n]
+            goal = "—"
+            if n in ("uring", "epoll"):
+                r = ratio(s["per_core"], hap)
+                goal = (f"≥ 10 Gbit/s/core: {verdict(s['per_core'] is not None and s['per_core'] >= 10)}; "
+                        f"≥ 2× HAProxy: {verdict(r is not None and r >= 2)}")
+            rows.append([env.variants[n].label, s["gbps"], runs(s["gbps_runs"]), s["cores"],
+                         s["per_core"], ratio(s["gbps"], summ["direct"]["gbps"]),
+                         ratio(s["per_core"], hap) if n != "direct" else None,
+                         s["faults"], runs(s["faults_runs"], 0), s["syscalls"], s["madvise"], goal])
+        hdr = ["path", "Gbit/s (median)", "runs", "proxy cores (both)", "Gbit/s per proxy core",
+               "× direct", "per-core × HAProxy", "minor faults / GB", "faults/GB runs",
+               "syscalls / GB", "madvise / GB", "goal"]
+        sections.append(f"### {p} stream{'s' if p > 1 else ''} (iperf3 -P {p})\n\n" + table(hdr, rows))
+        ab = _ab_line(env, summ)
+        if ab:
+            sections.append(ab)
+    note = (f"iperf3 -t {seconds} -O 1, 1 and 4 parallel streams, {reps} interleaved rounds. Gbit/s "
+            "per proxy core = Gbit/s ÷ (CPU-seconds of both proxies ÷ wall ÷ 2), CPU from "
+            "/proc/<pid>/stat over the process tree. Faults, syscalls and madvise per GB: both "
+            "proxies together (minflt from /proc/<pid>/stat; syscalls from `perf stat -e "
+            "raw_syscalls:sys_enter,syscalls:sys_enter_madvise -p`), per GB received by iperf3 "
+            "over the whole run including the omitted first second; goal: faults ≈ 0.")
+    return "## throughput\n\n" + note + "\n\n" + "\n\n".join(sections) + "\n"
+
+
+def _ab_line(env, summ):
+    """With AMBIT_BENCH_BASE_AGENT the epoll variant is the baseline build on io_uring."""
+    from .env import BASE_AGENT
+    if not BASE_AGENT:
+        return ""
+    new, old = summ["uring"], summ["epoll"]
+    parts = []
+    for key, what in (("per_core", "Gbit/s per core"), ("gbps", "Gbit/s"), ("faults", "faults/GB"),
+                      ("syscalls", "syscalls/GB"), ("madvise", "madvise/GB")):
+        parts.append(f"{what} {fmt(ratio(new[key], old[key]))}×")
+    return "A/B (this build ÷ baseline, medians): " + ", ".join(parts)

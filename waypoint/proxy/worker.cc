@@ -6,6 +6,7 @@
 
 #include "common/base/log.h"
 #include "common/io/acceptor.h"
+#include "common/io/buffer_pool.h"
 
 namespace ambit::waypoint {
 
@@ -28,6 +29,8 @@ Worker::~Worker() { accept_scope_->Cancel(); }
 void Worker::Start() {
   pool_.Start();
   loop_.Spawn(Sweeper(this, accept_scope_));
+  // Stream buffers this worker did not need for a while go back.
+  loop_.Spawn(io::TrimPoolEvery(loop_, std::chrono::seconds(5), accept_scope_));
 }
 
 void Worker::SetState(std::shared_ptr<const WaypointState> state) {

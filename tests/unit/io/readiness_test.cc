@@ -1,11 +1,11 @@
-// WaitReadable (readiness without a buffer) and PooledBuffer, on both backends.
+// WaitReadable (readiness without a buffer), on both backends. The block pool
+// behind PooledBuffer is tested in tests/unit/buffer.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 
-#include "common/io/buffer_pool.h"
 #include "common/io/cancel.h"
 #include "io_test_util.h"
 
@@ -80,37 +80,6 @@ TEST_CASE("WaitReadable: EOF counts as readable; timeout and cancel report as su
     REQUIRE(loop->RunUntil([&] { return done; }, 2s));
     CHECK(absl::IsCancelled(st));
   }
-}
-
-TEST_CASE("PooledBuffer: reuses blocks per size, caps the cache, frees odd sizes") {
-  const size_t before = PooledBuffer::CachedOnThisThread();
-  std::byte* first = nullptr;
-  {
-    PooledBuffer b = PooledBuffer::Get(16 << 10);
-    REQUIRE(b.size() == (16u << 10));
-    first = b.data();
-    b.data()[0] = std::byte{1};
-    b.data()[b.size() - 1] = std::byte{2};
-  }
-  CHECK(PooledBuffer::CachedOnThisThread() == before + 1);
-  PooledBuffer again = PooledBuffer::Get(16 << 10);
-  CHECK(again.data() == first);  // LIFO reuse
-  CHECK(PooledBuffer::CachedOnThisThread() == before);
-  PooledBuffer moved = std::move(again);
-  CHECK(again.empty());
-  CHECK(moved.size() == (16u << 10));
-  moved.Release();
-  CHECK(moved.empty());
-  {
-    PooledBuffer odd = PooledBuffer::Get(1000);
-    CHECK(odd.size() == 1000u);
-  }
-  CHECK(PooledBuffer::CachedOnThisThread() == before + 1);  // odd sizes are not cached
-  std::vector<PooledBuffer> many;
-  for (int i = 0; i < 200; ++i) many.push_back(PooledBuffer::Get(16 << 10));
-  many.clear();
-  CHECK(PooledBuffer::CachedOnThisThread() <= 64u + 4u);
-  CHECK(PooledBuffer::Get(0).empty());
 }
 
 }  // namespace
