@@ -165,6 +165,12 @@ TABLE_RULES = [
     {"match": [{"uri": {"prefix": "/backend"}}], "route": [{"destination": {"host": "routes"}}]},
     {"match": [{"uri": {"prefix": "/tmo"}}], "timeout": "500ms",
      "route": [{"destination": {"host": "routes", "subset": "v1"}}]},
+    {"match": [{"uri": {"prefix": "/abort"}}],
+     "fault": {"abort": {"httpStatus": 418, "percentage": {"value": 50}}},
+     "route": [{"destination": {"host": "routes", "subset": "v1"}}]},
+    {"match": [{"uri": {"prefix": "/delay"}}],
+     "fault": {"delay": {"fixedDelay": "300ms", "percentage": {"value": 100}}},
+     "route": [{"destination": {"host": "routes", "subset": "v1"}}]},
     {"match": [{"uri": {"prefix": "/mirror"}}],
      "headers": {"request": {"set": {"x-edited": "yes"}}},
      "route": [{"destination": {"host": "routes", "subset": "v1"}}],
@@ -503,6 +509,24 @@ def run_checks(topo, env, wp, cl, ratings, shadow, args):
           f"{r.get('latency_ms')})")
     check(metric_sum(wp.metrics(), "istio_requests_total", response_code="504",
                      response_flags="UT") >= 5, "timeouts are counted with response_flags UT")
+
+    # Faults: an abort share within 3 sigma, answered locally (flag FI);
+    # a delay holds the request before it goes upstream (flag DI).
+    r = client(topo, cl, "http1-keepalive", "--url", f"http://{ROUTES}/abort", "--count", "400")
+    st = r.get("statuses", {})
+    sigma = (400 * 0.25) ** 0.5
+    check(set(st) <= {"200", "418"} and abs(st.get("418", 0) - 200) <= 3 * sigma and
+          r.get("pods", {}).get("reviews-v1", 0) == st.get("200", -1),
+          f"fault abort 50% of 400 answers 418 within 3 sigma, the rest reach v1 ({st})")
+    t0 = time.monotonic()
+    status, _, e = h.echo("/delay")
+    took = time.monotonic() - t0
+    check(status == 200 and e.get("pod") == "reviews-v1" and 0.3 <= took < 1.0,
+          f"fault delay 300ms holds the request, then it is served ({took:.2f}s)")
+    text = wp.metrics()
+    check(metric_sum(text, "istio_requests_total", response_code="418", response_flags="FI") >= 150
+          and metric_sum(text, "ambit_waypoint_route_outcomes_total", outcome="fault_delay") >= 1,
+          "faults are counted (response_flags FI, outcome fault_delay)")
 
     # 8. Mirrors: the copy arrives (edited, authority -shadow), the client
     # sees only the primary's answer, a slow mirror does not delay it, and a

@@ -141,6 +141,23 @@ json RouteJson(const route::Route& r) {
       break;
     }
   }
+  if (r.timeout.count() > 0) {
+    j["timeout"] = fmt::format("{}s", std::chrono::duration<double>(r.timeout).count());
+  }
+  if (r.fault) {
+    json f = json::object();
+    if (r.fault->delay.count() > 0) {
+      f["delay"] = {{"fixedDelay",
+                     fmt::format("{}s", std::chrono::duration<double>(r.fault->delay).count())},
+                    {"percent", r.fault->delay_per_million / 10000.0}};
+    }
+    if (r.fault->abort_status != 0) {
+      f["abort"] = {{"httpStatus", r.fault->abort_status},
+                    {"percent", r.fault->abort_per_million / 10000.0}};
+      if (r.fault->abort_grpc >= 0) f["abort"]["grpcStatus"] = r.fault->abort_grpc;
+    }
+    j["fault"] = f;
+  }
   if (!r.request_headers.empty()) j["requestHeaders"] = OpsJson(r.request_headers);
   if (!r.response_headers.empty()) j["responseHeaders"] = OpsJson(r.response_headers);
   return j;

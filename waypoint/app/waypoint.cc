@@ -89,7 +89,7 @@ Status Waypoint::Init() {
       "ambit_waypoint_route_outcomes",
       "Requests the route step answered or copied itself, by outcome (route_not_found, "
       "cluster_not_found, direct_response, redirect, mirror_sent, mirror_skipped_body, "
-      "mirror_failed)",
+      "mirror_failed, fault_delay, fault_abort)",
       {"outcome"});
   route_findings_ = &registry_->AddGauge(
       "ambit_config_findings",

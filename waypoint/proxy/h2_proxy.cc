@@ -169,6 +169,19 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     rr = RouteRequest(d, view, w.Random());
   }
   NoteRoute(d, rr, info);
+  // Fault injection (before the route's action, like Envoy's fault filter).
+  const FaultDecision fault = DecideFault(d, rr);
+  if (fault.delay.count() > 0) {
+    (void)co_await w.loop().Sleep(fault.delay, {.scope = &scope});
+    info.response_flags = "DI";
+  }
+  if (fault.abort) {
+    const LocalReply reply = *fault.abort;
+    co_await SendLocal(*ds, info, reply, &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
   if (rr.kind == RouteResult::Kind::kLocal) {
     const LocalReply reply = rr.reply;
     co_await SendLocal(*ds, info, reply, &scope);

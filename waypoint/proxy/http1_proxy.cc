@@ -68,6 +68,16 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     rr = RouteRequest(d, view, w.Random());
   }
   NoteRoute(d, rr, info);
+  // Fault injection (before the route's action, like Envoy's fault filter).
+  const FaultDecision fault = DecideFault(d, rr);
+  if (fault.delay.count() > 0) {
+    (void)co_await w.loop().Sleep(fault.delay, {.scope = d.scope});
+    info.response_flags = "DI";
+  }
+  if (fault.abort) {
+    const LocalReply reply = *fault.abort;
+    co_return co_await Reply(d, down, info, reply, no_body);
+  }
   if (rr.kind == RouteResult::Kind::kLocal) {
     const LocalReply reply = rr.reply;
     co_return co_await Reply(d, down, info, reply, no_body);

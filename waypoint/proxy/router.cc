@@ -111,6 +111,48 @@ RouteResult RouteRequest(const Downstream& d, route::RequestView view, uint64_t 
   return out;
 }
 
+namespace {
+
+// Envoy's HTTP status → gRPC status mapping for local replies to gRPC clients.
+int GrpcStatusOf(int http) {
+  switch (http) {
+    case 400: return 13;  // INTERNAL
+    case 401: return 16;  // UNAUTHENTICATED
+    case 403: return 7;   // PERMISSION_DENIED
+    case 404: return 12;  // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504: return 14;  // UNAVAILABLE
+    default: return 2;    // UNKNOWN
+  }
+}
+
+bool Chosen(Worker& w, uint32_t per_million) {
+  if (per_million == 0) return false;
+  return per_million >= 1'000'000 || w.Random() % 1'000'000 < per_million;
+}
+
+}  // namespace
+
+FaultDecision DecideFault(const Downstream& d, const RouteResult& r) {
+  FaultDecision out;
+  if (r.route == nullptr || !r.route->fault) return out;
+  const route::Fault& f = *r.route->fault;
+  if (f.delay.count() > 0 && Chosen(d.worker, f.delay_per_million)) {
+    out.delay = f.delay;
+    d.worker.CountRoute("fault_delay");
+  }
+  if (f.abort_status != 0 && Chosen(d.worker, f.abort_per_million)) {
+    LocalReply a{f.abort_status, "fault filter abort", "FI", "fault_filter_abort",
+                 f.abort_grpc >= 0 ? f.abort_grpc : GrpcStatusOf(f.abort_status), {}, "text/plain"};
+    if (out.delay.count() > 0) a.flag = "DI,FI";
+    out.abort = std::move(a);
+    d.worker.CountRoute("fault_abort");
+  }
+  return out;
+}
+
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
   if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,14 @@ struct RouteResult {
 // labels and namespace are added here) for the connection's target.
 // `random` feeds the weighted pick.
 RouteResult RouteRequest(const Downstream& d, route::RequestView view, uint64_t random);
+
+// The matched route's fault injection for this request: a delay to wait
+// first (zero: none) and/or an abort answer (flags DI / FI, counted).
+struct FaultDecision {
+  base::Duration delay{0};
+  std::optional<LocalReply> abort;
+};
+FaultDecision DecideFault(const Downstream& d, const RouteResult& r);
 
 // The endpoint for the next try of a request: the routed cluster's
 // (kForward), else the connection's default (Downstream::PickEndpoint).

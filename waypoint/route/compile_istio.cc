@@ -30,6 +30,8 @@ bool KnownApiVersion(const config::ResourceConfig& rc, Sink& sink) {
   return false;
 }
 
+}  // namespace
+
 // Resources of one kind in file order, duplicates (same ns/name) reported.
 std::vector<Doc> LoadKind(std::span<const config::ResourceConfig> resources,
                           std::string_view kind, Sink& sink) {
@@ -47,6 +49,8 @@ std::vector<Doc> LoadKind(std::span<const config::ResourceConfig> resources,
   }
   return out;
 }
+
+namespace {
 
 std::vector<std::string> Strings(const Doc& doc, const YAML::Node& n, std::string_view field,
                                  Sink& sink) {
@@ -204,7 +208,11 @@ std::optional<RuleParts> ParseRule(const Doc& doc, const YAML::Node& n, const st
     if (!d) return std::nullopt;
     route.timeout = *d;
   }
-  for (const char* later : {"retries", "fault", "corsPolicy"}) {
+  if (const YAML::Node f = Child(n, "fault"); Present(f)) {
+    route.fault.emplace();
+    if (!CompileFault(doc, f, Field(field, "fault"), sink, &*route.fault)) return std::nullopt;
+  }
+  for (const char* later : {"retries", "corsPolicy"}) {
     if (Present(Child(n, later))) {
       sink.Add(doc, Child(n, later),
                fmt::format("{}: not supported yet; ignored", Field(field, later)));
@@ -452,80 +460,6 @@ void CompileVirtualService(const Doc& doc, const mesh::Snapshot& snap, RouteConf
 }
 
 }  // namespace
-
-void CompileDestinationRules(std::span<const config::ResourceConfig> resources,
-                             const mesh::Snapshot& snap, RouteConfig* out, Sink& sink) {
-  std::set<std::string> hosts_seen;
-  for (const Doc& doc : LoadKind(resources, "DestinationRule", sink)) {
-    const YAML::Node& spec = doc.spec;
-    ReportUnknownKeys(doc, spec, "spec",
-                      {"host", "subsets", "trafficPolicy", "exportTo", "workloadSelector"}, sink,
-                      "unknown field; ignored");
-    for (const char* later : {"trafficPolicy", "exportTo", "workloadSelector"}) {
-      if (Present(Child(spec, later))) {
-        sink.Add(doc, Child(spec, later),
-                 fmt::format("spec.{}: not supported yet; ignored", later));
-      }
-    }
-    auto host = Scalar(doc, Child(spec, "host"), "spec.host", sink);
-    if (!host) continue;
-    const mesh::Service* svc = ResolveHost(snap, *host, doc.ns);
-    if (svc == nullptr) {
-      sink.Add(doc, Child(spec, "host"),
-               fmt::format("spec.host: no service '{}' (from namespace {}); its subsets are "
-                           "unknown", *host, doc.ns));
-      continue;
-    }
-    if (!hosts_seen.insert(svc->Key()).second) {
-      sink.Add(doc, Child(spec, "host"),
-               fmt::format("spec.host: {} already has a DestinationRule; this one is ignored "
-                           "(Istio applies one per host)", svc->hostname));
-      continue;
-    }
-    std::vector<Subset>& subsets = out->subsets[svc->Key()];
-    const YAML::Node list = Child(spec, "subsets");
-    if (!Present(list)) continue;
-    if (!list.IsSequence()) {
-      sink.Add(doc, list, "spec.subsets: expected a list");
-      continue;
-    }
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string f = Field("spec.subsets", i);
-      const YAML::Node s = list[i];
-      ReportUnknownKeys(doc, s, f, {"name", "labels", "trafficPolicy"}, sink,
-                        "unknown field; ignored");
-      if (Present(Child(s, "trafficPolicy"))) {
-        sink.Add(doc, Child(s, "trafficPolicy"),
-                 fmt::format("{}.trafficPolicy: not supported yet; ignored", f));
-      }
-      auto name = Scalar(doc, Child(s, "name"), Field(f, "name"), sink);
-      if (!name) continue;
-      Subset sub;
-      sub.name = *name;
-      bool ok = true;
-      if (const YAML::Node labels = Child(s, "labels"); Present(labels)) {
-        if (!labels.IsMap()) {
-          sink.Add(doc, labels, fmt::format("{}.labels: expected a map", f));
-          ok = false;
-        } else {
-          for (const auto& kv : labels) {
-            if (kv.first.IsScalar() && kv.second.IsScalar()) {
-              sub.labels[kv.first.Scalar()] = kv.second.Scalar();
-            }
-          }
-        }
-      }
-      if (!ok) continue;
-      if (std::any_of(subsets.begin(), subsets.end(),
-                      [&](const Subset& x) { return x.name == sub.name; })) {
-        sink.Add(doc, Child(s, "name"), fmt::format("{}.name: duplicate subset '{}'; ignored", f,
-                                                    sub.name));
-        continue;
-      }
-      subsets.push_back(std::move(sub));
-    }
-  }
-}
 
 void CompileVirtualServices(std::span<const config::ResourceConfig> resources,
                             const mesh::Snapshot& snap, RouteConfig* out, Sink& sink) {

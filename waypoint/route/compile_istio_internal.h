@@ -6,13 +6,21 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "waypoint/route/compile_util.h"
 
 namespace ambit::waypoint::route::internal {
 
 inline constexpr size_t kMaxDirectResponseBody = 64 * 1024;
+
+// The resources of `kind` (networking.istio.io versions only) in file
+// order; unknown versions and duplicates (same ns/name) are findings.
+std::vector<Doc> LoadKind(std::span<const config::ResourceConfig> resources,
+                          std::string_view kind, Sink& sink);
 
 // One http[].match[] block. *mesh_applies is false (and nullopt returned
 // without a finding) when the block names gateways other than "mesh".
@@ -29,6 +37,9 @@ bool CompileRewrite(const Doc& doc, const YAML::Node& n, const std::string& fiel
                     Route* route);
 bool CompileRedirect(const Doc& doc, const YAML::Node& n, const std::string& field, Sink& sink,
                      Redirect* out);
+// {delay: {fixedDelay, percentage}, abort: {httpStatus | grpcStatus, percentage}}
+bool CompileFault(const Doc& doc, const YAML::Node& n, const std::string& field, Sink& sink,
+                  Fault* out);
 bool CompileDirectResponse(const Doc& doc, const YAML::Node& n, const std::string& field,
                            Sink& sink, DirectResponse* out);
 

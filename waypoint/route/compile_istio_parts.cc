@@ -3,6 +3,8 @@
 #include <absl/strings/escaping.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/base/ascii.h"
 #include "waypoint/route/compile_istio_internal.h"
 

@@ -142,6 +142,17 @@ struct DirectResponse {
   std::string body;
 };
 
+// VirtualService `fault`: applied after the route matched, before its
+// action (Envoy's fault filter sits before the router). Shares are per
+// million; a missing percentage is 0 (istiod leaves Envoy's default).
+struct Fault {
+  std::chrono::nanoseconds delay{0};
+  uint32_t delay_per_million = 0;
+  int abort_status = 0;          // HTTP status, 0 = no abort
+  int abort_grpc = -1;           // gRPC status code (grpcStatus), -1 = from abort_status
+  uint32_t abort_per_million = 0;
+};
+
 struct Route {
   // For logs, metrics and /config_dump: "<kind> <ns>/<name>" plus the rule's
   // own name or index, e.g. "VirtualService demo/reviews-routing http[0]".
@@ -167,6 +178,7 @@ struct Route {
   // upstream stream is reset and the client gets 504 (flag UT), or a cut
   // response once one started.
   std::chrono::nanoseconds timeout{0};
+  std::optional<Fault> fault;
 
   // Gateway API precedence inputs (compile_gateway.cc sorts by them; kept
   // for /config_dump).

@@ -395,3 +395,48 @@ TEST_CASE("timeout: Istio and Gateway API duration forms; bad ones are findings"
   CHECK(t->routes[2].timeout == std::chrono::nanoseconds(0));
   CHECK(c.FindingsWith("spec.http[3].timeout: 'soon' is not a duration").size() == 1);
 }
+
+TEST_CASE("fault: delay and abort with per-million shares; bad ones drop the rule") {
+  Compiled c = CompileWorld(Vs(R"(  - name: both
+    match: [{uri: {prefix: /a}}]
+    fault:
+      delay: {fixedDelay: 1.5s, percentage: {value: 12.5}}
+      abort: {httpStatus: 503, percentage: {value: 0.0001}}
+    route: [{destination: {host: ratings}}]
+  - name: grpc
+    match: [{uri: {prefix: /g}}]
+    fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
+    route: [{destination: {host: ratings}}]
+  - name: nopct
+    match: [{uri: {prefix: /n}}]
+    fault: {abort: {httpStatus: 500}}
+    route: [{destination: {host: ratings}}]
+  - name: badstatus
+    fault: {abort: {httpStatus: 99, percentage: {value: 1}}}
+    route: [{destination: {host: ratings}}]
+  - name: badgrpc
+    fault: {abort: {grpcStatus: SOMETIMES, percentage: {value: 1}}}
+    route: [{destination: {host: ratings}}]
+  - name: empty
+    fault: {}
+    route: [{destination: {host: ratings}}]
+)"));
+  const RouteTable* t = c.Table("demo/reviews.demo.svc.cluster.local", 80);
+  REQUIRE(t != nullptr);
+  INFO(c.AllFindings());
+  REQUIRE(t->routes.size() == 3);
+  const Fault& a = *t->routes[0].fault;
+  CHECK(a.delay == std::chrono::milliseconds(1500));
+  CHECK(a.delay_per_million == 125'000);
+  CHECK(a.abort_status == 503);
+  CHECK(a.abort_per_million == 1);
+  const Fault& g = *t->routes[1].fault;
+  CHECK(g.abort_grpc == 14);
+  CHECK(g.abort_status == 200);
+  CHECK(g.abort_per_million == 1'000'000);
+  CHECK(t->routes[2].fault->abort_per_million == 0);
+  CHECK(c.FindingsWith("abort: no percentage: no request is affected").size() == 1);
+  CHECK(c.FindingsWith("httpStatus: must be 200..599").size() == 1);
+  CHECK(c.FindingsWith("'SOMETIMES' is not a gRPC error code name").size() == 1);
+  CHECK(c.FindingsWith("needs delay or abort").size() == 1);
+}
