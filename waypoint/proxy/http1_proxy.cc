@@ -71,7 +71,8 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   // Fault injection (before the route's action, like Envoy's fault filter).
   const FaultDecision fault = DecideFault(d, rr);
   if (fault.delay.count() > 0) {
-    (void)co_await w.loop().Sleep(fault.delay, {.scope = d.scope});
+    Status slept = co_await w.loop().Sleep(fault.delay, {.scope = d.scope});
+    if (!slept.ok()) co_return false;  // the connection went away meanwhile
     info.response_flags = "DI";
   }
   if (fault.abort) {
