@@ -157,17 +157,8 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   auto finish = [&] { w.requests().Record(w.index(), info, w.loop().Now()); };
 
   // The route step: a local answer, or the cluster and the request edits.
-  RouteResult rr;
-  {
-    HeaderView<H2Headers> hv(headers);
-    route::RequestView view;
-    view.method = info.method;
-    view.path = info.path;
-    view.authority = info.authority;
-    view.port = d.target.port;
-    view.headers = &hv;
-    rr = RouteRequest(d, view, w.Random());
-  }
+  const RouteResult rr =
+      RouteHeaders(d, info.method, info.path, info.authority, headers, w.Random());
   NoteRoute(d, rr, info);
   // Fault injection (before the route's action, like Envoy's fault filter).
   const FaultDecision fault = DecideFault(d, rr);

@@ -56,17 +56,8 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     co_return co_await Reply(d, down, info, reply, false);
   }
   // The route step: a local answer, or the cluster and the request edits.
-  RouteResult rr;
-  {
-    HeaderView<http1::Headers> hv(head.headers);
-    route::RequestView view;
-    view.method = head.method;
-    view.path = head.target;
-    view.authority = info.authority;
-    view.port = d.target.port;
-    view.headers = &hv;
-    rr = RouteRequest(d, view, w.Random());
-  }
+  const RouteResult rr =
+      RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
   // Fault injection (before the route's action, like Envoy's fault filter).
   const FaultDecision fault = DecideFault(d, rr);

@@ -225,6 +225,24 @@ void HeaderView<HeaderList>::Values(std::string_view lower_name,
   }
 }
 
+template <typename HeaderList>
+RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::string_view path,
+                         std::string_view authority, const HeaderList& headers,
+                         uint64_t random) {
+  HeaderView<HeaderList> hv(headers);
+  route::RequestView view;
+  view.method = method;
+  view.path = path;
+  view.authority = authority;
+  view.port = d.target.port;
+  view.headers = &hv;
+  return RouteRequest(d, view, random);
+}
+
+template RouteResult RouteHeaders(const Downstream&, std::string_view, std::string_view,
+                                  std::string_view, const http1::Headers&, uint64_t);
+template RouteResult RouteHeaders(const Downstream&, std::string_view, std::string_view,
+                                  std::string_view, const http2::H2Headers&, uint64_t);
 template void ApplyHeaderOps(const route::HeaderOps&, http1::Headers&);
 template void ApplyHeaderOps(const route::HeaderOps&, http2::H2Headers&);
 template class HeaderView<http1::Headers>;

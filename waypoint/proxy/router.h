@@ -35,6 +35,12 @@ struct RouteResult {
 // `random` feeds the weighted pick.
 RouteResult RouteRequest(const Downstream& d, route::RequestView view, uint64_t random);
 
+// RouteRequest for a request seen through either codec's header list.
+template <typename HeaderList>
+RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::string_view path,
+                         std::string_view authority, const HeaderList& headers,
+                         uint64_t random);
+
 // The matched route's fault injection for this request: a delay to wait
 // first (zero: none) and/or an abort answer (flags DI / FI, counted).
 struct FaultDecision {
