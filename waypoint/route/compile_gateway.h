@@ -95,8 +95,6 @@ std::optional<std::string> Required(const Doc& doc, const YAML::Node& parent, st
 // min..max; <what>" otherwise.
 std::optional<uint64_t> Number(const Doc& doc, const YAML::Node& n, std::string_view field,
                                uint64_t min, uint64_t max, std::string_view what, Sink& sink);
-std::string Lower(std::string_view s);
-
 // One RouteMatch per `matches` entry with its rank; false when the rule is
 // invalid (reported).
 struct CompiledMatch {

@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "common/base/ascii.h"
 #include "waypoint/route/compile_gateway.h"
 
 namespace ambit::waypoint::route::internal {
@@ -176,7 +177,7 @@ bool CompileHeaderModifier(const Doc& doc, const YAML::Node& n, std::string_view
         sink.Add(doc, h, fmt::format("{}.value: required; rule dropped", f));
         return false;
       }
-      const std::string lower = Lower(*name);
+      const std::string lower = base::ToLower(*name);
       if (!once(h, f, lower)) return false;
       (key == "set" ? ops->set : ops->add).emplace_back(lower, Child(h, "value").Scalar());
     }
@@ -191,7 +192,7 @@ bool CompileHeaderModifier(const Doc& doc, const YAML::Node& n, std::string_view
     for (size_t i = 0; i < remove.size(); ++i) {
       const auto name = Scalar(doc, remove[i], Field(lf, i), sink);
       if (!name || name->empty()) return false;
-      const std::string lower = Lower(*name);
+      const std::string lower = base::ToLower(*name);
       if (!once(remove[i], Field(lf, i), lower)) return false;
       ops->remove.push_back(lower);
     }

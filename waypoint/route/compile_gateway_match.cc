@@ -8,6 +8,7 @@
 #include <charconv>
 #include <set>
 
+#include "common/base/ascii.h"
 #include "waypoint/route/compile_gateway.h"
 
 namespace ambit::waypoint::route::internal {
@@ -56,14 +57,6 @@ std::optional<uint64_t> Number(const Doc& doc, const YAML::Node& n, std::string_
   return v;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 namespace {
 
 constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
@@ -92,10 +85,12 @@ bool ValueMatcher(const Doc& doc, const YAML::Node& n, std::string_view field, S
   return false;
 }
 
-// `headers` of one match: names lower-cased; a repeated name keeps only the
-// first entry (the spec: later equivalent names MUST be ignored).
-bool HeaderMatches(const Doc& doc, const YAML::Node& list, std::string_view field,
-                   std::vector<HeaderMatcher>* out, Sink& sink) {
+// `headers` / `queryParams` of one match. A repeated name keeps only the
+// first entry (the spec: later equivalent names MUST be ignored). Header
+// names are compared lower-cased, query names as written.
+template <typename Matcher>
+bool NameValueMatches(const Doc& doc, const YAML::Node& list, std::string_view field,
+                      bool lower, std::string_view noun, std::vector<Matcher>* out, Sink& sink) {
   if (!Present(list)) return true;
   if (!list.IsSequence()) {
     sink.Add(doc, list, fmt::format("{}: expected a list; rule dropped", field));
@@ -103,19 +98,19 @@ bool HeaderMatches(const Doc& doc, const YAML::Node& list, std::string_view fiel
   }
   std::set<std::string> seen;
   for (size_t i = 0; i < list.size(); ++i) {
-    const YAML::Node h = list[i];
+    const YAML::Node n = list[i];
     const std::string f = Field(field, i);
-    ReportUnknownKeys(doc, h, f, {"type", "name", "value"}, sink);
-    const auto name = Required(doc, h, "name", f, sink);
+    ReportUnknownKeys(doc, n, f, {"type", "name", "value"}, sink);
+    const auto name = Required(doc, n, "name", f, sink);
     if (!name) return false;
-    HeaderMatcher m;
-    m.name = Lower(*name);
-    if (!ValueMatcher(doc, h, f, &m.value, sink)) return false;
+    Matcher m;
+    m.name = lower ? base::ToLower(*name) : *name;
+    if (!ValueMatcher(doc, n, f, &m.value, sink)) return false;
     if (!seen.insert(m.name).second) {
-      sink.Add(doc, h,
-               fmt::format("{}: header '{}' is already matched by an earlier entry; ignored (only "
+      sink.Add(doc, n,
+               fmt::format("{}: {} '{}' is already matched by an earlier entry; ignored (only "
                            "the first counts)",
-                           f, m.name));
+                           f, noun, m.name));
       continue;
     }
     out->push_back(std::move(m));
@@ -123,33 +118,14 @@ bool HeaderMatches(const Doc& doc, const YAML::Node& list, std::string_view fiel
   return true;
 }
 
+bool HeaderMatches(const Doc& doc, const YAML::Node& list, std::string_view field,
+                   std::vector<HeaderMatcher>* out, Sink& sink) {
+  return NameValueMatches(doc, list, field, true, "header", out, sink);
+}
+
 bool QueryMatches(const Doc& doc, const YAML::Node& list, std::string_view field,
                   std::vector<QueryMatcher>* out, Sink& sink) {
-  if (!Present(list)) return true;
-  if (!list.IsSequence()) {
-    sink.Add(doc, list, fmt::format("{}: expected a list; rule dropped", field));
-    return false;
-  }
-  std::set<std::string> seen;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const YAML::Node q = list[i];
-    const std::string f = Field(field, i);
-    ReportUnknownKeys(doc, q, f, {"type", "name", "value"}, sink);
-    const auto name = Required(doc, q, "name", f, sink);
-    if (!name) return false;
-    QueryMatcher m;
-    m.name = *name;  // case-sensitive
-    if (!ValueMatcher(doc, q, f, &m.value, sink)) return false;
-    if (!seen.insert(m.name).second) {
-      sink.Add(doc, q,
-               fmt::format("{}: query parameter '{}' is already matched by an earlier entry; "
-                           "ignored (only the first counts)",
-                           f, m.name));
-      continue;
-    }
-    out->push_back(std::move(m));
-  }
-  return true;
+  return NameValueMatches(doc, list, field, false, "query parameter", out, sink);
 }
 
 bool PathMatch(const Doc& doc, const YAML::Node& n, std::string_view field, PathMatcher* out,
