@@ -4,6 +4,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -181,6 +182,17 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
   route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1);
+  // Values Istio's validation refuses reject the whole change (the last
+  // good config stays), like a YAML error would.
+  std::vector<std::string> invalid;
+  for (const route::Finding& f : routes.findings) {
+    if (f.invalid) invalid.push_back(f.ToString());
+  }
+  if (!invalid.empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{} invalid value{}: {}", invalid.size(), invalid.size() == 1 ? "" : "s",
+        fmt::join(invalid, "; ")));
+  }
   ReportRouteFindings(routes.findings);
   warnings_ = cfg.warnings;
   snapshot_ = snap;

@@ -13,6 +13,7 @@
 #include "common/http2/stream_transport.h"
 #include "common/io/event.h"
 #include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/router.h"
@@ -160,7 +161,22 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   const RouteResult rr =
       RouteHeaders(d, info.method, info.path, info.authority, headers, w.Random());
   NoteRoute(d, rr, info);
-  // Fault injection (before the route's action, like Envoy's fault filter).
+  // Request filters (authorization, rate limits), then fault injection
+  // (before the route's action, like Envoy's fault filter).
+  const HeaderView<H2Headers> filter_headers(headers);
+  FilterVerdict verdict = co_await RunRequestFilters(
+      d, rr, {.method = info.method, .path = info.path, .authority = info.authority,
+              .headers = &filter_headers, .grpc = info.grpc},
+      info, &scope);
+  if (verdict.reply) {
+    LocalReply reply = std::move(*verdict.reply);
+    for (const auto& kv : verdict.response_headers.set) reply.headers.push_back(kv);
+    for (const auto& kv : verdict.response_headers.add) reply.headers.push_back(kv);
+    co_await SendLocal(*ds, info, reply, &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
   const FaultDecision fault = DecideFault(d, rr);
   if (fault.delay.count() > 0) {
     (void)co_await w.loop().Sleep(fault.delay, {.scope = &scope});
@@ -189,6 +205,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     if (!t.authority.empty()) SetPseudo(headers, ":authority", t.authority);
     response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
+  if (!verdict.response_headers.empty()) response_ops.push_back(&verdict.response_headers);
   H2Headers up_headers = UpstreamHeaders(headers, d, info);
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors = ChooseMirrors(d, rr.route);

@@ -6,6 +6,7 @@
 
 #include "common/base/log.h"
 #include "waypoint/proxy/downstream.h"
+#include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http1_exchange.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/mirror.h"
@@ -59,7 +60,19 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   const RouteResult rr =
       RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
-  // Fault injection (before the route's action, like Envoy's fault filter).
+  // Request filters (authorization, rate limits), then fault injection
+  // (before the route's action, like Envoy's fault filter).
+  const HeaderView<http1::Headers> filter_headers(head.headers);
+  FilterVerdict verdict = co_await RunRequestFilters(
+      d, rr, {.method = head.method, .path = head.target, .authority = info.authority,
+              .headers = &filter_headers},
+      info, d.scope);
+  if (verdict.reply) {
+    LocalReply reply = std::move(*verdict.reply);
+    for (const auto& kv : verdict.response_headers.set) reply.headers.push_back(kv);
+    for (const auto& kv : verdict.response_headers.add) reply.headers.push_back(kv);
+    co_return co_await Reply(d, down, info, reply, no_body);
+  }
   const FaultDecision fault = DecideFault(d, rr);
   if (fault.delay.count() > 0) {
     Status slept = co_await w.loop().Sleep(fault.delay, {.scope = d.scope});
@@ -87,6 +100,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       eo.loop = &w.loop();
     }
   }
+  if (!verdict.response_headers.empty()) eo.response_ops.push_back(&verdict.response_headers);
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors;
   std::shared_ptr<MirrorCopy> copy;

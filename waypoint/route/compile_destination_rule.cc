@@ -1,6 +1,6 @@
 // DestinationRule (networking.istio.io v1, v1beta1, v1alpha3) → the subsets
-// of a service (labels an endpoint must carry). Traffic policies are
-// reported until the resilience work applies them.
+// of a service (labels an endpoint must carry) and the traffic policies of
+// its clusters (compile_traffic_policy.cc).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "waypoint/route/compile.h"
 #include "waypoint/route/compile_istio_internal.h"
+#include "waypoint/route/compile_traffic_policy.h"
 
 namespace ambit::waypoint::route::internal {
 
@@ -19,7 +20,7 @@ void CompileDestinationRules(std::span<const config::ResourceConfig> resources,
     ReportUnknownKeys(doc, spec, "spec",
                       {"host", "subsets", "trafficPolicy", "exportTo", "workloadSelector"}, sink,
                       "unknown field; ignored");
-    for (const char* later : {"trafficPolicy", "exportTo", "workloadSelector"}) {
+    for (const char* later : {"exportTo", "workloadSelector"}) {
       if (Present(Child(spec, later))) {
         sink.Add(doc, Child(spec, later),
                  fmt::format("spec.{}: not supported yet; ignored", later));
@@ -41,21 +42,17 @@ void CompileDestinationRules(std::span<const config::ResourceConfig> resources,
       continue;
     }
     std::vector<Subset>& subsets = out->subsets[svc->Key()];
+    std::vector<std::pair<std::string, YAML::Node>> subset_policies;
     const YAML::Node list = Child(spec, "subsets");
-    if (!Present(list)) continue;
-    if (!list.IsSequence()) {
+    if (Present(list) && !list.IsSequence()) {
       sink.Add(doc, list, "spec.subsets: expected a list");
-      continue;
     }
-    for (size_t i = 0; i < list.size(); ++i) {
+    const size_t n_subsets = Present(list) && list.IsSequence() ? list.size() : 0;
+    for (size_t i = 0; i < n_subsets; ++i) {
       const std::string f = Field("spec.subsets", i);
       const YAML::Node s = list[i];
       ReportUnknownKeys(doc, s, f, {"name", "labels", "trafficPolicy"}, sink,
                         "unknown field; ignored");
-      if (Present(Child(s, "trafficPolicy"))) {
-        sink.Add(doc, Child(s, "trafficPolicy"),
-                 fmt::format("{}.trafficPolicy: not supported yet; ignored", f));
-      }
       auto name = Scalar(doc, Child(s, "name"), Field(f, "name"), sink);
       if (!name) continue;
       Subset sub;
@@ -80,8 +77,10 @@ void CompileDestinationRules(std::span<const config::ResourceConfig> resources,
                                                     sub.name));
         continue;
       }
+      subset_policies.emplace_back(sub.name, Child(s, "trafficPolicy"));
       subsets.push_back(std::move(sub));
     }
+    CompileTrafficPolicies(doc, *svc, subset_policies, out, sink);
   }
 }
 

@@ -44,6 +44,12 @@ void Sink::Add(const Doc& doc, const YAML::Node& at, std::string message) {
   out_->push_back(Finding{Location(doc, at), doc.kind, doc.Key(), std::move(message)});
 }
 
+void Sink::Invalid(const Doc& doc, const YAML::Node& at, std::string message) {
+  Finding f{Location(doc, at), doc.kind, doc.Key(), std::move(message)};
+  f.invalid = true;
+  out_->push_back(std::move(f));
+}
+
 void Sink::Add(const Doc& doc, std::string message) {
   out_->push_back(Finding{fmt::format("{}:{}", doc.config->file, doc.config->line), doc.kind,
                           doc.Key(), std::move(message)});

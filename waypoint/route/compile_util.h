@@ -36,6 +36,8 @@ class Sink {
   explicit Sink(std::vector<Finding>* out) : out_(out) {}
   void Add(const Doc& doc, const YAML::Node& at, std::string message);
   void Add(const Doc& doc, std::string message);  // at the resource
+  // A value Istio would reject (Finding::invalid): the change is refused.
+  void Invalid(const Doc& doc, const YAML::Node& at, std::string message);
   void AddRaw(const config::ResourceConfig& rc, std::string message);
   std::string Location(const Doc& doc, const YAML::Node& at) const;
 

@@ -154,6 +154,11 @@ const RouteTable* RouteConfig::Find(std::string_view service, uint16_t port) con
   return it == tables.end() ? nullptr : &it->second;
 }
 
+const TrafficPolicy* RouteConfig::PolicyFor(std::string_view cluster_name) const {
+  auto it = policies.find(cluster_name);
+  return it == policies.end() ? nullptr : &it->second;
+}
+
 std::string Finding::ToString() const {
   return fmt::format("{}: {} {}: {}", location, kind, resource, message);
 }

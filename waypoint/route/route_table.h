@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "waypoint/route/traffic_policy.h"
+
 namespace ambit::waypoint::route {
 
 using LabelMap = std::map<std::string, std::string>;
@@ -242,6 +244,11 @@ struct RouteConfig {
   std::map<std::string, RouteTable> tables;
   std::map<std::string, ClusterInfo> clusters;
   std::map<std::string, std::vector<Subset>> subsets;  // by service "ns/hostname"
+  // DestinationRule traffic policies after Istio's merge (top level, then
+  // the port's portLevelSettings, then the subset's own), by cluster name;
+  // a cluster without an entry uses the defaults.
+  std::map<std::string, TrafficPolicy, std::less<>> policies;
+  const TrafficPolicy* PolicyFor(std::string_view cluster_name) const;
   uint64_t generation = 0;
 
   static std::string TableKey(std::string_view service, uint16_t port);
@@ -254,6 +261,11 @@ struct Finding {
   std::string kind;      // "VirtualService", "HTTPRoute", ...
   std::string resource;  // "ns/name"
   std::string message;   // "field.path: problem; what was done instead"
+  // A value Istio's validation would refuse (an invalid duration, a
+  // percentage over 100, an unknown retryOn token, a non-prime Maglev size):
+  // the whole config change is rejected and the last good config stays.
+  // Otherwise the finding is a warning and the rest applies.
+  bool invalid = false;
   std::string ToString() const;  // "file:line: Kind ns/name: message"
 };
 
