@@ -5,6 +5,7 @@
 #include "common/base/ascii.h"
 #include "common/http1/codec.h"
 #include "common/http2/h2_types.h"
+#include "waypoint/proxy/lb_request.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/rewrite.h"
 
@@ -155,10 +156,11 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r) {
 
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
-  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid);
+  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid, r.lb_hash);
   return d.worker.picker().PickInCluster(d.state->snapshot, r.cluster->cluster.name, *r.service,
                                          r.cluster->cluster.port, r.cluster_info->subset_labels,
-                                         d.state->self, avoid);
+                                         d.state->self,
+                                         {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid});
 }
 
 void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info) {
@@ -225,6 +227,23 @@ void HeaderView<HeaderList>::Values(std::string_view lower_name,
   }
 }
 
+namespace {
+
+// The routed cluster's policy and, for consistent hashing, the request's key.
+void AddLbContext(const Downstream& d, const route::RequestView& view, RouteResult* r) {
+  const route::RouteConfig* cfg = d.state->routes.get();
+  if (cfg == nullptr || r->kind == RouteResult::Kind::kLocal) return;
+  if (r->kind == RouteResult::Kind::kDefault && d.target.service == nullptr) return;  // a pod
+  r->policy = cfg->PolicyFor(r->kind == RouteResult::Kind::kForward ? r->cluster->cluster.name
+                                                                    : d.ClusterName());
+  if (r->policy == nullptr || !r->policy->load_balancer) return;
+  LbRequest lr = HashRequest(*r->policy->load_balancer, &view, d.peer.ip(), d.worker.Random());
+  r->lb_hash = lr.hash;
+  if (!lr.set_cookie.empty()) r->lb_response_headers.add.emplace_back("set-cookie", lr.set_cookie);
+}
+
+}  // namespace
+
 template <typename HeaderList>
 RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::string_view path,
                          std::string_view authority, const HeaderList& headers,
@@ -236,7 +255,9 @@ RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::stri
   view.authority = authority;
   view.port = d.target.port;
   view.headers = &hv;
-  return RouteRequest(d, view, random);
+  RouteResult r = RouteRequest(d, view, random);
+  AddLbContext(d, view, &r);
+  return r;
 }
 
 template RouteResult RouteHeaders(const Downstream&, std::string_view, std::string_view,
