@@ -9,6 +9,9 @@
 namespace ambit::waypoint {
 
 nlohmann::json RouteTablesJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap);
+// A cluster's effective load balancer (DestinationRule after Istio's
+// merge; null policy: Istio's default LEAST_REQUEST).
+nlohmann::json LoadBalancerJson(const route::TrafficPolicy* policy);
 nlohmann::json SubsetClustersJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap,
                                   const mesh::Workload& self);
 
