@@ -107,6 +107,14 @@ def keepalive(ns, ip, requests, deadline_s=60.0):
     return in_netns(ns, body)
 
 
+def metric_sum(text, name, **labels):
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def counts(results):
     out = {}
     for status, pod, _ in results:
@@ -263,6 +271,10 @@ def run_checks(topo, env, wp, cl):
     res = keepalive(cl.ns, VIPS["loc"], [("/", {})] * 500)
     c = counts(res)
     check(c == {"far": 500}, f"locality: the local endpoint unhealthy → the next zone ({c})")
+    text = wp.metrics()
+    fo = metric_sum(text, "ambit_waypoint_route_outcomes_total", outcome="lb_locality_failover")
+    ck = metric_sum(text, "ambit_waypoint_route_outcomes_total", outcome="lb_hash_cookie_issued")
+    check(fo >= 500 and ck >= 40, f"failover picks ({fo}) and issued cookies ({ck}) are counted")
     for w in env.workloads:
         if w["name"] == "lb-a":
             w.pop("status", None)

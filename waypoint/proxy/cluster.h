@@ -96,11 +96,15 @@ class EndpointPicker {
 
   // Active requests on this worker for an endpoint key (tests, dumps).
   uint32_t Active(const std::string& key) const;
+  // The locality priority the last pick came from (0: the waypoint's own;
+  // more: failover, counted by the caller).
+  uint32_t LastPriority() const { return last_priority_; }
 
  private:
   struct Level {
     std::vector<lb::Group> groups;
     std::vector<uint64_t> cursors;  // round robin, one per group
+    uint32_t priority = 0;          // lb::Group::priority
     std::vector<uint32_t> members;  // every group's, in order (what the hash tables index)
     std::shared_ptr<const lb::RingHash> ring;  // built on the level's first hashed pick
     std::shared_ptr<const lb::Maglev> maglev;
@@ -138,6 +142,7 @@ class EndpointPicker {
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> first_seen_;
   Filter filter_;
   uint64_t rng_;
+  uint32_t last_priority_ = 0;
 };
 
 }  // namespace ambit::waypoint

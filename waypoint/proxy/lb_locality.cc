@@ -151,6 +151,7 @@ std::vector<Level> Arrange(const mesh::Workload& self,
     } else {
       p = LocalityPriority(self.locality, eps[i]->locality, pairs);
     }
+    by_priority[p].priority = p;
     by_priority[p].members.push_back(static_cast<uint32_t>(i));
   }
   std::vector<Level> out;

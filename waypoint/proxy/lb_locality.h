@@ -18,6 +18,10 @@ namespace ambit::waypoint::lb {
 // `distribute` splits them by locality).
 struct Group {
   uint32_t weight = 1;
+  // istiod's priority of the level before renumbering (0: the waypoint's
+  // own locality; more: failover), so a level that is first only because
+  // the better ones have no endpoint still counts as failover.
+  uint32_t priority = 0;
   std::vector<uint32_t> members;  // indexes into the endpoint list
 };
 // One priority level; levels[0] is preferred, a later level is used only

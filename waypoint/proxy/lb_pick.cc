@@ -39,6 +39,7 @@ void EndpointPicker::Build(Cluster& c, const mesh::Workload& self, const PickCon
       level.members.insert(level.members.end(), g.members.begin(), g.members.end());
     }
     level.cursors.assign(groups.size(), 0);
+    level.priority = groups.empty() ? 0 : groups.front().priority;
     level.groups = std::move(groups);
     c.levels.push_back(std::move(level));
   }
@@ -67,8 +68,10 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
   // The first level with an endpoint the filter and `avoid` allow; when
   // none has one, the filter is dropped (panic), then `avoid`.
   std::vector<uint32_t> usable;
+  last_priority_ = 0;
   for (int pass = 0; pass < 3; ++pass) {
-    for (Level& level : c.levels) {
+    for (size_t li = 0; li < c.levels.size(); ++li) {
+      Level& level = c.levels[li];
       usable.clear();
       for (uint32_t i : level.members) {
         const UpstreamEndpoint& e = *c.endpoints[i];
@@ -76,7 +79,10 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
         if (pass < 1 && filter_ && !filter_(e)) continue;
         usable.push_back(i);
       }
-      if (!usable.empty()) return Lease(Choose(c, level, usable, ctx));
+      if (!usable.empty()) {
+        last_priority_ = level.priority;
+        return Lease(Choose(c, level, usable, ctx));
+      }
     }
   }
   return Lease(c.endpoints.front());

@@ -156,11 +156,19 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r) {
 
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
-  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid, r.lb_hash);
-  return d.worker.picker().PickInCluster(d.state->snapshot, r.cluster->cluster.name, *r.service,
-                                         r.cluster->cluster.port, r.cluster_info->subset_labels,
-                                         d.state->self,
-                                         {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid});
+  EndpointPtr ep =
+      r.kind != RouteResult::Kind::kForward
+          ? d.PickEndpoint(avoid, r.lb_hash)
+          : d.worker.picker().PickInCluster(
+                d.state->snapshot, r.cluster->cluster.name, *r.service, r.cluster->cluster.port,
+                r.cluster_info->subset_labels, d.state->self,
+                {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid});
+  // Operators see when locality failover carries traffic.
+  const bool picked = r.kind == RouteResult::Kind::kForward || d.target.service != nullptr;
+  if (ep != nullptr && picked && d.worker.picker().LastPriority() > 0) {
+    d.worker.CountRoute("lb_locality_failover");
+  }
+  return ep;
 }
 
 void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info) {
@@ -239,7 +247,12 @@ void AddLbContext(const Downstream& d, const route::RequestView& view, RouteResu
   if (r->policy == nullptr || !r->policy->load_balancer) return;
   LbRequest lr = HashRequest(*r->policy->load_balancer, &view, d.peer.ip(), d.worker.Random());
   r->lb_hash = lr.hash;
-  if (!lr.set_cookie.empty()) r->lb_response_headers.add.emplace_back("set-cookie", lr.set_cookie);
+  if (!lr.set_cookie.empty()) {
+    r->lb_response_headers.add.emplace_back("set-cookie", lr.set_cookie);
+    d.worker.CountRoute("lb_hash_cookie_issued");
+  } else if (!lr.hash && r->policy->load_balancer->Hashed()) {
+    d.worker.CountRoute("lb_hash_key_missing");  // a random endpoint instead
+  }
 }
 
 }  // namespace
