@@ -143,6 +143,8 @@ class EndpointPicker {
   Filter filter_;
   uint64_t rng_;
   uint32_t last_priority_ = 0;
+  std::vector<uint32_t> usable_, in_group_;  // per-pick scratch
+  std::vector<uint8_t> usable_mask_;
 };
 
 }  // namespace ambit::waypoint

@@ -67,7 +67,8 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
   if (c.endpoints.empty()) return nullptr;
   // The first level with an endpoint the filter and `avoid` allow; when
   // none has one, the filter is dropped (panic), then `avoid`.
-  std::vector<uint32_t> usable;
+  // (Scratch vectors are members: no allocation per pick once warm.)
+  std::vector<uint32_t>& usable = usable_;
   last_priority_ = 0;
   for (int pass = 0; pass < 3; ++pass) {
     for (size_t li = 0; li < c.levels.size(); ++li) {
@@ -81,6 +82,8 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
       }
       if (!usable.empty()) {
         last_priority_ = level.priority;
+        usable_mask_.assign(c.endpoints.size(), 0);
+        for (uint32_t i : usable) usable_mask_[i] = 1;
         return Lease(Choose(c, level, usable, ctx));
       }
     }
@@ -90,8 +93,9 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
 
 EndpointPtr EndpointPicker::Choose(Cluster& c, Level& level, const std::vector<uint32_t>& usable,
                                    const PickContext& ctx) {
-  const LB lb = c.lb.value_or(LB{});
-  auto ok = [&](uint32_t i) { return std::find(usable.begin(), usable.end(), i) != usable.end(); };
+  static const LB kDefault;  // LEAST_REQUEST
+  const LB& lb = c.lb ? *c.lb : kDefault;
+  auto ok = [&](uint32_t i) { return usable_mask_[i] != 0; };
   auto random_usable = [&] { return c.endpoints[usable[Random() % usable.size()]]; };
 
   if (lb.Hashed()) {
@@ -142,11 +146,15 @@ EndpointPtr EndpointPicker::Choose(Cluster& c, Level& level, const std::vector<u
     }
     if (g == level.groups.size()) g = 0;
   }
-  std::vector<uint32_t> in_group;
-  for (uint32_t i : level.groups[g].members) {
-    if (ok(i)) in_group.push_back(i);
+  const std::vector<uint32_t>* candidates = &usable;
+  if (level.groups.size() > 1 || usable.size() != level.members.size()) {
+    in_group_.clear();
+    for (uint32_t i : level.groups[g].members) {
+      if (ok(i)) in_group_.push_back(i);
+    }
+    if (!in_group_.empty()) candidates = &in_group_;
   }
-  if (in_group.empty()) in_group = usable;
+  const std::vector<uint32_t>& in_group = *candidates;
   auto weight = [&](uint32_t i) { return WarmupFactor(c.endpoints[i]->LiveKey(), lb.warmup); };
   auto chance = [&](double w) {
     return w >= 1.0 || static_cast<double>(Random() % 1'000'000) < w * 1'000'000;

@@ -223,6 +223,12 @@ bool ReadConsistentHash(const Doc& doc, const YAML::Node& n, const std::string& 
     sink.Invalid(doc, n, fmt::format("{}: only one of ringHash, maglev may be set", f));
     return false;
   }
+  for (const auto& [node, name] : {std::pair{ring, "ringHash"}, std::pair{maglev, "maglev"}}) {
+    if (Present(node) && !node.IsMap()) {
+      sink.Invalid(doc, node, fmt::format("{}.{}: expected a map", f, name));
+      return false;
+    }
+  }
   out->kind = Present(maglev) ? LB::Kind::kMaglev : LB::Kind::kRingHash;
   if (const YAML::Node m = Child(n, "minimumRingSize"); Present(m)) {  // deprecated top level
     auto v = StrictUint(doc, m, Field(f, "minimumRingSize"), kMaxRingSize, sink);

@@ -182,3 +182,30 @@ TEST_CASE("localityLbSetting and warmupDurationSecs compile; outlierDetection en
   c = CompileWorld(Dr("    loadBalancer: {simple: RANDOM, warmupDurationSecs: 5s}\n"));
   CHECK(c.FindingsWith("applies to ROUND_ROBIN and LEAST_REQUEST only").size() == 1);
 }
+
+TEST_CASE("malformed loadBalancer shapes never crash; each is a finding") {
+  const char* cases[] = {
+      "    loadBalancer: []\n",
+      "    loadBalancer: {consistentHash: 5}\n",
+      "    loadBalancer: {consistentHash: {ringHash: 7, httpHeaderName: x}}\n",
+      "    loadBalancer: {consistentHash: {maglev: [1], httpHeaderName: x}}\n",
+      "    loadBalancer: {consistentHash: {maglev: {tableSize: -1}, httpHeaderName: x}}\n",
+      "    loadBalancer: {consistentHash: {httpCookie: x}}\n",
+      "    loadBalancer: {consistentHash: {httpCookie: {name: [a], ttl: 1s}}}\n",
+      "    loadBalancer: {consistentHash: {useSourceIp: maybe}}\n",
+      "    loadBalancer: {simple: [ROUND_ROBIN]}\n",
+      "    loadBalancer: {localityLbSetting: 3}\n",
+      "    loadBalancer: {localityLbSetting: {distribute: [{to: {a: x}}]}}\n",
+      "    loadBalancer: {localityLbSetting: {distribute: [{from: a, to: {a/*/b: 100}}]}}\n",
+      "    loadBalancer: {localityLbSetting: {distribute: {}}}\n",
+      "    loadBalancer: {localityLbSetting: {failover: [{from: a}]}}\n",
+      "    loadBalancer: {localityLbSetting: {failoverPriority: [[]]}}\n",
+      "    loadBalancer: {localityLbSetting: {enabled: 3}}\n",
+      "    loadBalancer: {warmupDurationSecs: {}}\n",
+  };
+  for (const std::string yaml : cases) {
+    CAPTURE(yaml);
+    auto c = CompileWorld(Dr(yaml));
+    CHECK(!c.result.findings.empty());
+  }
+}
