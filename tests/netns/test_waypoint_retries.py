@@ -41,7 +41,7 @@ from waypoint_env import WaypointPod  # noqa: E402
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
 CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 PY = "/usr/bin/python3"
-FLAKY, PAIR, GWFLAKY = "10.96.0.60", "10.96.0.61", "10.96.0.62"
+FLAKY, PAIR, GWFLAKY, GRPC = "10.96.0.60", "10.96.0.61", "10.96.0.62", "10.96.0.63"
 FAILURES = []
 
 # The seed's reviews-routing retry stanza, verbatim, on `flaky`, plus rules
@@ -241,7 +241,8 @@ def main():
         env = AmbitEnv(topo, args.build)
         cl = env.pod(1, "client", sa="client", labels={"app": "client"})
         flaky = env.pod(2, "flaky-1", sa="flaky", labels={"app": "flaky"},
-                        services={"demo/flaky.demo.svc.cluster.local": {80: 8080}})
+                        services={"demo/flaky.demo.svc.cluster.local": {80: 8080},
+                                  "demo/flakygrpc.demo.svc.cluster.local": {9090: 9090}})
         pair = [env.pod(2, f"pair-{c}", sa="pair", labels={"app": "pair"},
                         services={"demo/pair.demo.svc.cluster.local": {80: 8080}})
                 for c in ("a", "b")]
@@ -249,9 +250,13 @@ def main():
         http_port = [{"port": 80, "targetPort": 8080, "appProtocol": "http", "name": "http"}]
         for name, vip in (("flaky", FLAKY), ("pair", PAIR), ("gwflaky", GWFLAKY)):
             env.service(name, vip=vip, ports=http_port, extra=wp.use())
+        env.service("flakygrpc", vip=GRPC, extra=wp.use(),
+                    ports=[{"port": 9090, "targetPort": 9090, "appProtocol": "grpc",
+                            "name": "grpc"}])
         for p in [flaky] + pair:
+            extra = ["--grpc", "9090"] if p is flaky else []
             b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--namespace", "demo",
-                                  "--http", "8080"])
+                                  "--http", "8080", *extra])
             topo.wait_line(b, "ready", timeout=15)
         env.extra_docs = [flaky_vs()]
         env.start()
@@ -362,6 +367,15 @@ def run_checks(topo, env, wp, cl, flaky, pair):
     check(r.get("statuses") == {"200": 1} and flaky.tries(u) == 3,
           f"h2c: two RST_STREAMs then 200 → 200 after 3 tries ({r.get('statuses')}, "
           f"{flaky.tries(u)} tries)")
+
+    # gRPC under Istio's default policy: UNAVAILABLE (grpc-status in a
+    # trailers-only response) is retried twice, NOT_FOUND is not.
+    for code, want in (("UNAVAILABLE", 3), ("NOT_FOUND", 1)):
+        before = flaky.stats().get("paths", {}).get("/echo.Echo/Fail", 0)
+        r = client(topo, cl, "grpc-fail", "--target", f"{GRPC}:9090", "--code", code)
+        tries = flaky.stats().get("paths", {}).get("/echo.Echo/Fail", 0) - before
+        check(r.get("ok") and tries == want,
+              f"gRPC default policy: {code} → {want} tries ({tries}, {r.get('code')})")
 
     # 7. A retry goes to the other endpoint.
     spread = []
