@@ -88,8 +88,11 @@ std::string Downstream::ClusterName() const {
 EndpointPtr Downstream::PickEndpoint(const std::string& avoid,
                                      std::optional<uint64_t> hash) const {
   if (target.service != nullptr) {
+    // (No DestinationRule policy at all: skip building the cluster name.)
     const route::TrafficPolicy* policy =
-        state->routes != nullptr ? state->routes->PolicyFor(ClusterName()) : nullptr;
+        state->routes != nullptr && !state->routes->policies.empty()
+            ? state->routes->PolicyFor(ClusterName())
+            : nullptr;
     if (!hash && policy != nullptr && policy->load_balancer &&
         policy->load_balancer->hash_key == route::LoadBalancerPolicy::HashKey::kSourceIp) {
       hash = HashRequest(*policy->load_balancer, nullptr, peer.ip(), 0).hash;  // TCP

@@ -247,7 +247,7 @@ namespace {
 // The routed cluster's policy and, for consistent hashing, the request's key.
 void AddLbContext(const Downstream& d, const route::RequestView& view, RouteResult* r) {
   const route::RouteConfig* cfg = d.state->routes.get();
-  if (cfg == nullptr || r->kind == RouteResult::Kind::kLocal) return;
+  if (cfg == nullptr || cfg->policies.empty() || r->kind == RouteResult::Kind::kLocal) return;
   if (r->kind == RouteResult::Kind::kDefault && d.target.service == nullptr) return;  // a pod
   r->policy = cfg->PolicyFor(r->kind == RouteResult::Kind::kForward ? r->cluster->cluster.name
                                                                     : d.ClusterName());
