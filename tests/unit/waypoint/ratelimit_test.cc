@@ -3,7 +3,9 @@
 // (RateLimitPolicy, EnvoyFilter local_ratelimit / ratelimit shapes, bad input).
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "common/config/loader.h"
 #include "common/mesh/from_config.h"
@@ -416,4 +418,17 @@ spec:
   const Finding* den = c.Find("denominator: 'PERCENT'");
   REQUIRE_MESSAGE(den != nullptr, c.All());
   CHECK(den->invalid);
+}
+
+TEST_CASE("tools/examples/api-ratelimit-{local,global}.yaml compile without invalid values") {
+  for (const char* name : {"api-ratelimit-local.yaml", "api-ratelimit-global.yaml"}) {
+    std::ifstream in(std::string(AMBIT_SOURCE_ROOT "/tools/examples/") + name);
+    REQUIRE(in.good());
+    std::stringstream text;
+    text << in.rdbuf();
+    auto c = CompileYaml(text.str());
+    CAPTURE(name);
+    CHECK_MESSAGE(c.cfg.rate_limits.size() == 2, c.All());
+    for (const auto& f : c.findings) CHECK_MESSAGE(!f.invalid, f.ToString());
+  }
 }
