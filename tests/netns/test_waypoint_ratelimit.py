@@ -33,6 +33,7 @@ from ambit_env import AmbitEnv, ROOT  # noqa: E402
 from waypoint_env import WaypointPod  # noqa: E402
 
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
+CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 PY = "/usr/bin/python3"
 LIMITED, GLOBAL, PLAIN = "10.96.0.60", "10.96.0.61", "10.96.0.62"
 RLS_ADDR, SLOW_ADDR = "127.0.0.1:18081", "127.0.0.1:18082"
@@ -129,6 +130,14 @@ def metric_sum(text, name, **labels):
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def client(topo, pod, *args, timeout=60):
+    r = topo.ns_exec(pod.ns, [PY, CLIENTS, *args], check=False, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
 
 
 def get(ns, ip, headers=None, count=1):
@@ -248,6 +257,11 @@ def run_checks(env, wp, cl, rls, rls_bin, args):
     ok = [o for o in out if o[0] == 200]
     check(bool(ok) and ok[0][1].get("x-ratelimit-limit") == "5",
           f"an admitted response carries x-ratelimit-* too ({ok[0][1] if ok else None})")
+    # h2c: the same buckets, one per key, across streams of one connection.
+    r = client(env.topo, cl, "h2-concurrent", "--url", f"http://{LIMITED}/", "--count", "20",
+               "--streams", "5", "--header", "x-api-key:h2key")
+    check(r.get("statuses") == {"200": 5, "429": 15},
+          f"h2c: 5 tokens for a new key, the other streams 429 ({r.get('statuses')})")
     time.sleep(1.0)  # lets the access log flush the last lines
     log = wp.log()
     check("response_code=429 response_flags=RL" in log,
