@@ -9,10 +9,12 @@ Checks:
   - RateLimitPolicy, a 10 rps bucket per x-api-key (5 tokens per 500 ms):
     over 10 s at ~30 rps per key, each key gets 100 ± 10 answers 200 and
     the rest 429 `local_rate_limited` with x-ratelimit-* headers; requests
-    without the header are never limited; counters and flag RL;
+    without the header are never limited; h2c streams share the buckets;
+    counters and flag RL;
   - global: the fake says OVER_LIMIT for api_key=blocked → 429, others pass
-    (its response header comes back); with the fake stopped every request
-    passes (fail-open) within the timeout, counted as rls errors;
+    (its response header comes back); a fake slower than the 100ms timeout:
+    requests pass after ~100 ms, or get 500 RLSE with failureModeDeny; with
+    the fake stopped every request passes (fail-open), counted as rls errors;
   - the Istio EnvoyFilter shape (TypedStruct local_ratelimit targeted at the
     waypoint's Gateway): 4 tokens then 429 with x-local-rate-limit: true;
   - bad input: a 10ms fill interval and negative tokens reject the change
@@ -71,7 +73,18 @@ spec:
   - {kind: Service, name: global}
   descriptor: {header: x-slow-key}
   global: {domain: production, service: "%s", timeout: 100ms}
-""" % (RLS_ADDR, SLOW_ADDR)
+---
+apiVersion: ambit.dev/v1alpha1
+kind: RateLimitPolicy
+metadata:
+  name: deny-on-error
+  namespace: demo
+spec:
+  targetRefs:
+  - {kind: Service, name: global}
+  descriptor: {header: x-strict-key}
+  global: {domain: production, service: "%s", timeout: 50ms, failureModeDeny: true}
+""" % (RLS_ADDR, SLOW_ADDR, SLOW_ADDR)
 
 ENVOY_FILTER = """apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
@@ -293,6 +306,12 @@ def run_checks(env, wp, cl, rls, rls_bin, args):
     check([o[0] for o in out] == [200] * 5 and 0.09 <= per < 0.4,
           f"global: a service slower than the 100ms timeout: requests pass after "
           f"{per * 1000:.0f} ms each ({[o[0] for o in out]})")
+    out = get(cl.ns, GLOBAL, {"x-strict-key": "k"}, count=2)
+    check([o[0] for o in out] == [500, 500],
+          f"global: failureModeDeny answers 500 when the service is late ({[o[0] for o in out]})")
+    time.sleep(0.5)  # lets the access log flush the lines
+    check("response_code=500 response_flags=RLSE" in wp.log(),
+          "the access log shows the 500 with response flag RLSE")
     # The service goes away: fail open, each request within the timeout.
     rls.terminate()
     rls.wait(5)
@@ -326,7 +345,7 @@ def run_checks(env, wp, cl, rls, rls_bin, args):
               f"EnvoyFilter response_headers_to_add and x-ratelimit-* on the 429 ({h})")
     dump = wp.config_dump()
     names = [p.get("name", "") for p in dump.get("rateLimits", [])]
-    check(len(names) == 4 and any(n.startswith("EnvoyFilter demo/filter-local-ratelimit") for n in names),
+    check(len(names) == 5 and any(n.startswith("EnvoyFilter demo/filter-local-ratelimit") for n in names),
           f"/config_dump lists the rate limit policies ({names})")
     finding = [f for f in dump.get("findings", []) if "some_future_field" in f]
     check(bool(finding) and ".yaml:" in finding[0],
