@@ -35,7 +35,7 @@ BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
 CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 EXAMPLE = os.path.join(ROOT, "tools", "examples", "api-access-policy.yaml")
 PY = "/usr/bin/python3"
-API = "10.96.0.60"
+API, DB = "10.96.0.60", "10.96.0.61"
 FAILURES = []
 
 AUDIT = """apiVersion: security.istio.io/v1
@@ -57,6 +57,16 @@ spec:
   targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
   action: DENY
   rules: [{to: [{operation: {paths: ["/health"]}}]}]
+"""
+
+TCP_ALLOW = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: db-tcp, namespace: demo}
+spec:
+  targetRefs: [{kind: Service, group: "", name: db}]
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/demo/sa/frontend"]}}]
+    to: [{operation: {ports: ["9000"]}}]
 """
 
 BAD = """apiVersion: security.istio.io/v1
@@ -119,23 +129,31 @@ def main():
         prom = env.pod(1, "prometheus", sa="prometheus", ns="monitoring",
                        labels={"app": "prometheus"})
         api = env.pod(2, "api-1", sa="api", labels={"app": "api"},
-                      services={"demo/api.demo.svc.cluster.local": {80: 8080}})
+                      services={"demo/api.demo.svc.cluster.local": {80: 8080, 9000: 9000},
+                                "demo/db.demo.svc.cluster.local": {9000: 9000}})
         wp = WaypointPod(env, node=2)
         env.service("api", vip=API, extra=wp.use(),
                     ports=[{"port": 80, "targetPort": 8080, "appProtocol": "http",
-                            "name": "http"}])
+                            "name": "http"},
+                           {"port": 9000, "targetPort": 9000, "appProtocol": "tcp",
+                            "name": "tcp"}])
+        env.service("db", vip=DB, extra=wp.use(),
+                    ports=[{"port": 9000, "targetPort": 9000, "appProtocol": "tcp",
+                            "name": "tcp"}])
         b = topo.spawn(api.ns, [PY, BACKEND, "--name", "api-1", "--namespace", "demo",
-                                "--http", "8080"])
+                                "--http", "8080", "--tcp", "9000"])
         topo.wait_line(b, "ready", timeout=15)
-        env.extra_docs = [example, AUDIT, DRY_RUN]
+        env.extra_docs = [example, AUDIT, DRY_RUN, TCP_ALLOW]
         env.start()
         wp.start()
         try:
             run_checks(topo, env, wp, frontend, prom, example)
         finally:
             wp.stop()
-            if FAILURES:
+            if FAILURES or os.environ.get("AUTHZ_DEBUG"):
                 print("---- waypoint log (tail) ----\n" + "\n".join(wp.log().splitlines()[-60:]))
+            if os.environ.get("AUTHZ_DEBUG"):
+                print("\n".join(l for l in wp.log().splitlines() if "access" in l and "method=" not in l))
             env.cleanup()
     print(f"{len(FAILURES)} failure(s)" if FAILURES else "all waypoint authz checks passed",
           flush=True)
@@ -156,6 +174,8 @@ def run_checks(topo, env, wp, frontend, prom, example):
         (frontend, "GET", "/api/v1/admin/keys", {}, 403,
          "frontend GET /api/v1/admin/keys (DENY by path beats the ALLOW)"),
         (frontend, "GET", "/api/v2/users", {}, 403, "frontend GET /api/v2/users (no rule)"),
+        (frontend, "GET", "/api/v1/x/../admin/keys", {}, 403,
+         "frontend GET /api/v1/x/../admin/keys (dot segments resolved before the DENY)"),
         (prom, "GET", "/health", {}, 200, "monitoring GET /health"),
         (prom, "GET", "/metrics", {}, 200, "monitoring GET /metrics"),
         (prom, "DELETE", "/health", {}, 403, "monitoring DELETE /health"),
@@ -169,6 +189,21 @@ def run_checks(topo, env, wp, frontend, prom, example):
             ok = ok and body == "RBAC: access denied"
         check(ok, f"{what} → {want} (got {status} {body[:40]!r})")
 
+    # Keep-alive: each request is decided on its own, and a local 403 leaves
+    # the connection usable (exactly one answer per request).
+    text = wp.metrics()
+    before = metric_sum(text, "ambit_waypoint_rbac_denied_total")
+    r = client(topo, frontend, "http1-keepalive", "--url", f"http://{API}/api/v1/users",
+               "--count", "20", "--method", "DELETE")
+    r2 = client(topo, frontend, "http1-keepalive", "--url", f"http://{API}/api/v1/users",
+                "--count", "20")
+    after = metric_sum(wp.metrics(), "ambit_waypoint_rbac_denied_total")
+    check(r.get("statuses") == {"403": 20} and r.get("connections") == 1 and
+          r2.get("statuses") == {"200": 20} and after - before == 20,
+          f"keep-alive: 20 DELETE → 403 on one connection, 20 GET → 200, 20 denials counted "
+          f"({r.get('statuses')}, {r.get('connections')} conn, {r2.get('statuses')}, "
+          f"{after - before})")
+
     # 2. h2c streams are decided one by one.
     r = client(topo, frontend, "h2-concurrent", "--url", f"http://{API}/api/v1/users",
                "--count", "20", "--streams", "5", "--method", "DELETE")
@@ -176,6 +211,18 @@ def run_checks(topo, env, wp, frontend, prom, example):
     r = client(topo, frontend, "h2-concurrent", "--url", f"http://{API}/api/v1/users",
                "--count", "20", "--streams", "5")
     check(r.get("statuses") == {"200": 20}, f"h2c: 20 GET streams → 200 ({r.get('statuses')})")
+
+    # TCP: the waypoint-wide ALLOW has only HTTP rules, which istiod drops
+    # from a TCP chain; db-tcp (ports 9000, frontend) allows frontend only.
+    # api's DENY has only HTTP fields: on TCP it denies every connection.
+    r = client(topo, frontend, "tcp-line", "--addr", f"{DB}:9000")
+    check(r.get("ok") is True, f"frontend TCP to db:9000 is relayed (db-tcp rule) ({r})")
+    r = client(topo, prom, "tcp-line", "--addr", f"{DB}:9000")
+    check(r.get("pod") is None and r.get("echoed") == 0,
+          f"monitoring TCP to db:9000 is closed (no rule allows it) ({r})")
+    r = client(topo, frontend, "tcp-line", "--addr", f"{API}:9000")
+    check(r.get("pod") is None and r.get("echoed") == 0,
+          f"frontend TCP to api:9000 is closed (an HTTP-only DENY denies all TCP) ({r})")
 
     # 3. AUDIT and dry-run: logged, counted, not enforced.
     log = wp.log()[mark:]
@@ -188,12 +235,16 @@ def run_checks(topo, env, wp, frontend, prom, example):
     denied_none = metric_sum(text, "ambit_waypoint_rbac_denied_total", policy="")
     allowed = metric_sum(text, "ambit_waypoint_rbac_allowed_total",
                          policy="demo/api-access-policy")
-    check(denied_admin == 1 and denied_none >= 27 and allowed >= 25,
+    # Denied: 6 table rows + 20 keep-alive + 20 h2c + 1 TCP without a matching
+    # ALLOW; the DENY: 2 table rows + 1 TCP. Exactly one count per request.
+    check(denied_admin == 3 and denied_none == 47 and allowed >= 45,
           f"denials counted by policy (api-deny-admin {denied_admin}, no ALLOW matched "
           f"{denied_none}); allowed {allowed}")
     check(metric_sum(text, "istio_requests_total", reporter="waypoint", response_code="403",
-                     response_flags="RBAC") >= 28,
-          "istio_requests_total carries response_flags RBAC on the 403s")
+                     response_flags="RBAC") == 48 and
+          metric_sum(text, "istio_tcp_connections_closed_total", response_flags="RBAC") == 2,
+          "istio_requests_total carries response_flags RBAC on the 403s, istio_tcp_* on the "
+          "closed connection")
     check(metric_sum(text, "ambit_waypoint_rbac_audit_total", policy="demo/api-audit") >= 1 and
           metric_sum(text, "ambit_waypoint_rbac_shadow_total", result="denied",
                      policy="demo/dry-deny-health") >= 1,

@@ -23,4 +23,9 @@ inline constexpr std::string_view kRbacFlag = "RBAC";
 std::optional<LocalReply> AuthorizeRequest(const Downstream& d, const FilterRequest& req,
                                            RequestInfo& info);
 
+// The same policies for a connection relayed as TCP: false = close it.
+// HTTP-only rules read as istiod programs a TCP filter chain (authz.h
+// AuthzRule::http).
+bool AuthorizeConnection(const Downstream& d);
+
 }  // namespace ambit::waypoint

@@ -88,6 +88,7 @@ bool Hit(const AuthzTest& t, const AuthzRequest& r, bool* present) {
 }
 
 bool TestMatches(const AuthzTest& t, const AuthzRequest& r) {
+  if (r.tcp && IsHttpAttr(t.attr)) return true;  // only reached for DENY-like rules
   bool present = false;
   const bool hit = Hit(t, r, &present);
   return t.negative ? !hit : hit;
@@ -123,7 +124,64 @@ const AuthzPolicy* FirstMatch(const AuthzConfig& cfg, const std::vector<uint32_t
   return nullptr;
 }
 
+// "." or ".." (0, 1 or 2), with %2e standing for a dot.
+int DotSegment(std::string_view seg) {
+  int dots = 0;
+  while (!seg.empty()) {
+    if (seg.front() == '.') {
+      seg.remove_prefix(1);
+    } else if (seg.size() >= 3 && seg[0] == '%' && seg[1] == '2' && (seg[2] == 'e' || seg[2] == 'E')) {
+      seg.remove_prefix(3);
+    } else {
+      return 0;
+    }
+    if (++dots > 2) return 0;
+  }
+  return dots;
+}
+
 }  // namespace
+
+std::string_view AuthzPath(std::string_view path, std::string* scratch) {
+  path = path.substr(0, path.find('?'));
+  if (path.find('.') == std::string_view::npos && path.find('%') == std::string_view::npos) {
+    return path;
+  }
+  // Split into segments after the leading '/', drop "." and pop on "..".
+  std::vector<std::string_view> segs;
+  bool changed = false;
+  std::string_view rest = path;
+  const bool absolute = rest.starts_with('/');
+  if (absolute) rest.remove_prefix(1);
+  bool trailing = false;  // a dot segment at the end keeps a trailing '/'
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view seg = rest.substr(0, slash);
+    const int dots = DotSegment(seg);
+    const bool last = slash == std::string_view::npos;
+    if (dots == 1) {
+      changed = true;
+      trailing = last;
+    } else if (dots == 2) {
+      changed = true;
+      if (!segs.empty()) segs.pop_back();
+      trailing = last;
+    } else {
+      segs.push_back(seg);
+      trailing = false;
+    }
+    if (last) break;
+    rest.remove_prefix(slash + 1);
+  }
+  if (!changed) return path;
+  scratch->clear();
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (absolute || i > 0) scratch->push_back('/');
+    scratch->append(segs[i]);
+  }
+  if (trailing || scratch->empty()) scratch->push_back('/');
+  return *scratch;
+}
 
 bool AuthzString::Matches(std::string_view s) const {
   switch (kind) {
@@ -154,8 +212,21 @@ const AuthzSet& AuthzConfig::For(const mesh::Service* service) const {
   return it == by_service.end() ? waypoint_wide : it->second;
 }
 
+bool IsHttpAttr(AuthzAttr a) {
+  switch (a) {
+    case AuthzAttr::kHost:
+    case AuthzAttr::kMethod:
+    case AuthzAttr::kPath:
+    case AuthzAttr::kHeader:
+    case AuthzAttr::kRequestPrincipal: return true;
+    default: return false;
+  }
+}
+
 bool AuthzMatches(const AuthzPolicy& p, const AuthzRequest& r) {
+  const bool deny_like = p.action == AuthzAction::kDeny || p.action == AuthzAction::kCustom;
   for (const AuthzRule& rule : p.rules) {
+    if (r.tcp && rule.http && !deny_like) continue;
     if (RuleMatches(rule, r)) return true;
   }
   return false;

@@ -80,7 +80,13 @@ struct AuthzClause {
 };
 struct AuthzRule {
   std::vector<AuthzClause> clauses;  // AND
+  // Some test reads an HTTP attribute (hosts, methods, paths, headers,
+  // request principals). On a TCP connection istiod drops such a rule from
+  // ALLOW/AUDIT policies and drops just those fields from DENY ones (the
+  // stricter reading both times).
+  bool http = false;
 };
+bool IsHttpAttr(AuthzAttr a);
 
 enum class AuthzAction : uint8_t { kAllow, kDeny, kAudit, kCustom };
 std::string_view AuthzActionName(AuthzAction a);
@@ -113,6 +119,7 @@ struct AuthzRequest {
   uint16_t destination_port = 0;
   std::string_view method, path, authority;  // path without the query
   const RequestView::Headers* headers = nullptr;
+  bool tcp = false;  // a TCP connection (no HTTP attributes; see AuthzRule::http)
 };
 
 struct AuthzDecision {
@@ -155,6 +162,12 @@ struct AuthzConfig {
   const AuthzSet& For(const mesh::Service* service) const;
   bool empty() const { return policies.empty(); }
 };
+
+// The path policies see: without the query, dot segments ("." / ".." and
+// their %2e forms) resolved as RFC 3986 §5.2.4 does, like Envoy's path
+// normalization before its RBAC filter, so `/api/v1/../admin` is judged as
+// `/admin`. Returns a view of `path` when nothing changes, else of *scratch.
+std::string_view AuthzPath(std::string_view path, std::string* scratch);
 
 bool AuthzMatches(const AuthzPolicy& p, const AuthzRequest& r);
 AuthzDecision EvaluateAuthz(const AuthzConfig& cfg, const AuthzSet& set, const AuthzRequest& r);

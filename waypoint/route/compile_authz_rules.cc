@@ -319,6 +319,11 @@ std::optional<AuthzRule> CompileAuthzRule(const Doc& doc, const YAML::Node& rule
     }
   }
   if (!c.ok()) return std::nullopt;
+  for (const AuthzClause& cl : out.clauses) {
+    for (const AuthzMatch& m : cl.matches) {
+      for (const AuthzTest& t : m.tests) out.http = out.http || IsHttpAttr(t.attr);
+    }
+  }
   return out;
 }
 

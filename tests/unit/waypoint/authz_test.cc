@@ -521,3 +521,59 @@ TEST_CASE("authz invalid input: findings at file:line, the change is rejected") 
 }
 
 }  // namespace ambit::waypoint::route
+
+namespace ambit::waypoint::route {
+
+TEST_CASE("authz path: query dropped, dot segments resolved like Envoy's normalization") {
+  std::string s;
+  CHECK(AuthzPath("/api/v1/users?x=1", &s) == "/api/v1/users");
+  CHECK(AuthzPath("/api/v1/../admin", &s) == "/api/admin");
+  CHECK(AuthzPath("/api/v1/../../admin/x", &s) == "/admin/x");
+  CHECK(AuthzPath("/a/./b/.", &s) == "/a/b/");
+  CHECK(AuthzPath("/a/%2e%2E/b", &s) == "/b");
+  CHECK(AuthzPath("/a/.%2e", &s) == "/");
+  CHECK(AuthzPath("/../..", &s) == "/");
+  CHECK(AuthzPath("/x.json", &s) == "/x.json");
+  CHECK(AuthzPath("/a/...", &s) == "/a/...");
+  CHECK(AuthzPath("/a//b", &s) == "/a//b");  // Istio's default (BASE) keeps double slashes
+}
+
+TEST_CASE("authz on TCP: HTTP rules drop from ALLOW, HTTP fields drop from DENY") {
+  World w = Compile(Policy("allow", R"(  rules:
+  - to: [{operation: {paths: ["/api/*"]}}]
+  - from: [{source: {namespaces: ["demo"]}}]
+    to: [{operation: {ports: ["9000"]}}]
+)"));
+  Req q;
+  AuthzRequest r;
+  r.has_identity = true;
+  r.principal = q.principal;
+  r.ns = "demo";
+  r.destination_port = 9000;
+  r.tcp = true;
+  const AuthzSet& set = w.cfg().For(w.Svc("api"));
+  CHECK(EvaluateAuthz(w.cfg(), set, r).allow);  // rule 1 is L4 only
+  r.destination_port = 9001;
+  CHECK_FALSE(EvaluateAuthz(w.cfg(), set, r).allow);  // rule 0 (paths) never matches TCP
+  r.tcp = false;
+  r.path = "/api/x";
+  CHECK(EvaluateAuthz(w.cfg(), set, r).allow);
+
+  World deny = Compile(Policy("deny", R"(  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin"], ports: ["9000"]}}]
+)"));
+  AuthzRequest t;
+  t.tcp = true;
+  t.destination_port = 9000;
+  const AuthzSet& dset = deny.cfg().For(deny.Svc("api"));
+  CHECK_FALSE(EvaluateAuthz(deny.cfg(), dset, t).allow);  // the path is ignored: stricter
+  t.destination_port = 9001;
+  CHECK(EvaluateAuthz(deny.cfg(), dset, t).allow);
+  t.tcp = false;
+  t.destination_port = 9000;
+  t.path = "/other";
+  CHECK(EvaluateAuthz(deny.cfg(), dset, t).allow);
+}
+
+}  // namespace ambit::waypoint::route
