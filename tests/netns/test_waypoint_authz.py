@@ -17,6 +17,10 @@ and a dry-run policy:
     enforcing, and are counted;
   - /config_dump lists the bound policies;
   - an edit (allow DELETE) decides the next request within 1 s of the write;
+  - TCP connections: HTTP rules cannot allow them, an L4 rule can, an
+    HTTP-only DENY closes them all (istiod's TCP chain);
+  - the agent's L4 policy still applies at the backend hop; a selector-bound
+    L7 rule is reported as needing a waypoint;
   - an invalid policy is rejected with file:line; the last good one stays.
 """
 import argparse
@@ -67,6 +71,25 @@ spec:
   rules:
   - from: [{source: {principals: ["cluster.local/ns/demo/sa/frontend"]}}]
     to: [{operation: {ports: ["9000"]}}]
+"""
+
+# Selector-bound policies are the agent's, at the backend hop: an L4 ALLOW
+# that only admits the waypoint, and an L7-only DENY the agent cannot
+# enforce (reported as needing a waypoint; it denies nothing at L4).
+BACKEND_L4 = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: api-from-waypoint, namespace: demo}
+spec:
+  selector: {matchLabels: {app: api}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/demo/sa/waypoint"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: api-l7-on-pod, namespace: demo}
+spec:
+  selector: {matchLabels: {app: api}}
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/api/v1/users"]}}]}]
 """
 
 BAD = """apiVersion: security.istio.io/v1
@@ -143,11 +166,11 @@ def main():
         b = topo.spawn(api.ns, [PY, BACKEND, "--name", "api-1", "--namespace", "demo",
                                 "--http", "8080", "--tcp", "9000"])
         topo.wait_line(b, "ready", timeout=15)
-        env.extra_docs = [example, AUDIT, DRY_RUN, TCP_ALLOW]
+        env.extra_docs = [example, AUDIT, DRY_RUN, TCP_ALLOW, BACKEND_L4]
         env.start()
         wp.start()
         try:
-            run_checks(topo, env, wp, frontend, prom, example)
+            run_checks(topo, env, wp, frontend, prom, api, example)
         finally:
             wp.stop()
             if FAILURES or os.environ.get("AUTHZ_DEBUG"):
@@ -160,7 +183,7 @@ def main():
     return 1 if FAILURES else 0
 
 
-def run_checks(topo, env, wp, frontend, prom, example):
+def run_checks(topo, env, wp, frontend, prom, api, example):
     # 1. The acceptance table.
     table = [
         (frontend, "GET", "/api/v1/users", {}, 200, "frontend GET /api/v1/users"),
@@ -203,6 +226,24 @@ def run_checks(topo, env, wp, frontend, prom, example):
           f"keep-alive: 20 DELETE → 403 on one connection, 20 GET → 200, 20 denials counted "
           f"({r.get('statuses')}, {r.get('connections')} conn, {r2.get('statuses')}, "
           f"{after - before})")
+
+    # The agent's L4 policy still applies at the backend hop: the waypoint's
+    # identity passes api-from-waypoint, a pod-addressed request that skips
+    # the waypoint does not; the L7-only selector DENY is reported.
+    def direct():
+        c = http.client.HTTPConnection(api.ip, 8080, timeout=5)
+        try:
+            c.request("GET", "/api/v1/users")
+            return c.getresponse().status
+        except OSError as e:
+            return type(e).__name__
+        finally:
+            c.close()
+    got = in_netns(frontend.ns, direct)
+    check(got != 200, f"frontend straight to the api pod (no waypoint) is refused at L4 ({got})")
+    alog = env.log(2)
+    check("demo/api-l7-on-pod" in alog and "L7 rules need a waypoint" in alog,
+          "the agent reports the selector-bound L7 DENY as needing a waypoint")
 
     # 2. h2c streams are decided one by one.
     r = client(topo, frontend, "h2-concurrent", "--url", f"http://{API}/api/v1/users",
