@@ -240,8 +240,10 @@ def run_checks(topo, env, wp, frontend, prom, api, example):
         finally:
             c.close()
     got = in_netns(frontend.ns, direct)
-    check(got != 200, f"frontend straight to the api pod (no waypoint) is refused at L4 ({got})")
+    time.sleep(0.2)  # the agent's log line is written asynchronously
     alog = env.log(2)
+    check(got != 200 and "allow policies exist, but none allowed" in alog,
+          f"frontend straight to the api pod (no waypoint) is refused at L4 ({got})")
     check("demo/api-l7-on-pod" in alog and "L7 rules need a waypoint" in alog,
           "the agent reports the selector-bound L7 DENY as needing a waypoint")
 
