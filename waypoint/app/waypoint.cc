@@ -106,6 +106,13 @@ Status Waypoint::Init() {
   counters_.rbac_audit = &registry_->AddCounter(
       "ambit_waypoint_rbac_audit", "Requests an AUDIT AuthorizationPolicy matched (logged only)",
       {"policy"});
+  counters_.retries = &registry_->AddCounter(
+      "ambit_waypoint_retries",
+      "Upstream retries by cluster and event: retry (a retry was sent), success (the request "
+      "succeeded after retrying), limit_exceeded (retriable but no retries left, flag URX), "
+      "body_too_large (retriable but the body was too large to replay), timeout (the route's "
+      "timeout ended the retries)",
+      {"cluster", "event"});
   route_findings_ = &registry_->AddGauge(
       "ambit_config_findings",
       "Config findings of the last applied config (unsupported or invalid fields, conflicts), "
