@@ -109,7 +109,9 @@ void AuthzCompiler::BindOne(const Doc& doc, const YAML::Node& ref, const std::st
     sink_.Invalid(doc, ref, path + ": expected a map with kind and name");
     return;
   }
-  internal::ReportUnknownKeys(doc, ref, path, {"group", "kind", "name", "namespace"}, sink_);
+  if (!internal::RejectUnknownKeys(doc, ref, path, {"group", "kind", "name", "namespace"}, sink_)) {
+    return;
+  }
   const YAML::Node kind_n = Child(ref, "kind"), name_n = Child(ref, "name");
   if (!kind_n.IsScalar() || !name_n.IsScalar() || name_n.Scalar().empty()) {
     sink_.Invalid(doc, ref, path + ": kind and name are required");
@@ -200,11 +202,13 @@ AuthzCompiler::Binding AuthzCompiler::Bind(const Doc& doc, const YAML::Node& ref
 }
 
 void AuthzCompiler::Policy(const Doc& doc, bool dry_run) {
-  internal::ReportUnknownKeys(doc, doc.spec, "spec",
-                              {"selector", "targetRef", "targetRefs", "action", "provider", "rules"},
-                              sink_, "unknown field; the policy is not applied");
   const YAML::Node ref = Child(doc.spec, "targetRef"), refs = Child(doc.spec, "targetRefs");
   if (!Present(ref) && !Present(refs)) return;  // a workload policy: the agent's
+  if (!internal::RejectUnknownKeys(
+          doc, doc.spec, "spec",
+          {"selector", "targetRef", "targetRefs", "action", "provider", "rules"}, sink_)) {
+    return;
+  }
   if (Present(Child(doc.spec, "selector"))) {
     sink_.Invalid(doc, Child(doc.spec, "selector"),
                   "selector: only one of selector and targetRefs may be set");

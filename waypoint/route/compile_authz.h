@@ -48,6 +48,11 @@ struct Doc;
 // rules[i] → a rule; nullopt when the rule can never be evaluated safely
 // (the caller reported why). `deny_like`: DENY or CUSTOM (fallbacks must
 // match more); else fallbacks must match less.
+// Every key of map `n` not in `known` is an invalid finding ("field.key:
+// unknown field"): in a security policy an ignored typo could allow more.
+// Returns false when there was one.
+bool RejectUnknownKeys(const Doc& doc, const YAML::Node& n, std::string_view path,
+                       std::initializer_list<std::string_view> known, Sink& sink);
 std::optional<AuthzRule> CompileAuthzRule(const Doc& doc, const YAML::Node& rule,
                                           const std::string& path, bool deny_like, Sink& sink);
 }  // namespace internal

@@ -210,8 +210,7 @@ std::optional<AuthzMatch> RuleCompiler::Condition(const YAML::Node& n, const std
     Invalid(n, path + ": expected a map with a string 'key'");
     return std::nullopt;
   }
-  ReportUnknownKeys(doc_, n, path, {"key", "values", "notValues"}, sink_,
-                    "unknown field; ignored");
+  if (!RejectUnknownKeys(doc_, n, path, {"key", "values", "notValues"}, sink_)) ok_ = false;
   const YAML::Node key_n = Child(n, "key");
   const std::string key = key_n.Scalar();
   AuthzTest t;
@@ -281,7 +280,7 @@ std::optional<AuthzClause> RuleCompiler::Alternatives(const YAML::Node& list,
       Invalid(n, item + ": expected a map");
       continue;
     }
-    ReportUnknownKeys(doc_, n, item, {inner}, sink_, "unknown field; ignored");
+    if (!RejectUnknownKeys(doc_, n, item, {inner}, sink_)) ok_ = false;
     auto m = Element(Child(n, inner), Field(item, inner), fields);
     if (m) clause.matches.push_back(std::move(*m));
   }
@@ -289,6 +288,19 @@ std::optional<AuthzClause> RuleCompiler::Alternatives(const YAML::Node& list,
 }
 
 }  // namespace
+
+bool RejectUnknownKeys(const Doc& doc, const YAML::Node& n, std::string_view path,
+                       std::initializer_list<std::string_view> known, Sink& sink) {
+  if (!n.IsDefined() || !n.IsMap()) return true;
+  bool ok = true;
+  for (const auto& kv : n) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    sink.Invalid(doc, kv.first, Field(path, key) + ": unknown field");
+    ok = false;
+  }
+  return ok;
+}
 
 std::optional<AuthzRule> CompileAuthzRule(const Doc& doc, const YAML::Node& rule,
                                           const std::string& path, bool deny_like, Sink& sink) {
@@ -299,7 +311,7 @@ std::optional<AuthzRule> CompileAuthzRule(const Doc& doc, const YAML::Node& rule
     sink.Invalid(doc, rule, path + ": expected a map");
     return std::nullopt;
   }
-  ReportUnknownKeys(doc, rule, path, {"from", "to", "when"}, sink, "unknown field; ignored");
+  if (!RejectUnknownKeys(doc, rule, path, {"from", "to", "when"}, sink)) return std::nullopt;
   if (const YAML::Node from = Child(rule, "from"); Present(from)) {
     auto cl = c.Alternatives(from, Field(path, "from"), "source", kSourceFields);
     if (cl && !cl->matches.empty()) out.clauses.push_back(std::move(*cl));

@@ -498,6 +498,11 @@ TEST_CASE("authz invalid input: findings at file:line, the change is rejected") 
       {"  selector: {matchLabels: {app: x}}\n", "only one of selector and targetRefs"},
       {"  rules:\n  - to: [{operation: {verbs: [\"GET\"]}}]\n", "operation.verbs: unknown field"},
       {"  provider: {name: x}\n", "provider: only allowed with action CUSTOM"},
+      {"  rules:\n  - wehn: [{key: source.ip, values: [\"1.2.3.4\"]}]\n",
+       "rules[0].wehn: unknown field"},
+      {"  rules:\n  - when: [{key: source.ip, valus: [\"1.2.3.4\"]}]\n",
+       "rules[0].when[0].valus: unknown field"},
+      {"  rulez: []\n", "spec.rulez: unknown field"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.body);
