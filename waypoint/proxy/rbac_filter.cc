@@ -98,15 +98,15 @@ std::optional<LocalReply> AuthorizeRequest(const Downstream& d, const FilterRequ
   r.path = route::AuthzPath(req.path, &scratch);
   r.authority = req.authority;
   r.headers = req.headers;
-  const route::AuthzDecision dec =
-      Decide(d, *set, r, [&] { return fmt::format("{} {} {}", req.method, r.path, req.authority); });
+  const route::AuthzDecision dec = Decide(
+      d, *set, r, [&] { return fmt::format("{} {} {}", req.method, r.path, req.authority); });
   if (dec.allow) return std::nullopt;
   LocalReply reply;
   reply.status = 403;
   reply.body = "RBAC: access denied";
   reply.flag = std::string(kRbacFlag);
-  reply.details = fmt::format("rbac_access_denied_matched_policy[{}]",
-                              dec.policy ? dec.policy->key : "none");
+  reply.details =
+      fmt::format("rbac_access_denied_matched_policy[{}]", dec.policy ? dec.policy->key : "none");
   reply.grpc_status = kGrpcPermissionDenied;
   (void)info;  // the codec's Reply records flag and details from the reply
   return reply;

@@ -62,17 +62,23 @@ bool Hit(const AuthzTest& t, const AuthzRequest& r, bool* present) {
     case AuthzAttr::kNamespace:
       *present = r.has_identity;
       return r.has_identity && AnyString(t.strings, r.ns);
-    case AuthzAttr::kSourceIp: return AnyCidr(t.cidrs, r.source_ip);
-    case AuthzAttr::kRemoteIp: return AnyCidr(t.cidrs, r.remote_ip);
-    case AuthzAttr::kDestinationIp: return AnyCidr(t.cidrs, r.destination_ip);
+    case AuthzAttr::kSourceIp:
+      return AnyCidr(t.cidrs, r.source_ip);
+    case AuthzAttr::kRemoteIp:
+      return AnyCidr(t.cidrs, r.remote_ip);
+    case AuthzAttr::kDestinationIp:
+      return AnyCidr(t.cidrs, r.destination_ip);
     case AuthzAttr::kDestinationPort:
       for (uint16_t p : t.ports) {
         if (p == r.destination_port) return true;
       }
       return false;
-    case AuthzAttr::kHost: return AnyString(t.strings, r.authority);
-    case AuthzAttr::kMethod: return AnyString(t.strings, r.method);
-    case AuthzAttr::kPath: return AnyString(t.strings, r.path);
+    case AuthzAttr::kHost:
+      return AnyString(t.strings, r.authority);
+    case AuthzAttr::kMethod:
+      return AnyString(t.strings, r.method);
+    case AuthzAttr::kPath:
+      return AnyString(t.strings, r.path);
     case AuthzAttr::kHeader:
       if (r.headers == nullptr) {
         *present = false;
@@ -130,7 +136,8 @@ int DotSegment(std::string_view seg) {
   while (!seg.empty()) {
     if (seg.front() == '.') {
       seg.remove_prefix(1);
-    } else if (seg.size() >= 3 && seg[0] == '%' && seg[1] == '2' && (seg[2] == 'e' || seg[2] == 'E')) {
+    } else if (seg.size() >= 3 && seg[0] == '%' && seg[1] == '2' &&
+               (seg[2] == 'e' || seg[2] == 'E')) {
       seg.remove_prefix(3);
     } else {
       return 0;
@@ -185,23 +192,32 @@ std::string_view AuthzPath(std::string_view path, std::string* scratch) {
 
 bool AuthzString::Matches(std::string_view s) const {
   switch (kind) {
-    case Kind::kExact: return ignore_case ? base::EqualsIgnoreCase(s, value) : s == value;
+    case Kind::kExact:
+      return ignore_case ? base::EqualsIgnoreCase(s, value) : s == value;
     case Kind::kPrefix:
       return ignore_case ? base::StartsWithIgnoreCase(s, value) : s.starts_with(value);
-    case Kind::kSuffix: return ignore_case ? EndsWithIgnoreCase(s, value) : s.ends_with(value);
-    case Kind::kPresence: return !s.empty();
-    case Kind::kAny: return true;
-    case Kind::kNever: return false;
+    case Kind::kSuffix:
+      return ignore_case ? EndsWithIgnoreCase(s, value) : s.ends_with(value);
+    case Kind::kPresence:
+      return !s.empty();
+    case Kind::kAny:
+      return true;
+    case Kind::kNever:
+      return false;
   }
   return false;
 }
 
 std::string_view AuthzActionName(AuthzAction a) {
   switch (a) {
-    case AuthzAction::kAllow: return "ALLOW";
-    case AuthzAction::kDeny: return "DENY";
-    case AuthzAction::kAudit: return "AUDIT";
-    case AuthzAction::kCustom: return "CUSTOM";
+    case AuthzAction::kAllow:
+      return "ALLOW";
+    case AuthzAction::kDeny:
+      return "DENY";
+    case AuthzAction::kAudit:
+      return "AUDIT";
+    case AuthzAction::kCustom:
+      return "CUSTOM";
   }
   return "?";
 }
@@ -218,8 +234,10 @@ bool IsHttpAttr(AuthzAttr a) {
     case AuthzAttr::kMethod:
     case AuthzAttr::kPath:
     case AuthzAttr::kHeader:
-    case AuthzAttr::kRequestPrincipal: return true;
-    default: return false;
+    case AuthzAttr::kRequestPrincipal:
+      return true;
+    default:
+      return false;
   }
 }
 

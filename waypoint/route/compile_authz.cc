@@ -41,7 +41,8 @@ bool IsDryRun(const config::ResourceConfig& rc) {
 // Istio's canonical group: "" and "core" are the core group.
 std::string CanonicalGroup(std::string_view g) { return g.empty() ? "core" : std::string(g); }
 
-bool UsesWaypoint(const mesh::Snapshot& snap, const mesh::Service& svc, const mesh::Workload& self) {
+bool UsesWaypoint(const mesh::Snapshot& snap, const mesh::Service& svc,
+                  const mesh::Workload& self) {
   if (svc.waypoint && mesh::IsWaypointWorkload(snap, *svc.waypoint, self)) return true;
   for (const auto& w : svc.weighted_waypoints) {
     if (w.weight > 0 && mesh::IsWaypointWorkload(snap, w.destination, self)) return true;
@@ -130,13 +131,13 @@ void AuthzCompiler::BindOne(const Doc& doc, const YAML::Node& ref, const std::st
   };
   if (kind == "GatewayClass") {
     if (group != kGatewayGroup) return wrong_group(kGatewayGroup);
-    const bool waypoint_class =
-        std::find(std::begin(kWaypointClasses), std::end(kWaypointClasses), name) !=
-        std::end(kWaypointClasses);
+    const bool waypoint_class = std::find(std::begin(kWaypointClasses), std::end(kWaypointClasses),
+                                          name) != std::end(kWaypointClasses);
     if (!waypoint_class || doc.ns != options_.root_namespace) {
-      b->unbound.push_back(fmt::format("{}: only GatewayClass istio-waypoint from the root "
-                                       "namespace {} binds every waypoint",
-                                       what, options_.root_namespace));
+      b->unbound.push_back(
+          fmt::format("{}: only GatewayClass istio-waypoint from the root "
+                      "namespace {} binds every waypoint",
+                      what, options_.root_namespace));
       return;
     }
     b->waypoint_wide = true;
@@ -169,15 +170,17 @@ void AuthzCompiler::BindOne(const Doc& doc, const YAML::Node& ref, const std::st
       if (svc.name != name || svc.ns != doc.ns) continue;
       found = true;
       if (!UsesWaypoint(snap_, svc, self_)) {
-        b->unbound.push_back(fmt::format("{} {}/{} does not use this waypoint", kind, doc.ns, name));
+        b->unbound.push_back(
+            fmt::format("{} {}/{} does not use this waypoint", kind, doc.ns, name));
         continue;
       }
       b->services.push_back(&svc);
       b->names.push_back(fmt::format("{} {}/{}", kind, doc.ns, svc.hostname));
     }
     if (!found) {
-      sink_.Add(doc, ref, fmt::format("{}: no {} {} in namespace {}; binds nothing", path, kind,
-                                      name, doc.ns));
+      sink_.Add(
+          doc, ref,
+          fmt::format("{}: no {} {} in namespace {}; binds nothing", path, kind, name, doc.ns));
     }
     return;
   }
@@ -257,10 +260,16 @@ void AuthzCompiler::Policy(const Doc& doc, bool dry_run) {
 void AddTo(AuthzSet& set, const AuthzPolicy& p, uint32_t index) {
   std::vector<uint32_t>* list = nullptr;
   switch (p.action) {
-    case AuthzAction::kAllow: list = p.dry_run ? &set.dry_allow : &set.allow; break;
+    case AuthzAction::kAllow:
+      list = p.dry_run ? &set.dry_allow : &set.allow;
+      break;
     case AuthzAction::kDeny:
-    case AuthzAction::kCustom: list = p.dry_run ? &set.dry_deny : &set.deny; break;
-    case AuthzAction::kAudit: list = &set.audit; break;  // AUDIT only logs anyway
+    case AuthzAction::kCustom:
+      list = p.dry_run ? &set.dry_deny : &set.deny;
+      break;
+    case AuthzAction::kAudit:
+      list = &set.audit;
+      break;  // AUDIT only logs anyway
   }
   if (std::find(list->begin(), list->end(), index) == list->end()) list->push_back(index);
 }
@@ -302,7 +311,8 @@ AuthzCompileResult CompileAuthz(std::span<const config::ResourceConfig> resource
     if (std::find(std::begin(kApiVersions), std::end(kApiVersions), rc.api_version) ==
         std::end(kApiVersions)) {
       sink.AddRaw(rc, fmt::format("apiVersion '{}' is not security.istio.io/v1 or v1beta1; "
-                                  "not applied", rc.api_version));
+                                  "not applied",
+                                  rc.api_version));
       continue;
     }
     std::optional<Doc> doc = internal::LoadDoc(rc, sink);

@@ -38,11 +38,14 @@ constexpr FieldSpec kSourceFields[] = {
 };
 
 constexpr FieldSpec kOperationFields[] = {
-    {"hosts", AuthzAttr::kHost, false},     {"notHosts", AuthzAttr::kHost, true},
+    {"hosts", AuthzAttr::kHost, false},
+    {"notHosts", AuthzAttr::kHost, true},
     {"ports", AuthzAttr::kDestinationPort, false},
     {"notPorts", AuthzAttr::kDestinationPort, true},
-    {"methods", AuthzAttr::kMethod, false}, {"notMethods", AuthzAttr::kMethod, true},
-    {"paths", AuthzAttr::kPath, false},     {"notPaths", AuthzAttr::kPath, true},
+    {"methods", AuthzAttr::kMethod, false},
+    {"notMethods", AuthzAttr::kMethod, true},
+    {"paths", AuthzAttr::kPath, false},
+    {"notPaths", AuthzAttr::kPath, true},
 };
 
 constexpr std::string_view kNoJwt =
@@ -140,16 +143,20 @@ bool RuleCompiler::Values(const YAML::Node& values, const std::string& path, Aut
           sink_.Add(doc_, values[i],
                     fmt::format("{}: path templates ('{{*}}', '{{**}}') are not supported yet; "
                                 "'{}' is treated as matching {} (the stricter reading)",
-                                item, v, Strict(t->negative).kind == AuthzString::Kind::kAny
-                                             ? "every path"
-                                             : "no path"));
+                                item, v,
+                                Strict(t->negative).kind == AuthzString::Kind::kAny ? "every path"
+                                                                                    : "no path"));
           t->strings.push_back(Strict(t->negative));
           break;
         }
         t->strings.push_back(Wildcard(v, false));
         break;
-      case AuthzAttr::kHost: t->strings.push_back(Wildcard(v, true)); break;
-      default: t->strings.push_back(Wildcard(v, false)); break;
+      case AuthzAttr::kHost:
+        t->strings.push_back(Wildcard(v, true));
+        break;
+      default:
+        t->strings.push_back(Wildcard(v, false));
+        break;
     }
   }
   return true;
@@ -199,7 +206,8 @@ std::optional<AuthzMatch> RuleCompiler::Element(const YAML::Node& n, const std::
     } else if (!Values(kv.second, field, &t)) {
       continue;
     }
-    if (t.attr == AuthzAttr::kRequestPrincipal) sink_.Add(doc_, kv.first, field + ": " + std::string(kNoJwt));
+    if (t.attr == AuthzAttr::kRequestPrincipal)
+      sink_.Add(doc_, kv.first, field + ": " + std::string(kNoJwt));
     m.tests.push_back(std::move(t));
   }
   return m;
@@ -232,8 +240,9 @@ std::optional<AuthzMatch> RuleCompiler::Condition(const YAML::Node& n, const std
   } else if (key == "connection.sni") {
     t.attr = AuthzAttr::kSni;
     sink_.Add(doc_, key_n,
-              path + ".key: connection.sni: the waypoint reads plaintext HTTP inside HBONE, "
-                     "which has no SNI; values never match and notValues always do");
+              path +
+                  ".key: connection.sni: the waypoint reads plaintext HTTP inside HBONE, "
+                  "which has no SNI; values never match and notValues always do");
   } else if (key.starts_with("request.auth.")) {
     t.attr = AuthzAttr::kRequestPrincipal;
     sink_.Add(doc_, key_n, fmt::format("{}.key: {}: {}", path, key, kNoJwt));
