@@ -183,13 +183,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   // pooled stream the upstream closed meanwhile fails without a byte: such
   // a request (without a body) is sent once more on a fresh stream without
   // counting as a try.
-  const route::RetryPolicy& policy =
-      rr.route != nullptr ? rr.route->Retry() : route::IstioDefaultRetry();
-  std::optional<base::MonoTime> overall;
-  if (rr.route != nullptr && rr.route->timeout.count() > 0) {
-    overall = info.start + rr.route->timeout;
-  }
-  RetryState retry(policy, overall);
+  RetryState retry = RetryStateFor(rr, info.start);
   std::string replay;
   if (retry.may_retry() && !no_body && !head.upgrade) eo.replay = &replay;
   eo.loop = &w.loop();
