@@ -5,7 +5,8 @@
 //
 // Built once per config change on the control thread (compile_authz.cc),
 // published to the workers with the rest of WaypointState; EvaluateAuthz()
-// only reads it (no locks, no allocation).
+// only reads it (no locks; no allocation beyond one per-thread header list
+// that is reused, and AuthzPath() allocates only for paths with dot segments).
 //
 // Model: policy = OR of rules (zero rules never match); rule = AND of
 // clauses (zero clauses always match); clause = OR of matches (from[] /
