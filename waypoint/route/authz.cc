@@ -151,7 +151,9 @@ int DotSegment(std::string_view seg) {
 
 std::string_view AuthzPath(std::string_view path, std::string* scratch) {
   path = path.substr(0, path.find('?'));
-  if (path.find('.') == std::string_view::npos && path.find('%') == std::string_view::npos) {
+  // A dot segment starts right after a '/' (or at the start) with '.' or "%2".
+  if (!path.starts_with('.') && !path.starts_with("%2") &&
+      path.find("/.") == std::string_view::npos && path.find("/%2") == std::string_view::npos) {
     return path;
   }
   // Split into segments after the leading '/', drop "." and pop on "..".
