@@ -11,6 +11,7 @@ and a dry-run policy:
   - frontend GET /api/v1/users 200, DELETE 403, GET /metrics 403; an empty
     x-request-id 403 (the `when ... notValues [""]` rule); monitoring GET
     /health and /metrics 200; a DENY by path beats the ALLOW; h2c the same;
+    gRPC: PERMISSION_DENIED "RBAC: access denied";
   - a denial is `403 RBAC: access denied`, flag RBAC in istio_requests_total,
     counted in ambit_waypoint_rbac_denied_total{policy};
   - AUDIT and dry-run log (`rbac audit`, `rbac shadow denied`) without
@@ -71,6 +72,16 @@ spec:
   rules:
   - from: [{source: {principals: ["cluster.local/ns/demo/sa/frontend"]}}]
     to: [{operation: {ports: ["9000"]}}]
+"""
+
+GRPC_ALLOW = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: api-grpc, namespace: demo}
+spec:
+  targetRefs: [{kind: Service, group: "", name: api}]
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/demo/sa/frontend"]}}]
+    to: [{operation: {methods: ["POST"], paths: ["/echo.Echo/*"], ports: ["9090"]}}]
 """
 
 # Selector-bound policies are the agent's, at the backend hop: an L4 ALLOW
@@ -152,21 +163,25 @@ def main():
         prom = env.pod(1, "prometheus", sa="prometheus", ns="monitoring",
                        labels={"app": "prometheus"})
         api = env.pod(2, "api-1", sa="api", labels={"app": "api"},
-                      services={"demo/api.demo.svc.cluster.local": {80: 8080, 9000: 9000},
+                      services={"demo/api.demo.svc.cluster.local": {80: 8080, 9000: 9000,
+                                                                    9090: 9090},
                                 "demo/db.demo.svc.cluster.local": {9000: 9000}})
         wp = WaypointPod(env, node=2)
         env.service("api", vip=API, extra=wp.use(),
                     ports=[{"port": 80, "targetPort": 8080, "appProtocol": "http",
                             "name": "http"},
                            {"port": 9000, "targetPort": 9000, "appProtocol": "tcp",
-                            "name": "tcp"}])
+                            "name": "tcp"},
+                           {"port": 9090, "targetPort": 9090, "appProtocol": "grpc",
+                            "name": "grpc"}])
         env.service("db", vip=DB, extra=wp.use(),
                     ports=[{"port": 9000, "targetPort": 9000, "appProtocol": "tcp",
                             "name": "tcp"}])
         b = topo.spawn(api.ns, [PY, BACKEND, "--name", "api-1", "--namespace", "demo",
-                                "--http", "8080", "--tcp", "9000"])
+                                "--http", "8080", "--tcp", "9000",
+                                "--grpc", "9090"])
         topo.wait_line(b, "ready", timeout=15)
-        env.extra_docs = [example, AUDIT, DRY_RUN, TCP_ALLOW, BACKEND_L4]
+        env.extra_docs = [example, AUDIT, DRY_RUN, TCP_ALLOW, GRPC_ALLOW, BACKEND_L4]
         env.start()
         wp.start()
         try:
@@ -256,6 +271,17 @@ def run_checks(topo, env, wp, frontend, prom, api, example):
                "--count", "20", "--streams", "5")
     check(r.get("statuses") == {"200": 20}, f"h2c: 20 GET streams → 200 ({r.get('statuses')})")
 
+    # gRPC: a denial is grpc-status PERMISSION_DENIED (trailers-only).
+    r = client(topo, frontend, "grpc-unary", "--target", f"{API}:9090", "--count", "3")
+    check(r.get("codes") == {"OK": 3},
+          f"frontend gRPC Unary is allowed by api-grpc ({r.get('codes')})")
+    r = client(topo, prom, "grpc-unary", "--target", f"{API}:9090", "--count", "3",
+               "--expect-code", "PERMISSION_DENIED")
+    check(r.get("codes") == {"PERMISSION_DENIED": 3} and
+          r.get("details") == "RBAC: access denied",
+          f"monitoring gRPC Unary → PERMISSION_DENIED 'RBAC: access denied' ({r.get('codes')}, "
+          f"{r.get('details')!r})")
+
     # TCP: the waypoint-wide ALLOW has only HTTP rules, which istiod drops
     # from a TCP chain; db-tcp (ports 9000, frontend) allows frontend only.
     # api's DENY has only HTTP fields: on TCP it denies every connection.
@@ -280,9 +306,9 @@ def run_checks(topo, env, wp, frontend, prom, api, example):
     denied_none = metric_sum(text, "ambit_waypoint_rbac_denied_total", policy="")
     allowed = metric_sum(text, "ambit_waypoint_rbac_allowed_total",
                          policy="demo/api-access-policy")
-    # Denied: 6 table rows + 20 keep-alive + 20 h2c + 1 TCP without a matching
-    # ALLOW; the DENY: 2 table rows + 1 TCP. Exactly one count per request.
-    check(denied_admin == 3 and denied_none == 47 and allowed >= 45,
+    # Denied: 6 table rows + 20 keep-alive + 20 h2c + 3 gRPC + 1 TCP without a
+    # matching ALLOW; the DENY: 2 table rows + 1 TCP. One count per request.
+    check(denied_admin == 3 and denied_none == 50 and allowed >= 45,
           f"denials counted by policy (api-deny-admin {denied_admin}, no ALLOW matched "
           f"{denied_none}); allowed {allowed}")
     check(metric_sum(text, "istio_requests_total", reporter="waypoint", response_code="403",
