@@ -97,6 +97,7 @@ std::string Waypoint::ConfigDump() const {
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
   if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
+  out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;
   out["clusters"] = clusters;
   json findings = json::array();
