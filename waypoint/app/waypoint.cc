@@ -100,6 +100,8 @@ Status Waypoint::Init() {
                                 "Log lines dropped because the log queue was full",
                                 [] { return static_cast<double>(base::ProcessLogger().lines_dropped()); });
 
+  resilience_ = std::make_unique<ResilienceRegistry>(*registry_, control);
+
   RETURN_IF_ERROR(StartWorkers());
   RETURN_IF_ERROR(StartConfig());
   return StartAdmin();
@@ -197,6 +199,7 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   warnings_ = cfg.warnings;
   snapshot_ = snap;
   routes_ = routes.config;
+  resilience_table_ = resilience_->Build(*routes_);
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -273,6 +276,7 @@ void Waypoint::Publish() {
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
   st->routes = routes_;
+  st->resilience = resilience_table_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;

@@ -21,6 +21,7 @@
 #include "common/metrics/registry.h"
 #include "common/telemetry/tcp_metrics.h"
 #include "waypoint/app/flags.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
@@ -74,6 +75,8 @@ class Waypoint {
   std::optional<identity::Identity> identity_;
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
+  std::unique_ptr<ResilienceRegistry> resilience_;  // circuit breakers, outlier state
+  std::shared_ptr<const ResilienceTable> resilience_table_;  // of routes_
   std::vector<route::Finding> route_findings_list_;   // of the applied config
   std::set<std::string> route_findings_logged_;
   std::map<std::string, int64_t> route_finding_kinds_;

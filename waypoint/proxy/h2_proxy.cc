@@ -12,6 +12,7 @@
 #include "common/http2/session_stream.h"
 #include "common/http2/stream_transport.h"
 #include "common/io/event.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http_common.h"
@@ -155,7 +156,11 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   info.authority = get(":authority");
   info.user_agent = get("user-agent");
   info.grpc = base::StartsWithIgnoreCase(get("content-type"), "application/grpc");
-  auto finish = [&] { w.requests().Record(w.index(), info, w.loop().Now()); };
+  ClusterGuard guard;  // circuit-breaker slots and the outlier report (below)
+  auto finish = [&] {
+    guard.Finish();
+    w.requests().Record(w.index(), info, w.loop().Now());
+  };
 
   // The route step: a local answer, or the cluster and the request edits.
   const RouteResult rr =
@@ -191,6 +196,16 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   }
   if (rr.kind == RouteResult::Kind::kLocal) {
     const LocalReply reply = rr.reply;
+    co_await SendLocal(*ds, info, reply, &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
+  // Circuit breaking (DestinationRule connectionPool): past a limit, 503 UO
+  // at once.
+  guard = co_await AdmitRequest(ClusterRuntimeFor(d, rr), false, &info, w.loop(), &scope);
+  if (guard.overflow()) {
+    const LocalReply reply = ClusterGuard::OverflowReply();
     co_await SendLocal(*ds, info, reply, &scope);
     finish();
     (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});

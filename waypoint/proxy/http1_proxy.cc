@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/base/log.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http1_exchange.h"
@@ -87,6 +88,16 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     const LocalReply reply = rr.reply;
     co_return co_await Reply(d, down, info, reply, no_body);
   }
+  // Circuit breaking (DestinationRule connectionPool): past a limit, 503 UO
+  // at once. The guard also reports the outcome to outlier detection.
+  ClusterGuard guard =
+      co_await AdmitRequest(ClusterRuntimeFor(d, rr), true, &info, w.loop(), d.scope);
+  if (guard.overflow()) {
+    const LocalReply reply = ClusterGuard::OverflowReply();
+    co_return co_await Reply(d, down, info, reply, no_body);
+  }
+  UpstreamOptions upstream_options = w.options().upstream;
+  if (auto ct = guard.connect_timeout()) upstream_options.connect_timeout = *ct;
   ExchangeOptions eo;
   if (rr.route != nullptr) {
     ApplyHeaderOps(rr.route->request_headers, head.headers);
@@ -152,7 +163,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     if (reused) {
       up = std::move(*pooled);
     } else {
-      auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream,
+      auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, upstream_options,
                                         d.scope);
       if (!opened.ok()) {
         const LocalReply reply = UpstreamConnectFailure(opened.status());
@@ -228,7 +239,8 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       down.Abort();  // the client must not take a cut response for a whole one
     }
     w.requests().Record(w.index(), info, w.loop().Now());
-    if (r.upstream_reusable) w.http1_pool().Put(std::move(up));
+    ++up.requests;
+    if (r.upstream_reusable && guard.MayReuse(up.requests)) w.http1_pool().Put(std::move(up));
     co_return r.downstream_reusable && !w.draining();
   }
   const LocalReply reply =

@@ -40,6 +40,7 @@ struct UpstreamConn {
   std::string endpoint;                    // UpstreamEndpoint::Key()
   std::string live_key;                    // UpstreamEndpoint::LiveKey()
   base::MonoTime idle_since{};
+  uint32_t requests = 0;  // served on it (DestinationRule maxRequestsPerConnection)
   // False once the peer ended or reset the tunnel (a closed keep-alive).
   bool Alive() const;
 };

@@ -1,0 +1,212 @@
+#include "waypoint/proxy/circuit_breaker.h"
+
+#include <fmt/format.h>
+
+namespace ambit::waypoint {
+
+namespace {
+
+// Takes one unit of `n` when it stays within `limit`.
+bool TakeSlot(std::atomic<uint32_t>& n, uint32_t limit) {
+  uint32_t cur = n.load(std::memory_order_relaxed);
+  do {
+    if (cur >= limit) return false;
+  } while (!n.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void Give(std::atomic<uint32_t>& n) { n.fetch_sub(1, std::memory_order_relaxed); }
+
+bool HasFlag(std::string_view flags, std::string_view f) {
+  size_t at = 0;
+  while (at <= flags.size()) {
+    const size_t end = std::min(flags.find(',', at), flags.size());
+    if (flags.substr(at, end - at) == f) return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+// A pending request re-checks for a free connection this often: the one
+// that frees it may be on another worker's thread, and a short sleep keeps
+// this free of cross-thread wake-ups.
+constexpr base::Duration kPendingRecheck = std::chrono::milliseconds(1);
+
+}  // namespace
+
+Admission TryAdmit(BreakerCounters& c, const route::ConnectionPoolPolicy& p, bool http1) {
+  if (!TakeSlot(c.requests, p.max_requests)) return Admission::kOverflow;
+  if (!http1 || TakeSlot(c.connections, p.max_connections)) return Admission::kAdmitted;
+  if (TakeSlot(c.pending, p.max_pending_requests)) return Admission::kPending;
+  Give(c.requests);
+  return Admission::kOverflow;
+}
+
+bool TryConnection(BreakerCounters& c, const route::ConnectionPoolPolicy& p) {
+  return TakeSlot(c.connections, p.max_connections);
+}
+
+ResilienceRegistry::ResilienceRegistry(metrics::Registry& registry, size_t shard)
+    : shard_(shard),
+      pending_overflow_(&registry.AddCounter(
+          "ambit_waypoint_upstream_rq_pending_overflow",
+          "Requests answered 503 UO by a cluster's circuit breakers (http2MaxRequests, "
+          "maxConnections with http1MaxPendingRequests), by cluster",
+          {"cluster"})),
+      retry_overflow_(&registry.AddCounter(
+          "ambit_waypoint_upstream_rq_retry_overflow",
+          "Retries not made because the cluster's maxRetries were in flight, by cluster",
+          {"cluster"})),
+      ejections_(&registry.AddCounter("ambit_waypoint_outlier_ejections",
+                                      "Endpoints ejected by outlier detection, by cluster",
+                                      {"cluster"})),
+      ejected_(&registry.AddGauge("ambit_waypoint_outlier_ejected_endpoints",
+                                  "Endpoints currently ejected by outlier detection, by cluster",
+                                  {"cluster"})) {}
+
+std::shared_ptr<const ResilienceTable> ResilienceRegistry::Build(
+    const route::RouteConfig& routes) {
+  auto t = std::make_shared<ResilienceTable>();
+  for (const auto& [name, policy] : routes.policies) {
+    if (!policy.connection_pool && !policy.outlier_detection) continue;
+    ClusterRuntime rt;
+    rt.name = name;
+    if (policy.connection_pool) rt.pool = *policy.connection_pool;
+    rt.outlier = policy.outlier_detection;
+    const ClusterRuntime* old = current_ != nullptr ? current_->Find(name) : nullptr;
+    if (old != nullptr) {
+      rt.counters = old->counters;
+      rt.detector = old->detector;
+    } else {
+      rt.counters = std::make_shared<BreakerCounters>();
+      rt.counters->pending_overflow = pending_overflow_->Get(shard_, {name});
+      rt.counters->retry_overflow = retry_overflow_->Get(shard_, {name});
+    }
+    if (rt.outlier && rt.detector == nullptr) {
+      rt.detector = std::make_shared<OutlierDetector>(OutlierDetector::Metrics{
+          ejections_->Get(shard_, {name}), ejected_->Get(shard_, {name}), name});
+    }
+    if (!rt.outlier) rt.detector = nullptr;  // removed: its ejections end with it
+    t->clusters.emplace(name, std::move(rt));
+  }
+  current_ = t;
+  return t;
+}
+
+ClusterGuard& ClusterGuard::operator=(ClusterGuard&& o) noexcept {
+  if (this == &o) return *this;
+  Finish();
+  counters_ = std::move(o.counters_);
+  detector_ = std::move(o.detector_);
+  outlier_ = o.outlier_;
+  info_ = o.info_;
+  loop_ = o.loop_;
+  overflow_ = o.overflow_;
+  holds_request_ = std::exchange(o.holds_request_, false);
+  holds_connection_ = std::exchange(o.holds_connection_, false);
+  reported_ = std::exchange(o.reported_, true);
+  retries_held_ = std::exchange(o.retries_held_, 0);
+  max_retries_ = o.max_retries_;
+  max_per_conn_ = o.max_per_conn_;
+  connect_timeout_ = o.connect_timeout_;
+  o.info_ = nullptr;
+  return *this;
+}
+
+LocalReply ClusterGuard::OverflowReply() {
+  return {503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+          "UO", "upstream_reset_before_response_started{overflow}", 14};
+}
+
+bool ClusterGuard::TryAcquireRetry() {
+  if (counters_ == nullptr) return true;  // no DestinationRule: Istio's unlimited default
+  if (!TakeSlot(counters_->retries, max_retries_)) {
+    if (counters_->retry_overflow != nullptr) counters_->retry_overflow->Inc();
+    return false;
+  }
+  ++retries_held_;
+  return true;
+}
+
+void ClusterGuard::ReleaseRetry() {
+  if (counters_ == nullptr || retries_held_ == 0) return;
+  --retries_held_;
+  Give(counters_->retries);
+}
+
+void ClusterGuard::ReportTry(const RequestInfo& info, base::MonoTime now) {
+  reported_ = true;
+  if (detector_ == nullptr || !outlier_ || info.upstream_host.empty()) return;
+  using R = OutlierDetector::Result;
+  const std::string_view f = info.response_flags;
+  R r = R::kSuccess;
+  if (HasFlag(f, flags::kUpstreamConnectFailure) || HasFlag(f, flags::kUpstreamReset)) {
+    r = R::kLocalConnect;
+  } else if (HasFlag(f, flags::kUpstreamTimeout)) {
+    r = R::kLocalTimeout;
+  } else if (info.response_code >= 500) {
+    r = R::kServerError;
+  } else if (info.response_code == 0) {
+    return;  // the client went away first: says nothing about the endpoint
+  }
+  detector_->Report(*outlier_, info.upstream_host, r, info.response_code, now);
+}
+
+void ClusterGuard::Finish() {
+  if (!reported_ && info_ != nullptr && loop_ != nullptr) ReportTry(*info_, loop_->Now());
+  reported_ = true;
+  if (counters_ == nullptr) return;
+  while (retries_held_ > 0) ReleaseRetry();
+  if (holds_connection_) Give(counters_->connections);
+  if (holds_request_) Give(counters_->requests);
+  holds_connection_ = holds_request_ = false;
+}
+
+io::Task<ClusterGuard> AdmitRequest(const ClusterRuntime* rt, bool http1, const RequestInfo* info,
+                                    io::Loop& loop, io::CancelScope* scope) {
+  ClusterGuard g;
+  if (rt == nullptr) co_return g;
+  g.counters_ = rt->counters;
+  g.detector_ = rt->detector;
+  g.outlier_ = rt->outlier;
+  g.max_retries_ = rt->pool.max_retries;
+  g.max_per_conn_ = rt->pool.max_requests_per_connection;
+  g.connect_timeout_ = rt->pool.connect_timeout;
+  g.info_ = info;
+  g.loop_ = &loop;
+  BreakerCounters& c = *rt->counters;
+  const Admission a = TryAdmit(c, rt->pool, http1);
+  if (a == Admission::kOverflow) {
+    g.overflow_ = true;
+    g.reported_ = true;  // never reached an endpoint
+    if (c.pending_overflow != nullptr) c.pending_overflow->Inc();
+    co_return g;
+  }
+  g.holds_request_ = true;
+  if (a == Admission::kAdmitted) {
+    g.holds_connection_ = http1;
+    co_return g;
+  }
+  // Pending: wait for a connection slot, at most the connect timeout.
+  const base::Duration wait =
+      rt->pool.connect_timeout.value_or(std::chrono::seconds(10));
+  const base::MonoTime until = loop.Now() + wait;
+  bool got = false;
+  while (!got) {
+    if (loop.Now() >= until) break;
+    Status slept = co_await loop.Sleep(kPendingRecheck, {.scope = scope});
+    if (!slept.ok()) break;  // the request went away
+    got = TryConnection(c, rt->pool);
+  }
+  Give(c.pending);
+  if (!got) {
+    g.overflow_ = true;
+    g.reported_ = true;
+    if (c.pending_overflow != nullptr) c.pending_overflow->Inc();
+    co_return g;  // Finish gives the request slot back
+  }
+  g.holds_connection_ = true;
+  co_return g;
+}
+
+}  // namespace ambit::waypoint
