@@ -40,7 +40,9 @@ void OutlierDetector::MaybeEject(const route::OutlierPolicy& p, Host& h, base::M
   h.c5xx = h.cgw = h.clocal = 0;  // the next ejection needs a new run of errors
   RefreshAll(p, now);
   const size_t seen = endpoints_.load(std::memory_order_relaxed);
-  const size_t n = std::max<size_t>(seen, 1);
+  // The cluster's size as the picker saw it (the endpoints reported on, if
+  // it never did).
+  const size_t n = std::max<size_t>(seen > 0 ? seen : hosts_.size(), 1);
   const size_t out = ejected_.load(std::memory_order_relaxed);
   // Envoy's check: the share ejected after this one stays within the cap.
   if ((out + 1) * 100 > static_cast<size_t>(p.max_ejection_percent) * n) {
