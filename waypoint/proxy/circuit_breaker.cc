@@ -82,6 +82,9 @@ std::shared_ptr<const ResilienceTable> ResilienceRegistry::Build(
       rt.counters->pending_overflow = pending_overflow_->Get(shard_, {name});
       rt.counters->retry_overflow = retry_overflow_->Get(shard_, {name});
     }
+    // A changed outlierDetection starts afresh, as Envoy's rebuilt cluster
+    // does; an unchanged one keeps its ejections across the reload.
+    if (old != nullptr && old->outlier != rt.outlier) rt.detector = nullptr;
     if (rt.outlier && rt.detector == nullptr) {
       rt.detector = std::make_shared<OutlierDetector>(OutlierDetector::Metrics{
           ejections_->Get(shard_, {name}), ejected_->Get(shard_, {name}), name});

@@ -11,7 +11,7 @@
 // counters and the outlier state of a cluster survive config changes (the
 // same objects are carried into the next table by cluster name), so a
 // request admitted under one config releases its slot correctly under the
-// next.
+// next. A changed outlierDetection starts with no ejections.
 #pragma once
 
 #include <atomic>

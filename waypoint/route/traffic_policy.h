@@ -69,6 +69,7 @@ struct OutlierPolicy {
   // Below this share of non-ejected endpoints, ejection is ignored (panic;
   // Envoy's healthy_panic_threshold). Istio's default 0 never panics.
   uint32_t min_health_percent = 0;
+  bool operator==(const OutlierPolicy&) const = default;
 };
 
 // One cluster's effective policy. A field left unset keeps Envoy's default
