@@ -285,6 +285,9 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
       break;
     }
     down.Consume(res.consumed);
+    // The end of a bodyless request answered locally (the exchange, which
+    // otherwise reads it, never ran): not a new request.
+    if (res.event == Event::kComplete) continue;
     http1::RequestHead head = parser.TakeRequest();
     if (!co_await ServeRequest(d, down, parser, std::move(head))) break;
   }
