@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace ambit::waypoint {
 
 namespace {
@@ -27,12 +29,24 @@ bool HasFlag(std::string_view flags, std::string_view f) {
   return false;
 }
 
-// A pending request re-checks for a free connection this often: the one
-// that frees it may be on another worker's thread, and a short sleep keeps
-// this free of cross-thread wake-ups.
-constexpr base::Duration kPendingRecheck = std::chrono::milliseconds(1);
-
 }  // namespace
+
+void BreakerCounters::ReleaseConnection() {
+  Give(connections);
+  WakeOne();
+}
+
+void BreakerCounters::WakeOne() {
+  Waiter w;
+  {
+    std::lock_guard lock(mu);
+    if (waiters.empty()) return;
+    w = std::move(waiters.front());
+    waiters.pop_front();
+  }
+  // The event belongs to the waiter's loop: set it there.
+  w.loop->Post([wake = std::move(w.wake)] { wake->Set(); });
+}
 
 Admission TryAdmit(BreakerCounters& c, const route::ConnectionPoolPolicy& p, bool http1) {
   if (!TakeSlot(c.requests, p.max_requests)) return Admission::kOverflow;
@@ -160,7 +174,7 @@ void ClusterGuard::Finish() {
   reported_ = true;
   if (counters_ == nullptr) return;
   while (retries_held_ > 0) ReleaseRetry();
-  if (holds_connection_) Give(counters_->connections);
+  if (holds_connection_) counters_->ReleaseConnection();
   if (holds_request_) Give(counters_->requests);
   holds_connection_ = holds_request_ = false;
 }
@@ -190,23 +204,46 @@ io::Task<ClusterGuard> AdmitRequest(const ClusterRuntime* rt, bool http1, const 
     g.holds_connection_ = http1;
     co_return g;
   }
-  // Pending: wait for a connection slot, at most the connect timeout.
-  const base::Duration wait =
-      rt->pool.connect_timeout.value_or(std::chrono::seconds(10));
+  // Pending: wait for a connection slot, at most the connect timeout. The
+  // check and the registration happen under the lock a releaser takes after
+  // giving its slot back, so no wake-up is lost.
+  const base::Duration wait = rt->pool.connect_timeout.value_or(std::chrono::seconds(10));
   const base::MonoTime until = loop.Now() + wait;
   bool got = false;
   while (!got) {
-    if (loop.Now() >= until) break;
-    Status slept = co_await loop.Sleep(kPendingRecheck, {.scope = scope});
-    if (!slept.ok()) break;  // the request went away
-    got = TryConnection(c, rt->pool);
+    auto wake = std::make_shared<io::Event>(loop);
+    {
+      std::lock_guard lock(c.mu);
+      got = TryConnection(c, rt->pool);
+      if (!got) c.waiters.push_back({&loop, wake});
+    }
+    if (got) break;
+    const base::Duration left = until - loop.Now();
+    Status woke = absl::DeadlineExceededError("pending request waited too long");
+    if (left > base::Duration::zero()) {
+      woke = co_await wake->Wait({.scope = scope, .timeout = left});
+    }
+    if (woke.ok()) continue;  // a slot freed: try for it
+    bool still_queued = false;
+    {
+      std::lock_guard lock(c.mu);
+      auto it = std::find_if(c.waiters.begin(), c.waiters.end(),
+                             [&](const BreakerCounters::Waiter& x) { return x.wake == wake; });
+      still_queued = it != c.waiters.end();
+      if (still_queued) c.waiters.erase(it);
+    }
+    // Woken just as it gave up: pass the freed slot's wake-up on.
+    if (!still_queued) c.WakeOne();
+    break;  // timed out, or the request went away
   }
   Give(c.pending);
   if (!got) {
     g.overflow_ = true;
     g.reported_ = true;
     if (c.pending_overflow != nullptr) c.pending_overflow->Inc();
-    co_return g;  // Finish gives the request slot back
+    Give(c.requests);
+    g.holds_request_ = false;
+    co_return g;
   }
   g.holds_connection_ = true;
   co_return g;

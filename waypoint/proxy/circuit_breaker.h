@@ -16,6 +16,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +25,7 @@
 
 #include "common/base/clock.h"
 #include "common/io/cancel.h"
+#include "common/io/event.h"
 #include "common/io/loop.h"
 #include "common/io/task.h"
 #include "common/metrics/registry.h"
@@ -41,6 +44,18 @@ struct BreakerCounters {
   std::atomic<uint32_t> retries{0};
   metrics::Counter* pending_overflow = nullptr;  // any UO answer (Envoy's name)
   metrics::Counter* retry_overflow = nullptr;
+
+  // Pending requests waiting for a connection slot, oldest first; a freed
+  // slot wakes the oldest on its own worker's loop (Loop::Post).
+  struct Waiter {
+    io::Loop* loop = nullptr;
+    std::shared_ptr<io::Event> wake;  // created and set on `loop`
+  };
+  std::mutex mu;
+  std::deque<Waiter> waiters;  // mu
+  // Gives a connection slot back and wakes the oldest waiter.
+  void ReleaseConnection();
+  void WakeOne();  // mu not held
 };
 
 // One cluster with a DestinationRule policy, as of one config.
@@ -132,8 +147,8 @@ class ClusterGuard {
 // Admits a request to cluster `rt` (null: no DestinationRule, no limits).
 // `http1`: the upstream is HTTP/1.1, so the request needs a connection of
 // its own; past maxConnections it waits (as one of at most
-// http1MaxPendingRequests) for one to free up, at most the cluster's
-// connectTimeout (10s unset). `info` must outlive the guard; its final
+// http1MaxPendingRequests, in arrival order) for one to free up, at most the
+// cluster's connectTimeout (10s unset), then overflows. `info` must outlive the guard; its final
 // state is the outcome outlier detection sees.
 io::Task<ClusterGuard> AdmitRequest(const ClusterRuntime* rt, bool http1, const RequestInfo* info,
                                     io::Loop& loop, io::CancelScope* scope);

@@ -207,3 +207,58 @@ TEST_CASE("outlier filter keeps ejected endpoints out of the picker") {
   OutlierFilter later(d, p, t0 + seconds(30));
   CHECK_FALSE(later.Begin(2));
 }
+
+TEST_CASE("a pending request gets the connection a finished one frees; past connectTimeout it overflows") {
+  auto loop = ambit::io::Loop::Create();
+  REQUIRE(loop.ok());
+  ambit::io::Loop& l = **loop;
+  ClusterRuntime rt;
+  rt.name = "c";
+  rt.pool = Pool(1, 1, route::kUnlimited);
+  rt.pool.connect_timeout = std::chrono::milliseconds(300);
+  rt.counters = std::make_shared<BreakerCounters>();
+  ClusterGuard first = l.BlockOn(AdmitRequest(&rt, true, nullptr, l, nullptr));
+  REQUIRE_FALSE(first.overflow());
+  CHECK(rt.counters->connections == 1);
+  // The busy request ends 30ms from now; the pending one takes over.
+  l.Spawn([](ambit::io::Loop& lp, ClusterGuard* g) -> ambit::io::Task<void> {
+    (void)co_await lp.Sleep(std::chrono::milliseconds(30));
+    g->Finish();
+  }(l, &first));
+  const auto t0 = l.Now();
+  ClusterGuard second = l.BlockOn(AdmitRequest(&rt, true, nullptr, l, nullptr));
+  CHECK_FALSE(second.overflow());
+  CHECK(l.Now() - t0 >= std::chrono::milliseconds(25));
+  CHECK(l.Now() - t0 < std::chrono::milliseconds(250));
+  CHECK(rt.counters->connections == 1);
+  CHECK(rt.counters->pending == 0);
+  // Nobody frees this one: the wait ends at connectTimeout with UO.
+  const auto t1 = l.Now();
+  ClusterGuard third = l.BlockOn(AdmitRequest(&rt, true, nullptr, l, nullptr));
+  CHECK(third.overflow());
+  CHECK(l.Now() - t1 >= std::chrono::milliseconds(290));
+  CHECK(rt.counters->requests == 1);
+  CHECK(rt.counters->pending == 0);
+  CHECK(rt.counters->waiters.empty());
+  second.Finish();
+  CHECK(rt.counters->requests == 0);
+  CHECK(rt.counters->connections == 0);
+}
+
+TEST_CASE("maxRetries: retry slots per cluster, released with the request") {
+  auto loop = ambit::io::Loop::Create();
+  REQUIRE(loop.ok());
+  ClusterRuntime rt;
+  rt.pool.max_retries = 1;
+  rt.counters = std::make_shared<BreakerCounters>();
+  ClusterGuard a = (*loop)->BlockOn(AdmitRequest(&rt, false, nullptr, **loop, nullptr));
+  ClusterGuard b = (*loop)->BlockOn(AdmitRequest(&rt, false, nullptr, **loop, nullptr));
+  CHECK(a.TryAcquireRetry());
+  CHECK_FALSE(b.TryAcquireRetry());
+  a.Finish();
+  CHECK(b.TryAcquireRetry());
+  b.ReleaseRetry();
+  CHECK(rt.counters->retries == 0);
+  ClusterGuard none;  // no DestinationRule: unlimited
+  CHECK(none.TryAcquireRetry());
+}
