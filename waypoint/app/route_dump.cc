@@ -144,6 +144,22 @@ json RouteJson(const route::Route& r) {
   if (r.timeout.count() > 0) {
     j["timeout"] = fmt::format("{}s", std::chrono::duration<double>(r.timeout).count());
   }
+  {
+    // Envoy's route.retry_policy, as the waypoint applies it.
+    const route::RetryPolicy& rp = r.Retry();
+    nlohmann::json retry = {{"num_retries", rp.num_retries},
+                            {"retry_on", rp.RetryOnText()},
+                            {"source", rp.is_default ? "istio default" : rp.source}};
+    if (!rp.status_codes.empty()) retry["retriable_status_codes"] = rp.status_codes;
+    if (rp.per_try_timeout.count() > 0) {
+      retry["per_try_timeout"] =
+          fmt::format("{}s", std::chrono::duration<double>(rp.per_try_timeout).count());
+    }
+    retry["backoff_base_interval"] =
+        fmt::format("{}s", std::chrono::duration<double>(rp.backoff_base).count());
+    if (rp.retry_remote_localities) retry["retry_remote_localities"] = true;
+    j["retry_policy"] = std::move(retry);
+  }
   if (r.fault) {
     json f = json::object();
     if (r.fault->delay.count() > 0) {

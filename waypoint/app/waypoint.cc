@@ -92,6 +92,13 @@ Status Waypoint::Init() {
       "cluster_not_found, direct_response, redirect, mirror_sent, mirror_skipped_body, "
       "mirror_failed, fault_delay, fault_abort)",
       {"outcome"});
+  counters_.retries = &registry_->AddCounter(
+      "ambit_waypoint_retries",
+      "Upstream retries by cluster and event: retry (a retry was sent), success (the request "
+      "succeeded after retrying), limit_exceeded (retriable but no retries left, flag URX), "
+      "body_too_large (retriable but the body was too large to replay), timeout (the route's "
+      "timeout ended the retries)",
+      {"cluster", "event"});
   route_findings_ = &registry_->AddGauge(
       "ambit_config_findings",
       "Config findings of the last applied config (unsupported or invalid fields, conflicts), "

@@ -151,26 +151,27 @@ void ClusterGuard::ReleaseRetry() {
   Give(counters_->retries);
 }
 
-void ClusterGuard::ReportTry(const RequestInfo& info, base::MonoTime now) {
-  reported_ = true;
-  if (detector_ == nullptr || !outlier_ || info.upstream_host.empty()) return;
+void ClusterGuard::ReportTry(const std::string& host, int status, std::string_view f,
+                             base::MonoTime now) {
+  if (detector_ == nullptr || !outlier_ || host.empty()) return;
   using R = OutlierDetector::Result;
-  const std::string_view f = info.response_flags;
   R r = R::kSuccess;
   if (HasFlag(f, flags::kUpstreamConnectFailure) || HasFlag(f, flags::kUpstreamReset)) {
     r = R::kLocalConnect;
   } else if (HasFlag(f, flags::kUpstreamTimeout)) {
     r = R::kLocalTimeout;
-  } else if (info.response_code >= 500) {
+  } else if (status >= 500) {
     r = R::kServerError;
-  } else if (info.response_code == 0) {
+  } else if (status == 0) {
     return;  // the client went away first: says nothing about the endpoint
   }
-  detector_->Report(*outlier_, info.upstream_host, r, info.response_code, now);
+  detector_->Report(*outlier_, host, r, status, now);
 }
 
 void ClusterGuard::Finish() {
-  if (!reported_ && info_ != nullptr && loop_ != nullptr) ReportTry(*info_, loop_->Now());
+  if (!reported_ && info_ != nullptr && loop_ != nullptr) {
+    ReportTry(info_->upstream_host, info_->response_code, info_->response_flags, loop_->Now());
+  }
   reported_ = true;
   if (counters_ == nullptr) return;
   while (retries_held_ > 0) ReleaseRetry();

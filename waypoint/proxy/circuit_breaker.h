@@ -114,10 +114,13 @@ class ClusterGuard {
   // left to the retry code).
   bool TryAcquireRetry();
   void ReleaseRetry();
-  // One try's result (for retries: each try reports; Finish then reports
-  // nothing more). `info` gives the endpoint and the outcome.
-  void ReportTry(const RequestInfo& info, base::MonoTime now);
-  // Releases the slots and reports `info`'s outcome unless a try already did.
+  // The outcome of a try that is being retried, for outlier detection:
+  // the endpoint (ip:port), the status it answered (or the local reply's)
+  // and the response flags (UF, UR, UT: local-origin failures). The final
+  // try is reported by Finish from the request's RequestInfo.
+  void ReportTry(const std::string& host, int status, std::string_view flags,
+                 base::MonoTime now);
+  // Releases the slots and reports the request's final outcome.
   void Finish();
   // maxRequestsPerConnection: whether an HTTP/1.1 upstream that has served
   // `served` requests may go back to the pool.

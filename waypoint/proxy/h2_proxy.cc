@@ -17,6 +17,7 @@
 #include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/mirror.h"
+#include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
@@ -113,33 +114,57 @@ io::Task<void> SendLocal(SessionStream& ds, RequestInfo& info, const LocalReply&
   ds.CloseWrite();
 }
 
-// Copies the body (and trailers) of `from` onto `to`; with `tee`, the body
-// bytes are also kept there up to kMaxMirrorBody (*overflow past it).
+// A bounded copy of a body as it is forwarded (a mirror's, a retry's).
+struct BodyTee {
+  std::string* buf = nullptr;  // null: no copy
+  size_t limit = 0;
+  bool overflow = false;       // the body outgrew `limit` (the copy is dropped)
+  void Add(std::span<const std::byte> b) {
+    if (buf == nullptr || overflow) return;
+    if (buf->size() + b.size() > limit) {
+      overflow = true;
+      buf->clear();
+      return;
+    }
+    buf->append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+};
+
+// Copies the body (and trailers) of `from` onto `to`, each chunk also into
+// the tees once it was written and consumed (so a cancelled write leaves
+// the copies and `from` in step: a retry resumes where the copy ends).
+// *from_failed tells a failure of `from` from one of `to`.
 io::Task<Status> PumpBody(SessionStream& from, SessionStream& to, uint64_t* bytes,
-                          io::CancelScope* scope, std::string* tee = nullptr,
-                          bool* overflow = nullptr) {
+                          io::CancelScope* scope, BodyTee* tee_a = nullptr,
+                          BodyTee* tee_b = nullptr, bool* from_failed = nullptr) {
   for (;;) {
     auto chunk = co_await from.Peek({.scope = scope});
-    if (!chunk.ok()) co_return chunk.status();
+    if (!chunk.ok()) {
+      if (from_failed != nullptr) *from_failed = !scope->cancelled();
+      co_return chunk.status();
+    }
     if (chunk->empty()) {
       if (from.trailers().has_value()) co_return to.SendTrailers(*from.trailers());
       to.CloseWrite();
       co_return absl::OkStatus();
     }
     const size_t n = chunk->size();
-    if (tee != nullptr && !*overflow) {
-      if (tee->size() + n > kMaxMirrorBody) {
-        *overflow = true;
-        tee->clear();
-      } else {
-        tee->append(reinterpret_cast<const char*>(chunk->data()), n);
-      }
-    }
     Status st = co_await to.Write(*chunk, {.scope = scope});
     if (!st.ok()) co_return st;
+    if (tee_a != nullptr) tee_a->Add(*chunk);
+    if (tee_b != nullptr) tee_b->Add(*chunk);
     from.Consume(n);
     *bytes += n;
   }
+}
+
+// Answers a request stream locally, accounts it and waits for the stream
+// to close (bounded).
+io::Task<void> AnswerLocal(Worker& w, SessionStream& ds, RequestInfo& info, const LocalReply& r,
+                           io::CancelScope* scope) {
+  co_await SendLocal(ds, info, r, scope);
+  w.requests().Record(w.index(), info, w.loop().Now());
+  (void)co_await ds.AwaitClosed({.timeout = std::chrono::seconds(5)});
 }
 
 io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H2Headers headers) {
@@ -225,7 +250,6 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors = ChooseMirrors(d, rr.route);
   std::shared_ptr<MirrorCopy> copy;
-  bool copy_overflow = false;
   if (!mirrors.empty()) {
     copy = std::make_shared<MirrorCopy>();
     copy->h2 = true;
@@ -236,126 +260,232 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     }
   }
 
-  auto ep = PickRoutedEndpoint(d, rr);
-  if (!ep) {
-    const LocalReply reply = NoHealthyUpstream();  // named: see http1_proxy.cc Reply
-    co_await SendLocal(*ds, info, reply, &scope);
-    finish();
-    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
-    co_return;
-  }
-  info.upstream_host = ep->address.ToString();
-  info.upstream_workload = ep->workload;
-  std::unique_ptr<SessionStream> us;
-  Status failure;
-  for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
-    auto session = co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope);
-    if (!session.ok()) {
-      failure = session.status();
-      break;
+  // The try loop (retry.h): a try that fails in a way the route's retry
+  // policy covers — no connection, a reset or refused stream, a per-try
+  // timeout, a retriable response head (held back, never forwarded) — is
+  // tried again after a backoff, on another endpoint when there is one,
+  // with the body kept so far sent first.
+  RetryState retry = RetryStateFor(rr, info.start);
+  std::string replay;
+  BodyTee replay_tee{.buf = retry.may_retry() ? &replay : nullptr, .limit = kMaxRetryBody};
+  BodyTee mirror_tee{.buf = copy != nullptr ? &copy->body : nullptr, .limit = kMaxMirrorBody};
+  const std::string cluster = RequestCluster(info);
+  std::string avoid;
+  for (;;) {
+    auto ep = PickRoutedEndpoint(d, rr, avoid);
+    if (!ep) {
+      const LocalReply reply = NoHealthyUpstream();  // named: see http1_proxy.cc Reply
+      co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
     }
-    auto opened = (*session)->OpenRequest(up_headers, false);
-    if (opened.ok()) {
-      us = std::move(*opened);
-    } else {
-      failure = opened.status();  // a session that just went away: once more
-    }
-  }
-  if (us == nullptr) {
-    const LocalReply reply = UpstreamConnectFailure(failure);
-    co_await SendLocal(*ds, info, reply, &scope);
-    finish();
-    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
-    co_return;
-  }
-  // Request body (and trailers) up while the response comes down.
-  auto request = [&]() -> io::Task<Status> {
-    Status st = co_await PumpBody(*ds, *us, &info.bytes_received, &scope,
-                                  mirrors.empty() ? nullptr : &copy->body, &copy_overflow);
-    if (!st.ok() && !scope.cancelled()) us->Reset(http2::kH2Cancel);
-    if (!mirrors.empty()) {
-      if (st.ok() && !copy_overflow) {
-        SendMirrors(d, mirrors, copy);
-      } else if (copy_overflow) {
-        w.CountRoute("mirror_skipped_body");
+    retry.StartTry();
+    info.attempts = retry.tries();
+    info.upstream_host = ep->address.ToString();
+    info.upstream_workload = ep->workload;
+    TryResult failed;
+    LocalReply failure;
+    bool try_failed = false, held = false, limit_hit = false, body_too_large = false;
+    int held_status = 0;
+    std::unique_ptr<SessionStream> us;
+    Status open_failure;
+    for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
+      auto session = co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope);
+      if (!session.ok()) {
+        open_failure = session.status();
+        break;
+      }
+      auto opened = (*session)->OpenRequest(up_headers, false);
+      if (opened.ok()) {
+        us = std::move(*opened);
+      } else {
+        open_failure = opened.status();  // a session that just went away: once more
       }
     }
-    co_return st;
-  };
-  auto response = [&]() -> io::Task<Status> {
-    auto h = co_await us->AwaitHeaders({.scope = &scope});
-    if (!h.ok()) {
-      if (scope.cancelled()) co_return h.status();
-      LocalReply r = base::ReasonOf(h.status()) == base::ErrorReason::kStreamRefused
-                         ? UpstreamConnectFailure(h.status())
-                         : UpstreamResetBeforeHeaders(h.status());
-      co_await SendLocal(*ds, info, r, &scope);
-      co_return h.status();
-    }
-    const std::string* status = http2::FindHeader(*h, ":status");
-    info.response_code = status != nullptr ? std::atoi(status->c_str()) : 0;
-    if (const std::string* g = http2::FindHeader(*h, "grpc-status")) info.grpc_status = *g;
-    // A response that ended with its headers (gRPC trailers-only) ends the
-    // same way downstream.
-    // (Only when no body byte came: HEADERS, DATA and END_STREAM may all be
-    // in by the time this resumes, and the body must not be dropped.)
-    const bool ended =
-        us->end_received() && !us->trailers().has_value() && us->bytes_received() == 0;
-    H2Headers down_headers = ResponseHeadersOf(*h);
-    for (const route::HeaderOps* ops : response_ops) ApplyHeaderOps(*ops, down_headers);
-    Status st = ds->Respond(info.response_code, std::move(down_headers), ended);
-    if (!st.ok() || ended) co_return st;
-    st = co_await PumpBody(*us, *ds, &info.bytes_sent, &scope);
-    if (const auto& t = us->trailers(); t.has_value()) {
-      if (const std::string* g = http2::FindHeader(*t, "grpc-status")) info.grpc_status = *g;
-    }
-    if (!st.ok() && !scope.cancelled()) {
-      info.response_flags = std::string(flags::kUpstreamReset);
-      info.details = std::string(st.message());
-      ds->Reset(http2::kH2InternalError);
-    }
-    co_return st;
-  };
-  // The route's timeout cancels both directions; the client then gets 504
-  // (gRPC DEADLINE_EXCEEDED) or, mid-response, a reset stream.
-  const base::Duration timeout = rr.route != nullptr ? rr.route->timeout : base::Duration::zero();
-  bool timed_out = false;
-  io::CancelScope timer_scope;
-  auto exchange = [&]() -> io::Task<std::pair<Status, Status>> {
-    auto [a, b] = co_await io::WhenAll(request(), response());
-    timer_scope.Cancel();
-    co_return std::pair<Status, Status>(a, b);
-  };
-  auto timer = [&]() -> io::Task<void> {
-    if (timeout <= base::Duration::zero()) co_return;
-    Status slept = co_await w.loop().SleepUntil(info.start + timeout, {.scope = &timer_scope});
-    if (slept.ok() && !timer_scope.cancelled()) {
-      timed_out = true;
-      scope.Cancel();
-    }
-  };
-  auto [statuses, unused] = co_await io::WhenAll(exchange(), timer());
-  (void)unused;
-  auto [req_st, resp_st] = statuses;
-  if (timed_out) {
-    us->Reset(http2::kH2Cancel);
-    io::CancelScope reply_scope;
-    if (info.response_code == 0) {
-      const LocalReply reply = UpstreamTimeout();
-      co_await SendLocal(*ds, info, reply, &reply_scope);
+    bool downstream_failed = false, timed_out = false;
+    if (us == nullptr) {
+      try_failed = true;
+      failed.outcome = TryOutcome::kConnectFailure;
+      failure = UpstreamConnectFailure(open_failure);
     } else {
-      info.response_flags = std::string(flags::kUpstreamTimeout);
-      info.details = "upstream_response_timeout";
-      ds->Reset(http2::kH2Cancel);
+      io::CancelScope try_scope, timer_scope;
+      // Request body (and trailers) up while the response comes down; a
+      // retry sends the kept part first.
+      auto request = [&]() -> io::Task<Status> {
+        if (!replay.empty()) {
+          Status st = co_await us->Write(std::as_bytes(std::span(replay.data(), replay.size())),
+                                         {.scope = &try_scope});
+          if (!st.ok()) co_return st;
+        }
+        Status st = co_await PumpBody(*ds, *us, &info.bytes_received, &try_scope, &replay_tee,
+                                      mirrors.empty() ? nullptr : &mirror_tee,
+                                      &downstream_failed);
+        if (!st.ok() && !try_scope.cancelled()) us->Reset(http2::kH2Cancel);
+        if (!mirrors.empty()) {
+          if (st.ok() && !mirror_tee.overflow) {
+            SendMirrors(d, mirrors, copy);
+            mirrors.clear();
+          } else if (mirror_tee.overflow) {
+            w.CountRoute("mirror_skipped_body");
+            mirrors.clear();
+          }
+        }
+        co_return st;
+      };
+      auto response = [&]() -> io::Task<Status> {
+        auto h = co_await us->AwaitHeaders({.scope = &try_scope});
+        if (!h.ok()) {
+          if (try_scope.cancelled() || downstream_failed) co_return h.status();
+          const bool refused = base::ReasonOf(h.status()) == base::ErrorReason::kStreamRefused;
+          try_failed = true;
+          failed.outcome = refused ? TryOutcome::kRefusedStream : TryOutcome::kReset;
+          failure = refused ? UpstreamConnectFailure(h.status())
+                            : UpstreamResetBeforeHeaders(h.status());
+          try_scope.Cancel();  // the request side stops too
+          co_return h.status();
+        }
+        const std::string* status = http2::FindHeader(*h, ":status");
+        const int code = status != nullptr ? std::atoi(status->c_str()) : 0;
+        const std::string* grpc = http2::FindHeader(*h, "grpc-status");
+        TryResult t{.outcome = TryOutcome::kResponse, .status = code,
+                    .grpc_status = ParseGrpcStatus(grpc),
+                    .rate_limited = http2::FindHeader(*h, "x-envoy-ratelimited") != nullptr};
+        auto decision = retry.Decide(t, !replay_tee.overflow);
+        // DestinationRule maxRetries: without a retry slot this response stands.
+        guard.ReleaseRetry();
+        if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+          decision = RetryState::Decision::kNotRetriable;
+        }
+        if (decision == RetryState::Decision::kRetry) {
+          held_status = code;
+          held = true;  // not forwarded: tried again
+          us->Reset(http2::kH2Cancel);
+          try_scope.Cancel();
+          co_return absl::OkStatus();
+        }
+        limit_hit = decision == RetryState::Decision::kLimitExceeded;
+        body_too_large = decision == RetryState::Decision::kNotReplayable;
+        info.response_code = code;
+        if (grpc != nullptr) info.grpc_status = *grpc;
+        // A response that ended with its headers (gRPC trailers-only) ends the
+        // same way downstream.
+        // (Only when no body byte came: HEADERS, DATA and END_STREAM may all be
+        // in by the time this resumes, and the body must not be dropped.)
+        const bool ended =
+            us->end_received() && !us->trailers().has_value() && us->bytes_received() == 0;
+        H2Headers down_headers = ResponseHeadersOf(*h);
+        for (const route::HeaderOps* ops : response_ops) ApplyHeaderOps(*ops, down_headers);
+        Status st = ds->Respond(info.response_code, std::move(down_headers), ended);
+        if (!st.ok() || ended) co_return st;
+        st = co_await PumpBody(*us, *ds, &info.bytes_sent, &try_scope);
+        if (const auto& tr = us->trailers(); tr.has_value()) {
+          if (const std::string* g = http2::FindHeader(*tr, "grpc-status")) info.grpc_status = *g;
+        }
+        if (!st.ok() && !try_scope.cancelled()) {
+          info.response_flags = std::string(flags::kUpstreamReset);
+          info.details = std::string(st.message());
+          ds->Reset(http2::kH2InternalError);
+        }
+        co_return st;
+      };
+      // The try's deadline (the route's timeout, or the per-try one when it
+      // ends first) cancels both directions.
+      const std::optional<base::MonoTime> deadline = retry.TryDeadline(w.loop().Now());
+      auto exchange = [&]() -> io::Task<std::pair<Status, Status>> {
+        auto [a, b] = co_await io::WhenAll(request(), response());
+        timer_scope.Cancel();
+        co_return std::pair<Status, Status>(a, b);
+      };
+      auto timer = [&]() -> io::Task<void> {
+        if (!deadline) co_return;
+        Status slept = co_await w.loop().SleepUntil(*deadline, {.scope = &timer_scope});
+        if (slept.ok() && !timer_scope.cancelled()) {
+          timed_out = true;
+          try_scope.Cancel();
+        }
+      };
+      auto [statuses, unused] = co_await io::WhenAll(exchange(), timer());
+      (void)unused;
+      auto [req_st, resp_st] = statuses;
+      if (timed_out && !held) {
+        us->Reset(http2::kH2Cancel);
+        if (info.response_code != 0) {  // mid-response: the client sees a reset stream
+          info.response_flags = std::string(flags::kUpstreamTimeout);
+          info.details = "upstream_response_timeout";
+          ds->Reset(http2::kH2Cancel);
+          finish();
+          (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+          co_return;
+        }
+        if (retry.OverallExpired(w.loop().Now())) {
+          if (retry.tries() > 1) w.CountRetry(cluster, retry_event::kTimeout);
+          const LocalReply reply = UpstreamTimeout();
+          io::CancelScope reply_scope;
+          co_return co_await AnswerLocal(w, *ds, info, reply, &reply_scope);
+        }
+        try_failed = true;
+        failed.outcome = TryOutcome::kPerTryTimeout;
+        failure = UpstreamTimeout();
+      } else if (downstream_failed && info.response_code == 0) {
+        info.response_flags = std::string(flags::kDownstreamReset);
+        us->Reset(http2::kH2Cancel);
+        finish();
+        (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+        co_return;
+      } else if (!held && !try_failed) {
+        // The response went downstream (a request side failing after it
+        // finished is benign).
+        if (!req_st.ok() && info.response_code == 0) {
+          info.response_flags = std::string(flags::kDownstreamReset);
+          us->Reset(http2::kH2Cancel);
+        }
+        (void)resp_st;
+        if (limit_hit) {
+          AddResponseFlag(info, flags::kRetryLimitExceeded);
+          w.CountRetry(cluster, retry_event::kLimitExceeded);
+        } else if (body_too_large) {
+          w.CountRetry(cluster, retry_event::kBodyTooLarge);
+        } else if (retry.tries() > 1) {
+          w.CountRetry(cluster, retry_event::kSuccess);
+        }
+        finish();
+        (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+        co_return;
+      }
     }
-  } else if (!req_st.ok() && resp_st.ok() && info.response_flags == flags::kNone) {
-    // The response finished; the request side failing afterwards is benign.
-  } else if (!req_st.ok() && info.response_code == 0) {
-    info.response_flags = std::string(flags::kDownstreamReset);
-    us->Reset(http2::kH2Cancel);
+    // The try failed (or its response was held back): again, or answer.
+    RetryState::Decision decision =
+        held ? RetryState::Decision::kRetry : retry.Decide(failed, !replay_tee.overflow);
+    if (!held) {
+      // DestinationRule maxRetries: without a retry slot the failure stands.
+      guard.ReleaseRetry();
+      if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+        decision = RetryState::Decision::kNotRetriable;
+      }
+    }
+    // A try that is retried still tells outlier detection how it went.
+    if (decision == RetryState::Decision::kRetry) {
+      guard.ReportTry(info.upstream_host, held ? held_status : failure.status,
+                      held ? flags::kNone : std::string_view(failure.flag), w.loop().Now());
+    }
+    if (decision != RetryState::Decision::kRetry) {
+      if (decision == RetryState::Decision::kLimitExceeded) {
+        w.CountRetry(cluster, retry_event::kLimitExceeded);
+        failure.flag += ",";
+        failure.flag += flags::kRetryLimitExceeded;
+      } else if (decision == RetryState::Decision::kNotReplayable) {
+        w.CountRetry(cluster, retry_event::kBodyTooLarge);
+      }
+      co_return co_await AnswerLocal(w, *ds, info, failure, &scope);
+    }
+    auto wait = retry.NextBackoff(w.loop().Now(), w.Random());
+    if (!wait) {  // the route's timeout comes first
+      w.CountRetry(cluster, retry_event::kTimeout);
+      const LocalReply reply = UpstreamTimeout();
+      co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
+    }
+    if (wait->count() > 0) (void)co_await w.loop().Sleep(*wait, {.scope = &scope});
+    w.CountRetry(cluster, retry_event::kRetry);
+    avoid = ep->Key();
   }
-  finish();
-  (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "waypoint/proxy/router.h"
 
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/retry.h"
 
 namespace ambit::waypoint {
 
@@ -31,6 +32,17 @@ io::Task<Status> WriteLastChunk(io::ByteStream& to, const http1::Headers& traile
   co_return co_await to.Write(Bytes(last), {.scope = scope});
 }
 
+// Appends `body` to a copy bounded by `limit`; past it the copy is dropped.
+void Tee(std::string* copy, size_t limit, std::span<const std::byte> body, bool* overflow) {
+  if (*overflow) return;
+  if (copy->size() + body.size() > limit) {
+    *overflow = true;
+    copy->clear();
+    return;
+  }
+  copy->append(reinterpret_cast<const char*>(body.data()), body.size());
+}
+
 // Request body: downstream → upstream until the request message ends.
 io::Task<Status> PumpRequest(io::ByteStream& down, http1::Parser& p, io::ByteStream& up,
                              const ExchangeOptions& o, ExchangeResult* r, io::CancelScope* scope,
@@ -53,14 +65,10 @@ io::Task<Status> PumpRequest(io::ByteStream& down, http1::Parser& p, io::ByteStr
       st = co_await WriteBody(up, res.body, chunked, scope);
       if (!st.ok()) break;
       r->request_bytes += res.body.size();
-      if (o.body_copy != nullptr && !r->body_copy_overflow) {
-        if (o.body_copy->size() + res.body.size() > o.body_copy_limit) {
-          r->body_copy_overflow = true;
-          o.body_copy->clear();
-        } else {
-          o.body_copy->append(reinterpret_cast<const char*>(res.body.data()), res.body.size());
-        }
+      if (o.body_copy != nullptr) {
+        Tee(o.body_copy, o.body_copy_limit, res.body, &r->body_copy_overflow);
       }
+      if (o.replay != nullptr) Tee(o.replay, kMaxRetryBody, res.body, &r->replay_overflow);
       down.Consume(res.consumed);
       continue;
     }
@@ -98,6 +106,7 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
   bool down_chunked = false;
   bool up_until_close = false;
   bool upstream_keep = false;
+  bool upstream_closed = false;  // EOF, not a reset
   http1::Headers trailers;
   Status st;
   for (;;) {
@@ -131,6 +140,10 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
         continue;
       }
       r->status = head.status;
+      if (o.hold && o.hold(head, r->request_complete && !r->replay_overflow)) {
+        r->held = true;  // not forwarded: the caller tries again
+        break;
+      }
       for (const route::HeaderOps* ops : o.response_ops) ApplyHeaderOps(*ops, h);
       if (head.status == 101 || head.upgrade) {
         if (!o.upgrade && head.status == 101) {
@@ -200,6 +213,7 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
       st = absl::InvalidArgumentError(std::string("malformed upstream response: ") +
                                       std::string(http1::ParseErrorName(p.error())));
     } else {
+      upstream_closed = f.eof;
       st = absl::UnavailableError(r->response_started
                                       ? "upstream closed inside the response"
                                       : "upstream closed before a response");
@@ -207,6 +221,7 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
     break;
   }
   r->upstream_silent = !r->response_started && r->status == 0 && !p.mid_message();
+  r->upstream_eof = r->upstream_silent && upstream_closed;
   if (!st.ok() && !scope->cancelled()) {
     r->response_error = st;
     other->Cancel();  // nobody will read the rest of the request

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ struct ExchangeOptions {
   // body_copy_overflow).
   std::string* body_copy = nullptr;
   size_t body_copy_limit = 0;
+  // When set, request body bytes are also kept here for a retry, up to
+  // kMaxRetryBody (retry.h); past it ExchangeResult::replay_overflow.
+  std::string* replay = nullptr;
+  // Asked with each final response head before it goes downstream
+  // (`replayable`: the whole request was sent and kept); true holds it back
+  // (ExchangeResult::held) so the caller can try again.
+  std::function<bool(const http1::ResponseHead& head, bool replayable)> hold;
   // The route's timeout: the response must have ended by then (`loop` tells
   // the time).
   std::optional<base::MonoTime> deadline;
@@ -63,11 +71,14 @@ struct ExchangeResult {
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
   bool upstream_silent = false;      // not one response byte (a stale keep-alive?)
+  bool upstream_eof = false;         // ...and the upstream closed cleanly (not a reset)
   Status request_error;              // downstream side (client reset, malformed body)
   Status response_error;             // upstream side (reset, malformed response)
   bool response_malformed = false;
   bool body_copy_overflow = false;
-  bool timed_out = false;            // the route's timeout fired (response_error says so)
+  bool timed_out = false;            // the try's deadline fired (response_error says so)
+  bool replay_overflow = false;      // the body outgrew the replay copy
+  bool held = false;                 // `hold` kept the response head back (status set)
 };
 
 // `request_parser` has just returned the request head; the request head

@@ -11,6 +11,7 @@
 #include "waypoint/proxy/http1_exchange.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/mirror.h"
+#include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
 #include "waypoint/proxy/worker.h"
 
@@ -39,6 +40,52 @@ io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& inf
   info.bytes_sent = reply.body.size();
   d.worker.requests().Record(d.worker.index(), info, d.worker.loop().Now());
   co_return st.ok() && keep;
+}
+
+// How the retry policy saw the response that went downstream.
+struct Forwarded {
+  bool limit_hit = false;       // retriable, but no retries left (URX)
+  bool body_too_large = false;  // retriable, but the body was not kept
+  bool retried = false;         // it came from a retry
+  bool reuse_upstream = true;   // maxRequestsPerConnection not reached
+};
+
+// A response head went downstream: the rest of the exchange's accounting,
+// the upgrade relay, and the upstream back to its pool when it can be.
+io::Task<bool> FinishForwarded(const Downstream& d, io::ByteStream& down, RequestInfo& info,
+                               UpstreamConn& up, const ExchangeResult& r, const Forwarded& f,
+                               const std::string& cluster) {
+  Worker& w = d.worker;
+  info.bytes_sent = r.response_bytes;
+  info.response_code = r.status;
+  if (r.upgraded) {
+    // WebSocket and friends: bytes both ways until either side ends.
+    info.details = "upgraded";
+    w.requests().Record(w.index(), info, w.loop().Now());
+    RelayTotals t = co_await RelayStreams(down, *up.stream, d.scope);
+    (void)t;
+    co_return false;
+  }
+  if (!r.response_complete) {
+    info.response_flags = std::string(r.timed_out               ? flags::kUpstreamTimeout
+                                      : r.response_error.ok() ? flags::kDownstreamReset
+                                                              : flags::kUpstreamReset);
+    if (r.timed_out) up.stream->Abort();
+    info.details = std::string(r.response_error.ok() ? r.request_error.message()
+                                                     : r.response_error.message());
+    down.Abort();  // the client must not take a cut response for a whole one
+  }
+  if (f.limit_hit) {
+    AddResponseFlag(info, flags::kRetryLimitExceeded);
+    w.CountRetry(cluster, retry_event::kLimitExceeded);
+  } else if (f.body_too_large) {
+    w.CountRetry(cluster, retry_event::kBodyTooLarge);
+  } else if (f.retried) {
+    w.CountRetry(cluster, retry_event::kSuccess);
+  }
+  w.requests().Record(w.index(), info, w.loop().Now());
+  if (r.upstream_reusable && f.reuse_upstream) w.http1_pool().Put(std::move(up));
+  co_return r.downstream_reusable && !w.draining();
 }
 
 // One request: endpoint, upstream stream, exchange, accounting. Returns
@@ -106,10 +153,6 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     head.target = std::move(t.path);
     if (!t.authority.empty()) http1::SetHeader(head.headers, "host", t.authority);
     eo.response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
-    if (rr.route->timeout.count() > 0) {
-      eo.deadline = info.start + rr.route->timeout;
-      eo.loop = &w.loop();
-    }
   }
   if (!verdict.response_headers.empty()) eo.response_ops.push_back(&verdict.response_headers);
   // Mirrors get the request as edited; a body is copied while forwarded.
@@ -146,17 +189,52 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   eo.upgrade = head.upgrade;
   eo.upgrade_value = prep.upgrade_value;
 
-  // A pooled stream the upstream closed meanwhile fails without a byte: such
-  // a request (without a body) is sent again once on a fresh stream.
+  // The try loop (retry.h): a try that fails in a way the route's retry
+  // policy covers is tried again after a backoff, on another endpoint when
+  // there is one, with the request head and the kept body sent again. A
+  // pooled stream the upstream closed meanwhile fails without a byte: such
+  // a request (without a body) is sent once more on a fresh stream without
+  // counting as a try.
+  RetryState retry = RetryStateFor(rr, info.start);
+  std::string replay;
+  if (retry.may_retry() && !no_body && !head.upgrade) eo.replay = &replay;
+  eo.loop = &w.loop();
+  bool limit_hit = false, body_too_large = false;
+  int held_status = 0;
+  eo.hold = [&](const http1::ResponseHead& h, bool replayable) {
+    if (head.upgrade) return false;
+    TryResult t{.outcome = TryOutcome::kResponse, .status = h.status};
+    t.rate_limited = http1::FindHeader(h.headers, "x-envoy-ratelimited").has_value();
+    const auto decision = retry.Decide(t, replayable);
+    limit_hit = decision == RetryState::Decision::kLimitExceeded;
+    body_too_large = decision == RetryState::Decision::kNotReplayable;
+    // DestinationRule maxRetries: without a retry slot this response stands.
+    guard.ReleaseRetry();
+    if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) return false;
+    held_status = h.status;
+    return decision == RetryState::Decision::kRetry;
+  };
+  // The body's state across tries: not read yet (a connect failure came
+  // first), read and kept, or read and not kept (no retry possible).
+  enum class Body : uint8_t { kUnread, kKept, kLost } body = Body::kUnread;
   std::string avoid;
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  bool stale_resent = false;
+  const std::string cluster = RequestCluster(info);
+  for (;;) {
     auto ep = PickRoutedEndpoint(d, rr, avoid);
     if (!ep) {
       const LocalReply reply = NoHealthyUpstream();
-      co_return co_await Reply(d, down, info, reply, no_body);
+      co_return co_await Reply(d, down, info, reply, no_body && body != Body::kLost);
     }
+    retry.StartTry();
+    info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;
+    eo.deadline = retry.TryDeadline(w.loop().Now());
+    TryResult failed;
+    LocalReply failure;
+    bool held = false;
+    bool may_continue = no_body;
     std::optional<UpstreamConn> pooled = w.http1_pool().Take(ep->Key());
     const bool reused = pooled.has_value();
     UpstreamConn up;
@@ -165,87 +243,137 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     } else {
       auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, upstream_options,
                                         d.scope);
-      if (!opened.ok()) {
-        const LocalReply reply = UpstreamConnectFailure(opened.status());
-        co_return co_await Reply(d, down, info, reply, no_body);
-      }
-      up = std::move(*opened);
+      if (opened.ok()) up = std::move(*opened);
+      failed.outcome = TryOutcome::kConnectFailure;
+      if (!opened.ok()) failure = UpstreamConnectFailure(opened.status());
     }
-    Status wrote = co_await up.stream->Write(Bytes(request_head), {.scope = d.scope});
-    if (!wrote.ok()) {
-      if (reused && no_body) continue;  // stale keep-alive: once more on a new stream
-      const LocalReply reply = UpstreamConnectFailure(wrote);
-      co_return co_await Reply(d, down, info, reply, no_body);
-    }
-    ExchangeResult r = co_await RunExchange(down, parser, *up.stream, eo);
-    if (!r.response_started && r.upstream_silent && reused && no_body &&
-        r.request_error.ok() && !r.timed_out && attempt == 0) {
-      eo.request_already_sent = r.request_complete;
-      avoid.clear();
-      continue;
-    }
-    if (!mirrors.empty()) {
-      if (r.request_complete && !r.body_copy_overflow) {
-        SendMirrors(d, mirrors, copy);
-      } else if (r.body_copy_overflow) {
-        w.CountRoute("mirror_skipped_body");
-      }
-      mirrors.clear();
-    }
-    info.bytes_received = r.request_bytes;
-    info.bytes_sent = r.response_bytes;
-    info.response_code = r.status;
-    if (!r.response_started) {
-      if (!r.request_error.ok()) {  // the client went away or sent a bad body
-        info.response_flags = std::string(flags::kDownstreamReset);
-        info.details = std::string(r.request_error.message());
-        if (absl::IsInvalidArgument(r.request_error)) {
-          w.CountDownstreamError("http1", "malformed_body");
-          const LocalReply reply{400, "malformed request body", "DPE",
-                                 "downstream_protocol_error"};
-          co_return co_await Reply(d, down, info, reply, false);
+    if (up.stream != nullptr) {
+      // A retry sends the kept body after the head (one chunk when chunked).
+      std::string bytes = request_head;
+      if (body == Body::kKept && !replay.empty()) {
+        if (head.framing == http1::Framing::kChunked) {
+          http1::AppendChunk(bytes, std::as_bytes(std::span(replay.data(), replay.size())));
+          http1::AppendLastChunk(bytes, {});
+        } else {
+          bytes += replay;
         }
-        w.requests().Record(w.index(), info, w.loop().Now());
-        co_return false;
+      } else if (body == Body::kKept && head.framing == http1::Framing::kChunked) {
+        http1::AppendLastChunk(bytes, {});
       }
-      if (r.timed_out) {
-        up.stream->Abort();  // the upstream stream is reset, never reused
-        const LocalReply reply = UpstreamTimeout();
-        co_return co_await Reply(d, down, info, reply, r.request_complete && no_body);
+      Status wrote = co_await up.stream->Write(Bytes(bytes), {.scope = d.scope});
+      if (!wrote.ok()) {
+        if (reused && no_body && !stale_resent) {  // stale keep-alive: once more, fresh
+          stale_resent = true;
+          retry.ForgetTry();
+          continue;
+        }
+        failed.outcome = TryOutcome::kResetBeforeRequest;
+        failure = UpstreamConnectFailure(wrote);
+      } else {
+        eo.request_already_sent = body != Body::kUnread;
+        ExchangeResult r = co_await RunExchange(down, parser, *up.stream, eo);
+        if (body == Body::kUnread) {
+          body = r.request_complete && !r.replay_overflow && (no_body || eo.replay != nullptr)
+                     ? Body::kKept
+                     : Body::kLost;
+        }
+        // (A reset is the upstream's answer, left to the retry policy; a
+        // clean close without a byte is a keep-alive that timed out.)
+        if (!r.response_started && !r.held && r.upstream_eof && reused && no_body &&
+            r.request_error.ok() && !r.timed_out && !stale_resent) {
+          stale_resent = true;
+          retry.ForgetTry();
+          avoid.clear();
+          continue;
+        }
+        if (!mirrors.empty()) {
+          if (r.request_complete && !r.body_copy_overflow) {
+            SendMirrors(d, mirrors, copy);
+          } else if (r.body_copy_overflow) {
+            w.CountRoute("mirror_skipped_body");
+          }
+          mirrors.clear();
+        }
+        info.bytes_received = r.request_bytes;
+        if (r.held) {
+          up.stream->Abort();  // its response is not read: never reused
+          held = true;
+        } else if (r.response_started) {
+          ++up.requests;
+          const Forwarded f{.limit_hit = limit_hit, .body_too_large = body_too_large,
+                            .retried = retry.tries() > 1,
+                            .reuse_upstream = guard.MayReuse(up.requests)};
+          co_return co_await FinishForwarded(d, down, info, up, r, f, cluster);
+        } else if (!r.request_error.ok()) {  // the client went away or sent a bad body
+          info.response_flags = std::string(flags::kDownstreamReset);
+          info.details = std::string(r.request_error.message());
+          if (absl::IsInvalidArgument(r.request_error)) {
+            w.CountDownstreamError("http1", "malformed_body");
+            const LocalReply reply{400, "malformed request body", "DPE",
+                                   "downstream_protocol_error"};
+            co_return co_await Reply(d, down, info, reply, false);
+          }
+          w.requests().Record(w.index(), info, w.loop().Now());
+          co_return false;
+        } else if (r.response_malformed) {
+          const LocalReply reply{502, "upstream sent a malformed response", "UPE",
+                                 "upstream_protocol_error"};
+          co_return co_await Reply(d, down, info, reply, false);
+        } else if (r.timed_out) {
+          up.stream->Abort();  // the upstream stream is reset, never reused
+          may_continue = r.request_complete && no_body;
+          if (retry.OverallExpired(w.loop().Now())) {
+            if (retry.tries() > 1) w.CountRetry(cluster, retry_event::kTimeout);
+            const LocalReply reply = UpstreamTimeout();
+            co_return co_await Reply(d, down, info, reply, may_continue);
+          }
+          failed.outcome = TryOutcome::kPerTryTimeout;
+          failure = UpstreamTimeout();
+        } else {
+          may_continue = r.request_complete && no_body;
+          failed.outcome = TryOutcome::kReset;
+          failure = UpstreamResetBeforeHeaders(r.response_error);
+        }
       }
-      if (r.response_malformed) {
-        const LocalReply reply{502, "upstream sent a malformed response", "UPE",
-                               "upstream_protocol_error"};
-        co_return co_await Reply(d, down, info, reply, false);
+    }
+    // The try failed (or its response was held back): again, or answer.
+    RetryState::Decision decision = held ? RetryState::Decision::kRetry
+                                         : retry.Decide(failed, body != Body::kLost);
+    if (!held) {
+      // DestinationRule maxRetries: without a retry slot the failure stands.
+      guard.ReleaseRetry();
+      if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+        decision = RetryState::Decision::kNotRetriable;
       }
-      const LocalReply reply = UpstreamResetBeforeHeaders(r.response_error);
-      co_return co_await Reply(d, down, info, reply, r.request_complete && no_body);
     }
-    if (r.upgraded) {
-      // WebSocket and friends: bytes both ways until either side ends.
-      info.details = "upgraded";
-      w.requests().Record(w.index(), info, w.loop().Now());
-      RelayTotals t = co_await RelayStreams(down, *up.stream, d.scope);
-      (void)t;
-      co_return false;
+    // A try that is retried still tells outlier detection how it went.
+    if (decision == RetryState::Decision::kRetry) {
+      guard.ReportTry(info.upstream_host, held ? held_status : failure.status,
+                      held ? flags::kNone : std::string_view(failure.flag), w.loop().Now());
     }
-    if (!r.response_complete) {
-      info.response_flags = std::string(r.timed_out               ? flags::kUpstreamTimeout
-                                        : r.response_error.ok() ? flags::kDownstreamReset
-                                                                : flags::kUpstreamReset);
-      if (r.timed_out) up.stream->Abort();
-      info.details = std::string(r.response_error.ok() ? r.request_error.message()
-                                                       : r.response_error.message());
-      down.Abort();  // the client must not take a cut response for a whole one
+    if (decision != RetryState::Decision::kRetry) {
+      if (decision == RetryState::Decision::kLimitExceeded) {
+        w.CountRetry(cluster, retry_event::kLimitExceeded);
+        failure.flag += ",";
+        failure.flag += flags::kRetryLimitExceeded;
+      } else if (decision == RetryState::Decision::kNotReplayable) {
+        w.CountRetry(cluster, retry_event::kBodyTooLarge);
+      }
+      co_return co_await Reply(d, down, info, failure, may_continue && body != Body::kLost);
     }
-    w.requests().Record(w.index(), info, w.loop().Now());
-    ++up.requests;
-    if (r.upstream_reusable && guard.MayReuse(up.requests)) w.http1_pool().Put(std::move(up));
-    co_return r.downstream_reusable && !w.draining();
+    auto wait = retry.NextBackoff(w.loop().Now(), w.Random());
+    if (!wait) {  // the route's timeout comes first
+      w.CountRetry(cluster, retry_event::kTimeout);
+      const LocalReply reply = UpstreamTimeout();
+      co_return co_await Reply(d, down, info, reply, no_body && body != Body::kLost);
+    }
+    if (wait->count() > 0) {
+      Status slept = co_await w.loop().Sleep(*wait, {.scope = d.scope});
+      if (!slept.ok()) co_return false;  // the connection went away meanwhile
+    }
+    w.CountRetry(cluster, retry_event::kRetry);
+    avoid = ep->Key();
   }
-  const LocalReply reply =
-      UpstreamResetBeforeHeaders(absl::UnavailableError("connection reset on two attempts"));
-  co_return co_await Reply(d, down, info, reply, false);
 }
 
 }  // namespace

@@ -153,6 +153,20 @@ void RequestMetrics::Record(size_t shard, const RequestInfo& info, base::MonoTim
   LogRequest(info, now);
 }
 
+void AddResponseFlag(RequestInfo& info, std::string_view flag) {
+  if (info.response_flags.empty() || info.response_flags == flags::kNone) {
+    info.response_flags = std::string(flag);
+  } else if (info.response_flags.find(flag) == std::string::npos) {
+    info.response_flags.append(",").append(flag);
+  }
+}
+
+std::string RequestCluster(const RequestInfo& info) {
+  return !info.upstream_cluster.empty() || info.service == nullptr
+             ? info.upstream_cluster
+             : ClusterName(*info.service, info.downstream_local.port());
+}
+
 void LogRequest(const RequestInfo& info, base::MonoTime now) {
   const base::LogLevel level =
       info.response_code >= 500 || info.response_code == 0 ? base::LogLevel::kWarn
@@ -164,13 +178,11 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
   const std::string code = std::to_string(info.response_code);
   const std::string recv = std::to_string(info.bytes_received);
   const std::string sent = std::to_string(info.bytes_sent);
-  const std::string cluster =
-      !info.upstream_cluster.empty() || info.service == nullptr
-          ? info.upstream_cluster
-          : ClusterName(*info.service, info.downstream_local.port());
+  const std::string cluster = RequestCluster(info);
+  const std::string attempts = info.attempts > 0 ? std::to_string(info.attempts) : "";
   const std::string dur = fmt::format(
       "{}ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - info.start).count());
-  std::array<base::LogField, 22> f;
+  std::array<base::LogField, 23> f;
   size_t n = 0;
   auto add = [&](std::string_view k, std::string_view v) {
     if (!v.empty()) f[n++] = {k, v};
@@ -183,6 +195,7 @@ void LogRequest(const RequestInfo& info, base::MonoTime now) {
   add("dst.service", info.service ? std::string_view(info.service->hostname) : "");
   add("upstream.host", info.upstream_host);
   add("upstream.cluster", cluster);
+  add("upstream.attempts", attempts);
   add("route", info.route_name);
   add("dst.workload", info.upstream_workload ? std::string_view(info.upstream_workload->name) : "");
   add("method", info.method);

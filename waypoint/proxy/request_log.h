@@ -29,6 +29,7 @@ inline constexpr std::string_view kNoCluster = "NC";
 inline constexpr std::string_view kUpstreamTimeout = "UT";
 inline constexpr std::string_view kDownstreamProtocolError = "DPE";
 inline constexpr std::string_view kUpstreamProtocolError = "UPE";
+inline constexpr std::string_view kRetryLimitExceeded = "URX";
 }  // namespace flags
 
 // What one request did; every field is optional until known.
@@ -53,8 +54,15 @@ struct RequestInfo {
   uint64_t bytes_received = 0;   // request body bytes from downstream
   uint64_t bytes_sent = 0;       // response body bytes to downstream
   bool mutual_tls = false;
+  uint32_t attempts = 0;         // upstream tries (%UPSTREAM_REQUEST_ATTEMPT_COUNT%)
   uint64_t generation = 0;       // of the WaypointState the pointers above belong to
 };
+
+// Adds a response flag the way Envoy prints several ("UF,URX").
+void AddResponseFlag(RequestInfo& info, std::string_view flag);
+// The upstream cluster of a request as logged (inbound-vip|PORT|http|HOST
+// unless the route named another).
+std::string RequestCluster(const RequestInfo& info);
 
 class RequestMetrics {
  public:

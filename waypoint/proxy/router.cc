@@ -162,6 +162,13 @@ const ClusterRuntime* ClusterRuntimeFor(const Downstream& d, const RouteResult& 
   return t->Find(ClusterName(*d.target.service, d.target.port));
 }
 
+RetryState RetryStateFor(const RouteResult& r, base::MonoTime start) {
+  if (r.route == nullptr) return RetryState(route::IstioDefaultRetry(), std::nullopt);
+  std::optional<base::MonoTime> overall;
+  if (r.route->timeout.count() > 0) overall = start + r.route->timeout;
+  return RetryState(r.route->Retry(), overall);
+}
+
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
   std::optional<OutlierFilter> filter;

@@ -15,6 +15,7 @@
 
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/retry.h"
 #include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
@@ -61,6 +62,10 @@ EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
 // default-routed) request goes to; null when no DestinationRule policy
 // applies (or the request is pod-addressed).
 const ClusterRuntime* ClusterRuntimeFor(const Downstream& d, const RouteResult& r);
+
+// The retry state of a request that started at `start`: its route's retry
+// policy (Istio's default without a route) and the route's overall timeout.
+RetryState RetryStateFor(const RouteResult& r, base::MonoTime start);
 
 // Notes the route outcome in `info` (route name, cluster, service) and
 // counts local outcomes on the worker.

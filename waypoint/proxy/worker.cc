@@ -100,6 +100,11 @@ void Worker::CountConnectRejected(std::string_view reason) {
   counters_.connect_rejected->Get(index_, {std::string(reason)})->Inc();
 }
 
+void Worker::CountRetry(const std::string& cluster, std::string_view event) {
+  if (counters_.retries == nullptr) return;
+  counters_.retries->Get(index_, {cluster, std::string(event)})->Inc();
+}
+
 void Worker::CountRoute(std::string_view outcome) {
   if (counters_.route_outcomes == nullptr) return;
   counters_.route_outcomes->Get(index_, {std::string(outcome)})->Inc();

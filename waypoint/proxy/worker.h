@@ -43,6 +43,7 @@ struct WorkerCounters {
   metrics::CounterFamily* downstream_errors = nullptr;  // {protocol, reason}
   metrics::CounterFamily* connect_rejected = nullptr;   // {reason}
   metrics::CounterFamily* route_outcomes = nullptr;     // {outcome}
+  metrics::CounterFamily* retries = nullptr;            // {cluster, event} (retry.h)
 };
 
 class Worker {
@@ -84,6 +85,8 @@ class Worker {
   // Counted per route-step outcome: route_not_found, cluster_not_found,
   // direct_response, redirect, mirror_{sent,skipped_body,failed}.
   void CountRoute(std::string_view outcome);
+  // Counted per cluster: retry_event::* (retry.h).
+  void CountRetry(const std::string& cluster, std::string_view event);
   void SpawnCounted(io::Task<void> task) { loop_.Spawn(Counted(this, std::move(task))); }
   void TrackDownstream(const std::shared_ptr<http2::Session>& s);
   // Thread-safe: connections and handlers still running.

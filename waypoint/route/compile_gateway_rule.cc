@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "waypoint/route/compile_gateway.h"
+#include "waypoint/route/compile_retry.h"
 
 namespace ambit::waypoint::route::internal {
 
@@ -270,8 +271,15 @@ std::vector<RankedRoute> CompileRule(const Doc& doc, bool grpc, const YAML::Node
                        "sessionPersistence"},
                       sink);
   }
+  // retry (HTTPRoute only; GRPCRoute has none).
+  std::optional<RetryPolicy> retry;
+  if (const YAML::Node r = Child(rule, "retry"); !grpc && Present(r)) {
+    retry = CompileGatewayRetry(doc, r, Field(field, "retry"), sink);
+    if (!retry) return {};
+  }
   // timeouts.request bounds the whole request, backendRequest each try
-  // toward the backend: without retries the shorter one applies. "0s" = none.
+  // toward the backend (istiod: the per-try timeout with a retry, else the
+  // route's timeout; the shorter of the two applies). "0s" = none.
   std::chrono::nanoseconds timeout{0};
   if (const YAML::Node t = Child(rule, "timeouts"); !grpc && Present(t)) {
     const std::string tf = Field(field, "timeouts");
@@ -295,16 +303,17 @@ std::vector<RankedRoute> CompileRule(const Doc& doc, bool grpc, const YAML::Node
                            tf));
       return {};
     }
+    if (retry && backend && backend->count() > 0 && retry->num_retries > 0) {
+      retry->per_try_timeout = *backend;
+      backend.reset();
+    }
     for (const auto& d : {request, backend}) {
       if (d && d->count() > 0 && (timeout.count() == 0 || *d < timeout)) timeout = *d;
     }
   }
-  for (std::string_view key : {"retry", "sessionPersistence"}) {
-    if (grpc && key != "sessionPersistence") continue;
-    if (Present(Child(rule, key))) {
-      sink.Add(doc, Child(rule, key),
-               fmt::format("{}: not supported yet; ignored", Field(field, key)));
-    }
+  if (Present(Child(rule, "sessionPersistence"))) {
+    sink.Add(doc, Child(rule, "sessionPersistence"),
+             fmt::format("{}: not supported yet; ignored", Field(field, "sessionPersistence")));
   }
   std::string label = fmt::format("rule[{}]", i);
   if (Present(Child(rule, "name"))) {
@@ -365,6 +374,7 @@ std::vector<RankedRoute> CompileRule(const Doc& doc, bool grpc, const YAML::Node
   base.authority_rewrite = std::move(f.authority);
   base.mirrors = std::move(f.mirrors);
   base.timeout = timeout;
+  base.retry = retry;
   if (f.fail_closed || (!f.redirect && !has_backends)) {
     // No backendRefs and no redirect: the spec answers 500 as for invalid backends.
     base.action = Route::Action::kDirectResponse;

@@ -10,6 +10,7 @@
 
 #include "waypoint/route/compile.h"
 #include "waypoint/route/compile_istio_internal.h"
+#include "waypoint/route/compile_retry.h"
 
 namespace ambit::waypoint::route::internal {
 
@@ -181,7 +182,7 @@ std::optional<double> Percentage(const Doc& doc, const YAML::Node& n, const std:
   const std::string& s = v.Scalar();
   const double d = std::strtod(s.c_str(), &end);
   if (end == s.c_str() || *end != '\0' || !(d >= 0 && d <= 100)) {
-    sink.Add(doc, v, fmt::format("{}.value: '{}' is not a percentage in 0..100", field, s));
+    sink.Invalid(doc, v, fmt::format("{}.value: '{}' is not a percentage in 0..100", field, s));
     return std::nullopt;
   }
   return d;
@@ -212,11 +213,13 @@ std::optional<RuleParts> ParseRule(const Doc& doc, const YAML::Node& n, const st
     route.fault.emplace();
     if (!CompileFault(doc, f, Field(field, "fault"), sink, &*route.fault)) return std::nullopt;
   }
-  for (const char* later : {"retries", "corsPolicy"}) {
-    if (Present(Child(n, later))) {
-      sink.Add(doc, Child(n, later),
-               fmt::format("{}: not supported yet; ignored", Field(field, later)));
-    }
+  if (const YAML::Node r = Child(n, "retries"); Present(r)) {
+    route.retry = CompileIstioRetries(doc, r, Field(field, "retries"), sink);
+    if (!route.retry) return std::nullopt;
+  }
+  if (Present(Child(n, "corsPolicy"))) {
+    sink.Add(doc, Child(n, "corsPolicy"),
+             fmt::format("{}: not supported yet; ignored", Field(field, "corsPolicy")));
   }
   ReportUnknownKeys(doc, n, field,
                     {"name", "match", "route", "redirect", "directResponse", "delegate",

@@ -31,8 +31,8 @@ std::optional<uint32_t> FaultShare(const Doc& doc, const YAML::Node& n, const st
     const std::string s = v.IsScalar() ? v.Scalar() : "";
     value = std::strtod(s.c_str(), &end);
     if (s.empty() || *end != '\0' || !(value >= 0 && value <= 100)) {
-      sink.Add(doc, pct, fmt::format("{}.percentage.value: '{}' is not a percentage in 0..100; "
-                                     "rule dropped", field, s));
+      sink.Invalid(doc, pct, fmt::format("{}.percentage.value: '{}' is not a percentage in "
+                                         "0..100", field, s));
       return std::nullopt;
     }
   } else if (Present(old)) {

@@ -138,8 +138,8 @@ std::optional<std::chrono::nanoseconds> Duration(const Doc& doc, const YAML::Nod
     while (j < rest.size() && std::isalpha(static_cast<unsigned char>(rest[j]))) ++j;
     auto part = base::ParseDuration(rest.substr(0, j));
     if (i == 0 || j == i || !part.ok()) {
-      sink.Add(doc, n, fmt::format("{}: '{}' is not a duration (e.g. 5s, 250ms, 1m30s)", field,
-                                   *text));
+      sink.Invalid(doc, n, fmt::format("{}: '{}' is not a duration (e.g. 5s, 250ms, 1m30s)",
+                                       field, *text));
       return std::nullopt;
     }
     total += *part;
@@ -147,7 +147,7 @@ std::optional<std::chrono::nanoseconds> Duration(const Doc& doc, const YAML::Nod
     rest = rest.substr(j);
   }
   if (!any) {
-    sink.Add(doc, n, fmt::format("{}: empty duration", field));
+    sink.Invalid(doc, n, fmt::format("{}: empty duration", field));
     return std::nullopt;
   }
   return total;

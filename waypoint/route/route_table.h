@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "waypoint/route/retry_policy.h"
 #include "waypoint/route/traffic_policy.h"
 
 namespace ambit::waypoint::route {
@@ -180,6 +181,9 @@ struct Route {
   // upstream stream is reset and the client gets 504 (flag UT), or a cut
   // response once one started.
   std::chrono::nanoseconds timeout{0};
+  // Unset: Istio's default policy (IstioDefaultRetry); num_retries 0: none.
+  std::optional<RetryPolicy> retry;
+  const RetryPolicy& Retry() const { return retry ? *retry : IstioDefaultRetry(); }
   std::optional<Fault> fault;
 
   // Gateway API precedence inputs (compile_gateway.cc sorts by them; kept

@@ -406,7 +406,6 @@ spec:
       r.At("1000001") + ": spec.rules[6].backendRefs[0].weight: '1000001' is not a number in "
                         "0..1000000; rule dropped",
       r.At("frobnicate") + ": spec.rules[7].frobnicate: not supported; ignored",
-      r.At("retry:") + ": spec.rules[7].retry: not supported yet; ignored",
       r.At("sessionPersistence:") + ": spec.rules[7].sessionPersistence: not supported yet; ignored",
   };
   CHECK(got == want);

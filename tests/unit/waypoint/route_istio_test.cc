@@ -297,7 +297,7 @@ TEST_CASE("bad input is a finding at the field's line; the rest applies") {
   - name: delegate
     delegate: {name: x}
   - name: retries
-    retries: {attempts: 2}
+    corsPolicy: {allowOrigins: [{exact: x}]}
     route: [{destination: {host: nosuch}}]
   - name: subset
     route: [{destination: {host: reviews, subset: v9}}]
@@ -329,7 +329,7 @@ TEST_CASE("bad input is a finding at the field's line; the rest applies") {
   at("spec.bogus: unknown field", 6);
   at("invalid regex", 9);
   at("delegate is not supported", 12);
-  at("spec.http[2].retries: not supported yet", 14);
+  at("spec.http[2].corsPolicy: not supported yet", 14);
   at("no service 'nosuch'", 15);
   at("subset 'v9'", 17);
   at("spec.http[4].route[0].weight", 19);
