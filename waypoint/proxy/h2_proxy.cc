@@ -288,7 +288,8 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     std::unique_ptr<SessionStream> us;
     Status open_failure;
     for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
-      auto session = co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope);
+      auto session =
+          co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope, guard.connect_timeout());
       if (!session.ok()) {
         open_failure = session.status();
         break;
