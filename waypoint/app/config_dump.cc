@@ -101,6 +101,7 @@ std::string Waypoint::ConfigDump() const {
   if (resilience_table_) {
     out["resilience"] = ResilienceJson(*resilience_table_, base::RealClock::Instance().Now());
   }
+  out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;
   out["clusters"] = clusters;
   json findings = json::array();

@@ -396,6 +396,12 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
     }
     const auto& res = f.result;
     if (f.eof && res.event == Event::kNeedMore) break;  // clean close between requests
+    if (res.event == Event::kComplete) {
+      // The end of a bodiless request answered locally (429, fault abort,
+      // direct response): nothing read it, so it comes before the next head.
+      down.Consume(res.consumed);
+      continue;
+    }
     if (res.event == Event::kError || (f.eof && res.event != Event::kHead)) {
       const http1::ParseError e = f.eof ? http1::ParseError::kPrematureEof : parser.error();
       w.CountDownstreamError("http1", http1::ParseErrorName(e));
@@ -413,9 +419,6 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
       break;
     }
     down.Consume(res.consumed);
-    // The end of a bodyless request answered locally (the exchange, which
-    // otherwise reads it, never ran): not a new request.
-    if (res.event == Event::kComplete) continue;
     http1::RequestHead head = parser.TakeRequest();
     if (!co_await ServeRequest(d, down, parser, std::move(head))) break;
   }

@@ -12,6 +12,7 @@
 #include "common/identity/identity.h"
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
+#include "waypoint/proxy/ratelimit_filter.h"
 #include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
@@ -30,6 +31,9 @@ struct WaypointState {
   // Circuit-breaker and outlier state of the clusters with a DestinationRule
   // policy (null: none); shared by all workers, kept across states.
   std::shared_ptr<const ResilienceTable> resilience;
+  // Rate limiters built from routes->rate_limits (null: none); their
+  // buckets outlive a state that kept the same policy.
+  std::shared_ptr<const RateLimits> ratelimits;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;
