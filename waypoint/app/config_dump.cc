@@ -8,6 +8,7 @@
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
 #include "waypoint/app/resilience_dump.h"
+#include "waypoint/app/authz_dump.h"
 #include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
 #include "waypoint/proxy/cluster.h"
@@ -101,6 +102,7 @@ std::string Waypoint::ConfigDump() const {
   if (resilience_table_) {
     out["resilience"] = ResilienceJson(*resilience_table_, base::RealClock::Instance().Now());
   }
+  if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
   out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;
   out["clusters"] = clusters;
