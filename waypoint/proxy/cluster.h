@@ -53,12 +53,24 @@ std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip);
 // Cluster name as Envoy's waypoint prints it: inbound-vip|PORT|http|HOST.
 std::string ClusterName(const mesh::Service& svc, uint16_t port);
 
+// Takes endpoints out of picking (outlier ejection, outlier.h). Begin is
+// asked once per pick with the cluster's endpoint count; false: nothing is
+// excluded this time, so the common case costs one check.
+class EndpointFilter {
+ public:
+  virtual ~EndpointFilter() = default;
+  virtual bool Begin(size_t endpoints) const = 0;
+  virtual bool Excluded(const UpstreamEndpoint& e) const = 0;
+};
+
 // What one pick needs beyond the cluster: its DestinationRule policy, the
 // request's consistent-hash key, and an endpoint to skip.
 struct PickContext {
   const route::TrafficPolicy* policy = nullptr;  // null: LEAST_REQUEST, mesh locality default
   std::optional<uint64_t> hash;  // consistentHash key (none: a random endpoint)
   std::string_view avoid;        // UpstreamEndpoint::Key() to skip when another exists
+  // Endpoints it excludes (outlier ejection) are never picked.
+  const EndpointFilter* filter = nullptr;
 };
 
 class EndpointPicker {
@@ -87,12 +99,6 @@ class EndpointPicker {
   // Drops the lists built from snapshots other than `current` (clusters
   // that left the config, and the old snapshots they held).
   void Forget(const std::shared_ptr<const mesh::Snapshot>& current);
-
-  // Hook for outlier detection: endpoints the filter refuses are not picked
-  // while any endpoint of the cluster passes it (all refused: the filter is
-  // ignored, like Envoy's panic routing). Unset: every endpoint passes.
-  using Filter = std::function<bool(const UpstreamEndpoint&)>;
-  void SetFilter(Filter f) { filter_ = std::move(f); }
 
   // Active requests on this worker for an endpoint key (tests, dumps).
   uint32_t Active(const std::string& key) const;
@@ -140,7 +146,6 @@ class EndpointPicker {
   // (slow start).
   std::unordered_map<std::string, std::shared_ptr<uint32_t>> active_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> first_seen_;
-  Filter filter_;
   uint64_t rng_;
   uint32_t last_priority_ = 0;
   std::vector<uint32_t> usable_, in_group_;  // per-pick scratch

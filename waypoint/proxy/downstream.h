@@ -50,9 +50,10 @@ struct Downstream {
   // An endpoint for the next request (by the service cluster's
   // DestinationRule policy; the pod itself when pod-addressed). `hash`: the
   // request's consistent-hash key (none: useSourceIp still hashes the
-  // client). Null: no healthy upstream.
+  // client); `filter`: outlier ejection. Null: no healthy upstream.
   EndpointPtr PickEndpoint(const std::string& avoid = {},
-                           std::optional<uint64_t> hash = std::nullopt) const;
+                           std::optional<uint64_t> hash = std::nullopt,
+                           const EndpointFilter* filter = nullptr) const;
   std::string ClusterName() const;
 };
 

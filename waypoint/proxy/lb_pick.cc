@@ -66,18 +66,21 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
   }
   if (c.endpoints.empty()) return nullptr;
   // The first level with an endpoint the filter and `avoid` allow; when
-  // none has one, the filter is dropped (panic), then `avoid`.
+  // none has one, `avoid` is dropped. Endpoints the filter excludes
+  // (outlier ejection, which bounds itself by maxEjectionPercent) are never
+  // picked: all excluded is "no healthy upstream".
+  const bool filtering = ctx.filter != nullptr && ctx.filter->Begin(c.endpoints.size());
   // (Scratch vectors are members: no allocation per pick once warm.)
   std::vector<uint32_t>& usable = usable_;
   last_priority_ = 0;
-  for (int pass = 0; pass < 3; ++pass) {
+  for (int pass = 0; pass < 2; ++pass) {
     for (size_t li = 0; li < c.levels.size(); ++li) {
       Level& level = c.levels[li];
       usable.clear();
       for (uint32_t i : level.members) {
         const UpstreamEndpoint& e = *c.endpoints[i];
-        if (pass < 2 && !ctx.avoid.empty() && e.Key() == ctx.avoid) continue;
-        if (pass < 1 && filter_ && !filter_(e)) continue;
+        if (pass < 1 && !ctx.avoid.empty() && e.Key() == ctx.avoid) continue;
+        if (filtering && ctx.filter->Excluded(e)) continue;
         usable.push_back(i);
       }
       if (!usable.empty()) {
@@ -88,7 +91,7 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
       }
     }
   }
-  return Lease(c.endpoints.front());
+  return nullptr;
 }
 
 EndpointPtr EndpointPicker::Choose(Cluster& c, Level& level, const std::vector<uint32_t>& usable,

@@ -203,14 +203,30 @@ TEST_CASE("picker: hashed policy sends one key to one endpoint; retry avoids it"
   }
 }
 
-TEST_CASE("outlier hook: filtered endpoints are skipped; all filtered = panic, all used") {
+TEST_CASE("outlier filter: excluded endpoints are never picked, under every policy") {
+  struct Not1 : waypoint::EndpointFilter {
+    bool Begin(size_t) const override { return true; }
+    bool Excluded(const waypoint::UpstreamEndpoint& e) const override {
+      return e.workload->name == "echo-1";
+    }
+  } not1;
   World w = Make(3);
   EndpointPicker picker;
-  picker.SetFilter([](const waypoint::UpstreamEndpoint& e) { return e.workload->name != "echo-1"; });
-  auto counts = Spread(picker, w, nullptr, 300);
-  CHECK(counts.count("echo-1") == 0);
-  picker.SetFilter([](const waypoint::UpstreamEndpoint&) { return false; });
-  CHECK(Spread(picker, w, nullptr, 300).size() == 3);
+  for (const auto kind : {LB::Kind::kLeastRequest, LB::Kind::kRoundRobin, LB::Kind::kRandom,
+                          LB::Kind::kRingHash, LB::Kind::kMaglev}) {
+    LB lb;
+    lb.kind = kind;
+    auto p = MakePolicy(lb);
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 300; ++i) {
+      auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self,
+                            {.policy = &p, .hash = waypoint::lb::Hash64(std::to_string(i)), .filter = &not1});
+      REQUIRE(ep != nullptr);
+      counts[ep->workload->name]++;
+    }
+    CHECK(counts.count("echo-1") == 0);
+    CHECK(counts.size() == 2);
+  }
 }
 
 TEST_CASE("locality failover: with outlierDetection, the waypoint's zone first, then the region") {
