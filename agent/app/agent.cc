@@ -29,6 +29,63 @@ void RaiseFdLimit() {
   }
 }
 
+}  // namespace
+
+net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k) {
+  using std::chrono::duration_cast;
+  net::KeepaliveOptions o;
+  o.enabled = k.enabled;
+  o.time = duration_cast<std::chrono::seconds>(k.time);
+  o.interval = duration_cast<std::chrono::seconds>(k.interval);
+  o.probes = k.retries;
+  if (k.user_timeout) {
+    o.user_timeout = duration_cast<std::chrono::milliseconds>(k.time + k.interval * k.retries);
+  }
+  return o;
+}
+
+namespace {
+
+const char* OrigSrcName(OrigSrc m) {
+  switch (m) {
+    case OrigSrc::kRequired: return "required";
+    case OrigSrc::kOff: return "off";
+    case OrigSrc::kAuto: break;
+  }
+  return "auto";
+}
+
+std::string KeepaliveText(const KeepaliveSettings& k) {
+  if (!k.enabled && !k.user_timeout) return "off";
+  auto secs = [](base::Duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
+  std::string s = k.enabled ? fmt::format("time={}s interval={}s retries={}", secs(k.time),
+                                          secs(k.interval), k.retries)
+                            : "off";
+  if (k.user_timeout) s += fmt::format(" userTimeout={}s", secs(k.time + k.interval * k.retries));
+  return s;
+}
+
+// ztunnel serves pprof CPU and jemalloc heap profiles here (ISTIO-COMPAT
+// §3.2); Ambit has no in-process profiler, so tooling that probes these paths
+// gets a definite 501 with what to use instead rather than a 404 that reads
+// like a wrong port.
+void AddProfilingAnswers(admin::HttpServer& server) {
+  static constexpr const char* kPaths[] = {"/debug/pprof", "/debug/pprof/", "/debug/pprof/profile",
+                                           "/debug/pprof/heap", "/debug/pprof/heap/profiling"};
+  for (const char* path : kPaths) {
+    server.Handle(path, [](const admin::HttpRequest& req) {
+      admin::HttpResponse r;
+      r.status = 501;
+      r.body = fmt::format(
+          "{}: not served. ambit-agent has no in-process profiler (ztunnel's pprof CPU and "
+          "jemalloc heap profiles do not apply). Profile CPU with `perf record -g -p <pid>`; "
+          "memory: process_resident_memory_bytes on :15020/metrics, or run under heaptrack.\n",
+          req.path);
+      return r;
+    });
+  }
+}
+
 io::BackendKind BackendFromFlag(const std::string& io) {
   if (io == "uring") return io::BackendKind::kUring;
   if (io == "epoll") return io::BackendKind::kEpoll;
@@ -78,8 +135,12 @@ Status Agent::Init() {
   tcp_metrics_ = std::make_unique<TcpMetrics>(*registry_);
   metrics::RegisterProcessMetrics(*registry_);
   const size_t control_shard = runtime_->worker_count();
-  registry_->AddGauge("istio_build", "Istio component build info", {"component", "tag"})
-      .Get(control_shard, {"ztunnel", fmt::format("ambit-{}", kVersion)})
+  // ztunnel's labels: tag is the Istio release (ISTIO_META_ISTIO_VERSION, else
+  // the one ISTIO-COMPAT is written against), never the proxy's own version,
+  // which gets a label of its own.
+  registry_->AddGauge("istio_build", "Istio component build info",
+                      {"component", "tag", "ambit_version"})
+      .Get(control_shard, {"ztunnel", flags_.ztunnel.istio_version, kVersion})
       ->Set(1);
   registry_->AddCallbackCounter("ambit_log_lines_dropped",
                                  "Log lines dropped because the log queue was full",
@@ -205,6 +266,7 @@ Status Agent::StartAdmin() {
                                    .not_ready = [this] { return NotReadyReasons(); },
                                    .registry = registry_.get()}));
   admin_server_ = std::move(servers.admin);
+  AddProfilingAnswers(*admin_server_);
   stats_server_ = std::move(servers.stats);
   readiness_server_ = std::move(servers.readiness);
   AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
@@ -240,7 +302,14 @@ std::string Agent::ConfigDump() {
                {"packetMark", std::to_string(flags_.packet_mark)},
                {"redirect", flags_.redirect},
                {"localhostAppTunnel", flags_.localhost_app_tunnel ? "true" : "false"},
-               {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
+               {"ioBackend", io::BackendName(runtime_->worker_backend(0))},
+               {"network", flags_.ztunnel.network},
+               {"trustDomain", flags_.ztunnel.trust_domain},
+               {"istioVersion", flags_.ztunnel.istio_version},
+               {"ipv6Enabled", flags_.ztunnel.ipv6_enabled ? "true" : "false"},
+               {"enableOrigSrc", OrigSrcName(flags_.ztunnel.orig_src)},
+               {"keepalive", KeepaliveText(flags_.keepalive)},
+               {"xdsOnDemand", flags_.ztunnel.xds_on_demand ? "true" : "false"}};
   AddDnsDumpConfig(in.config);
   if (istio_) {
     istio_->AddDumpConfig(in.config);
@@ -257,6 +326,8 @@ Status Agent::StartWorkers() {
   wo.packet_mark = flags_.packet_mark;
   wo.connect_timeout = flags_.connect_timeout;
   wo.localhost_app_tunnel = flags_.localhost_app_tunnel;
+  wo.spoof_source = flags_.ztunnel.orig_src != OrigSrc::kOff;
+  wo.keepalive = SocketKeepalive(flags_.keepalive);
   wo.conn.handshake_timeout = flags_.handshake_timeout;
   wo.pool.max_streams_per_conn = static_cast<size_t>(flags_.pool_max_streams);
   wo.pool.idle_timeout = flags_.pool_idle_timeout;

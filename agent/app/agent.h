@@ -50,6 +50,10 @@ namespace ambit::agent {
 
 class IstioControl;  // istio_mode.cc
 
+// KEEPALIVE_* settings as socket options (TCP_USER_TIMEOUT = time + interval
+// × retries when USER_TIMEOUT_ENABLED).
+net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k);
+
 class Agent {
  public:
   static StatusOr<std::unique_ptr<Agent>> Create(AgentFlags flags);
