@@ -188,6 +188,7 @@ Status Agent::Init() {
                       .Get(control_shard, {});
 
   netns_runner_ = std::make_unique<net::NetnsRunner>();
+  RETURN_IF_ERROR(StartCrls());
   RETURN_IF_ERROR(StartWorkers());
   RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(istio ? StartIstio() : StartStandalone());
@@ -239,6 +240,66 @@ io::Task<void> Agent::MemoryHousekeeping(Agent* agent) {
     AMBIT_LOG(kDebug, "agent", "malloc_trim took {} us",
               std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
                   .count());
+  }
+}
+
+Status Agent::StartCrls() {
+  if (flags_.ztunnel.crl_path.empty()) return absl::OkStatus();
+  crls_ = std::make_shared<tls::CrlStore>(flags_.ztunnel.crl_path);
+  auto& rejections = registry_->AddCounter(
+      "istio_crl_policy_rejections",
+      "The total number of connections rejected due to CRL certificate revocation", {"reporter"});
+  const size_t shard = runtime_->worker_count();
+  metrics::Counter* inbound = rejections.Get(shard, {"destination"});
+  metrics::Counter* outbound = rejections.Get(shard, {"source"});
+  crls_->set_on_rejection([inbound, outbound](tls::TlsRole role) {
+    (role == tls::TlsRole::kServer ? inbound : outbound)->Inc();
+  });
+  tls::CrlStore* store = crls_.get();
+  registry_->AddCallbackCounter("ambit_crl_loads", "CRL_PATH (re)loads that parsed",
+                                [store] { return static_cast<double>(store->loads()); });
+  registry_->AddCallbackGauge("ambit_crl_entries", "CRLs in the loaded CRL_PATH file", [store] {
+    auto set = store->current();
+    return set ? static_cast<double>(set->size()) : 0.0;
+  });
+  Status st = crls_->Reload();
+  if (st.ok()) {
+    AMBIT_LOG(kInfo, "identity", "CRL_PATH {}: {} CRL(s); revoked peer certificates are refused",
+              crls_->path(), crls_->current()->size());
+  } else {
+    // As ztunnel: a missing or unparsable file does not stop start-up; until
+    // a good file appears nothing is revoked.
+    AMBIT_LOG(kWarn, "identity", "{}; checking again every second", std::string(st.message()));
+  }
+  return absl::OkStatus();
+}
+
+io::Task<void> Agent::CrlWatcher(Agent* agent) {
+  namespace fs = std::filesystem;
+  auto stamp = [agent] {
+    std::error_code ec;
+    // Kubernetes updates ConfigMap volumes by swapping a symlink: follow it.
+    fs::path p = fs::canonical(agent->crls_->path(), ec);
+    if (ec) return std::string();
+    auto t = fs::last_write_time(p, ec);
+    auto size = fs::file_size(p, ec);
+    return fmt::format("{}|{}|{}", p.string(), t.time_since_epoch().count(), size);
+  };
+  std::string last = stamp();
+  for (;;) {
+    Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::seconds(1),
+                                                            {.scope = &agent->control_scope_});
+    if (!st.ok()) co_return;
+    std::string now = stamp();
+    if (now == last) continue;
+    last = now;
+    Status r = agent->crls_->Reload();
+    if (r.ok()) {
+      AMBIT_LOG(kInfo, "identity", "CRL_PATH {} reloaded: {} CRL(s) (new handshakes only)",
+                agent->crls_->path(), agent->crls_->current()->size());
+    } else {
+      AMBIT_LOG(kWarn, "identity", "{}", std::string(r.message()));
+    }
   }
 }
 
@@ -309,7 +370,8 @@ std::string Agent::ConfigDump() {
                {"ipv6Enabled", flags_.ztunnel.ipv6_enabled ? "true" : "false"},
                {"enableOrigSrc", OrigSrcName(flags_.ztunnel.orig_src)},
                {"keepalive", KeepaliveText(flags_.keepalive)},
-               {"xdsOnDemand", flags_.ztunnel.xds_on_demand ? "true" : "false"}};
+               {"xdsOnDemand", flags_.ztunnel.xds_on_demand ? "true" : "false"},
+               {"crlPath", flags_.ztunnel.crl_path}};
   AddDnsDumpConfig(in.config);
   if (istio_) {
     istio_->AddDumpConfig(in.config);
@@ -405,6 +467,7 @@ int Agent::Run() {
   started_.store(true);
   runtime_->main_loop().Spawn(ReadinessWatcher(this));
   runtime_->main_loop().Spawn(MemoryHousekeeping(this));
+  if (crls_) runtime_->main_loop().Spawn(CrlWatcher(this));
   runtime_->Run();
   AMBIT_LOG(kInfo, "agent", "drained, exiting");
   return 0;

@@ -188,6 +188,7 @@ StatusOr<ZtunnelEnv> ZtunnelEnvFromEnv(const EnvMap& env) {
   z.istio_version = Get(env, "ISTIO_META_ISTIO_VERSION", kIstioCompatVersion);
   ASSIGN_OR_RETURN(std::optional<bool> on_demand, EnvBool(env, "XDS_ON_DEMAND"));
   z.xds_on_demand = on_demand.value_or(false);
+  z.crl_path = Get(env, "CRL_PATH", "");
   return z;
 }
 

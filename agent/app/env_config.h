@@ -61,6 +61,7 @@ struct ZtunnelEnv {
   std::string trust_domain = "cluster.local";    // TRUST_DOMAIN: the agent's own identity
   std::string istio_version;           // ISTIO_META_ISTIO_VERSION (istio_build tag)
   bool xds_on_demand = false;          // XDS_ON_DEMAND
+  std::string crl_path;                // CRL_PATH (empty: no CRL checks)
 };
 // PROXY_MODE: `shared` (default) is the only mode the agent runs; `dedicated`
 // (ztunnel's single-workload dev mode) is refused by name, anything else is

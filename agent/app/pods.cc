@@ -196,8 +196,10 @@ void Agent::OnCertificate(const identity::Identity& id, const identity::CertPtr&
   const std::string key = id.ToString();
   auto& pair = tls_[key];
   if (pair.cert != cert) {  // a new certificate (not the one a new pod asks about again)
-    auto server = tls::MakeServerContext(*cert);
-    auto client = server.ok() ? tls::MakeClientContext(*cert) : server.status();
+    tls::TlsOptions to;
+    to.crls = crls_;
+    auto server = tls::MakeServerContext(*cert, to);
+    auto client = server.ok() ? tls::MakeClientContext(*cert, to) : server.status();
     if (!server.ok() || !client.ok()) {
       pod_errors_->Inc();
       AMBIT_LOG(kError, "identity", "certificate for {} is unusable: {} (the current one stays in use)",

@@ -14,7 +14,10 @@ ztunnel's environment.
 Checks: worker counts, bearer headers on xDS and CA, istio_build labels,
 [::] vs 0.0.0.0 in-pod listeners, the client's address at the server with
 and without ENABLE_ORIG_SRC, keepalive timers of proxied sockets (ss),
-/debug/pprof answers, and start-up refusals (PROXY_MODE=dedicated / bogus,
+/debug/pprof answers, CRL_PATH on node 1 (a CRL written after start
+revokes a node-2 client and a node-2 server: new handshakes either way are
+refused and counted in istio_crl_policy_rejections_total{reporter}), and
+start-up refusals (PROXY_MODE=dedicated / bogus,
 XDS_ON_DEMAND with the DNS proxy on, a non-bool IPV6_ENABLED).
 """
 import argparse
@@ -32,7 +35,8 @@ FAILURES = []
 
 NODE_ENV = {
     1: {"ZTUNNEL_CPU_LIMIT": "12", "KEEPALIVE_TIME": "7s", "KEEPALIVE_INTERVAL": "3s",
-        "KEEPALIVE_RETRIES": "4", "NETWORK": "net-env", "TRUST_DOMAIN": "td.example"},
+        "KEEPALIVE_RETRIES": "4", "NETWORK": "net-env", "TRUST_DOMAIN": "td.example",
+        "CRL_PATH": "<dir>/crl.pem"},
     2: {"ZTUNNEL_RESOURCE_CPU_LIMIT": "2", "ZTUNNEL_WORKER_THREADS": "50%",
         "ENABLE_ORIG_SRC": "false", "IPV6_ENABLED": "false", "ISTIO_META_ISTIO_VERSION": "1.30.2",
         "XDS_ON_DEMAND": "true", "ISTIO_META_DNS_CAPTURE": "false"},
@@ -42,7 +46,7 @@ SCRUB = ("AUTH_TOKEN", "ZTUNNEL_WORKER_THREADS", "ZTUNNEL_CPU_LIMIT", "ZTUNNEL_R
          "ZTUNNEL_RESOURCE_CPU_REQUEST", "PROXY_CONFIG", "PROXY_MODE", "ENABLE_ORIG_SRC",
          "IPV6_ENABLED", "XDS_ON_DEMAND", "ISTIO_META_DNS_CAPTURE", "ISTIO_META_ISTIO_VERSION",
          "KEEPALIVE_TIME", "KEEPALIVE_INTERVAL", "KEEPALIVE_RETRIES", "KEEPALIVE_ENABLED",
-         "NETWORK", "TRUST_DOMAIN")
+         "NETWORK", "TRUST_DOMAIN", "CRL_PATH")
 
 
 def check(cond, what):
@@ -57,7 +61,7 @@ class EnvUnderTest(IstioEnv):
         env = super().agent_env(node)
         if node == 1:
             env.pop("AUTH_TOKEN")
-        env.update(NODE_ENV[node])
+        env.update({k: v.replace("<dir>", self.dir) for k, v in NODE_ENV[node].items()})
         return env
 
     def start_istio_agent(self, node, extra_args=()):
@@ -183,6 +187,57 @@ def phase_keepalive(pods):
         s.close()
 
 
+def write_crl(env, serials):
+    """A CRL of the fake istiod's root revoking `serials` (hex), at CRL_PATH."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    with open(os.path.join(env.fake.dir, "root-cert.pem"), "rb") as f:
+        root = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(env.fake.dir, "root-key.pem"), "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(root.subject)
+         .last_update(now).next_update(now + datetime.timedelta(hours=1)))
+    for s in serials:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(int(s, 16))
+                                      .revocation_date(now).build())
+    crl = b.sign(key, hashes.SHA256())
+    tmp = os.path.join(env.dir, "crl.pem.tmp")
+    with open(tmp, "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.PEM))
+    os.rename(tmp, os.path.join(env.dir, "crl.pem"))
+
+
+def exchange(pod, ip):
+    try:
+        return tcp_exchange(pod.ns, ip, 8080, b"hi\n", timeout=3).strip()
+    except OSError as e:
+        return f"<{e.__class__.__name__}>"
+
+
+def phase_crl(env, pods):
+    c3, s1, c1, s2 = pods["client3"], pods["server1"], pods["client"], pods["server2"]
+    check("CRL_PATH" in env.log(1) and "no such file" in env.log(1),
+          "node 1: CRL_PATH missing at start is a warning, not a failure")
+    serial = {c: env.cert(2, c.identity)[0] for c in (c3, s2)}
+    write_crl(env, serial.values())
+    env.wait_log(1, "CRL_PATH .* reloaded: 1 CRL", timeout=10, regex=True)
+    line = exchange(c3, s1.ip)
+    check(not line.startswith("peer="),
+          f"revoked client {c3.identity} (serial {serial[c3]}) refused by node 1 ({line})")
+    check((env.metric(1, "istio_crl_policy_rejections_total", 'reporter="destination"') or 0) >= 1,
+          "istio_crl_policy_rejections_total{reporter=destination} counted on node 1")
+    line = exchange(c1, s2.ip)
+    check(not line.startswith("peer="),
+          f"node 1 refuses the revoked server {s2.identity} (serial {serial[s2]}) ({line})")
+    check((env.metric(1, "istio_crl_policy_rejections_total", 'reporter="source"') or 0) >= 1,
+          "istio_crl_policy_rejections_total{reporter=source} counted on node 1")
+    env.wait_log(1, r"revoked \(CRL .*crl\.pem\): serial 0x", timeout=5, regex=True)
+    line = exchange(c1, pods["server"].ip)
+    check(line.startswith("peer="), f"certificates not on the CRL still pass ({line})")
+
+
 def phase_pprof(env):
     for path in ("/debug/pprof/profile?seconds=1", "/debug/pprof/heap"):
         status, body = env.http(1, path, port=15000)
@@ -203,9 +258,13 @@ def main():
             "server1": env.pod(1, "server1", sa="echo1"),
             "server": env.pod(2, "server", sa="echo"),
             "client2": env.pod(2, "client2", sa="sleep2"),
+            # First used after the CRL revokes them (a pooled connection
+            # made before stays: live connections are not re-checked).
+            "client3": env.pod(2, "client3", sa="sleep3"),
+            "server2": env.pod(2, "server2", sa="echo2"),
         }
         try:
-            for name in ("server", "server1"):
+            for name in ("server", "server1", "server2"):
                 topo.echo_server(pods[name].ns, "0.0.0.0", 8080, name)
             env.push_all()
             refused(env, 1, {"PROXY_MODE": "dedicated"}, "dedicated mode")
@@ -221,7 +280,8 @@ def main():
                 env.wait_ready(node, want=200, timeout=30)
             for phase in (lambda: phase_auth(env, f, pods), lambda: phase_build(env),
                           lambda: phase_listeners(pods), lambda: phase_orig_src(pods),
-                          lambda: phase_keepalive(pods), lambda: phase_pprof(env)):
+                          lambda: phase_keepalive(pods), lambda: phase_pprof(env),
+                          lambda: phase_crl(env, pods)):
                 try:  # a failed phase is reported; the next ones still run
                     phase()
                 except Exception as e:
