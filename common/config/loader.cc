@@ -17,7 +17,8 @@ namespace {
 constexpr std::string_view kKnownKinds[] = {
     "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
     "DestinationRule",     "HTTPRoute",          "Gateway",
-    "GRPCRoute",           "ReferenceGrant"};
+    "GRPCRoute",           "ReferenceGrant",     "EnvoyFilter",
+    "RateLimitPolicy"};  // EnvoyFilter: rate limit patches only; RateLimitPolicy: ambit.dev
 
 bool IsResource(const YAML::Node& doc) {
   return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());

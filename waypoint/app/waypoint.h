@@ -21,6 +21,7 @@
 #include "common/metrics/registry.h"
 #include "common/telemetry/tcp_metrics.h"
 #include "waypoint/app/flags.h"
+#include "waypoint/app/rls_client.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
@@ -48,6 +49,7 @@ class Waypoint {
   Status Reconcile(const config::LocalConfig& cfg);
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void Publish();
+  void BuildRateLimits(const route::RouteConfig& routes, const mesh::Snapshot& snap);
   void ReportRouteFindings(const std::vector<route::Finding>& findings);
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
@@ -61,6 +63,10 @@ class Waypoint {
   std::unique_ptr<RequestMetrics> request_metrics_;
   WorkerCounters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Rate limits (after workers_: their RateLimitService clients go first).
+  RateLimitCounters rl_counters_;
+  RlsClients rls_clients_;
+  std::shared_ptr<const RateLimits> ratelimits_;
 
   std::optional<identity::BuiltinCa> ca_;
   std::unique_ptr<identity::CertSource> cert_source_;

@@ -12,6 +12,7 @@
 #include "common/identity/identity.h"
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
+#include "waypoint/proxy/ratelimit_filter.h"
 #include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
@@ -25,6 +26,9 @@ struct WaypointState {
   // Route tables and clusters compiled from the same config (never null
   // once published; empty when no routing resource binds anything).
   std::shared_ptr<const route::RouteConfig> routes;
+  // Rate limiters built from routes->rate_limits (null: none); their
+  // buckets outlive a state that kept the same policy.
+  std::shared_ptr<const RateLimits> ratelimits;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;
