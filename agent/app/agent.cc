@@ -29,63 +29,6 @@ void RaiseFdLimit() {
   }
 }
 
-}  // namespace
-
-net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k) {
-  using std::chrono::duration_cast;
-  net::KeepaliveOptions o;
-  o.enabled = k.enabled;
-  o.time = duration_cast<std::chrono::seconds>(k.time);
-  o.interval = duration_cast<std::chrono::seconds>(k.interval);
-  o.probes = k.retries;
-  if (k.user_timeout) {
-    o.user_timeout = duration_cast<std::chrono::milliseconds>(k.time + k.interval * k.retries);
-  }
-  return o;
-}
-
-namespace {
-
-const char* OrigSrcName(OrigSrc m) {
-  switch (m) {
-    case OrigSrc::kRequired: return "required";
-    case OrigSrc::kOff: return "off";
-    case OrigSrc::kAuto: break;
-  }
-  return "auto";
-}
-
-std::string KeepaliveText(const KeepaliveSettings& k) {
-  if (!k.enabled && !k.user_timeout) return "off";
-  auto secs = [](base::Duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
-  std::string s = k.enabled ? fmt::format("time={}s interval={}s retries={}", secs(k.time),
-                                          secs(k.interval), k.retries)
-                            : "off";
-  if (k.user_timeout) s += fmt::format(" userTimeout={}s", secs(k.time + k.interval * k.retries));
-  return s;
-}
-
-// ztunnel serves pprof CPU and jemalloc heap profiles here (ISTIO-COMPAT
-// §3.2); Ambit has no in-process profiler, so tooling that probes these paths
-// gets a definite 501 with what to use instead rather than a 404 that reads
-// like a wrong port.
-void AddProfilingAnswers(admin::HttpServer& server) {
-  static constexpr const char* kPaths[] = {"/debug/pprof", "/debug/pprof/", "/debug/pprof/profile",
-                                           "/debug/pprof/heap", "/debug/pprof/heap/profiling"};
-  for (const char* path : kPaths) {
-    server.Handle(path, [](const admin::HttpRequest& req) {
-      admin::HttpResponse r;
-      r.status = 501;
-      r.body = fmt::format(
-          "{}: not served. ambit-agent has no in-process profiler (ztunnel's pprof CPU and "
-          "jemalloc heap profiles do not apply). Profile CPU with `perf record -g -p <pid>`; "
-          "memory: process_resident_memory_bytes on :15020/metrics, or run under heaptrack.\n",
-          req.path);
-      return r;
-    });
-  }
-}
-
 io::BackendKind BackendFromFlag(const std::string& io) {
   if (io == "uring") return io::BackendKind::kUring;
   if (io == "epoll") return io::BackendKind::kEpoll;
@@ -240,66 +183,6 @@ io::Task<void> Agent::MemoryHousekeeping(Agent* agent) {
     AMBIT_LOG(kDebug, "agent", "malloc_trim took {} us",
               std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
                   .count());
-  }
-}
-
-Status Agent::StartCrls() {
-  if (flags_.ztunnel.crl_path.empty()) return absl::OkStatus();
-  crls_ = std::make_shared<tls::CrlStore>(flags_.ztunnel.crl_path);
-  auto& rejections = registry_->AddCounter(
-      "istio_crl_policy_rejections",
-      "The total number of connections rejected due to CRL certificate revocation", {"reporter"});
-  const size_t shard = runtime_->worker_count();
-  metrics::Counter* inbound = rejections.Get(shard, {"destination"});
-  metrics::Counter* outbound = rejections.Get(shard, {"source"});
-  crls_->set_on_rejection([inbound, outbound](tls::TlsRole role) {
-    (role == tls::TlsRole::kServer ? inbound : outbound)->Inc();
-  });
-  tls::CrlStore* store = crls_.get();
-  registry_->AddCallbackCounter("ambit_crl_loads", "CRL_PATH (re)loads that parsed",
-                                [store] { return static_cast<double>(store->loads()); });
-  registry_->AddCallbackGauge("ambit_crl_entries", "CRLs in the loaded CRL_PATH file", [store] {
-    auto set = store->current();
-    return set ? static_cast<double>(set->size()) : 0.0;
-  });
-  Status st = crls_->Reload();
-  if (st.ok()) {
-    AMBIT_LOG(kInfo, "identity", "CRL_PATH {}: {} CRL(s); revoked peer certificates are refused",
-              crls_->path(), crls_->current()->size());
-  } else {
-    // As ztunnel: a missing or unparsable file does not stop start-up; until
-    // a good file appears nothing is revoked.
-    AMBIT_LOG(kWarn, "identity", "{}; checking again every second", std::string(st.message()));
-  }
-  return absl::OkStatus();
-}
-
-io::Task<void> Agent::CrlWatcher(Agent* agent) {
-  namespace fs = std::filesystem;
-  auto stamp = [agent] {
-    std::error_code ec;
-    // Kubernetes updates ConfigMap volumes by swapping a symlink: follow it.
-    fs::path p = fs::canonical(agent->crls_->path(), ec);
-    if (ec) return std::string();
-    auto t = fs::last_write_time(p, ec);
-    auto size = fs::file_size(p, ec);
-    return fmt::format("{}|{}|{}", p.string(), t.time_since_epoch().count(), size);
-  };
-  std::string last = stamp();
-  for (;;) {
-    Status st = co_await agent->runtime_->main_loop().Sleep(std::chrono::seconds(1),
-                                                            {.scope = &agent->control_scope_});
-    if (!st.ok()) co_return;
-    std::string now = stamp();
-    if (now == last) continue;
-    last = now;
-    Status r = agent->crls_->Reload();
-    if (r.ok()) {
-      AMBIT_LOG(kInfo, "identity", "CRL_PATH {} reloaded: {} CRL(s) (new handshakes only)",
-                agent->crls_->path(), agent->crls_->current()->size());
-    } else {
-      AMBIT_LOG(kWarn, "identity", "{}", std::string(r.message()));
-    }
   }
 }
 

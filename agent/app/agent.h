@@ -50,9 +50,8 @@ namespace ambit::agent {
 
 class IstioControl;  // istio_mode.cc
 
-// KEEPALIVE_* settings as socket options (TCP_USER_TIMEOUT = time + interval
-// × retries when USER_TIMEOUT_ENABLED).
-net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k);
+// /debug/pprof/*: 501 "not served" with what to use instead (env_runtime.cc).
+void AddProfilingAnswers(admin::HttpServer& server);
 
 class Agent {
  public:

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/base/duration.h"
+#include "common/net/socket.h"
 
 namespace ambit::agent {
 namespace {
@@ -190,6 +191,38 @@ StatusOr<ZtunnelEnv> ZtunnelEnvFromEnv(const EnvMap& env) {
   z.xds_on_demand = on_demand.value_or(false);
   z.crl_path = Get(env, "CRL_PATH", "");
   return z;
+}
+
+net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k) {
+  using std::chrono::duration_cast;
+  net::KeepaliveOptions o;
+  o.enabled = k.enabled;
+  o.time = duration_cast<std::chrono::seconds>(k.time);
+  o.interval = duration_cast<std::chrono::seconds>(k.interval);
+  o.probes = k.retries;
+  if (k.user_timeout) {
+    o.user_timeout = duration_cast<std::chrono::milliseconds>(k.time + k.interval * k.retries);
+  }
+  return o;
+}
+
+const char* OrigSrcName(OrigSrc m) {
+  switch (m) {
+    case OrigSrc::kRequired: return "required";
+    case OrigSrc::kOff: return "off";
+    case OrigSrc::kAuto: break;
+  }
+  return "auto";
+}
+
+std::string KeepaliveText(const KeepaliveSettings& k) {
+  if (!k.enabled && !k.user_timeout) return "off";
+  auto secs = [](base::Duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
+  std::string s = k.enabled ? fmt::format("time={}s interval={}s retries={}", secs(k.time),
+                                          secs(k.interval), k.retries)
+                            : "off";
+  if (k.user_timeout) s += fmt::format(" userTimeout={}s", secs(k.time + k.interval * k.retries));
+  return s;
 }
 
 }  // namespace ambit::agent

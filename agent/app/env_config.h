@@ -13,6 +13,7 @@
 
 #include "common/base/clock.h"
 #include "common/base/status.h"
+#include "common/net/socket.h"
 
 namespace ambit::agent {
 
@@ -70,6 +71,13 @@ StatusOr<ZtunnelEnv> ZtunnelEnvFromEnv(const EnvMap& env);
 
 // ztunnel's bool parsing (Rust `bool::from_str`): exactly "true" or "false".
 StatusOr<std::optional<bool>> EnvBool(const EnvMap& env, const std::string& key);
+
+// KEEPALIVE_* settings as socket options (TCP_USER_TIMEOUT = time + interval
+// × retries when USER_TIMEOUT_ENABLED).
+net::KeepaliveOptions SocketKeepalive(const KeepaliveSettings& k);
+// /config_dump texts: "auto" | "required" | "off"; "time=7s interval=3s retries=4[ userTimeout=13s]" | "off".
+const char* OrigSrcName(OrigSrc m);
+std::string KeepaliveText(const KeepaliveSettings& k);
 
 // The Istio release this agent's ztunnel compatibility is written against
 // (ISTIO-COMPAT), the istio_build tag when ISTIO_META_ISTIO_VERSION is unset.

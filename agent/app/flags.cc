@@ -11,9 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <cmath>
 #include <iostream>
-#include <thread>
 
 namespace ambit::agent {
 
