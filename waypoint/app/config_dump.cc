@@ -7,6 +7,7 @@
 
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
+#include "waypoint/app/authz_dump.h"
 #include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
 #include "waypoint/proxy/cluster.h"
@@ -95,6 +96,7 @@ std::string Waypoint::ConfigDump() const {
     for (auto& c : SubsetClustersJson(*routes_, *snapshot_, *self_)) clusters.push_back(c);
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
+  if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
   out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;
   out["clusters"] = clusters;

@@ -92,6 +92,20 @@ Status Waypoint::Init() {
       "cluster_not_found, direct_response, redirect, mirror_sent, mirror_skipped_body, "
       "mirror_failed, fault_delay, fault_abort)",
       {"outcome"});
+  counters_.rbac_allowed = &registry_->AddCounter(
+      "ambit_waypoint_rbac_allowed",
+      "Requests the waypoint's AuthorizationPolicies allowed, by the ALLOW policy that matched "
+      "(empty: no ALLOW policy applies)", {"policy"});
+  counters_.rbac_denied = &registry_->AddCounter(
+      "ambit_waypoint_rbac_denied",
+      "Requests denied by authorization (403 RBAC), by the DENY policy that matched (empty: no "
+      "ALLOW policy matched)", {"policy"});
+  counters_.rbac_shadow = &registry_->AddCounter(
+      "ambit_waypoint_rbac_shadow",
+      "Dry-run (istio.io/dry-run) authorization results, not enforced", {"result", "policy"});
+  counters_.rbac_audit = &registry_->AddCounter(
+      "ambit_waypoint_rbac_audit", "Requests an AUDIT AuthorizationPolicy matched (logged only)",
+      {"policy"});
   counters_.retries = &registry_->AddCounter(
       "ambit_waypoint_retries",
       "Upstream retries by cluster and event: retry (a retry was sent), success (the request "
@@ -217,6 +231,8 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
   route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1, self);
+  route::AuthzCompileResult authz = route::CompileAuthz(cfg.resources, *snap, *self);
+  routes.findings.insert(routes.findings.end(), authz.findings.begin(), authz.findings.end());
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;
@@ -233,6 +249,8 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   warnings_ = cfg.warnings;
   snapshot_ = snap;
   routes_ = routes.config;
+  authz_ = authz.config;
+  authz_unbound_ = std::move(authz.unbound);
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -245,9 +263,10 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
     }
   }
   AMBIT_LOG(kInfo, "config",
-            "config applied: {} workloads, {} services, {} route tables; serving as {}/{}",
-            snap->workloads().size(), snap->services().size(), routes_->tables.size(), self->ns,
-            self->name);
+            "config applied: {} workloads, {} services, {} route tables, {} authorization "
+            "policies; serving as {}/{}",
+            snap->workloads().size(), snap->services().size(), routes_->tables.size(),
+            authz_->policies.size(), self->ns, self->name);
   Publish();
   return absl::OkStatus();
 }
@@ -335,6 +354,7 @@ void Waypoint::Publish() {
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
   st->routes = routes_;
+  st->authz = authz_;
   st->ratelimits = std::atomic_load(&ratelimits_);
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;

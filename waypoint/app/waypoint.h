@@ -25,6 +25,7 @@
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
+#include "waypoint/route/compile_authz.h"
 
 namespace ambit::waypoint {
 
@@ -80,6 +81,8 @@ class Waypoint {
   std::optional<identity::Identity> identity_;
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
+  std::shared_ptr<const route::AuthzConfig> authz_;
+  std::vector<std::string> authz_unbound_;  // targetRef policies not bound here, with why
   std::vector<route::Finding> route_findings_list_;   // of the applied config
   std::set<std::string> route_findings_logged_;
   std::map<std::string, int64_t> route_finding_kinds_;

@@ -387,6 +387,12 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
       }
       break;
     }
+    if (res.event == Event::kComplete) {
+      // The end of a bodyless request that was answered locally (its head
+      // was all we read): not a new request.
+      down.Consume(res.consumed);
+      continue;
+    }
     down.Consume(res.consumed);
     http1::RequestHead head = parser.TakeRequest();
     if (!co_await ServeRequest(d, down, parser, std::move(head))) break;

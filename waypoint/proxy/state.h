@@ -13,6 +13,7 @@
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
 #include "waypoint/proxy/ratelimit_filter.h"
+#include "waypoint/route/authz.h"
 #include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
@@ -29,6 +30,8 @@ struct WaypointState {
   // Rate limiters built from routes->rate_limits (null: none); their
   // buckets outlive a state that kept the same policy.
   std::shared_ptr<const RateLimits> ratelimits;
+  // AuthorizationPolicies bound to this waypoint (never null once published).
+  std::shared_ptr<const route::AuthzConfig> authz;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;
