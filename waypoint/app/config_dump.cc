@@ -7,6 +7,7 @@
 
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
+#include "waypoint/app/resilience_dump.h"
 #include "waypoint/app/authz_dump.h"
 #include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
@@ -85,6 +86,8 @@ std::string Waypoint::ConfigDump() const {
                          {"workload", ep.workload->ns + "/" + ep.workload->name},
                          {"hbone", ep.hbone}});
         }
+        c["loadBalancer"] = LoadBalancerJson(routes_ ? routes_->PolicyFor(c["name"].get<std::string>())
+                                                     : nullptr);
         c["endpoints"] = eps;
         clusters.push_back(c);
         listeners.push_back({{"name", fmt::format("{}:{}", svc.hostname, port)},
@@ -95,6 +98,11 @@ std::string Waypoint::ConfigDump() const {
   if (routes_ && snapshot_ && self_) {
     for (auto& c : SubsetClustersJson(*routes_, *snapshot_, *self_)) clusters.push_back(c);
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
+  }
+  // DestinationRule connectionPool / outlierDetection: limits, in-flight
+  // counts and ejections per cluster.
+  if (resilience_table_) {
+    out["resilience"] = ResilienceJson(*resilience_table_, base::RealClock::Instance().Now());
   }
   if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
   out["rateLimits"] = RateLimitsJson(ratelimits_.get());

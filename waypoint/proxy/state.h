@@ -18,6 +18,8 @@
 
 namespace ambit::waypoint {
 
+struct ResilienceTable;  // circuit_breaker.h
+
 struct WaypointState {
   std::shared_ptr<const mesh::Snapshot> snapshot;
   mesh::Workload self;                   // the waypoint pod's workload
@@ -27,6 +29,9 @@ struct WaypointState {
   // Route tables and clusters compiled from the same config (never null
   // once published; empty when no routing resource binds anything).
   std::shared_ptr<const route::RouteConfig> routes;
+  // Circuit-breaker and outlier state of the clusters with a DestinationRule
+  // policy (null: none); shared by all workers, kept across states.
+  std::shared_ptr<const ResilienceTable> resilience;
   // Rate limiters built from routes->rate_limits (null: none); their
   // buckets outlive a state that kept the same policy.
   std::shared_ptr<const RateLimits> ratelimits;

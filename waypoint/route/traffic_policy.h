@@ -11,8 +11,35 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ambit::waypoint::route {
+
+// trafficPolicy.loadBalancer.localityLbSetting (Istio applies either
+// `distribute` or failover, never both).
+struct LocalitySetting {
+  // distribute[]: for a waypoint whose locality matches `from` ("region/
+  // zone/subzone", "*" wildcards), endpoints matching a `to` key get that
+  // share (percent) of the requests; endpoints matching no key get none.
+  struct Distribute {
+    std::string from;
+    std::vector<std::pair<std::string, uint32_t>> to;  // in written order
+    bool operator==(const Distribute&) const = default;
+  };
+  // failover[]: from region → to region (the priority after the local region).
+  struct Failover {
+    std::string from, to;
+    bool operator==(const Failover&) const = default;
+  };
+  std::vector<Distribute> distribute;
+  std::vector<Failover> failover;
+  // failoverPriority[]: labels ("key" or "key=value") ranking endpoints by how
+  // many leading labels they share with the waypoint.
+  std::vector<std::string> failover_priority;
+  bool enabled = true;
+  bool operator==(const LocalitySetting&) const = default;
+};
 
 // trafficPolicy.loadBalancer. Unset (no policy): LEAST_REQUEST, Istio's
 // default.
@@ -25,14 +52,68 @@ struct LoadBalancerPolicy {
     kRingHash,
     kMaglev,
   };
+  // consistentHash key: what is hashed per request.
+  enum class HashKey : uint8_t { kNone, kHeader, kCookie, kSourceIp, kQueryParameter };
   Kind kind = Kind::kLeastRequest;
+  HashKey hash_key = HashKey::kNone;
+  std::string hash_name;  // header (lower case), cookie or query parameter name
+  std::string cookie_path;
+  // httpCookie.ttl: when set and the cookie is absent, the waypoint issues it.
+  std::optional<std::chrono::seconds> cookie_ttl;
+  uint64_t ring_size = 1024;     // ringHash.minimumRingSize (Envoy's default)
+  uint64_t table_size = 65537;   // maglev.tableSize (prime)
+  std::optional<LocalitySetting> locality;
+  std::chrono::milliseconds warmup{0};  // warmupDurationSecs (slow start)
+  bool operator==(const LoadBalancerPolicy&) const = default;
+  bool Hashed() const { return kind == Kind::kRingHash || kind == Kind::kMaglev; }
 };
 
-// trafficPolicy.connectionPool (circuit breaking).
-struct ConnectionPoolPolicy {};
+const char* KindName(LoadBalancerPolicy::Kind k);
+const char* HashKeyName(LoadBalancerPolicy::HashKey k);
 
-// trafficPolicy.outlierDetection.
-struct OutlierPolicy {};
+// Istio's "no limit" for the circuit-breaker thresholds it leaves unset
+// (2^32-1, what istiod writes into Envoy's circuit breakers).
+inline constexpr uint32_t kUnlimited = 4294967295u;
+
+// trafficPolicy.connectionPool (circuit breaking), per cluster across all
+// workers. Overflow answers 503 with flag UO at once.
+struct ConnectionPoolPolicy {
+  // tcp.maxConnections: upstream HTTP/1.1 connections busy with a request
+  // (Envoy's max_connections; HTTP/2 multiplexes on pooled sessions).
+  uint32_t max_connections = kUnlimited;
+  // tcp.connectTimeout; unset: the waypoint's --connect-timeout.
+  std::optional<std::chrono::nanoseconds> connect_timeout;
+  // http.http1MaxPendingRequests: requests waiting for a connection slot
+  // (max_pending_requests).
+  uint32_t max_pending_requests = kUnlimited;
+  // http.http2MaxRequests: requests in flight to the cluster, any protocol
+  // (max_requests).
+  uint32_t max_requests = kUnlimited;
+  // http.maxRequestsPerConnection: 0 = unlimited; 1 disables keep-alive.
+  uint32_t max_requests_per_connection = 0;
+  // http.maxRetries: retries in flight to the cluster (max_retries).
+  uint32_t max_retries = kUnlimited;
+};
+
+// trafficPolicy.outlierDetection: endpoints answering errors are ejected
+// (no new requests) for baseEjectionTime × times ejected.
+struct OutlierPolicy {
+  uint32_t consecutive_5xx = 5;               // 0 disables
+  uint32_t consecutive_gateway_errors = 0;    // 502/503/504; 0 disables
+  // Connect failures, resets and timeouts; counted on their own only with
+  // split_local_origin (else they count as 5xx / gateway errors).
+  uint32_t consecutive_local_origin = 5;
+  bool split_local_origin = false;
+  std::chrono::nanoseconds interval = std::chrono::seconds(10);
+  std::chrono::nanoseconds base_ejection_time = std::chrono::seconds(30);
+  // Envoy's max_ejection_time (not an Istio field): the cap of the growth.
+  std::chrono::nanoseconds max_ejection_time = std::chrono::seconds(300);
+  uint32_t max_ejection_percent = 10;
+  // Below this share of non-ejected endpoints, ejection is ignored (panic;
+  // Envoy's healthy_panic_threshold). Istio's default 0 never panics.
+  uint32_t min_health_percent = 0;
+  bool operator==(const OutlierPolicy&) const = default;
+};
 
 // One cluster's effective policy. A field left unset keeps Envoy's default
 // as Istio configures it.
@@ -40,6 +121,10 @@ struct TrafficPolicy {
   std::optional<LoadBalancerPolicy> load_balancer;
   std::optional<ConnectionPoolPolicy> connection_pool;
   std::optional<OutlierPolicy> outlier_detection;
+  // outlierDetection was written (even if not compiled): Istio applies
+  // locality failover only then, since without it Envoy would never see
+  // the local endpoints fail.
+  bool outlier_written = false;
   std::string source;  // "DestinationRule ns/name" (file:line of its trafficPolicy)
 };
 
