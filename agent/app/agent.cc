@@ -78,8 +78,12 @@ Status Agent::Init() {
   tcp_metrics_ = std::make_unique<TcpMetrics>(*registry_);
   metrics::RegisterProcessMetrics(*registry_);
   const size_t control_shard = runtime_->worker_count();
-  registry_->AddGauge("istio_build", "Istio component build info", {"component", "tag"})
-      .Get(control_shard, {"ztunnel", fmt::format("ambit-{}", kVersion)})
+  // ztunnel's labels: tag is the Istio release (ISTIO_META_ISTIO_VERSION, else
+  // the one ISTIO-COMPAT is written against), never the proxy's own version,
+  // which gets a label of its own.
+  registry_->AddGauge("istio_build", "Istio component build info",
+                      {"component", "tag", "ambit_version"})
+      .Get(control_shard, {"ztunnel", flags_.ztunnel.istio_version, kVersion})
       ->Set(1);
   registry_->AddCallbackCounter("ambit_log_lines_dropped",
                                  "Log lines dropped because the log queue was full",
@@ -127,6 +131,7 @@ Status Agent::Init() {
                       .Get(control_shard, {});
 
   netns_runner_ = std::make_unique<net::NetnsRunner>();
+  RETURN_IF_ERROR(StartCrls());
   RETURN_IF_ERROR(StartWorkers());
   RETURN_IF_ERROR(StartDns());
   RETURN_IF_ERROR(istio ? StartIstio() : StartStandalone());
@@ -205,6 +210,7 @@ Status Agent::StartAdmin() {
                                    .not_ready = [this] { return NotReadyReasons(); },
                                    .registry = registry_.get()}));
   admin_server_ = std::move(servers.admin);
+  AddProfilingAnswers(*admin_server_);
   stats_server_ = std::move(servers.stats);
   readiness_server_ = std::move(servers.readiness);
   AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
@@ -240,7 +246,15 @@ std::string Agent::ConfigDump() {
                {"packetMark", std::to_string(flags_.packet_mark)},
                {"redirect", flags_.redirect},
                {"localhostAppTunnel", flags_.localhost_app_tunnel ? "true" : "false"},
-               {"ioBackend", io::BackendName(runtime_->worker_backend(0))}};
+               {"ioBackend", io::BackendName(runtime_->worker_backend(0))},
+               {"network", flags_.ztunnel.network},
+               {"trustDomain", flags_.ztunnel.trust_domain},
+               {"istioVersion", flags_.ztunnel.istio_version},
+               {"ipv6Enabled", flags_.ztunnel.ipv6_enabled ? "true" : "false"},
+               {"enableOrigSrc", OrigSrcName(flags_.ztunnel.orig_src)},
+               {"keepalive", KeepaliveText(flags_.keepalive)},
+               {"xdsOnDemand", flags_.ztunnel.xds_on_demand ? "true" : "false"},
+               {"crlPath", flags_.ztunnel.crl_path}};
   AddDnsDumpConfig(in.config);
   if (istio_) {
     istio_->AddDumpConfig(in.config);
@@ -257,6 +271,8 @@ Status Agent::StartWorkers() {
   wo.packet_mark = flags_.packet_mark;
   wo.connect_timeout = flags_.connect_timeout;
   wo.localhost_app_tunnel = flags_.localhost_app_tunnel;
+  wo.spoof_source = flags_.ztunnel.orig_src != OrigSrc::kOff;
+  wo.keepalive = SocketKeepalive(flags_.keepalive);
   wo.conn.handshake_timeout = flags_.handshake_timeout;
   wo.pool.max_streams_per_conn = static_cast<size_t>(flags_.pool_max_streams);
   wo.pool.idle_timeout = flags_.pool_idle_timeout;
@@ -334,6 +350,7 @@ int Agent::Run() {
   started_.store(true);
   runtime_->main_loop().Spawn(ReadinessWatcher(this));
   runtime_->main_loop().Spawn(MemoryHousekeeping(this));
+  if (crls_) runtime_->main_loop().Spawn(CrlWatcher(this));
   runtime_->Run();
   AMBIT_LOG(kInfo, "agent", "drained, exiting");
   return 0;

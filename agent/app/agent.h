@@ -50,6 +50,9 @@ namespace ambit::agent {
 
 class IstioControl;  // istio_mode.cc
 
+// /debug/pprof/*: 501 "not served" with what to use instead (env_runtime.cc).
+void AddProfilingAnswers(admin::HttpServer& server);
+
 class Agent {
  public:
   static StatusOr<std::unique_ptr<Agent>> Create(AgentFlags flags);
@@ -107,6 +110,10 @@ class Agent {
   static io::Task<void> DrainWaiter(Agent* agent);
   static io::Task<void> ReadinessWatcher(Agent* agent);
   static io::Task<void> MemoryHousekeeping(Agent* agent);  // periodic malloc_trim
+  // CRL_PATH: loads the CRLs, counts istio_crl_policy_rejections; the
+  // watcher reloads them when the file changes (checked every second).
+  Status StartCrls();
+  static io::Task<void> CrlWatcher(Agent* agent);
   std::vector<std::string> NotReadyReasons() const;
   void CheckReady();  // logs "ready" the first time nothing is pending
 
@@ -152,6 +159,7 @@ class Agent {
   std::unique_ptr<identity::CertSource> cert_source_;
   std::unique_ptr<identity::SecretManager> secrets_;
   std::map<std::string, TlsPair> tls_;  // by identity string
+  std::shared_ptr<tls::CrlStore> crls_;  // null without CRL_PATH
 
   // Standalone source.
   std::unique_ptr<config::FileWatcher> watcher_;

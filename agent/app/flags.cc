@@ -1,6 +1,7 @@
 #include "agent/app/flags.h"
 
 #include "common/base/duration.h"
+#include "agent/app/env_config.h"
 #include "agent/app/proxy_metadata.h"
 #include "common/xds/node.h"
 
@@ -10,9 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <cmath>
 #include <iostream>
-#include <thread>
 
 namespace ambit::agent {
 
@@ -32,24 +31,6 @@ base::Duration DefaultTerminationDeadline() {
 }
 
 namespace {
-
-// Worker count as ZTUNNEL_WORKER_THREADS: "N", "N%" of cores, 0 = all cores.
-StatusOr<int> ParseWorkers(const std::string& s) {
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  try {
-    if (!s.empty() && s.back() == '%') {
-      double pct = std::stod(s.substr(0, s.size() - 1));
-      if (pct <= 0 || pct > 100) throw std::invalid_argument("range");
-      return std::max(1, static_cast<int>(std::ceil(cores * pct / 100.0)));
-    }
-    int n = std::stoi(s);
-    if (n < 0 || n > 256) throw std::invalid_argument("range");
-    return n == 0 ? static_cast<int>(cores) : n;
-  } catch (const std::exception&) {
-    return absl::InvalidArgumentError(
-        fmt::format("--workers '{}': expected a count (0 = all cores) or a percentage like 50%", s));
-  }
-}
 
 // ztunnel's positional arguments: argv[1] is the mode, `proxy` (what follows
 // it is ignored: the Istio chart passes `proxy ztunnel`), `version` or
@@ -78,10 +59,26 @@ Status DnsDefaultsFromEnv(AgentFlags& f) {
   if (auto it = md.find("DNS_PROXY_ADDR"); it != md.end() && !it->second.empty()) {
     f.dns_proxy_addr = it->second;
   }
-  if (auto it = env.find("CLUSTER_DOMAIN"); it != env.end() && !it->second.empty()) {
-    f.cluster_domain = it->second;
+  return absl::OkStatus();
+}
+
+// ztunnel's environment beyond plain flags (env_config.h): worker count,
+// keepalive, PROXY_MODE, ENABLE_ORIG_SRC, IPV6_ENABLED, NETWORK, domains.
+// `workers_flag`: --workers, which takes ZTUNNEL_WORKER_THREADS's place.
+Status ZtunnelDefaultsFromEnv(AgentFlags& f, const std::string& workers_flag) {
+  EnvMap env = xds::ProcessEnvironment();
+  if (!workers_flag.empty()) env["ZTUNNEL_WORKER_THREADS"] = workers_flag;
+  ASSIGN_OR_RETURN(std::optional<int> concurrency, ProxyConcurrency(env));
+  ASSIGN_OR_RETURN(f.workers, WorkerThreadsFromEnv(env, UsableCores(), concurrency));
+  ASSIGN_OR_RETURN(f.keepalive, KeepaliveFromEnv(env));
+  ASSIGN_OR_RETURN(f.ztunnel, ZtunnelEnvFromEnv(env));
+  f.ipv6_enabled = f.ztunnel.ipv6_enabled;
+  if (f.ztunnel.xds_on_demand && f.dns_proxy) {
+    // ztunnel's own rule: the DNS proxy answers from the full address table.
+    return absl::InvalidArgumentError(
+        "XDS_ON_DEMAND=true: the DNS proxy does not support on-demand mode; set "
+        "ISTIO_META_DNS_CAPTURE=false (or --dns-proxy=false), or unset XDS_ON_DEMAND");
   }
-  if (auto it = env.find("IPV6_ENABLED"); it != env.end()) f.ipv6_enabled = it->second != "false";
   return absl::OkStatus();
 }
 
@@ -94,7 +91,7 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   RETURN_IF_ERROR(DnsDefaultsFromEnv(f));
   CLI::App app{"ambit-agent: the Ambit node agent (ambient-mode L4 data plane)"};
   app.allow_extras(false);
-  std::string workers = "2", pool_idle = "5m", cert_ttl = "24h", deadline, connect_timeout = "10s";
+  std::string workers, pool_idle = "5m", cert_ttl = "24h", deadline, connect_timeout = "10s";
   app.add_option("--config", f.config_path, "standalone config file (YAML), watched")
       ->envname("LOCAL_XDS_PATH");
   app.add_option("--node", f.node, "this node's name: workloads with this node are captured")
@@ -110,8 +107,9 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
                  "redirect (current istio-cni) or tproxy (older inbound TPROXY)")
       ->envname("AMBIT_REDIRECT_MODE")
       ->check(CLI::IsMember({"redirect", "tproxy"}));
-  app.add_option("--workers", workers, "worker threads: N, N%, 0 = all cores")
-      ->envname("ZTUNNEL_WORKER_THREADS");
+  app.add_option("--workers", workers,
+                 "worker threads: N, N% of the CPUs, 0 = all CPUs (default: ZTUNNEL_WORKER_THREADS, "
+                 "else derived from ZTUNNEL_RESOURCE_CPU_LIMIT/REQUEST, ZTUNNEL_CPU_LIMIT, cores)");
   app.add_option("--io", f.io, "event loop backend: auto|uring|epoll")
       ->envname("AMBIT_IO")
       ->check(CLI::IsMember({"auto", "uring", "epoll"}));
@@ -159,7 +157,9 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   app.add_option("--dns-resolv-conf", f.dns_resolv_conf,
                  "resolv.conf whose nameservers the DNS proxy forwards to (read once at start)")
       ->envname("AMBIT_DNS_RESOLV_CONF");
-  app.add_option("--cluster-domain", f.cluster_domain, "Kubernetes cluster domain (DNS search names)");
+  std::string cluster_domain;
+  app.add_option("--cluster-domain", cluster_domain,
+                 "Kubernetes cluster domain (DNS search names; default CLUSTER_DOMAIN, else cluster.local)");
   std::vector<std::string> mode_args;
   app.add_option("mode", mode_args, "ztunnel's mode argument: proxy (the rest is ignored)");
   try {
@@ -180,7 +180,8 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
     return f;
   }
   f.dns_proxy = dns_proxy == "true";
-  ASSIGN_OR_RETURN(f.workers, ParseWorkers(workers));
+  RETURN_IF_ERROR(ZtunnelDefaultsFromEnv(f, workers));
+  f.cluster_domain = cluster_domain.empty() ? f.ztunnel.cluster_domain : cluster_domain;
   ASSIGN_OR_RETURN(f.pool_idle_timeout, base::ParseDuration(pool_idle));
   ASSIGN_OR_RETURN(f.cert_ttl, base::ParseDuration(cert_ttl));
   ASSIGN_OR_RETURN(f.connect_timeout, base::ParseDuration(connect_timeout));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/app/env_config.h"
 #include "common/base/clock.h"
 #include "common/base/status.h"
 
@@ -25,7 +26,7 @@ struct AgentFlags {
   std::string redirect_backend = "iptables";  // --redirect-backend iptables|nft
   std::string redirect_mode = "redirect";     // --redirect-mode redirect|tproxy
   // Runtime.
-  int workers = 2;                  // --workers / ZTUNNEL_WORKER_THREADS
+  int workers = 2;                  // --workers / ZTUNNEL_WORKER_THREADS / derived (env_config.h)
   std::string io = "auto";          // --io auto|uring|epoll
   std::string log_level = "info";   // --log-level / RUST_LOG
   std::string log_format = "text";  // --log-format / LOG_FORMAT
@@ -52,7 +53,12 @@ struct AgentFlags {
   std::string dns_proxy_addr = "localhost:15053";     // --dns-proxy-addr / DNS_PROXY_ADDR metadata
   std::string dns_resolv_conf = "/etc/resolv.conf";  // --dns-resolv-conf: upstream nameservers
   std::string cluster_domain = "cluster.local";       // --cluster-domain / CLUSTER_DOMAIN
-  bool ipv6_enabled = true;                           // IPV6_ENABLED (false: no AAAA from the mesh)
+  bool ipv6_enabled = true;  // IPV6_ENABLED (false: listeners on 0.0.0.0, no AAAA from the mesh)
+  // TCP keepalive of proxied sockets (KEEPALIVE_*, USER_TIMEOUT_ENABLED).
+  KeepaliveSettings keepalive;
+  // PROXY_MODE, ENABLE_ORIG_SRC, NETWORK, TRUST_DOMAIN, ISTIO_META_ISTIO_VERSION,
+  // XDS_ON_DEMAND as read from the environment.
+  ZtunnelEnv ztunnel;
   // argv[1] as ztunnel reads it: `proxy` (the Istio chart passes `proxy
   // ztunnel`; what follows `proxy` is ignored) or empty.
   std::string mode_args;

@@ -44,7 +44,7 @@ StatusOr<identity::IstioCaOptions> CaOptionsFromEnv(const std::map<std::string, 
   }
   o.root_ca = Get(env, "CA_ROOT_CA", "./var/run/secrets/istio/root-cert.pem");
   o.alt_hostname = Get(env, "ALT_CA_HOSTNAME");
-  o.auth_token = Get(env, "AUTH_TOKEN", "./var/run/secrets/tokens/istio-token");
+  o.auth_token = xds::AuthTokenFromEnv(env);
   o.cluster_id = xds.client.node.cluster_id;
   for (const auto& [key, value] : env) {
     if (key.starts_with("CA_HEADER_") && key.size() > 10) o.extra_headers.emplace_back(key.substr(10), value);
@@ -178,6 +178,11 @@ StatusOr<std::unique_ptr<IstioControl>> IstioControl::Create(
   identity::SecretManager* secrets = agent.secrets_.get();
   reg.AddCallbackCounter("ambit_ca_fetches", "Certificate requests started",
                          [secrets] { return static_cast<double>(secrets->fetches_started()); });
+  if (impl.xds_config.on_demand) {
+    AMBIT_LOG(kWarn, "xds",
+              "XDS_ON_DEMAND=true: on-demand address lookups are not implemented; subscribing to "
+              "every Address instead (same answers, more memory on large meshes)");
+  }
   AMBIT_LOG(kInfo, "agent", "Istio mode: xDS from {}, certificates from {}, pods from ZDS at {}",
             impl.xds_config.grpc.address, impl.ca_description, impl.inpod_uds);
   return ctl;

@@ -123,15 +123,32 @@ Status Agent::AddPod(PodSpec spec) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// ENABLE_ORIG_SRC: true fails the pod when IP_TRANSPARENT is refused, false
+// does not ask for it, unset tries.
+net::Transparent ListenerTransparency(OrigSrc mode) {
+  switch (mode) {
+    case OrigSrc::kRequired: return net::Transparent::kRequired;
+    case OrigSrc::kOff: return net::Transparent::kOff;
+    case OrigSrc::kAuto: break;
+  }
+  return net::Transparent::kBestEffort;
+}
+
+}  // namespace
+
 Status Agent::OpenListeners(PodRecord& rec) {
   std::vector<std::array<net::Fd, 3>> per_worker(workers_.size());
   for (size_t i = 0; i < workers_.size(); ++i) {
     for (size_t k = 0; k < 3; ++k) {
       net::ListenerOptions lo;
-      lo.address = net::SocketAddress(*net::IpAddress::Parse("0.0.0.0"), kPorts[k]);
+      // IPV6_ENABLED (default): one dual-stack [::] socket, as ztunnel binds.
+      lo.address = net::SocketAddress(
+          *net::IpAddress::Parse(flags_.ztunnel.ipv6_enabled ? "::" : "0.0.0.0"), kPorts[k]);
       lo.backlog = 128;
       lo.reuse_port = true;
-      lo.transparent = net::Transparent::kBestEffort;
+      lo.transparent = ListenerTransparency(flags_.ztunnel.orig_src);
       lo.mark = flags_.packet_mark;
       ASSIGN_OR_RETURN(per_worker[i][k], netns_runner_->Run(*rec.spec.netns, [lo]() {
         if (lo.address.port() == kPorts[0]) EnableListenerMigration();
@@ -179,8 +196,10 @@ void Agent::OnCertificate(const identity::Identity& id, const identity::CertPtr&
   const std::string key = id.ToString();
   auto& pair = tls_[key];
   if (pair.cert != cert) {  // a new certificate (not the one a new pod asks about again)
-    auto server = tls::MakeServerContext(*cert);
-    auto client = server.ok() ? tls::MakeClientContext(*cert) : server.status();
+    tls::TlsOptions to;
+    to.crls = crls_;
+    auto server = tls::MakeServerContext(*cert, to);
+    auto client = server.ok() ? tls::MakeClientContext(*cert, to) : server.status();
     if (!server.ok() || !client.ok()) {
       pod_errors_->Inc();
       AMBIT_LOG(kError, "identity", "certificate for {} is unusable: {} (the current one stays in use)",

@@ -61,6 +61,40 @@ StatusOr<std::map<std::string, std::string>> ProxyMetadata(const std::map<std::s
   return out;
 }
 
+namespace {
+
+Status ReadConcurrency(const YAML::Node& pc, std::string_view what, std::optional<int>& out) {
+  if (!pc || !pc.IsMap()) return absl::OkStatus();
+  YAML::Node c = pc["concurrency"];
+  if (!c || c.IsNull()) return absl::OkStatus();
+  try {
+    int n = c.as<int>();
+    if (n < 0 || n > 1024) throw YAML::Exception(YAML::Mark::null_mark(), "range");
+    out = n;
+  } catch (const YAML::Exception&) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: concurrency must be a whole number 0..1024 (0 = all cores)", what));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::optional<int>> ProxyConcurrency(const std::map<std::string, std::string>& env,
+                                              const std::string& mesh_config_path) {
+  std::optional<int> out;
+  std::error_code ec;
+  if (!mesh_config_path.empty() && std::filesystem::exists(mesh_config_path, ec)) {
+    ASSIGN_OR_RETURN(YAML::Node mesh, Load(mesh_config_path, mesh_config_path, true));
+    if (mesh.IsMap()) RETURN_IF_ERROR(ReadConcurrency(mesh["defaultConfig"], mesh_config_path, out));
+  }
+  if (auto it = env.find("PROXY_CONFIG"); it != env.end() && !it->second.empty()) {
+    ASSIGN_OR_RETURN(YAML::Node pc, Load(it->second, "PROXY_CONFIG", false));
+    RETURN_IF_ERROR(ReadConcurrency(pc, "PROXY_CONFIG", out));
+  }
+  return out;
+}
+
 bool DnsCaptureEnabled(const std::map<std::string, std::string>& metadata) {
   auto it = metadata.find("DNS_CAPTURE");
   if (it == metadata.end()) return true;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/base/status.h"
@@ -19,6 +20,11 @@ inline constexpr const char* kMeshConfigPath = "./etc/istio/config/mesh";
 // not YAML of the expected shape.
 StatusOr<std::map<std::string, std::string>> ProxyMetadata(
     const std::map<std::string, std::string>& env, const std::string& mesh_config_path = kMeshConfigPath);
+
+// ProxyConfig `concurrency` (mesh file defaultConfig, then PROXY_CONFIG;
+// later wins): ztunnel's worker-thread default when set (0 = all cores).
+StatusOr<std::optional<int>> ProxyConcurrency(const std::map<std::string, std::string>& env,
+                                              const std::string& mesh_config_path = kMeshConfigPath);
 
 // DNS_CAPTURE semantics: enabled unless set to something other than "true"
 // (case-insensitive).

@@ -170,6 +170,7 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
   UpstreamOptions uo;
   uo.target = target.upstream;
   uo.mark = w.options().packet_mark;
+  uo.keepalive = w.options().keepalive;
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
   if (target.app_tunnel_proxy) {
@@ -180,8 +181,9 @@ io::Task<InboundCarried> SetupInbound(Worker& w, std::shared_ptr<const PodContex
                                                 : net::IpAddress::LoopbackV6(),
                    target.upstream.port()};
     }
-  } else if (!(src.ip() == target.upstream.ip())) {
-    // Original source: connect from the client's IP unless it is our own.
+  } else if (w.options().spoof_source && !(src.ip() == target.upstream.ip())) {
+    // Original source: connect from the client's IP unless it is our own
+    // (or ENABLE_ORIG_SRC=false).
     uo.spoof_source = net::SocketAddress(src.ip(), 0);
   }
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);

@@ -65,9 +65,10 @@ io::Task<void> HandlePlainInbound(Worker& w, std::shared_ptr<const PodContext> p
   UpstreamOptions uo;
   uo.target = target;
   uo.mark = w.options().packet_mark;
+  uo.keepalive = w.options().keepalive;
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
-  if (!(peer.ip() == target.ip())) uo.spoof_source = net::SocketAddress(peer.ip(), 0);
+  if (w.options().spoof_source && !(peer.ip() == target.ip())) uo.spoof_source = net::SocketAddress(peer.ip(), 0);
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);
   if (!up.ok()) {
     hbone::AbortOnClose(client.get());

@@ -26,6 +26,7 @@ io::Task<StatusOr<std::shared_ptr<hbone::HboneConn>>> DialHbone(
   UpstreamOptions uo;
   uo.target = next_hop;
   uo.mark = w->options().packet_mark;
+  uo.keepalive = w->options().keepalive;
   uo.timeout = w->options().connect_timeout;
   auto fd = co_await ConnectUpstream(w->loop(), w->runner(), w->home_netns(), pod->netns, uo);
   if (!fd.ok()) co_return fd.status();
@@ -195,6 +196,7 @@ io::Task<Carried> SetupTcp(Worker& w, std::shared_ptr<const PodContext> pod, int
   UpstreamOptions uo;
   uo.target = target;
   uo.mark = w.options().packet_mark;
+  uo.keepalive = w.options().keepalive;
   uo.timeout = w.options().connect_timeout;
   uo.scope = &scope;
   auto up = co_await ConnectUpstream(w.loop(), w.runner(), w.home_netns(), pod->netns, uo);

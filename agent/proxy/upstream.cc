@@ -28,7 +28,7 @@ StatusOr<net::Fd> MakeSocket(const UpstreamOptions& o) {
   co.nonblocking = true;
   ASSIGN_OR_RETURN(net::Fd fd, net::CreateTcpClient(co));
   RETURN_IF_ERROR(net::SetTcpNoDelay(fd.get(), true));
-  RETURN_IF_ERROR(net::SetKeepalive(fd.get(), {}));
+  RETURN_IF_ERROR(net::SetKeepalive(fd.get(), o.keepalive));
   return fd;
 }
 

@@ -14,6 +14,7 @@
 #include "common/net/address.h"
 #include "common/net/fd.h"
 #include "common/net/netns.h"
+#include "common/net/socket.h"
 
 namespace ambit::agent {
 
@@ -22,6 +23,7 @@ struct UpstreamOptions {
   // Bind to this (possibly foreign) source first: IP_TRANSPARENT + IP_FREEBIND.
   std::optional<net::SocketAddress> spoof_source;
   std::optional<uint32_t> mark;
+  net::KeepaliveOptions keepalive;
   base::Duration timeout = std::chrono::seconds(10);
   io::CancelScope* scope = nullptr;
 };

@@ -73,10 +73,10 @@ namespace {
 // Accepted sockets inherit TCP_NODELAY and the keepalive settings of their
 // listener (ISTIO-COMPAT §3.1), so they are set once here instead of five
 // setsockopt calls per accepted connection.
-void ConfigureListener(int fd) {
+void ConfigureListener(int fd, const net::KeepaliveOptions& keepalive) {
   if (fd < 0) return;
   Status st = net::SetTcpNoDelay(fd, true);
-  if (st.ok()) st = net::SetKeepalive(fd, {});
+  if (st.ok()) st = net::SetKeepalive(fd, keepalive);
   if (!st.ok()) {
     AMBIT_LOG(kWarn, "proxy", "listener fd {}: {}; accepted connections go without TCP_NODELAY "
               "or keepalive", fd, st.ToString());
@@ -87,7 +87,7 @@ void ConfigureListener(int fd) {
 
 void Worker::AddPod(const std::string& uid, std::array<net::Fd, 3> listeners) {
   RemovePod(uid);
-  for (const net::Fd& fd : listeners) ConfigureListener(fd.get());
+  for (const net::Fd& fd : listeners) ConfigureListener(fd.get(), options_.keepalive);
   auto set = std::make_shared<ListenerSet>(loop_, uid, std::move(listeners));
   listeners_[uid] = set;
   for (ListenerKind k : {ListenerKind::kOutbound, ListenerKind::kInboundPlain, ListenerKind::kHbone}) {

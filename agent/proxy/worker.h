@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "common/net/socket.h"
 #include "common/telemetry/tcp_metrics.h"
 #include "agent/proxy/accept_errors.h"
 #include "agent/proxy/agent_state.h"
@@ -31,6 +32,10 @@ struct WorkerOptions {
   uint32_t packet_mark = 0x539;
   base::Duration connect_timeout = std::chrono::seconds(10);
   bool localhost_app_tunnel = true;  // PROXY app tunnels on the pod's loopback
+  // Inbound upstream connects bind the client's address (ENABLE_ORIG_SRC not
+  // false): the app sees who called it.
+  bool spoof_source = true;
+  net::KeepaliveOptions keepalive;  // KEEPALIVE_*, on listeners and upstream sockets
   hbone::ConnOptions conn;
   hbone::PoolOptions pool;
 };

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 
 #include "common/net/cat.h"
 
@@ -144,6 +146,12 @@ Status SetTcpNoDelay(int fd, bool on) {
 }
 
 Status SetKeepalive(int fd, const KeepaliveOptions& o) {
+  if (o.user_timeout.has_value()) {
+    RETURN_IF_ERROR(SetIntOpt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
+                              static_cast<int>(std::min<int64_t>(o.user_timeout->count(), INT32_MAX)),
+                              "TCP_USER_TIMEOUT"));
+  }
+  if (!o.enabled) return absl::OkStatus();
   RETURN_IF_ERROR(SetIntOpt(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE"));
   RETURN_IF_ERROR(
       SetIntOpt(fd, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(o.time.count()), "TCP_KEEPIDLE"));

@@ -21,10 +21,15 @@ inline constexpr uint32_t kLocalRouteTable = 100;
 
 enum class Transparent : uint8_t { kOff, kBestEffort, kRequired };
 
+// ztunnel's socket config (KEEPALIVE_*, USER_TIMEOUT_ENABLED). Set on
+// listeners, accepted sockets inherit it.
 struct KeepaliveOptions {
+  bool enabled = true;  // false: SO_KEEPALIVE untouched (off)
   std::chrono::seconds time{180};
   std::chrono::seconds interval{180};
   int probes = 9;
+  // TCP_USER_TIMEOUT (unset: the kernel's retransmission limits).
+  std::optional<std::chrono::milliseconds> user_timeout;
 };
 
 struct ListenerOptions {

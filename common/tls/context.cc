@@ -42,6 +42,17 @@ int VerifyPeer(X509_STORE_CTX* sctx, void* arg) {
     state->verdict.detail = Cat("peer chain verification: ", X509_verify_cert_error_string(err));
     return 0;
   }
+  if (CrlStore* crls = ctx->crls()) {
+    if (std::shared_ptr<const CrlSet> set = crls->current()) {
+      if (std::optional<std::string> revoked = set->FindRevoked(X509_STORE_CTX_get0_chain(sctx))) {
+        state->verdict.failure = TlsFailure::kRevoked;
+        state->verdict.detail = Cat("peer certificate revoked (CRL ", crls->path(), "): ", *revoked);
+        crls->CountRejection(ctx->role());
+        X509_STORE_CTX_set_error(sctx, X509_V_ERR_CERT_REVOKED);
+        return 0;
+      }
+    }
+  }
   state->verdict = CheckPeerIdentity(leaf, ctx->role(), ctx->trust_domain(), state->expected);
   if (state->verdict.failure != TlsFailure::kNone) {
     X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -105,7 +116,7 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
   auto counters = options.counters ? options.counters : std::make_shared<RejectionCounters>();
   auto ctx =
       std::make_shared<const TlsContext>(role, std::move(ssl_ctx), std::move(loaded.identity),
-                                         std::move(counters), options.trust_domain);
+                                         std::move(counters), options.trust_domain, options.crls);
   SSL_CTX_set_cert_verify_callback(ctx->ssl_ctx(), VerifyPeer, const_cast<TlsContext*>(ctx.get()));
   return ctx;
 }
@@ -113,12 +124,14 @@ StatusOr<std::shared_ptr<const TlsContext>> MakeContext(TlsRole role,
 }  // namespace
 
 TlsContext::TlsContext(TlsRole role, identity::SslCtxPtr ctx, identity::Identity local,
-                       std::shared_ptr<RejectionCounters> counters, std::string trust_domain)
+                       std::shared_ptr<RejectionCounters> counters, std::string trust_domain,
+                       std::shared_ptr<CrlStore> crls)
     : role_(role),
       ctx_(std::move(ctx)),
       local_(std::move(local)),
       counters_(std::move(counters)),
-      trust_domain_(std::move(trust_domain)) {
+      trust_domain_(std::move(trust_domain)),
+      crls_(std::move(crls)) {
   if (trust_domain_.empty()) trust_domain_ = local_.trust_domain();
 }
 

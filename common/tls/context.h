@@ -11,6 +11,7 @@
 #include "common/identity/cert_bundle.h"
 #include "common/identity/identity.h"
 #include "common/identity/ossl_ptr.h"
+#include "common/tls/crl.h"
 #include "common/tls/failure.h"
 #include "common/tls/spiffe_verify.h"
 
@@ -23,12 +24,15 @@ struct TlsOptions {
   // Server side: the trust domain inbound peers must belong to (the local
   // workload's Workload.trust_domain). Empty: our certificate's trust domain.
   std::string trust_domain;
+  // CRL_PATH: revoked peer certificates fail the handshake (null: no CRLs).
+  std::shared_ptr<CrlStore> crls;
 };
 
 class TlsContext {
  public:
   TlsContext(TlsRole role, identity::SslCtxPtr ctx, identity::Identity local,
-             std::shared_ptr<RejectionCounters> counters, std::string trust_domain = "");
+             std::shared_ptr<RejectionCounters> counters, std::string trust_domain = "",
+             std::shared_ptr<CrlStore> crls = nullptr);
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
@@ -40,6 +44,7 @@ class TlsContext {
   // What inbound peers' identities must be in (server side).
   const std::string& trust_domain() const { return trust_domain_; }
   RejectionCounters& counters() const { return *counters_; }
+  CrlStore* crls() const { return crls_.get(); }
 
  private:
   TlsRole role_;
@@ -47,6 +52,7 @@ class TlsContext {
   identity::Identity local_;
   std::shared_ptr<RejectionCounters> counters_;
   std::string trust_domain_;
+  std::shared_ptr<CrlStore> crls_;
 };
 
 StatusOr<std::shared_ptr<const TlsContext>> MakeServerContext(const identity::CertBundle& bundle,

@@ -30,6 +30,8 @@ std::string_view TlsFailureName(TlsFailure f) {
       return "identity_not_expected";
     case TlsFailure::kAlpnMismatch:
       return "alpn_mismatch";
+    case TlsFailure::kRevoked:
+      return "revoked";
     case TlsFailure::kPeerAlert:
       return "peer_alert";
     case TlsFailure::kProtocol:
@@ -67,6 +69,9 @@ std::string_view TlsFailureHint(TlsFailure f) {
       return "server identity is not one of the expected identities for this destination";
     case TlsFailure::kAlpnMismatch:
       return "peer did not negotiate ALPN h2";
+    case TlsFailure::kRevoked:
+      return "peer certificate is revoked by a CRL of CRL_PATH: the workload needs a new "
+             "certificate";
     case TlsFailure::kPeerAlert:
       return "peer aborted the handshake with an alert: it rejected our certificate or parameters";
     case TlsFailure::kProtocol:

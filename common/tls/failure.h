@@ -24,6 +24,7 @@ enum class TlsFailure : uint8_t {
   kTrustDomainMismatch,  // server side: client identity from another trust domain
   kIdentityNotExpected,  // client side: server SANs match no expected identity
   kAlpnMismatch,         // h2 was not negotiated
+  kRevoked,              // a certificate of the peer chain is on a CRL (CRL_PATH)
   kPeerAlert,            // the peer aborted the handshake (it rejected us)
   kProtocol,             // any other TLS protocol error
 };

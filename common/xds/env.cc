@@ -1,5 +1,6 @@
 #include "common/xds/env.h"
 
+#include <filesystem>
 #include <string_view>
 
 namespace ambit::xds {
@@ -20,11 +21,20 @@ std::string GetOr(const std::map<std::string, std::string>& env, const std::stri
 
 }  // namespace
 
+std::string AuthTokenFromEnv(const std::map<std::string, std::string>& env) {
+  if (const std::string* v = Find(env, "AUTH_TOKEN"); v != nullptr) return *v;
+  std::error_code ec;
+  return std::filesystem::exists(kDefaultAuthTokenPath, ec) ? std::string(kDefaultAuthTokenPath)
+                                                            : std::string();
+}
+
 StatusOr<XdsEnvConfig> XdsConfigFromEnv(const std::map<std::string, std::string>& env) {
   XdsEnvConfig cfg;
-  if (const std::string* od = Find(env, "XDS_ON_DEMAND"); od != nullptr && *od == "true") {
-    return absl::InvalidArgumentError(
-        "XDS_ON_DEMAND=true is not supported: unset it (Ambit subscribes to all resources)");
+  if (const std::string* od = Find(env, "XDS_ON_DEMAND"); od != nullptr) {
+    if (*od != "true" && *od != "false") {
+      return absl::InvalidArgumentError("XDS_ON_DEMAND='" + *od + "': expected true or false");
+    }
+    cfg.on_demand = *od == "true";
   }
   if (const std::string* addr = Find(env, "XDS_ADDRESS"); addr != nullptr) {
     if (addr->empty()) {
@@ -40,7 +50,7 @@ StatusOr<XdsEnvConfig> XdsConfigFromEnv(const std::map<std::string, std::string>
   cfg.client.node = NodeInfoFromEnv(env);
   cfg.grpc.root_ca = GetOr(env, "XDS_ROOT_CA", "./var/run/secrets/istio/root-cert.pem");
   cfg.grpc.alt_hostname = GetOr(env, "ALT_XDS_HOSTNAME", "");
-  cfg.grpc.auth_token = GetOr(env, "AUTH_TOKEN", "./var/run/secrets/tokens/istio-token");
+  cfg.grpc.auth_token = AuthTokenFromEnv(env);
   cfg.grpc.cluster_id = cfg.client.node.cluster_id;
   for (const auto& [key, value] : env) {
     if (key.starts_with(kHeaderPrefix) && key.size() > kHeaderPrefix.size()) {

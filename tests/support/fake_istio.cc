@@ -7,6 +7,7 @@
 #include <iterator>
 #include <optional>
 
+#include "common/identity/x509_util.h"
 #include "tests/support/server_cert.h"
 
 namespace ambit::testing {
@@ -86,6 +87,9 @@ StatusOr<std::unique_ptr<FakeIstio>> FakeIstio::Start(const FakeIstioOptions& op
   f->root_ = std::make_shared<const identity::BuiltinCa>(std::move(root));
   f->root_path_ = (std::filesystem::path(options.dir) / "root-cert.pem").string();
   RETURN_IF_ERROR(WriteFile(f->root_path_, f->root_->root_pem()));
+  // The root's key next to it, so tests can sign CRLs (CRL_PATH) for it.
+  ASSIGN_OR_RETURN(std::string root_key, identity::PrivateKeyToPem(f->root_->root_key()));
+  RETURN_IF_ERROR(WriteFile((std::filesystem::path(options.dir) / "root-key.pem").string(), root_key));
   ASSIGN_OR_RETURN(ServerCertPem server,
                    IssueServerCert(*f->root_, {options.server_dns_name}, {options.listen_ip}));
   FakeXdsOptions xo;

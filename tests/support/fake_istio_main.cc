@@ -5,7 +5,8 @@
 //   ambit-fake-istio --listen 10.44.0.100 --dir DIR [--xds-port 15012] [--ca-port 15013]
 //
 // First stdout line: {"ok":true,"xds":"IP:15012","ca":"IP:15013","root":"DIR/root-cert.pem"}
-// (or {"ok":false,"error":...} and exit 1). Then one response line per
+// (or {"ok":false,"error":...} and exit 1); DIR/root-key.pem holds the root key (tests sign
+// CRLs with it). Then one response line per
 // request line until {"cmd":"quit"} or EOF on stdin.
 #include <csignal>
 #include <cstdio>

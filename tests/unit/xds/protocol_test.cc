@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "common/xds/env.h"
 #include "common/xds/grpc_transport.h"
@@ -106,13 +108,16 @@ TEST_CASE("grpc transport: option validation") {
 namespace ambit::xds {
 namespace {
 
-TEST_CASE("env: defaults, overrides, disabled, on-demand refused") {
+TEST_CASE("env: defaults, overrides, disabled, on-demand recorded") {
   auto local = XdsConfigFromEnv({});
   REQUIRE(local.ok());
   CHECK(local->enabled);
   CHECK(local->grpc.address == "https://localhost:15012");
   CHECK(local->grpc.root_ca == "./var/run/secrets/istio/root-cert.pem");
-  CHECK(local->grpc.auth_token == "./var/run/secrets/tokens/istio-token");
+  // No AUTH_TOKEN and no projected token file here: no authorization header
+  // (ztunnel's AuthSource::None), not the default path sent as a token.
+  CHECK(local->grpc.auth_token == "");
+  CHECK_FALSE(local->on_demand);
   CHECK(local->grpc.cluster_id == "Kubernetes");
 
   auto k8s = XdsConfigFromEnv({{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
@@ -143,8 +148,30 @@ TEST_CASE("env: defaults, overrides, disabled, on-demand refused") {
   CHECK_FALSE(off->enabled);
 
   auto od = XdsConfigFromEnv({{"XDS_ON_DEMAND", "true"}});
-  REQUIRE_FALSE(od.ok());
-  CHECK(std::string(od.status().message()).starts_with("XDS_ON_DEMAND=true is not supported"));
+  REQUIRE(od.ok());
+  CHECK(od->on_demand);
+  auto bad = XdsConfigFromEnv({{"XDS_ON_DEMAND", "yes"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()).find("expected true or false") != std::string::npos);
+}
+
+TEST_CASE("env: AUTH_TOKEN as ztunnel resolves it") {
+  // Set: passed through (a file when it exists, else the token itself).
+  CHECK(AuthTokenFromEnv({{"AUTH_TOKEN", "/nonexistent/token"}}) == "/nonexistent/token");
+  CHECK(AuthTokenFromEnv({{"AUTH_TOKEN", "static-jwt"}}) == "static-jwt");
+  // Unset: the projected token file only if it exists (relative to the cwd,
+  // as the chart mounts it under the container's working directory).
+  char dir[] = "/tmp/ambit-token-cwd-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::filesystem::path old = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  CHECK(AuthTokenFromEnv({}) == "");
+  std::filesystem::create_directories("var/run/secrets/tokens");
+  { std::ofstream("var/run/secrets/tokens/istio-token") << "jwt\n"; }
+  CHECK(AuthTokenFromEnv({}) == kDefaultAuthTokenPath);
+  CHECK(*ResolveXdsToken(AuthTokenFromEnv({})) == "jwt");
+  std::filesystem::current_path(old);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
