@@ -95,6 +95,7 @@ std::string Waypoint::ConfigDump() const {
     for (auto& c : SubsetClustersJson(*routes_, *snapshot_, *self_)) clusters.push_back(c);
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
+  out["tracing"] = json::parse(TracingDump());
   out["listeners"] = listeners;
   out["clusters"] = clusters;
   json findings = json::array();

@@ -69,6 +69,8 @@ Status Waypoint::Init() {
   registry_ = std::make_unique<metrics::Registry>(runtime_->worker_count() + 1);
   tcp_metrics_ = std::make_unique<telemetry::TcpMetrics>(*registry_);
   request_metrics_ = std::make_unique<RequestMetrics>(*registry_);
+  span_exporter_ = std::make_unique<SpanExporter>(*registry_, runtime_->worker_count());
+  request_metrics_->SetSpanSink(span_exporter_.get());
   metrics::RegisterProcessMetrics(*registry_);
   const size_t control = runtime_->worker_count();
   registry_->AddGauge("istio_build", "Istio component build info", {"component", "tag"})
@@ -189,6 +191,8 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
   route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1);
+  route::TelemetryCompileResult telemetry = route::CompileTelemetry(cfg.resources, *snap, *self);
+  for (auto& f : telemetry.findings) routes.findings.push_back(std::move(f));
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;
@@ -204,6 +208,7 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   warnings_ = cfg.warnings;
   snapshot_ = snap;
   routes_ = routes.config;
+  tracing_ = telemetry.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -280,6 +285,7 @@ void Waypoint::Publish() {
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
   st->routes = routes_;
+  st->tracing = tracing_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;

@@ -18,6 +18,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -186,6 +187,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   const RouteResult rr =
       RouteHeaders(d, info.method, info.path, info.authority, headers, w.Random());
   NoteRoute(d, rr, info);
+  StartTrace(d, info, headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<H2Headers> filter_headers(headers);
@@ -231,6 +233,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
   if (!verdict.response_headers.empty()) response_ops.push_back(&verdict.response_headers);
+  StampTrace(info, headers);
   H2Headers up_headers = UpstreamHeaders(headers, d, info);
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors = ChooseMirrors(d, rr.route);

@@ -12,6 +12,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -106,6 +107,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   const RouteResult rr =
       RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
+  StartTrace(d, info, head.headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<http1::Headers> filter_headers(head.headers);
@@ -161,6 +163,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       eo.body_copy_limit = kMaxMirrorBody;
     }
   }
+  StampTrace(info, head.headers);
   UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
   if (!prep.ok) {
     w.CountDownstreamError("http1", "bad_upgrade");

@@ -13,6 +13,7 @@
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
 #include "waypoint/route/route_table.h"
+#include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
 
@@ -25,6 +26,9 @@ struct WaypointState {
   // Route tables and clusters compiled from the same config (never null
   // once published; empty when no routing resource binds anything).
   std::shared_ptr<const route::RouteConfig> routes;
+  // Tracing providers and policies (Telemetry + MeshConfig); never null once
+  // published.
+  std::shared_ptr<const route::TracingConfig> tracing;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;
