@@ -64,7 +64,8 @@ std::string EncodeZipkinJson(std::span<const SpanRecord> spans) {
                  {"name", s.name},
                  {"kind", s.server ? "SERVER" : "CLIENT"},
                  {"timestamp", s.start_ns / 1000},
-                 {"duration", std::max<int64_t>(1, (s.end_ns - s.start_ns) / 1000)},
+                 // From the rounded ends, so a child never seems to outlast its parent.
+                 {"duration", std::max<int64_t>(1, s.end_ns / 1000 - s.start_ns / 1000)},
                  {"localEndpoint", local},
                  {"tags", tags}};
     if (s.parent_id.valid()) span["parentId"] = s.parent_id.Hex();

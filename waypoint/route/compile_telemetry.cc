@@ -33,28 +33,30 @@ struct TracingOverlay {
   std::string source;
 };
 
-std::optional<double> Percent(const Doc& doc, const YAML::Node& n, std::string_view field,
-                              Sink& sink) {
+// `at` is where a finding points (the value itself, or for MeshConfig the
+// data.mesh string: lines inside it are not the file's).
+std::optional<double> Percent(const Doc& doc, const YAML::Node& at, const YAML::Node& n,
+                              std::string_view field, Sink& sink) {
   if (!n.IsScalar()) {
-    sink.Invalid(doc, n, fmt::format("{}: expected a number", field));
+    sink.Invalid(doc, at, fmt::format("{}: expected a number", field));
     return std::nullopt;
   }
   char* end = nullptr;
   const std::string& s = n.Scalar();
   const double v = std::strtod(s.c_str(), &end);
   if (s.empty() || end != s.c_str() + s.size() || !(v >= 0.0 && v <= 100.0)) {
-    sink.Invalid(doc, n, fmt::format("{}: '{}' is not a percentage in 0..100", field, s));
+    sink.Invalid(doc, at, fmt::format("{}: '{}' is not a percentage in 0..100", field, s));
     return std::nullopt;
   }
   return v;
 }
 
-std::optional<bool> Bool(const Doc& doc, const YAML::Node& n, std::string_view field,
-                         Sink& sink) {
+std::optional<bool> Bool(const Doc& doc, const YAML::Node& at, const YAML::Node& n,
+                         std::string_view field, Sink& sink) {
   if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
     return n.Scalar() == "true";
   }
-  sink.Invalid(doc, n, fmt::format("{}: expected true or false", field));
+  sink.Invalid(doc, at, fmt::format("{}: expected true or false", field));
   return std::nullopt;
 }
 
@@ -174,12 +176,13 @@ class Compiler {
     };
     if (YAML::Node n = read("rootNamespace"); n.IsScalar()) root_ns_ = n.Scalar();
     if (YAML::Node n = read("enableTracing"); Present(n)) {
-      if (auto b = Bool(doc, text, "data.mesh.enableTracing", sink_)) out_->enable_tracing = *b;
+      if (auto b = Bool(doc, text, n, "data.mesh.enableTracing", sink_)) out_->enable_tracing = *b;
     }
     const YAML::Node dc_sampling = Child(Child(Child(mesh, "defaultConfig"), "tracing"), "sampling");
     if (Present(dc_sampling)) {
       out_->mesh_fields_read.push_back("defaultConfig.tracing.sampling");
-      if (auto v = Percent(doc, text, "data.mesh.defaultConfig.tracing.sampling", sink_)) {
+      if (auto v = Percent(doc, text, dc_sampling, "data.mesh.defaultConfig.tracing.sampling",
+                           sink_)) {
         default_sampling_ = *v;
       }
     }
@@ -198,8 +201,10 @@ class Compiler {
     const std::string field = Field("data.mesh.extensionProviders", i);
     TracingProvider p;
     p.name = Str(Child(n, "name"));
-    YAML::Node body;
-    if (body = Child(n, "opentelemetry"); Present(body)) {
+    // (No YAML::Node reassignment: yaml-cpp's operator= writes through.)
+    const YAML::Node otel = Child(n, "opentelemetry"), zipkin = Child(n, "zipkin");
+    const YAML::Node body = Present(otel) ? otel : zipkin;
+    if (Present(otel)) {
       p.kind = TracingProvider::Kind::kOpenTelemetry;
       const YAML::Node http = Child(body, "http");
       if (!Present(http)) {
@@ -219,7 +224,7 @@ class Compiler {
           sink_.Add(doc, at, fmt::format("{}.opentelemetry.{}: not supported; ignored", field, k));
         }
       }
-    } else if (body = Child(n, "zipkin"); Present(body)) {
+    } else if (Present(zipkin)) {
       p.kind = TracingProvider::Kind::kZipkin;
       p.path = Str(Child(body, "path"));
       if (p.path.empty()) p.path = "/api/v2/spans";
@@ -251,7 +256,8 @@ class Compiler {
     if (!p.path.starts_with('/')) p.path.insert(0, "/");
     Resolve(snap_, p);
     if (p.address.empty()) sink_.Add(doc, at, fmt::format("{} ({}): {}", field, p.name, p.resolved_from));
-    out_->providers[p.name] = std::make_shared<const TracingProvider>(std::move(p));
+    const std::string name = p.name;  // (the right side of = is evaluated first)
+    out_->providers[name] = std::make_shared<const TracingProvider>(std::move(p));
   }
 
   // The gateway name of this waypoint (what targetRefs kind Gateway names).
@@ -355,10 +361,10 @@ class Compiler {
         }
       }
       if (YAML::Node s = Child(t, "randomSamplingPercentage"); Present(s)) {
-        o.sampling = Percent(doc, s, Field(f, "randomSamplingPercentage"), sink_);
+        o.sampling = Percent(doc, s, s, Field(f, "randomSamplingPercentage"), sink_);
       }
       if (YAML::Node d = Child(t, "disableSpanReporting"); Present(d)) {
-        o.disable_reporting = Bool(doc, d, Field(f, "disableSpanReporting"), sink_);
+        o.disable_reporting = Bool(doc, d, d, Field(f, "disableSpanReporting"), sink_);
       }
       if (YAML::Node tags = Child(t, "customTags"); tags.IsMap()) {
         for (const auto& kv : tags) Tag(doc, f, Str(kv.first), kv.second, o);
