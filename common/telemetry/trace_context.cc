@@ -77,8 +77,19 @@ std::optional<TraceContext> ParseTraceparent(std::string_view v) {
   return c;
 }
 
+// Per request on the traced path: written in place, one allocation.
+static void PutHex(char* out, uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kDigits[v & 0xf];
+}
+
 std::string FormatTraceparent(const TraceId& t, const SpanId& s, bool sampled) {
-  return fmt::format("00-{}-{}-{}", t.Hex(), s.Hex(), sampled ? "01" : "00");
+  std::string out = "00-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-00";
+  PutHex(out.data() + 3, t.hi);
+  PutHex(out.data() + 19, t.lo);
+  PutHex(out.data() + 36, s.v);
+  if (sampled) out[54] = '1';
+  return out;
 }
 
 std::optional<TraceContext> ParseB3Single(std::string_view v) {

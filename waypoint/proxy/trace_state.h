@@ -26,6 +26,7 @@ struct RequestTrace {
   telemetry::SpanId server;  // SERVER span: the downstream request at the waypoint
   telemetry::SpanId client;  // CLIENT span: the upstream call (what upstream sees as parent)
   bool b3_in = false, b3_single = false, trace_64 = false;  // what to echo upstream
+  bool had_headers = false;  // some trace header came in (to be replaced upstream)
   std::string tracestate;           // forwarded as received (when plausible)
   int64_t server_start_ns = 0;      // unix ns
   int64_t client_start_ns = 0;      // 0: no upstream call was made

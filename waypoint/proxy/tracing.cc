@@ -43,36 +43,34 @@ constexpr std::string_view kTraceHeaders[] = {
 // The incoming context, W3C first (Envoy's OpenTelemetry tracer reads only
 // traceparent; B3 is Zipkin's and Istio's default): a malformed header is
 // ignored and the next format tried.
-std::optional<TraceContext> Incoming(HeaderLookup find, RequestTrace& t) {
-  if (auto v = find("traceparent")) {
-    if (auto c = telemetry::ParseTraceparent(*v)) {
-      if (auto ts = find("tracestate"); ts && telemetry::IsForwardableTracestate(*ts)) {
-        t.tracestate = std::string(*ts);
+std::optional<TraceContext> Incoming(const TraceHeaders& in, RequestTrace& t) {
+  if (in.traceparent) {
+    if (auto c = telemetry::ParseTraceparent(*in.traceparent)) {
+      if (in.tracestate && telemetry::IsForwardableTracestate(*in.tracestate)) {
+        t.tracestate = std::string(*in.tracestate);
       }
       return c;
     }
   }
-  if (auto v = find("b3")) {
-    if (auto c = telemetry::ParseB3Single(*v)) {
+  if (in.b3) {
+    if (auto c = telemetry::ParseB3Single(*in.b3)) {
       t.b3_in = true;
       t.b3_single = true;
       return c;  // (a bare "0"/"1"/"d" has no ids: a decision only)
     }
   }
-  auto tid = find("x-b3-traceid");
-  auto sid = find("x-b3-spanid");
-  if (tid && sid) {
-    auto c = telemetry::ParseB3Multi(*tid, *sid, find("x-b3-sampled").value_or(""),
-                                     find("x-b3-flags").value_or(""));
+  if (in.b3_trace && in.b3_span) {
+    auto c = telemetry::ParseB3Multi(*in.b3_trace, *in.b3_span, in.b3_sampled.value_or(""),
+                                     in.b3_flags.value_or(""));
     if (c) {
       t.b3_in = true;
       return c;
     }
   }
-  if (auto s = find("x-b3-sampled")) {  // a decision without ids
+  if (in.b3_sampled) {  // a decision without ids
     TraceContext c;
-    if (*s == "1" || *s == "true") c.sampled = true;
-    if (*s == "0" || *s == "false") c.sampled = false;
+    if (*in.b3_sampled == "1" || *in.b3_sampled == "true") c.sampled = true;
+    if (*in.b3_sampled == "0" || *in.b3_sampled == "false") c.sampled = false;
     if (c.sampled) {
       t.b3_in = true;
       return c;
@@ -82,6 +80,27 @@ std::optional<TraceContext> Incoming(HeaderLookup find, RequestTrace& t) {
 }
 
 }  // namespace
+
+void TraceHeaders::Note(std::string_view name, std::string_view value) {
+  // Most headers are ruled out by their length and first letter.
+  if (name.size() < 2 || name.size() > 17) return;
+  const char c = base::AsciiLower(name[0]);
+  if (c != 't' && c != 'b' && c != 'x') return;
+  auto set = [&](std::optional<std::string_view>& slot, std::string_view want) {
+    if (!base::EqualsIgnoreCase(name, want)) return false;
+    if (!slot) slot = value;
+    any = true;
+    return true;
+  };
+  switch (name.size()) {
+    case 11: (void)(set(traceparent, "traceparent") || set(b3_span, "x-b3-spanid")); break;
+    case 10: (void)(set(tracestate, "tracestate") || set(b3_flags, "x-b3-flags")); break;
+    case 2: (void)set(b3, "b3"); break;
+    case 12: (void)(set(b3_trace, "x-b3-traceid") || set(b3_sampled, "x-b3-sampled")); break;
+    case 17: (void)set(b3_parent, "x-b3-parentspanid"); break;
+    default: break;
+  }
+}
 
 bool IsTraceHeader(std::string_view name) {
   for (std::string_view n : kTraceHeaders) {
@@ -99,8 +118,8 @@ const route::TracingPolicy* TracingPolicyFor(const WaypointState& st, const Requ
   return p->active() ? p : nullptr;
 }
 
-void StartTraceWith(const WaypointState& st, RequestInfo& info, HeaderLookup find,
-                    uint64_t random) {
+void StartTraceWith(const WaypointState& st, RequestInfo& info, const TraceHeaders& headers,
+                    HeaderLookup find, uint64_t random) {
   const route::TracingPolicy* policy = TracingPolicyFor(st, info);
   if (policy == nullptr) return;
   RequestTrace& t = info.trace;
@@ -109,7 +128,8 @@ void StartTraceWith(const WaypointState& st, RequestInfo& info, HeaderLookup fin
   t.policy = policy;
   t.state = &st;
   t.server_start_ns = WallNanos();
-  std::optional<TraceContext> in = Incoming(find, t);
+  t.had_headers = headers.any;
+  std::optional<TraceContext> in = Incoming(headers, t);
   if (in && in->trace_id.valid()) {
     t.trace_id = in->trace_id;
     t.parent = in->span_id;

@@ -47,11 +47,21 @@ class SpanSink {
 
 using HeaderLookup = absl::FunctionRef<std::optional<std::string_view>(std::string_view)>;
 
+// The trace headers of a request, found in one pass over its headers (the
+// first of each name counts).
+struct TraceHeaders {
+  std::optional<std::string_view> traceparent, tracestate, b3, b3_trace, b3_span, b3_sampled,
+      b3_flags, b3_parent;
+  bool any = false;
+  void Note(std::string_view name, std::string_view value);
+};
+
 // The tracing policy for the request's service (the waypoint's when none).
 const route::TracingPolicy* TracingPolicyFor(const WaypointState& st, const RequestInfo& info);
-// Reads the incoming context and decides sampling; `random` is uniform.
-void StartTraceWith(const WaypointState& st, RequestInfo& info, HeaderLookup find,
-                    uint64_t random);
+// Reads the incoming context and decides sampling; `random` is uniform;
+// `find` looks up the headers customTags name.
+void StartTraceWith(const WaypointState& st, RequestInfo& info, const TraceHeaders& in,
+                    HeaderLookup find, uint64_t random);
 // Upstream headers for this request's CLIENT span (replacing the incoming
 // trace headers).
 std::vector<std::pair<std::string, std::string>> UpstreamTraceHeaders(RequestTrace& t);
@@ -65,8 +75,10 @@ template <typename Headers>
 void StartTrace(const Downstream& d, RequestInfo& info, const Headers& headers) {
   if (d.state == nullptr || d.state->tracing == nullptr) return;
   if (TracingPolicyFor(*d.state, info) == nullptr) return;  // tracing off: nothing to do
+  TraceHeaders in;
+  for (const auto& h : headers) in.Note(h.name, h.value);
   StartTraceWith(
-      *d.state, info,
+      *d.state, info, in,
       [&](std::string_view name) -> std::optional<std::string_view> {
         for (const auto& h : headers) {
           if (base::EqualsIgnoreCase(h.name, name)) return std::string_view(h.value);
@@ -79,8 +91,12 @@ void StartTrace(const Downstream& d, RequestInfo& info, const Headers& headers) 
 template <typename Headers>
 void StampTrace(RequestInfo& info, Headers& headers) {
   if (!info.trace.active) return;
-  std::erase_if(headers, [](const auto& h) { return IsTraceHeader(h.name); });
-  for (auto& [k, v] : UpstreamTraceHeaders(info.trace)) headers.push_back({k, v});
+  if (info.trace.had_headers) {
+    std::erase_if(headers, [](const auto& h) { return IsTraceHeader(h.name); });
+  }
+  for (auto& [k, v] : UpstreamTraceHeaders(info.trace)) {
+    headers.push_back({std::move(k), std::move(v)});
+  }
 }
 
 }  // namespace ambit::waypoint

@@ -226,7 +226,9 @@ struct Req {
     info.response_code = 200;
   }
   void Start(uint64_t random = 0) {
-    StartTraceWith(st, info, [&](std::string_view n) -> std::optional<std::string_view> {
+    TraceHeaders th;
+    for (const auto& [k, v] : in) th.Note(k, v);
+    StartTraceWith(st, info, th, [&](std::string_view n) -> std::optional<std::string_view> {
       for (const auto& [k, v] : in) {
         if (k == n) return std::string_view(v);
       }
@@ -358,6 +360,25 @@ TEST_CASE("span JSON: OTLP ids in hex, kinds, unix-nano strings; Zipkin v2 in µ
   v = {s};
   CHECK_FALSE(nlohmann::json::parse(EncodeOtlpJson(v))["resourceSpans"][0]["scopeSpans"][0]
                   ["spans"][0].contains("parentSpanId"));
+}
+
+}  // namespace
+}  // namespace ambit::waypoint
+
+namespace ambit::waypoint {
+namespace {
+
+TEST_CASE("tools/examples/tracing.yaml compiles: providers, 10 %, three custom tags") {
+  auto text = config::ReadConfigFile(AMBIT_SOURCE_ROOT "/tools/examples/tracing.yaml");
+  REQUIRE(text.ok());
+  World w = Compile(*text);
+  CHECK_FALSE(w.Invalid());
+  const auto& c = *w.result.config;
+  REQUIRE(c.waypoint.provider != nullptr);
+  CHECK(c.waypoint.provider->name == "otel");
+  CHECK(c.waypoint.sampling_percent == doctest::Approx(10.0));
+  CHECK(c.waypoint.tags.size() == 3);
+  CHECK(c.providers.contains("zipkin"));
 }
 
 }  // namespace
