@@ -59,7 +59,7 @@ std::string EncodeZipkinJson(std::span<const SpanRecord> spans) {
     if (!s.local_ip.empty()) {
       local[s.local_ip.find(':') != std::string::npos ? "ipv6" : "ipv4"] = s.local_ip;
     }
-    json span = {{"traceId", s.trace_id.Hex()},
+    json span = {{"traceId", telemetry::B3TraceIdHex(s.trace_id, true)},
                  {"id", s.span_id.Hex()},
                  {"name", s.name},
                  {"kind", s.server ? "SERVER" : "CLIENT"},

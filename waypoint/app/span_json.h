@@ -1,6 +1,7 @@
 // The two wire forms the span exporter speaks (pure; unit-tested):
 // OTLP/HTTP JSON (ExportTraceServiceRequest: ids as hex strings, times as
-// unix-nano strings) and Zipkin v2 JSON (a list of spans, times in µs).
+// unix-nano strings) and Zipkin v2 JSON (a list of spans, times in µs; a
+// 128-bit trace id whose high half is zero is written as 64-bit, as B3 does).
 #pragma once
 
 #include <span>
