@@ -255,7 +255,9 @@ std::optional<mesh::Clause> RuleBuilder::Alternatives(const YAML::Node& list,
 std::string Describe(const RuleBuilder& b, size_t index, bool deny) {
   std::string what;
   if (!b.l7().empty()) {
-    what = fmt::format("uses L7 fields {}; the agent enforces L4 only", JoinNames(b.l7()));
+    what = fmt::format("uses L7 fields {}; the agent enforces L4 only (L7 rules need a "
+                       "waypoint: attach the policy to it with targetRefs)",
+                       JoinNames(b.l7()));
   }
   for (const std::string& e : b.errors()) {
     if (!what.empty()) what += "; ";

@@ -17,7 +17,8 @@ namespace {
 constexpr std::string_view kKnownKinds[] = {
     "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
     "DestinationRule",     "HTTPRoute",          "Gateway",
-    "GRPCRoute",           "ReferenceGrant",     "Telemetry"};
+    "GRPCRoute",           "ReferenceGrant",     "EnvoyFilter",
+    "RateLimitPolicy",     "Telemetry"};  // EnvoyFilter: rate limit patches only; RateLimitPolicy: ambit.dev
 
 // Istio's mesh config in standalone form: the ConfigMap istiod reads
 // (istio-system/istio, data.mesh). Other ConfigMaps stay unsupported.

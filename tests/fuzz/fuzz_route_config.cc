@@ -1,6 +1,7 @@
 // Fuzz target: routing documents (VirtualService, DestinationRule,
-// HTTPRoute, GRPCRoute, ReferenceGrant) through the loader and the route
-// compiler, then a few requests matched against every table compiled.
+// HTTPRoute, GRPCRoute, ReferenceGrant) and AuthorizationPolicies through
+// the loader and the route / authz compilers, then a few requests matched
+// against every table compiled and authorized against every policy set.
 // Properties: a rejected file names its problem; an accepted one compiles
 // (findings carry a location and a message), and matching, picking and
 // rewriting never crash.
@@ -13,6 +14,7 @@
 #include "common/mesh/from_config.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "waypoint/route/compile.h"
+#include "waypoint/route/compile_authz.h"
 #include "waypoint/route/rewrite.h"
 
 namespace {
@@ -26,6 +28,8 @@ constexpr std::string_view kWorld = R"(services:
 workloads:
 - {uid: c//Pod/demo/r1, name: r1, namespace: demo, workloadIps: [10.0.0.1], protocol: HBONE,
    labels: {version: v1}, services: {"demo/reviews.demo.svc.cluster.local": {80: 8080}}}
+- {uid: c//Pod/demo/wp, name: wp, namespace: demo, workloadIps: [10.0.0.9],
+   labels: {gateway.networking.k8s.io/gateway-name: waypoint}}
 ---
 )";
 
@@ -57,6 +61,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!f.location.empty() && !f.message.empty());
   }
   NoHeaders headers;
+  if (const ambit::mesh::Workload* self = snap->FindWorkload("c//Pod/demo/wp")) {
+    AuthzCompileResult a = CompileAuthz(cfg->resources, *snap, *self);
+    FUZZ_CHECK(a.config != nullptr);
+    for (const Finding& f : a.findings) {
+      FUZZ_CHECK(!f.location.empty() && !f.message.empty());
+    }
+    std::string scratch;
+    for (std::string_view path : {"/", "/api/v1/../x?y=1", "/%2e%2e/a", ""}) {
+      AuthzRequest q;
+      q.has_identity = true;
+      q.principal = "cluster.local/ns/demo/sa/frontend";
+      q.ns = "demo";
+      q.method = "GET";
+      q.path = AuthzPath(path, &scratch);
+      q.authority = "reviews:80";
+      q.destination_port = 80;
+      q.headers = &headers;
+      for (bool tcp : {false, true}) {
+        q.tcp = tcp;
+        (void)EvaluateAuthz(*a.config, a.config->waypoint_wide, q);
+        for (const auto& [k, set] : a.config->by_service) (void)EvaluateAuthz(*a.config, set, q);
+      }
+    }
+  }
   for (const auto& [key, table] : r.config->tables) {
     for (std::string_view path : {"/", "/api/v1?x=1", "/foo/bar", ""}) {
       RequestView v;

@@ -81,7 +81,8 @@ spec:
     mode: STRICT
 """
 L7_FINDING = ("AuthorizationPolicy production/frontend-to-api: rule 0 of ALLOW policy dropped: "
-              "uses L7 fields methods, paths; the agent enforces L4 only (fail closed)")
+              "uses L7 fields methods, paths; the agent enforces L4 only (L7 rules need a "
+              "waypoint: attach the policy to it with targetRefs) (fail closed)")
 NONE_ALLOWED = "allow policies exist, but none allowed"
 
 

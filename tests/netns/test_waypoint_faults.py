@@ -15,19 +15,17 @@ reviews-v1 / reviews-v2 and payments-1.
     holds, and a v2 failing twice with 503 succeeds on the 3rd try.
 """
 import argparse
-import http.client
 import json
 import os
 import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import in_netns, Topology, require_root  # noqa: E402
+from harness import Topology, require_root  # noqa: E402
 from ambit_env import AmbitEnv, ROOT  # noqa: E402
-from waypoint_env import WaypointPod  # noqa: E402
+from waypoint_env import WaypointPod, echo_stats, metric_sum, run_client as client  # noqa: E402
 
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
-CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 EXAMPLES = os.path.join(ROOT, "tools", "examples")
 PY = "/usr/bin/python3"
 REVIEWS, PAYMENTS = "10.96.0.70", "10.96.0.71"
@@ -57,28 +55,10 @@ def check(cond, what):
         FAILURES.append(what)
 
 
-def metric_sum(text, name, **labels):
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def client(topo, pod, *args, timeout=120):
-    r = topo.ns_exec(pod.ns, [PY, CLIENTS, *args], check=False, timeout=timeout)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
 
 
 def backend_tries(pod, u):
-    def run():
-        c = http.client.HTTPConnection(pod.ip, 8080, timeout=5)
-        c.request("GET", "/__stats")
-        return json.loads(c.getresponse().read()).get("uuids", {}).get(u, 0)
-    return in_netns(pod.ns, run)
+    return echo_stats(pod).get("uuids", {}).get(u, 0)
 
 
 def main():

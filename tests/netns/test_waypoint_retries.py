@@ -36,10 +36,9 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import in_netns, Topology, require_root  # noqa: E402
 from ambit_env import AmbitEnv, ROOT  # noqa: E402
-from waypoint_env import WaypointPod  # noqa: E402
+from waypoint_env import WaypointPod, echo_stats, metric_sum, run_client as client  # noqa: E402
 
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
-CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 PY = "/usr/bin/python3"
 FLAKY, PAIR, GWFLAKY, GRPC = "10.96.0.60", "10.96.0.61", "10.96.0.62", "10.96.0.63"
 FAILURES = []
@@ -172,13 +171,6 @@ def check(cond, what):
         FAILURES.append(what)
 
 
-def metric_sum(text, name, **labels):
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
 
 def request(ns, ip, path, method="GET", body=None, timeout=20):
     """One request on its own connection from inside `ns`: (status, headers, body, seconds)."""
@@ -195,26 +187,13 @@ def request(ns, ip, path, method="GET", body=None, timeout=20):
     return in_netns(ns, run)
 
 
-def client(topo, pod, *args, timeout=60):
-    r = topo.ns_exec(pod.ns, [PY, CLIENTS, *args], check=False, timeout=timeout)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
-
 
 class Backend:
     def __init__(self, topo, pod):
         self.topo, self.pod = topo, pod
 
     def stats(self):
-        ip = self.pod.ip
-
-        def run():
-            c = http.client.HTTPConnection(ip, 8080, timeout=5)
-            c.request("GET", "/__stats")
-            return json.loads(c.getresponse().read())
-        return in_netns(self.pod.ns, run)
+        return echo_stats(self.pod)
 
     def tries(self, u):
         return self.stats().get("uuids", {}).get(u, 0)

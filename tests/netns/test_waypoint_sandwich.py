@@ -50,6 +50,17 @@ def main():
             "spec": {"gatewayClassName": "istio-waypoint", "listeners": [
                 {"name": "mesh", "port": 15008, "protocol": "HBONE",
                  "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
+        # Authorization sees the client as the PROXY header tells it (TLV
+        # identity, original source address), not this pod's agent.
+        env.extra_docs.append({
+            "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "echo-blocked", "namespace": "demo"},
+            "spec": {"targetRefs": [{"kind": "Service", "group": "", "name": "echo"}],
+                     "action": "DENY",
+                     "rules": [{"from": [{"source": {
+                                    "principals": ["cluster.local/ns/demo/sa/sleep"],
+                                    "ipBlocks": [cl.ip]}}],
+                                "to": [{"operation": {"paths": ["/blocked"]}}]}]}})
         for p in (v1, v2):
             b = topo.spawn(p.ns, [PY, BACKEND, "--name", p.name, "--http", "8080"])
             topo.wait_line(b, "ready", timeout=15)
@@ -70,7 +81,11 @@ def main():
                   "source principal from the PROXY header's TLV 0xD0")
             check("serving HBONE through this pod's agent" in wp.log(),
                   "no 15008 listener of its own in the sandwich form")
-            before = got
+            r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/blocked", "--count", "3")
+            check(r.get("statuses") == {"403": 3},
+                  f"a DENY on the TLV principal and the original client IP answers 403 "
+                  f"({r.get('statuses')})")
+            before = got + 3
             r = client(topo, cl, "http1-keepalive", "--url", f"http://{DIRECT_VIP}/", "--count", "20")
             check(r.get("ok") and r.get("pods") == {"echo-v1": 20},
                   f"use-waypoint: none goes direct ({r.get('pods')}, {r.get('errors')})")

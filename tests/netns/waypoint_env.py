@@ -16,6 +16,35 @@ import urllib.request
 
 from harness import in_netns  # noqa: F401
 
+CLIENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support",
+                       "waypoint_clients.py")
+
+
+def metric_sum(text, name, **labels):
+    """Sum of the Prometheus samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def echo_stats(pod, port=8080):
+    """echo_backend.py's /__stats of the backend in `pod` (per path, uuid: tries)."""
+    def body():
+        with urllib.request.urlopen(f"http://{pod.ip}:{port}/__stats", timeout=5) as r:
+            return json.loads(r.read())
+    return in_netns(pod.ns, body)
+
+
+def run_client(topo, pod, *args, timeout=120):
+    """waypoint_clients.py ARGS inside `pod`; its JSON summary (ok False on no output)."""
+    r = topo.ns_exec(pod.ns, ["/usr/bin/python3", CLIENTS, *args], check=False, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
+
 
 class WaypointPod:
     def __init__(self, env, node, name="waypoint", ns="demo", vip="10.96.0.99", sandwich=False):

@@ -34,8 +34,9 @@ COLLECTOR_PORT = 4318
 PORT = 8080
 
 # The seed's canary shape (header match, then 90/10 over two subsets that
-# both select the one server) and a 10-rule HTTPRoute whose last rule
-# matches: what routing costs per request against the default route.
+# both select the one server, with the seed's retry policy and timeout) and
+# a 10-rule HTTPRoute whose last rule matches: what routing and a retry
+# policy cost per request against the default route.
 ROUTING_DOCS = [
     {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
      "metadata": {"name": "web-vs", "namespace": "demo"},
@@ -43,7 +44,10 @@ ROUTING_DOCS = [
          {"match": [{"headers": {"x-canary-user": {"exact": "true"}}}],
           "route": [{"destination": {"host": "web-vs", "subset": "v2"}}]},
          {"route": [{"destination": {"host": "web-vs", "subset": "v1"}, "weight": 90},
-                    {"destination": {"host": "web-vs", "subset": "v2"}, "weight": 10}]}]}},
+                    {"destination": {"host": "web-vs", "subset": "v2"}, "weight": 10}],
+          "timeout": "10s",
+          "retries": {"attempts": 3, "perTryTimeout": "2s",
+                      "retryOn": "5xx,reset,connect-failure,retriable-4xx"}}]}},
     {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
      "metadata": {"name": "web-vs", "namespace": "demo"},
      "spec": {"host": "web-vs", "subsets": [{"name": "v1", "labels": {"app": "su"}},

@@ -7,6 +7,7 @@
 
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
+#include "waypoint/app/authz_dump.h"
 #include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
 #include "waypoint/proxy/cluster.h"
@@ -96,6 +97,8 @@ std::string Waypoint::ConfigDump() const {
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
   out["tracing"] = json::parse(TracingDump());
+  if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
+  out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;
   out["clusters"] = clusters;
   json findings = json::array();

@@ -94,6 +94,20 @@ Status Waypoint::Init() {
       "cluster_not_found, direct_response, redirect, mirror_sent, mirror_skipped_body, "
       "mirror_failed, fault_delay, fault_abort)",
       {"outcome"});
+  counters_.rbac_allowed = &registry_->AddCounter(
+      "ambit_waypoint_rbac_allowed",
+      "Requests the waypoint's AuthorizationPolicies allowed, by the ALLOW policy that matched "
+      "(empty: no ALLOW policy applies)", {"policy"});
+  counters_.rbac_denied = &registry_->AddCounter(
+      "ambit_waypoint_rbac_denied",
+      "Requests denied by authorization (403 RBAC), by the DENY policy that matched (empty: no "
+      "ALLOW policy matched)", {"policy"});
+  counters_.rbac_shadow = &registry_->AddCounter(
+      "ambit_waypoint_rbac_shadow",
+      "Dry-run (istio.io/dry-run) authorization results, not enforced", {"result", "policy"});
+  counters_.rbac_audit = &registry_->AddCounter(
+      "ambit_waypoint_rbac_audit", "Requests an AUDIT AuthorizationPolicy matched (logged only)",
+      {"policy"});
   counters_.retries = &registry_->AddCounter(
       "ambit_waypoint_retries",
       "Upstream retries by cluster and event: retry (a retry was sent), success (the request "
@@ -101,6 +115,34 @@ Status Waypoint::Init() {
       "body_too_large (retriable but the body was too large to replay), timeout (the route's "
       "timeout ended the retries)",
       {"cluster", "event"});
+  rl_counters_.ok = &registry_->AddCounter(
+      "ambit_waypoint_ratelimit_ok", "Requests a rate limit policy let through, by policy",
+      {"policy"});
+  rl_counters_.over_limit = &registry_->AddCounter(
+      "ambit_waypoint_ratelimit_over_limit",
+      "Requests answered 429 (flag RL) by a rate limit policy, by policy and source "
+      "(local bucket or global RateLimitService)",
+      {"policy", "source"});
+  rl_counters_.not_enforced = &registry_->AddCounter(
+      "ambit_waypoint_ratelimit_not_enforced",
+      "Requests over a local limit but let through (filter_enforced below 100%), by policy",
+      {"policy"});
+  rl_counters_.rls_errors = &registry_->AddCounter(
+      "ambit_waypoint_ratelimit_rls_errors",
+      "RateLimitService calls that failed (timeout, unavailable, unknown_code); the request "
+      "passed unless failureModeDeny",
+      {"policy", "reason"});
+  registry_->AddCallbackCounter(
+      "ambit_waypoint_ratelimit_buckets_evicted",
+      "Per-descriptor-value token buckets dropped because a policy reached its bucket bound",
+      [this] {
+        std::shared_ptr<const RateLimits> rl = std::atomic_load(&ratelimits_);
+        double n = 0;
+        if (rl) {
+          for (const auto& l : rl->limiters) n += static_cast<double>(l->Evictions());
+        }
+        return n;
+      });
   route_findings_ = &registry_->AddGauge(
       "ambit_config_findings",
       "Config findings of the last applied config (unsupported or invalid fields, conflicts), "
@@ -190,7 +232,9 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   }
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
-  route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1);
+  route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1, self);
+  route::AuthzCompileResult authz = route::CompileAuthz(cfg.resources, *snap, *self);
+  routes.findings.insert(routes.findings.end(), authz.findings.begin(), authz.findings.end());
   route::TelemetryCompileResult telemetry = route::CompileTelemetry(cfg.resources, *snap, *self);
   for (auto& f : telemetry.findings) routes.findings.push_back(std::move(f));
   // Values Istio's validation refuses reject the whole change (the last
@@ -205,9 +249,12 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
         fmt::join(invalid, "; ")));
   }
   ReportRouteFindings(routes.findings);
+  BuildRateLimits(*routes.config, *snap);
   warnings_ = cfg.warnings;
   snapshot_ = snap;
   routes_ = routes.config;
+  authz_ = authz.config;
+  authz_unbound_ = std::move(authz.unbound);
   tracing_ = telemetry.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
@@ -221,9 +268,10 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
     }
   }
   AMBIT_LOG(kInfo, "config",
-            "config applied: {} workloads, {} services, {} route tables; serving as {}/{}",
-            snap->workloads().size(), snap->services().size(), routes_->tables.size(), self->ns,
-            self->name);
+            "config applied: {} workloads, {} services, {} route tables, {} authorization "
+            "policies; serving as {}/{}",
+            snap->workloads().size(), snap->services().size(), routes_->tables.size(),
+            authz_->policies.size(), self->ns, self->name);
   Publish();
   return absl::OkStatus();
 }
@@ -276,6 +324,32 @@ void Waypoint::ReportRouteFindings(const std::vector<route::Finding>& findings) 
   route_findings_list_ = findings;
 }
 
+// The rate limiters of a new config: buckets of unchanged policies carry
+// over; a RateLimitService named by a mesh hostname is dialled at its VIP.
+void Waypoint::BuildRateLimits(const route::RouteConfig& routes, const mesh::Snapshot& snap) {
+  std::vector<std::string> targets;
+  RlsFactory factory = [this, &snap, &targets](const std::string& service) {
+    std::string target = service;
+    const size_t colon = service.rfind(':');
+    if (colon != std::string::npos) {
+      const std::string host = service.substr(0, colon);
+      for (const auto& [key, svc] : snap.services()) {
+        if (svc.hostname == host && !svc.vips.empty()) {
+          target = fmt::format("{}:{}", svc.vips.front().ip.ToString(),
+                               service.substr(colon + 1));
+          break;
+        }
+      }
+    }
+    targets.push_back(target);
+    return rls_clients_.Get(target);
+  };
+  std::shared_ptr<const RateLimits> next = RateLimits::Build(
+      routes.rate_limits, ratelimits_.get(), rl_counters_, factory, runtime_->main_loop().Now());
+  rls_clients_.Retain(targets);
+  std::atomic_store(&ratelimits_, next);
+}
+
 void Waypoint::Publish() {
   if (!snapshot_ || !self_ || !server_tls_) return;  // not servable yet
   auto st = std::make_shared<WaypointState>();
@@ -285,6 +359,8 @@ void Waypoint::Publish() {
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
   st->routes = routes_;
+  st->authz = authz_;
+  st->ratelimits = std::atomic_load(&ratelimits_);
   st->tracing = tracing_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;

@@ -21,10 +21,12 @@
 #include "common/metrics/registry.h"
 #include "common/telemetry/tcp_metrics.h"
 #include "waypoint/app/flags.h"
+#include "waypoint/app/rls_client.h"
 #include "waypoint/app/span_exporter.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
+#include "waypoint/route/compile_authz.h"
 #include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
@@ -50,6 +52,7 @@ class Waypoint {
   Status Reconcile(const config::LocalConfig& cfg);
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void Publish();
+  void BuildRateLimits(const route::RouteConfig& routes, const mesh::Snapshot& snap);
   void ReportRouteFindings(const std::vector<route::Finding>& findings);
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
@@ -65,6 +68,10 @@ class Waypoint {
   std::unique_ptr<RequestMetrics> request_metrics_;
   WorkerCounters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Rate limits (after workers_: their RateLimitService clients go first).
+  RateLimitCounters rl_counters_;
+  RlsClients rls_clients_;
+  std::shared_ptr<const RateLimits> ratelimits_;
 
   std::optional<identity::BuiltinCa> ca_;
   std::unique_ptr<identity::CertSource> cert_source_;
@@ -79,6 +86,8 @@ class Waypoint {
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
   std::shared_ptr<const route::TracingConfig> tracing_;
+  std::shared_ptr<const route::AuthzConfig> authz_;
+  std::vector<std::string> authz_unbound_;  // targetRef policies not bound here, with why
   std::vector<route::Finding> route_findings_list_;   // of the applied config
   std::set<std::string> route_findings_logged_;
   std::map<std::string, int64_t> route_finding_kinds_;

@@ -253,13 +253,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   // timeout, a retriable response head (held back, never forwarded) — is
   // tried again after a backoff, on another endpoint when there is one,
   // with the body kept so far sent first.
-  const route::RetryPolicy& policy =
-      rr.route != nullptr ? rr.route->Retry() : route::IstioDefaultRetry();
-  std::optional<base::MonoTime> overall;
-  if (rr.route != nullptr && rr.route->timeout.count() > 0) {
-    overall = info.start + rr.route->timeout;
-  }
-  RetryState retry(policy, overall);
+  RetryState retry = RetryStateFor(rr, info.start);
   std::string replay;
   BodyTee replay_tee{.buf = retry.may_retry() ? &replay : nullptr, .limit = kMaxRetryBody};
   BodyTee mirror_tee{.buf = copy != nullptr ? &copy->body : nullptr, .limit = kMaxMirrorBody};

@@ -186,13 +186,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   // pooled stream the upstream closed meanwhile fails without a byte: such
   // a request (without a body) is sent once more on a fresh stream without
   // counting as a try.
-  const route::RetryPolicy& policy =
-      rr.route != nullptr ? rr.route->Retry() : route::IstioDefaultRetry();
-  std::optional<base::MonoTime> overall;
-  if (rr.route != nullptr && rr.route->timeout.count() > 0) {
-    overall = info.start + rr.route->timeout;
-  }
-  RetryState retry(policy, overall);
+  RetryState retry = RetryStateFor(rr, info.start);
   std::string replay;
   if (retry.may_retry() && !no_body && !head.upgrade) eo.replay = &replay;
   eo.loop = &w.loop();
@@ -374,6 +368,12 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
     }
     const auto& res = f.result;
     if (f.eof && res.event == Event::kNeedMore) break;  // clean close between requests
+    if (res.event == Event::kComplete) {
+      // The end of a bodiless request answered locally (429, fault abort,
+      // direct response): nothing read it, so it comes before the next head.
+      down.Consume(res.consumed);
+      continue;
+    }
     if (res.event == Event::kError || (f.eof && res.event != Event::kHead)) {
       const http1::ParseError e = f.eof ? http1::ParseError::kPrematureEof : parser.error();
       w.CountDownstreamError("http1", http1::ParseErrorName(e));
@@ -389,6 +389,12 @@ io::Task<void> ServeHttp1(const Downstream& d, io::ByteStream& down) {
         (void)co_await Reply(d, down, info, bad, false);
       }
       break;
+    }
+    if (res.event == Event::kComplete) {
+      // The end of a bodyless request that was answered locally (its head
+      // was all we read): not a new request.
+      down.Consume(res.consumed);
+      continue;
     }
     down.Consume(res.consumed);
     http1::RequestHead head = parser.TakeRequest();

@@ -153,6 +153,13 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r) {
   return out;
 }
 
+RetryState RetryStateFor(const RouteResult& r, base::MonoTime start) {
+  if (r.route == nullptr) return RetryState(route::IstioDefaultRetry(), std::nullopt);
+  std::optional<base::MonoTime> overall;
+  if (r.route->timeout.count() > 0) overall = start + r.route->timeout;
+  return RetryState(r.route->Retry(), overall);
+}
+
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
   if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid);

@@ -15,6 +15,7 @@
 
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/retry.h"
 #include "waypoint/route/route_table.h"
 
 namespace ambit::waypoint {
@@ -53,6 +54,10 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r);
 // (kForward), else the connection's default (Downstream::PickEndpoint).
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid = {});
+
+// The retry state of a request that started at `start`: its route's retry
+// policy (Istio's default without a route) and the route's overall timeout.
+RetryState RetryStateFor(const RouteResult& r, base::MonoTime start);
 
 // Notes the route outcome in `info` (route name, cluster, service) and
 // counts local outcomes on the worker.

@@ -12,6 +12,8 @@
 #include "common/identity/identity.h"
 #include "common/mesh/snapshot.h"
 #include "common/tls/context.h"
+#include "waypoint/proxy/ratelimit_filter.h"
+#include "waypoint/route/authz.h"
 #include "waypoint/route/route_table.h"
 #include "waypoint/route/tracing_policy.h"
 
@@ -29,6 +31,11 @@ struct WaypointState {
   // Tracing providers and policies (Telemetry + MeshConfig); never null once
   // published.
   std::shared_ptr<const route::TracingConfig> tracing;
+  // Rate limiters built from routes->rate_limits (null: none); their
+  // buckets outlive a state that kept the same policy.
+  std::shared_ptr<const RateLimits> ratelimits;
+  // AuthorizationPolicies bound to this waypoint (never null once published).
+  std::shared_ptr<const route::AuthzConfig> authz;
   // Sandwich form (applicationTunnel PROXY): the agent of this pod carries
   // HBONE; upstream connections are plaintext and the agent captures them.
   bool sandwich = false;

@@ -7,6 +7,7 @@
 #include "common/telemetry/peer_labels.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
+#include "waypoint/proxy/rbac_filter.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -31,6 +32,15 @@ telemetry::ConnectionLabels TcpLabels(const Downstream& d, const UpstreamEndpoin
 io::Task<void> ServeTcp(const Downstream& d, io::ByteStream& stream) {
   Worker& w = d.worker;
   const base::MonoTime start = w.loop().Now();
+  if (!AuthorizeConnection(d)) {  // Envoy's RBAC network filter closes the connection
+    metrics::Labels l = TcpLabels(d, nullptr, kRbacFlag).Values();
+    w.tcp().opened.Get(w.index(), l)->Inc();
+    w.tcp().closed.Get(w.index(), l)->Inc();
+    AMBIT_LOG(kInfo, "access", "tcp {} -> {}: denied by authorization (RBAC)", d.peer.ToString(),
+              d.target.Describe());
+    stream.Abort();
+    co_return;
+  }
   auto ep = d.PickEndpoint();
   if (!ep) {
     metrics::Labels l = TcpLabels(d, nullptr, flags::kNoHealthyUpstream).Values();

@@ -43,6 +43,11 @@ struct WorkerCounters {
   metrics::CounterFamily* downstream_errors = nullptr;  // {protocol, reason}
   metrics::CounterFamily* connect_rejected = nullptr;   // {reason}
   metrics::CounterFamily* route_outcomes = nullptr;     // {outcome}
+  // Authorization (rbac_filter.h): {policy}, shadow {result, policy}.
+  metrics::CounterFamily* rbac_allowed = nullptr;
+  metrics::CounterFamily* rbac_denied = nullptr;
+  metrics::CounterFamily* rbac_shadow = nullptr;
+  metrics::CounterFamily* rbac_audit = nullptr;
   metrics::CounterFamily* retries = nullptr;            // {cluster, event} (retry.h)
 };
 
@@ -70,6 +75,7 @@ class Worker {
   H2Pool& h2_pool() { return h2_pool_; }
   EndpointPicker& picker() { return picker_; }
   const RequestMetrics& requests() const { return requests_; }
+  const WorkerCounters& counters() const { return counters_; }
   telemetry::TcpMetrics& tcp() const { return tcp_; }
   void CountDownstreamError(std::string_view protocol, std::string_view reason);
   void CountConnectRejected(std::string_view reason);

@@ -5,7 +5,8 @@
 namespace ambit::waypoint::route {
 
 CompileResult Compile(std::span<const config::ResourceConfig> resources,
-                      const mesh::Snapshot& snapshot, uint64_t generation) {
+                      const mesh::Snapshot& snapshot, uint64_t generation,
+                      const mesh::Workload* self) {
   auto cfg = std::make_shared<RouteConfig>();
   cfg->generation = generation;
   CompileResult result;
@@ -13,6 +14,7 @@ CompileResult Compile(std::span<const config::ResourceConfig> resources,
   internal::CompileDestinationRules(resources, snapshot, cfg.get(), sink);
   internal::CompileGatewayRoutes(resources, snapshot, cfg.get(), sink);
   internal::CompileVirtualServices(resources, snapshot, cfg.get(), sink);
+  internal::CompileRateLimits(resources, snapshot, self, cfg.get(), sink);
   result.config = std::move(cfg);
   return result;
 }

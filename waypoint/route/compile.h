@@ -4,7 +4,8 @@
 //
 // Order: DestinationRule subsets first (VirtualService destinations name
 // them), then HTTPRoute / GRPCRoute (compile_gateway.cc), then
-// VirtualService (compile_istio.cc). A service port that both a Gateway API
+// VirtualService (compile_istio.cc), then the rate limit policies
+// (compile_ratelimit.cc). A service port that both a Gateway API
 // route and a VirtualService bind keeps the Gateway API routes and reports
 // the VirtualService as conflicting (Istio does not merge the two either).
 #pragma once
@@ -24,8 +25,12 @@ struct CompileResult {
   std::vector<Finding> findings;
 };
 
+// `self` is the waypoint's own workload: rate limit policies (EnvoyFilter,
+// RateLimitPolicy) bind by targetRefs / workloadSelector against it; null
+// binds every one (tests).
 CompileResult Compile(std::span<const config::ResourceConfig> resources,
-                      const mesh::Snapshot& snapshot, uint64_t generation);
+                      const mesh::Snapshot& snapshot, uint64_t generation,
+                      const mesh::Workload* self = nullptr);
 
 namespace internal {
 class Sink;
@@ -38,6 +43,10 @@ void CompileGatewayRoutes(std::span<const config::ResourceConfig> resources,
 // VirtualService → out->tables (ports that already have a table: conflict).
 void CompileVirtualServices(std::span<const config::ResourceConfig> resources,
                             const mesh::Snapshot& snapshot, RouteConfig* out, Sink& sink);
+// EnvoyFilter rate limit patches and RateLimitPolicy → out->rate_limits.
+void CompileRateLimits(std::span<const config::ResourceConfig> resources,
+                       const mesh::Snapshot& snapshot, const mesh::Workload* self,
+                       RouteConfig* out, Sink& sink);
 }  // namespace internal
 
 }  // namespace ambit::waypoint::route

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "waypoint/route/ratelimit_config.h"
 #include "waypoint/route/retry_policy.h"
 #include "waypoint/route/traffic_policy.h"
 
@@ -253,6 +254,9 @@ struct RouteConfig {
   // a cluster without an entry uses the defaults.
   std::map<std::string, TrafficPolicy, std::less<>> policies;
   const TrafficPolicy* PolicyFor(std::string_view cluster_name) const;
+  // Rate limit policies bound to this waypoint, in config order
+  // (ratelimit_config.h); each request is checked against every one.
+  std::vector<RateLimitPolicy> rate_limits;
   uint64_t generation = 0;
 
   static std::string TableKey(std::string_view service, uint16_t port);

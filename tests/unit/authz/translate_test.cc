@@ -81,7 +81,8 @@ TEST_CASE("Istio doc example: ALLOW rule with methods/paths is dropped (fail clo
   const Finding& f = r.findings[0];
   CHECK(f.message ==
         "rule 0 of ALLOW policy dropped: uses L7 fields methods, paths; the agent enforces L4 "
-        "only (fail closed)");
+        "only (L7 rules need a waypoint: attach the policy to it with targetRefs) (fail "
+        "closed)");
   CHECK(f.kind == "AuthorizationPolicy");
   CHECK(f.resource == "production/frontend-to-api");
   CHECK(f.location == "test.yaml:2");
@@ -141,7 +142,7 @@ spec:
   REQUIRE(r.findings.size() == 1);
   CHECK(r.findings[0].message ==
         "rule 0 of DENY policy partially applied: uses L7 fields paths; the agent enforces L4 "
-        "only; L7 fields are left out (an element with only L7 fields never matches, as in "
+        "only (L7 rules need a waypoint: attach the policy to it with targetRefs); L7 fields are left out (an element with only L7 fields never matches, as in "
         "ztunnel), malformed parts match anything");
 
   auto index = AuthzIndex::Build(r.policies);
@@ -390,7 +391,8 @@ spec:
   const std::vector<std::string> m = Messages(r);
   REQUIRE(m.size() == 4);
   CHECK(m[0] == "rule 1 of ALLOW policy dropped: uses L7 fields when key request.auth.claims[iss]; "
-                "the agent enforces L4 only (fail closed)");
+                "the agent enforces L4 only (L7 rules need a waypoint: attach the policy to it "
+                "with targetRefs) (fail closed)");
   CHECK(m[1] == "rule 2 of ALLOW policy dropped: rules[2].from[0].source.ipBlocks: '10.0.0.0/33' "
                 "is not an IP address or CIDR (fail closed)");
   CHECK(m[2] == "rule 3 of ALLOW policy dropped: rules[3].to[0].operation.ports: 'http' is not a "
