@@ -18,6 +18,7 @@ Checks:
     the client in time, with Envoy's tags and the custom tags;
   - an incoming traceparent: same trace id upstream, the SERVER span's
     parent is the caller's span, x-request-id unchanged, tracestate kept;
+  - a retried request: a CLIENT span per try, the backend sees the last one;
   - B3 multi in → B3 multi out (Zipkin provider, Zipkin v2 JSON), B3 single
     in → b3 single out;
   - malformed traceparent (version ff, zero ids, upper-case hex, short) and
@@ -42,7 +43,7 @@ from waypoint_env import WaypointPod  # noqa: E402
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
 COLLECTOR = os.path.join(ROOT, "tests", "support", "trace_collector.py")
 PY = "/usr/bin/python3"
-ECHO, ZECHO, QUIET = "10.96.0.70", "10.96.0.71", "10.96.0.72"
+ECHO, ZECHO, QUIET, RECHO = "10.96.0.70", "10.96.0.71", "10.96.0.72", "10.96.0.73"
 COLLECTOR_VIP = "10.96.0.79"
 FAILURES = []
 
@@ -137,6 +138,22 @@ spec:
   accessLogging:
   - providers:
     - name: envoy
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: recho
+  namespace: demo
+spec:
+  hosts:
+  - recho
+  http:
+  - route:
+    - destination:
+        host: recho
+    retries:
+      attempts: 2
+      retryOn: 5xx
 """
 
 
@@ -234,7 +251,8 @@ def main():
         echo = env.pod(2, "echo-1", sa="echo", labels={"app": "echo"},
                        services={"demo/echo.demo.svc.cluster.local": {80: 8080},
                                  "demo/zecho.demo.svc.cluster.local": {80: 8080},
-                                 "demo/quiet.demo.svc.cluster.local": {80: 8080}})
+                                 "demo/quiet.demo.svc.cluster.local": {80: 8080},
+                                 "demo/recho.demo.svc.cluster.local": {80: 8080}})
         # The collector: a plain (uncaptured) pod the waypoint dials directly.
         col_pod = env.pod(2, "otel-collector", sa="otel", ns="observability",
                           extra={"netns": ""},
@@ -242,7 +260,7 @@ def main():
                                     {4318: 4318}})
         wp = WaypointPod(env, node=2)
         http_port = [{"port": 80, "targetPort": 8080, "appProtocol": "http", "name": "http"}]
-        for name, vip in (("echo", ECHO), ("zecho", ZECHO), ("quiet", QUIET)):
+        for name, vip in (("echo", ECHO), ("zecho", ZECHO), ("quiet", QUIET), ("recho", RECHO)):
             env.service(name, vip=vip, ports=http_port, extra=wp.use())
         env.service("otel-collector", vip=COLLECTOR_VIP, ns="observability",
                     ports=[{"port": 4318, "targetPort": 4318, "name": "http"}])
@@ -373,6 +391,23 @@ def run_checks(env, wp, cl, collector, col_pod):
     check(st == 200 and len(b3) == 4 and b3[0] == "80f198ee56343ba8" and b3[2] == "1" and
           b3[1] != "e457b5a2e4d86bd1",
           f"b3 single in → b3 single out, 64-bit trace id kept ({one(h, 'b3')})")
+
+    # 3b. A retried request: one CLIENT span per try, the backend sees the last.
+    rt = "5bf92f3577b34da6a3ce929d0e0e4737"
+    st, _, body = request(cl.ns, RECHO, "/retry?uuid=tracing-retry-1&succeedAfter=1&responseCode=503",
+                          {"traceparent": f"00-{rt}-{caller}-01"})
+    h = body["headers"] if body else {}
+    tp = (one(h, "traceparent") or "").split("-")
+    spans = collector.spans(rt, want=3)
+    server = [s for s in spans if s["kind"] == "SERVER"]
+    clients = sorted((s for s in spans if s["kind"] == "CLIENT"), key=lambda s: s["start"])
+    check(st == 200 and len(server) == 1 and len(clients) == 2 and
+          all(c["parent"] == server[0]["id"] for c in clients) and len(tp) == 4 and
+          clients[-1]["id"] == tp[2] and clients[0]["id"] != tp[2] and
+          clients[0]["end"] <= clients[1]["start"],
+          f"a retried request: two CLIENT spans under the SERVER span, the backend's parent is "
+          f"the last try's ({st}, {[(s['kind'], s['id'], s['parent']) for s in spans]}, "
+          f"{one(h, 'traceparent')})")
 
     # 4. Malformed traceparents are ignored and regenerated; huge values no crash.
     bad = {"version ff": f"ff-{tid}-{caller}-01", "zero trace": f"00-{'0' * 32}-{caller}-01",

@@ -266,6 +266,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
       co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
     }
     retry.StartTry();
+    StampTraceTry(info, retry.tries(), up_headers);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;

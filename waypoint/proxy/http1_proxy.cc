@@ -213,6 +213,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       co_return co_await Reply(d, down, info, reply, no_body && body != Body::kLost);
     }
     retry.StartTry();
+    StampTraceTry(info, retry.tries(), prep.head);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;

@@ -30,6 +30,14 @@ struct RequestTrace {
   std::string tracestate;           // forwarded as received (when plausible)
   int64_t server_start_ns = 0;      // unix ns
   int64_t client_start_ns = 0;      // 0: no upstream call was made
+  // Tries before the current one (each its own CLIENT span; a retry is a
+  // new upstream call with a new span id).
+  struct EarlierTry {
+    telemetry::SpanId id;
+    int64_t start_ns = 0, end_ns = 0;
+  };
+  std::vector<EarlierTry> earlier_tries;
+  uint32_t try_no = 0;              // the try `client` belongs to
   std::vector<std::pair<std::string, std::string>> header_tags;  // custom tags from headers
   const route::TracingPolicy* policy = nullptr;  // in `state` (pinned by the request)
   const WaypointState* state = nullptr;

@@ -175,6 +175,30 @@ std::vector<std::pair<std::string, std::string>> UpstreamTraceHeaders(RequestTra
   return out;
 }
 
+bool NextClientSpan(RequestTrace& t, uint32_t try_no) {
+  if (try_no <= t.try_no || t.client_start_ns == 0) return false;
+  const int64_t now = WallNanos();
+  t.earlier_tries.push_back({t.client, t.client_start_ns, std::max(now, t.client_start_ns)});
+  t.client = SpanId{RandomId()};
+  t.client_start_ns = now;
+  t.try_no = try_no;
+  return true;
+}
+
+void StampTraceTry(RequestInfo& info, uint32_t try_no, std::string& head) {
+  if (!info.trace.active || !NextClientSpan(info.trace, try_no)) return;
+  // Our own headers, lower-case, one each: replace each value up to its CRLF.
+  for (const auto& [name, value] : UpstreamTraceHeaders(info.trace)) {
+    const std::string key = "\r\n" + name + ": ";
+    const size_t at = head.find(key);
+    if (at == std::string::npos) continue;
+    const size_t from = at + key.size();
+    const size_t to = head.find("\r\n", from);
+    if (to == std::string::npos) continue;
+    head.replace(from, to - from, value);
+  }
+}
+
 std::vector<SpanRecord> FinishTrace(const RequestInfo& info) {
   const RequestTrace& t = info.trace;
   std::vector<SpanRecord> out;
@@ -236,6 +260,19 @@ std::vector<SpanRecord> FinishTrace(const RequestInfo& info) {
     if (tag.kind == route::CustomTag::Kind::kLiteral) tags.emplace_back(tag.tag, tag.value);
   }
   for (const auto& kv : t.header_tags) tags.push_back(kv);
+  for (size_t i = 0; i < t.earlier_tries.size(); ++i) {
+    const auto& e = t.earlier_tries[i];
+    SpanRecord client = server;
+    client.span_id = e.id;
+    client.parent_id = t.server;
+    client.server = false;
+    client.name = fmt::format("router {} egress", cluster);
+    client.start_ns = std::max(e.start_ns, server.start_ns);
+    client.end_ns = std::min(std::max(client.start_ns, e.end_ns), server.end_ns);
+    client.error = true;  // a retried try did not give the answer
+    client.tags.emplace_back("upstream.attempt", std::to_string(i + 1));
+    out.push_back(std::move(client));
+  }
   if (t.client_start_ns != 0) {
     SpanRecord client = server;
     client.span_id = t.client;
@@ -244,6 +281,9 @@ std::vector<SpanRecord> FinishTrace(const RequestInfo& info) {
     client.name = fmt::format("router {} egress", cluster);
     client.start_ns = std::max(t.client_start_ns, server.start_ns);
     client.end_ns = std::max(client.start_ns, end);
+    if (!t.earlier_tries.empty()) {
+      client.tags.emplace_back("upstream.attempt", std::to_string(t.earlier_tries.size() + 1));
+    }
     out.push_back(std::move(server));
     out.push_back(std::move(client));
   } else {

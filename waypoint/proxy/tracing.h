@@ -68,6 +68,12 @@ std::vector<std::pair<std::string, std::string>> UpstreamTraceHeaders(RequestTra
 // The spans of a finished request (empty unless sampled and reported).
 std::vector<SpanRecord> FinishTrace(const RequestInfo& info);
 bool IsTraceHeader(std::string_view name);
+// Try `try_no` (1-based) starts: from the second try on, the previous CLIENT
+// span ends now and a new one begins. Returns whether the ids changed.
+bool NextClientSpan(RequestTrace& t, uint32_t try_no);
+// The HTTP/1.1 head goes up serialized (built once per request): the trace
+// headers StampTrace added are rewritten in place for a retry.
+void StampTraceTry(RequestInfo& info, uint32_t try_no, std::string& serialized_head);
 
 // Hooks for the codec paths: after the route step, and once the request
 // head toward the upstream is being built.
@@ -94,6 +100,17 @@ void StampTrace(RequestInfo& info, Headers& headers) {
   if (info.trace.had_headers) {
     std::erase_if(headers, [](const auto& h) { return IsTraceHeader(h.name); });
   }
+  for (auto& [k, v] : UpstreamTraceHeaders(info.trace)) {
+    headers.push_back({std::move(k), std::move(v)});
+  }
+  info.trace.try_no = 1;
+}
+
+// Per try, before the request goes up (HTTP/2 headers are sent per try).
+template <typename Headers>
+void StampTraceTry(RequestInfo& info, uint32_t try_no, Headers& headers) {
+  if (!info.trace.active || !NextClientSpan(info.trace, try_no)) return;
+  std::erase_if(headers, [](const auto& h) { return IsTraceHeader(h.name); });
   for (auto& [k, v] : UpstreamTraceHeaders(info.trace)) {
     headers.push_back({std::move(k), std::move(v)});
   }

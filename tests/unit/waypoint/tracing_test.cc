@@ -326,6 +326,46 @@ TEST_CASE("incoming traceparent and B3: the caller's trace and decision are kept
   CHECK(zipkin.Up().contains("x-b3-traceid"));  // a Zipkin provider speaks B3
 }
 
+TEST_CASE("a retry is a new CLIENT span: headers restamped, every try reported") {
+  Req r(100);
+  r.in = {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
+  r.Start();
+  ambit::http1::Headers h = {{"host", "echo"}, {"traceparent", "junk"}};
+  StampTrace(r.info, h);
+  std::string head;
+  ambit::http1::AppendRequestHead(head, "GET", "/x", h);
+  const auto first = r.info.trace.client;
+  StampTraceTry(r.info, 1, head);  // the first try: nothing changes
+  CHECK(r.info.trace.client == first);
+  StampTraceTry(r.info, 2, head);
+  const auto second = r.info.trace.client;
+  CHECK_FALSE(second == first);
+  CHECK(head.find("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-" + second.Hex() + "-01\r\n") !=
+        std::string::npos);
+  CHECK(head.find(first.Hex()) == std::string::npos);
+  CHECK(head.find("junk") == std::string::npos);
+  StampTraceTry(r.info, 2, head);  // the same try again (a stale keep-alive resend)
+  CHECK(r.info.trace.client == second);
+  auto spans = FinishTrace(r.info);
+  REQUIRE(spans.size() == 3);  // earlier try, server, last try
+  CHECK_FALSE(spans[0].server);
+  CHECK(spans[0].span_id == first);
+  CHECK(spans[0].parent_id == r.info.trace.server);
+  CHECK(spans[1].server);
+  CHECK(spans[2].span_id == second);
+  CHECK(spans[0].end_ns <= spans[2].start_ns);
+
+  Req h2(100);
+  h2.Start();
+  ambit::http2::H2Headers hh = {{":method", "GET"}};
+  StampTrace(h2.info, hh);
+  StampTraceTry(h2.info, 2, hh);
+  size_t n = 0;
+  for (const auto& x : hh) n += x.name == "traceparent";
+  CHECK(n == 1);
+  CHECK(FinishTrace(h2.info).size() == 3);
+}
+
 TEST_CASE("span JSON: OTLP ids in hex, kinds, unix-nano strings; Zipkin v2 in µs") {
   SpanRecord s;
   s.trace_id = {0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull};
