@@ -16,7 +16,7 @@ Checks:
     and an x-request-id; the collector gets a SERVER span (root) and a
     CLIENT span (its child, the id the backend saw), the server containing
     the client in time, with Envoy's tags and the custom tags;
-  - an incoming traceparent: same trace id upstream, the SERVER span's
+  - an incoming traceparent (HTTP/1.1 and HTTP/2): same trace id upstream, the SERVER span's
     parent is the caller's span, x-request-id unchanged, tracestate kept;
   - a retried request: a CLIENT span per try, the backend sees the last one;
   - B3 multi in → B3 multi out (Zipkin provider, Zipkin v2 JSON), B3 single
@@ -42,6 +42,7 @@ from waypoint_env import WaypointPod  # noqa: E402
 
 BACKEND = os.path.join(ROOT, "tests", "support", "echo_backend.py")
 COLLECTOR = os.path.join(ROOT, "tests", "support", "trace_collector.py")
+CLIENTS = os.path.join(ROOT, "tests", "support", "waypoint_clients.py")
 PY = "/usr/bin/python3"
 ECHO, ZECHO, QUIET, RECHO = "10.96.0.70", "10.96.0.71", "10.96.0.72", "10.96.0.73"
 COLLECTOR_VIP = "10.96.0.79"
@@ -234,6 +235,14 @@ class Collector:
             time.sleep(0.2)  # poll interval while the exporter flushes (1 s)
 
 
+def client(topo, pod, *args, timeout=30):
+    r = topo.ns_exec(pod.ns, [PY, CLIENTS, *args], check=False, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"ok": False, "raw": r.stdout[-2000:], "stderr": r.stderr[-2000:]}
+
+
 def one(headers, name):
     v = headers.get(name) or []
     return v[0] if v else None
@@ -273,7 +282,7 @@ def main():
         env.start()
         wp.start()
         try:
-            run_checks(env, wp, cl, collector, col_pod)
+            run_checks(topo, env, wp, cl, collector, col_pod)
         finally:
             code = wp.stop()
             check(code == 0, f"waypoint exits 0 on SIGTERM (got {code})")
@@ -306,7 +315,7 @@ def check_pair(spans, trace_id, upstream_parent, caller_span, what, fmt="otlp"):
     return s, c
 
 
-def run_checks(env, wp, cl, collector, col_pod):
+def run_checks(topo, env, wp, cl, collector, col_pod):
     dump = wp.config_dump().get("tracing", {})
     provs = {p["name"]: p for p in dump.get("providers", [])}
     check(provs.get("otel", {}).get("address") == f"{col_pod.ip}:4318" and
@@ -367,6 +376,17 @@ def run_checks(env, wp, cl, collector, col_pod):
         s, _ = check_pair(spans, tid, tp[2], caller, "traceparent in")
         if s:
             check(s["tags"].get("tenant") == "none", "header tag default value when absent")
+
+    # 2b. The same over HTTP/2 (h2c prior knowledge).
+    t2 = "6bf92f3577b34da6a3ce929d0e0e4738"
+    r = client(topo, cl, "h2-concurrent", "--url", f"http://{ECHO}/h2", "--count", "1",
+               "--header", f"traceparent:00-{t2}-{caller}-01",
+               "--count-field", "headers.traceparent")
+    seen = list((r.get("field_values") or {}).get("headers.traceparent", {}).keys())
+    tp = seen[0].strip("[]'\" ").split("-") if seen else []
+    check(len(tp) == 4 and tp[1] == t2, f"HTTP/2: the backend gets the same trace ({seen}, {r.get('ok')})")
+    if len(tp) == 4:
+        check_pair(collector.spans(t2), t2, tp[2], caller, "HTTP/2 traceparent in")
 
     # 3. B3 multi in → B3 multi out, Zipkin v2 to the zipkin provider.
     b3t, b3s = "463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312"
