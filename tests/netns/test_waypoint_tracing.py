@@ -474,6 +474,8 @@ def run_checks(topo, env, wp, cl, collector, col_pod):
                             reason="export_failed")
     check(failed >= failed_before + 40,
           f"spans_dropped_total{{reason=export_failed}} counts the 40 spans ({failed_before}→{failed})")
+    check("span export to otel" in wp.log() and "failed" in wp.log(),
+          "the waypoint log says the export failed (once per failure streak)")
 
 
 if __name__ == "__main__":

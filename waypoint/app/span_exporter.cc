@@ -169,10 +169,21 @@ void SpanExporter::Export(std::vector<SpanRecord>& batch) {
     Status st = PostJson(p->address, p->path, body, options_.timeout);
     if (st.ok()) {
       exported_->Inc(spans.size());
+      if (failing_) {
+        AMBIT_LOG(kInfo, "tracing", "span export to {} ({}) works again", p->name, p->address);
+      }
+      failing_ = false;
     } else {
       dropped_export_failed_->Inc(spans.size());
-      AMBIT_LOG(kDebug, "tracing", "export of {} span(s) to {} ({}) failed: {}", spans.size(),
-                p->name, p->address, st.ToString());
+      // Once per failure streak at WARN (the counter has the rest).
+      if (!failing_) {
+        AMBIT_LOG(kWarn, "tracing", "span export to {} ({}) failed, {} span(s) dropped: {}",
+                  p->name, p->address, spans.size(), st.ToString());
+      } else {
+        AMBIT_LOG(kDebug, "tracing", "span export to {} ({}) failed, {} span(s) dropped: {}",
+                  p->name, p->address, spans.size(), st.ToString());
+      }
+      failing_ = true;
     }
   }
 }

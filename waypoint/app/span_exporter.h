@@ -49,6 +49,7 @@ class SpanExporter final : public SpanSink {
   std::condition_variable cv_;
   std::deque<SpanRecord> queue_;
   bool stop_ = false;
+  bool failing_ = false;  // exporter thread only: to log a change once
   std::thread thread_;
 };
 
