@@ -7,6 +7,7 @@
 
 #include "common/mesh/app_protocol.h"
 #include "common/mesh/waypoint.h"
+#include "waypoint/app/resilience_dump.h"
 #include "waypoint/app/authz_dump.h"
 #include "waypoint/app/route_dump.h"
 #include "waypoint/app/waypoint.h"
@@ -97,6 +98,11 @@ std::string Waypoint::ConfigDump() const {
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
   out["tracing"] = json::parse(TracingDump());
+  // DestinationRule connectionPool / outlierDetection: limits, in-flight
+  // counts and ejections per cluster.
+  if (resilience_table_) {
+    out["resilience"] = ResilienceJson(*resilience_table_, base::RealClock::Instance().Now());
+  }
   if (authz_) out["authorization"] = AuthzJson(*authz_, authz_unbound_);
   out["rateLimits"] = RateLimitsJson(ratelimits_.get());
   out["listeners"] = listeners;

@@ -151,6 +151,8 @@ Status Waypoint::Init() {
                                 "Log lines dropped because the log queue was full",
                                 [] { return static_cast<double>(base::ProcessLogger().lines_dropped()); });
 
+  resilience_ = std::make_unique<ResilienceRegistry>(*registry_, control);
+
   RETURN_IF_ERROR(StartWorkers());
   RETURN_IF_ERROR(StartConfig());
   return StartAdmin();
@@ -253,6 +255,7 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   warnings_ = cfg.warnings;
   snapshot_ = snap;
   routes_ = routes.config;
+  resilience_table_ = resilience_->Build(*routes_);
   authz_ = authz.config;
   authz_unbound_ = std::move(authz.unbound);
   tracing_ = telemetry.config;
@@ -359,6 +362,7 @@ void Waypoint::Publish() {
   st->server_tls = server_tls_;
   st->client_tls = client_tls_;
   st->routes = routes_;
+  st->resilience = resilience_table_;
   st->authz = authz_;
   st->ratelimits = std::atomic_load(&ratelimits_);
   st->tracing = tracing_;

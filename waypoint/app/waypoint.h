@@ -21,6 +21,7 @@
 #include "common/metrics/registry.h"
 #include "common/telemetry/tcp_metrics.h"
 #include "waypoint/app/flags.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/app/rls_client.h"
 #include "waypoint/app/span_exporter.h"
 #include "waypoint/proxy/request_log.h"
@@ -86,6 +87,8 @@ class Waypoint {
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
   std::shared_ptr<const route::TracingConfig> tracing_;
+  std::unique_ptr<ResilienceRegistry> resilience_;  // circuit breakers, outlier state
+  std::shared_ptr<const ResilienceTable> resilience_table_;  // of routes_
   std::shared_ptr<const route::AuthzConfig> authz_;
   std::vector<std::string> authz_unbound_;  // targetRef policies not bound here, with why
   std::vector<route::Finding> route_findings_list_;   // of the applied config

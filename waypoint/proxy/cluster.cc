@@ -64,26 +64,29 @@ std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(
 
 EndpointPtr EndpointPicker::Pick(const std::shared_ptr<const mesh::Snapshot>& snap,
                                  const mesh::Service& svc, uint16_t port,
-                                 const mesh::Workload& self, const std::string& avoid) {
+                                 const mesh::Workload& self, const std::string& avoid,
+                                 const EndpointFilter* filter) {
   std::string key = svc.Key();
   key.append("|").append(std::to_string(port));
-  return PickFrom(clusters_[key], snap, svc, port, nullptr, self, avoid);
+  return PickFrom(clusters_[key], snap, svc, port, nullptr, self, avoid, filter);
 }
 
 EndpointPtr EndpointPicker::PickInCluster(const std::shared_ptr<const mesh::Snapshot>& snap,
                                           const std::string& cluster, const mesh::Service& svc,
                                           uint16_t port,
                                           const std::map<std::string, std::string>& subset_labels,
-                                          const mesh::Workload& self, const std::string& avoid) {
+                                          const mesh::Workload& self, const std::string& avoid,
+                                          const EndpointFilter* filter) {
   return PickFrom(clusters_[cluster], snap, svc, port, subset_labels.empty() ? nullptr
                                                                             : &subset_labels,
-                  self, avoid);
+                  self, avoid, filter);
 }
 
 EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mesh::Snapshot>& snap,
                                      const mesh::Service& svc, uint16_t port,
                                      const std::map<std::string, std::string>* subset_labels,
-                                     const mesh::Workload& self, const std::string& avoid) {
+                                     const mesh::Workload& self, const std::string& avoid,
+                                     const EndpointFilter* filter) {
   if (c.snapshot != snap) {
     c.endpoints.clear();
     for (auto& e : Endpoints(*snap, svc, port, self, subset_labels)) {
@@ -93,11 +96,15 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
   }
   const auto& eps = c.endpoints;
   if (eps.empty()) return nullptr;
+  const bool filtering = filter != nullptr && filter->Begin(eps.size());
+  const EndpointPtr* fallback = nullptr;  // `avoid` itself, when nothing else is left
   for (size_t tries = 0; tries < eps.size(); ++tries) {
     const EndpointPtr& e = eps[c.cursor++ % eps.size()];
-    if (eps.size() == 1 || avoid.empty() || e->Key() != avoid) return e;
+    if (filtering && filter->Excluded(*e)) continue;
+    if (avoid.empty() || e->Key() != avoid) return e;
+    if (fallback == nullptr) fallback = &e;
   }
-  return eps.front();
+  return fallback != nullptr ? *fallback : nullptr;
 }
 
 }  // namespace ambit::waypoint

@@ -45,6 +45,16 @@ std::string EndpointLiveKey(const mesh::Workload& w, const net::IpAddress& ip);
 // Cluster name as Envoy's waypoint prints it: inbound-vip|PORT|http|HOST.
 std::string ClusterName(const mesh::Service& svc, uint16_t port);
 
+// Takes endpoints out of picking (outlier ejection, outlier.h). Begin is
+// asked once per pick with the cluster's endpoint count; false: nothing is
+// excluded this time, so the common case costs one check.
+class EndpointFilter {
+ public:
+  virtual ~EndpointFilter() = default;
+  virtual bool Begin(size_t endpoints) const = 0;
+  virtual bool Excluded(const UpstreamEndpoint& e) const = 0;
+};
+
 class EndpointPicker {
  public:
   // The healthy endpoints able to serve `port` of `svc` (ordered by uid).
@@ -56,8 +66,10 @@ class EndpointPicker {
   // Next endpoint in round-robin order, skipping `avoid` when another exists.
   // Null: no healthy endpoint ("no healthy upstream", flag UH). Endpoint
   // lists are built once per cluster and snapshot, then reused per request.
+  // Endpoints `filter` excludes are never picked.
   EndpointPtr Pick(const std::shared_ptr<const mesh::Snapshot>& snap, const mesh::Service& svc,
-                   uint16_t port, const mesh::Workload& self, const std::string& avoid = {});
+                   uint16_t port, const mesh::Workload& self, const std::string& avoid = {},
+                   const EndpointFilter* filter = nullptr);
   // Drops the lists built from snapshots other than `current` (clusters
   // that left the config, and the old snapshots they held).
   void Forget(const std::shared_ptr<const mesh::Snapshot>& current) {
@@ -68,7 +80,8 @@ class EndpointPicker {
   EndpointPtr PickInCluster(const std::shared_ptr<const mesh::Snapshot>& snap,
                             const std::string& cluster, const mesh::Service& svc, uint16_t port,
                             const std::map<std::string, std::string>& subset_labels,
-                            const mesh::Workload& self, const std::string& avoid = {});
+                            const mesh::Workload& self, const std::string& avoid = {},
+                            const EndpointFilter* filter = nullptr);
 
  private:
   struct Cluster {
@@ -81,7 +94,8 @@ class EndpointPicker {
   EndpointPtr PickFrom(Cluster& c, const std::shared_ptr<const mesh::Snapshot>& snap,
                        const mesh::Service& svc, uint16_t port,
                        const std::map<std::string, std::string>* subset_labels,
-                       const mesh::Workload& self, const std::string& avoid);
+                       const mesh::Workload& self, const std::string& avoid,
+                       const EndpointFilter* filter);
   std::unordered_map<std::string, Cluster> clusters_;  // by "ns/hostname|port"
 };
 

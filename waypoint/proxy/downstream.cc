@@ -84,10 +84,11 @@ std::string Downstream::ClusterName() const {
   return fmt::format("inbound-pod|{}||{}", target.port, target.authority.ip().ToString());
 }
 
-EndpointPtr Downstream::PickEndpoint(const std::string& avoid) const {
+EndpointPtr Downstream::PickEndpoint(const std::string& avoid,
+                                     const EndpointFilter* filter) const {
   if (target.service != nullptr) {
     return worker.picker().Pick(state->snapshot, *target.service, target.port, state->self,
-                                avoid);
+                                avoid, filter);
   }
   const mesh::Workload* w = target.workload;
   if (w == nullptr || w->status != mesh::WorkloadStatus::kHealthy) return nullptr;

@@ -49,7 +49,8 @@ struct Downstream {
   RequestInfo NewRequest(base::MonoTime now) const;
   // An endpoint for the next request (round robin for a service; the pod
   // itself when pod-addressed). nullopt: no healthy upstream.
-  EndpointPtr PickEndpoint(const std::string& avoid = {}) const;
+  EndpointPtr PickEndpoint(const std::string& avoid = {},
+                           const EndpointFilter* filter = nullptr) const;
   std::string ClusterName() const;
 };
 

@@ -12,6 +12,7 @@
 #include "common/http2/session_stream.h"
 #include "common/http2/stream_transport.h"
 #include "common/io/event.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http_common.h"
@@ -181,7 +182,11 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   info.authority = get(":authority");
   info.user_agent = get("user-agent");
   info.grpc = base::StartsWithIgnoreCase(get("content-type"), "application/grpc");
-  auto finish = [&] { w.requests().Record(w.index(), info, w.loop().Now()); };
+  ClusterGuard guard;  // circuit-breaker slots and the outlier report (below)
+  auto finish = [&] {
+    guard.Finish();
+    w.requests().Record(w.index(), info, w.loop().Now());
+  };
 
   // The route step: a local answer, or the cluster and the request edits.
   const RouteResult rr =
@@ -218,6 +223,16 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   }
   if (rr.kind == RouteResult::Kind::kLocal) {
     const LocalReply reply = rr.reply;
+    co_await SendLocal(*ds, info, reply, &scope);
+    finish();
+    (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
+    co_return;
+  }
+  // Circuit breaking (DestinationRule connectionPool): past a limit, 503 UO
+  // at once.
+  guard = co_await AdmitRequest(ClusterRuntimeFor(d, rr), false, &info, w.loop(), &scope);
+  if (guard.overflow()) {
+    const LocalReply reply = ClusterGuard::OverflowReply();
     co_await SendLocal(*ds, info, reply, &scope);
     finish();
     (void)co_await ds->AwaitClosed({.timeout = std::chrono::seconds(5)});
@@ -273,10 +288,12 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     TryResult failed;
     LocalReply failure;
     bool try_failed = false, held = false, limit_hit = false, body_too_large = false;
+    int held_status = 0;
     std::unique_ptr<SessionStream> us;
     Status open_failure;
     for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
-      auto session = co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope);
+      auto session =
+          co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope, guard.connect_timeout());
       if (!session.ok()) {
         open_failure = session.status();
         break;
@@ -336,8 +353,14 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
         TryResult t{.outcome = TryOutcome::kResponse, .status = code,
                     .grpc_status = ParseGrpcStatus(grpc),
                     .rate_limited = http2::FindHeader(*h, "x-envoy-ratelimited") != nullptr};
-        const auto decision = retry.Decide(t, !replay_tee.overflow);
+        auto decision = retry.Decide(t, !replay_tee.overflow);
+        // DestinationRule maxRetries: without a retry slot this response stands.
+        guard.ReleaseRetry();
+        if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+          decision = RetryState::Decision::kNotRetriable;
+        }
         if (decision == RetryState::Decision::kRetry) {
+          held_status = code;
           held = true;  // not forwarded: tried again
           us->Reset(http2::kH2Cancel);
           try_scope.Cancel();
@@ -434,8 +457,20 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
       }
     }
     // The try failed (or its response was held back): again, or answer.
-    const RetryState::Decision decision =
+    RetryState::Decision decision =
         held ? RetryState::Decision::kRetry : retry.Decide(failed, !replay_tee.overflow);
+    if (!held) {
+      // DestinationRule maxRetries: without a retry slot the failure stands.
+      guard.ReleaseRetry();
+      if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+        decision = RetryState::Decision::kNotRetriable;
+      }
+    }
+    // A try that is retried still tells outlier detection how it went.
+    if (decision == RetryState::Decision::kRetry) {
+      guard.ReportTry(info.upstream_host, held ? held_status : failure.status,
+                      held ? flags::kNone : std::string_view(failure.flag), w.loop().Now());
+    }
     if (decision != RetryState::Decision::kRetry) {
       if (decision == RetryState::Decision::kLimitExceeded) {
         w.CountRetry(cluster, retry_event::kLimitExceeded);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/base/log.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/filters.h"
 #include "waypoint/proxy/http1_exchange.h"
@@ -47,6 +48,7 @@ struct Forwarded {
   bool limit_hit = false;       // retriable, but no retries left (URX)
   bool body_too_large = false;  // retriable, but the body was not kept
   bool retried = false;         // it came from a retry
+  bool reuse_upstream = true;   // maxRequestsPerConnection not reached
 };
 
 // A response head went downstream: the rest of the exchange's accounting,
@@ -83,7 +85,7 @@ io::Task<bool> FinishForwarded(const Downstream& d, io::ByteStream& down, Reques
     w.CountRetry(cluster, retry_event::kSuccess);
   }
   w.requests().Record(w.index(), info, w.loop().Now());
-  if (r.upstream_reusable) w.http1_pool().Put(std::move(up));
+  if (r.upstream_reusable && f.reuse_upstream) w.http1_pool().Put(std::move(up));
   co_return r.downstream_reusable && !w.draining();
 }
 
@@ -135,6 +137,16 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     const LocalReply reply = rr.reply;
     co_return co_await Reply(d, down, info, reply, no_body);
   }
+  // Circuit breaking (DestinationRule connectionPool): past a limit, 503 UO
+  // at once. The guard also reports the outcome to outlier detection.
+  ClusterGuard guard =
+      co_await AdmitRequest(ClusterRuntimeFor(d, rr), true, &info, w.loop(), d.scope);
+  if (guard.overflow()) {
+    const LocalReply reply = ClusterGuard::OverflowReply();
+    co_return co_await Reply(d, down, info, reply, no_body);
+  }
+  UpstreamOptions upstream_options = w.options().upstream;
+  if (auto ct = guard.connect_timeout()) upstream_options.connect_timeout = *ct;
   ExchangeOptions eo;
   if (rr.route != nullptr) {
     ApplyHeaderOps(rr.route->request_headers, head.headers);
@@ -191,6 +203,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   if (retry.may_retry() && !no_body && !head.upgrade) eo.replay = &replay;
   eo.loop = &w.loop();
   bool limit_hit = false, body_too_large = false;
+  int held_status = 0;
   eo.hold = [&](const http1::ResponseHead& h, bool replayable) {
     if (head.upgrade) return false;
     TryResult t{.outcome = TryOutcome::kResponse, .status = h.status};
@@ -198,6 +211,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     const auto decision = retry.Decide(t, replayable);
     limit_hit = decision == RetryState::Decision::kLimitExceeded;
     body_too_large = decision == RetryState::Decision::kNotReplayable;
+    // DestinationRule maxRetries: without a retry slot this response stands.
+    guard.ReleaseRetry();
+    if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) return false;
+    held_status = h.status;
     return decision == RetryState::Decision::kRetry;
   };
   // The body's state across tries: not read yet (a connect failure came
@@ -228,7 +245,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     if (reused) {
       up = std::move(*pooled);
     } else {
-      auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, w.options().upstream,
+      auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, upstream_options,
                                         d.scope);
       if (opened.ok()) up = std::move(*opened);
       failed.outcome = TryOutcome::kConnectFailure;
@@ -286,8 +303,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
           up.stream->Abort();  // its response is not read: never reused
           held = true;
         } else if (r.response_started) {
+          ++up.requests;
           const Forwarded f{.limit_hit = limit_hit, .body_too_large = body_too_large,
-                            .retried = retry.tries() > 1};
+                            .retried = retry.tries() > 1,
+                            .reuse_upstream = guard.MayReuse(up.requests)};
           co_return co_await FinishForwarded(d, down, info, up, r, f, cluster);
         } else if (!r.request_error.ok()) {  // the client went away or sent a bad body
           info.response_flags = std::string(flags::kDownstreamReset);
@@ -322,8 +341,20 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       }
     }
     // The try failed (or its response was held back): again, or answer.
-    const RetryState::Decision decision = held ? RetryState::Decision::kRetry
-                                               : retry.Decide(failed, body != Body::kLost);
+    RetryState::Decision decision = held ? RetryState::Decision::kRetry
+                                         : retry.Decide(failed, body != Body::kLost);
+    if (!held) {
+      // DestinationRule maxRetries: without a retry slot the failure stands.
+      guard.ReleaseRetry();
+      if (decision == RetryState::Decision::kRetry && !guard.TryAcquireRetry()) {
+        decision = RetryState::Decision::kNotRetriable;
+      }
+    }
+    // A try that is retried still tells outlier detection how it went.
+    if (decision == RetryState::Decision::kRetry) {
+      guard.ReportTry(info.upstream_host, held ? held_status : failure.status,
+                      held ? flags::kNone : std::string_view(failure.flag), w.loop().Now());
+    }
     if (decision != RetryState::Decision::kRetry) {
       if (decision == RetryState::Decision::kLimitExceeded) {
         w.CountRetry(cluster, retry_event::kLimitExceeded);

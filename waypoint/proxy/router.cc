@@ -5,6 +5,7 @@
 #include "common/base/ascii.h"
 #include "common/http1/codec.h"
 #include "common/http2/h2_types.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/rewrite.h"
 
@@ -153,6 +154,14 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r) {
   return out;
 }
 
+const ClusterRuntime* ClusterRuntimeFor(const Downstream& d, const RouteResult& r) {
+  const ResilienceTable* t = d.state->resilience.get();
+  if (t == nullptr || t->clusters.empty()) return nullptr;
+  if (r.kind == RouteResult::Kind::kForward) return t->Find(r.cluster->cluster.name);
+  if (r.kind != RouteResult::Kind::kDefault || d.target.service == nullptr) return nullptr;
+  return t->Find(ClusterName(*d.target.service, d.target.port));
+}
+
 RetryState RetryStateFor(const RouteResult& r, base::MonoTime start) {
   if (r.route == nullptr) return RetryState(route::IstioDefaultRetry(), std::nullopt);
   std::optional<base::MonoTime> overall;
@@ -162,10 +171,15 @@ RetryState RetryStateFor(const RouteResult& r, base::MonoTime start) {
 
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid) {
-  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid);
+  std::optional<OutlierFilter> filter;
+  if (const ClusterRuntime* rt = ClusterRuntimeFor(d, r); rt != nullptr && rt->detector) {
+    filter.emplace(*rt->detector, *rt->outlier, d.worker.loop().Now());
+  }
+  const EndpointFilter* f = filter ? &*filter : nullptr;
+  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid, f);
   return d.worker.picker().PickInCluster(d.state->snapshot, r.cluster->cluster.name, *r.service,
                                          r.cluster->cluster.port, r.cluster_info->subset_labels,
-                                         d.state->self, avoid);
+                                         d.state->self, avoid, f);
 }
 
 void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info) {

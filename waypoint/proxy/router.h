@@ -20,6 +20,8 @@
 
 namespace ambit::waypoint {
 
+struct ClusterRuntime;  // circuit_breaker.h
+
 struct RouteResult {
   enum class Kind : uint8_t { kDefault, kForward, kLocal };
   Kind kind = Kind::kDefault;
@@ -52,8 +54,14 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r);
 
 // The endpoint for the next try of a request: the routed cluster's
 // (kForward), else the connection's default (Downstream::PickEndpoint).
+// Endpoints the cluster's outlier detection ejected are skipped.
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
                                const std::string& avoid = {});
+
+// The circuit-breaker and outlier state of the cluster a forwarded (or
+// default-routed) request goes to; null when no DestinationRule policy
+// applies (or the request is pod-addressed).
+const ClusterRuntime* ClusterRuntimeFor(const Downstream& d, const RouteResult& r);
 
 // The retry state of a request that started at `start`: its route's retry
 // policy (Istio's default without a route) and the route's overall timeout.

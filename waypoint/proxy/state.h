@@ -19,6 +19,8 @@
 
 namespace ambit::waypoint {
 
+struct ResilienceTable;  // circuit_breaker.h
+
 struct WaypointState {
   std::shared_ptr<const mesh::Snapshot> snapshot;
   mesh::Workload self;                   // the waypoint pod's workload
@@ -31,6 +33,9 @@ struct WaypointState {
   // Tracing providers and policies (Telemetry + MeshConfig); never null once
   // published.
   std::shared_ptr<const route::TracingConfig> tracing;
+  // Circuit-breaker and outlier state of the clusters with a DestinationRule
+  // policy (null: none); shared by all workers, kept across states.
+  std::shared_ptr<const ResilienceTable> resilience;
   // Rate limiters built from routes->rate_limits (null: none); their
   // buckets outlive a state that kept the same policy.
   std::shared_ptr<const RateLimits> ratelimits;

@@ -150,7 +150,9 @@ H2Pool::~H2Pool() { Shutdown(); }
 io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Get(hbone::HbonePool& pool,
                                                                 const WaypointState& state,
                                                                 const UpstreamEndpoint& ep,
-                                                                io::CancelScope* scope) {
+                                                                io::CancelScope* scope,
+                                                                std::optional<base::Duration>
+                                                                    connect_timeout) {
   const std::string key = ep.Key();
   if (auto it = sessions_.find(key); it != sessions_.end()) {
     auto& list = it->second.sessions;
@@ -159,7 +161,9 @@ io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Get(hbone::HbonePool
       if (s->Usable(kMaxStreamsPerSession)) co_return s;
     }
   }
-  auto up = co_await OpenStream(loop_, pool, state, ep, options_, scope);
+  UpstreamOptions dial = options_;
+  if (connect_timeout) dial.connect_timeout = *connect_timeout;
+  auto up = co_await OpenStream(loop_, pool, state, ep, dial, scope);
   if (!up.ok()) co_return up.status();
   auto transport = http2::StreamTransport::Owning(std::move(up->stream), ep.address);
   auto session = http2::Session::Start(loop_, std::move(transport), http2::H2Role::kClient,

@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ struct UpstreamConn {
   std::string endpoint;                    // UpstreamEndpoint::Key()
   std::string live_key;                    // UpstreamEndpoint::LiveKey()
   base::MonoTime idle_since{};
+  uint32_t requests = 0;  // served on it (DestinationRule maxRequestsPerConnection)
   // False once the peer ended or reset the tunnel (a closed keep-alive).
   bool Alive() const;
 };
@@ -81,11 +83,11 @@ class H2Pool {
   H2Pool(io::Loop& loop, const UpstreamOptions& options) : loop_(loop), options_(options) {}
   ~H2Pool();
   // A client session to the endpoint that can take one more stream, dialled
-  // (over OpenStream) when none can.
-  io::Task<StatusOr<std::shared_ptr<http2::Session>>> Get(hbone::HbonePool& pool,
-                                                          const WaypointState& state,
-                                                          const UpstreamEndpoint& ep,
-                                                          io::CancelScope* scope);
+  // (over OpenStream; `connect_timeout` overrides the pool's, a
+  // DestinationRule tcp.connectTimeout) when none can.
+  io::Task<StatusOr<std::shared_ptr<http2::Session>>> Get(
+      hbone::HbonePool& pool, const WaypointState& state, const UpstreamEndpoint& ep,
+      io::CancelScope* scope, std::optional<base::Duration> connect_timeout = std::nullopt);
   void Prune(const std::set<std::string>& live_endpoints);
   void Shutdown();
   size_t sessions() const;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <set>
 
 #include "tests/unit/mesh/fixtures.h"
 #include "waypoint/proxy/cluster.h"
@@ -112,4 +113,46 @@ TEST_CASE("endpoint identities, pool keys and the Envoy cluster name") {
   CHECK(eps[0].Key() == "c1//Pod/demo/echo-0|10.0.0.10|8080");
   CHECK(eps[0].LiveKey() == waypoint::EndpointLiveKey(*eps[0].workload, Ip("10.0.0.10")));
   CHECK(waypoint::ClusterName(*w.svc, 80) == "inbound-vip|80|http|echo.demo.svc.cluster.local");
+}
+
+namespace {
+
+// Excludes the endpoints whose address is listed; Begin says whether any is.
+struct ExcludeSet final : waypoint::EndpointFilter {
+  std::set<std::string> out;
+  mutable size_t seen = 0;
+  bool Begin(size_t endpoints) const override {
+    seen = endpoints;
+    return !out.empty();
+  }
+  bool Excluded(const waypoint::UpstreamEndpoint& e) const override {
+    return out.contains(e.address.ToString());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an EndpointFilter keeps excluded endpoints out; all excluded is no healthy upstream") {
+  World w = Make(3);
+  EndpointPicker picker;
+  ExcludeSet f;
+  f.out = {"10.0.0.10:8080"};
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 100; ++i) {
+    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+    REQUIRE(ep != nullptr);
+    counts[ep->workload->name]++;
+  }
+  CHECK(f.seen == 3);
+  CHECK(counts.count("echo-0") == 0);
+  CHECK(counts["echo-1"] == 50);
+  CHECK(counts["echo-2"] == 50);
+  // `avoid` still falls back to the one endpoint left.
+  auto only = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+  f.out.insert(only->address.ToString());
+  auto last = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+  REQUIRE(last != nullptr);
+  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, last->Key(), &f)->Key() == last->Key());
+  f.out.insert(last->address.ToString());
+  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f) == nullptr);
 }
