@@ -52,14 +52,14 @@ struct TracingPolicy {
 
 struct TracingConfig {
   TracingPolicy waypoint;                           // every request through this waypoint
-  std::map<std::string, TracingPolicy> by_service;  // "ns/hostname": targetRefs kind Service
+  std::map<std::string, TracingPolicy, std::less<>> by_service;  // "ns/hostname": targetRefs Service
   std::map<std::string, std::shared_ptr<const TracingProvider>> providers;
   bool enable_tracing = true;               // MeshConfig enableTracing
   std::vector<std::string> default_providers;  // MeshConfig defaultProviders.tracing
   std::vector<std::string> mesh_fields_read;   // MeshConfig keys that were read
   std::string mesh_config_source;              // "file:line" of the ConfigMap, if any
   const TracingPolicy& For(std::string_view service_key) const {
-    auto it = by_service.find(std::string(service_key));
+    auto it = by_service.find(service_key);
     return it != by_service.end() ? it->second : waypoint;
   }
 };
