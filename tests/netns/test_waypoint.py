@@ -154,7 +154,13 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
     check(r.get("ok") and r.get("statuses") == {"200": 400},
           f"400 h2c requests, 100 streams at once ({r.get('statuses')}, {r.get('errors')})")
     check(r.get("max_in_flight", 0) >= 50, f"streams were concurrent (max {r.get('max_in_flight')})")
-    check(split_ok(r.get("pods", {}), 400), f"h2 requests split ±5% (got {r.get('pods')})")
+    # Istio's default LEAST_REQUEST: with 100 streams in flight the endpoint
+    # that answers first (e.g. the one whose HBONE connection is already up)
+    # takes more; per request, both still get a share (exact shares per
+    # policy: waypoint_lb).
+    pods = r.get("pods", {})
+    check(len(pods) == 2 and min(pods.values()) >= 0.2 * 400,
+          f"h2 requests go to both endpoints per request, each ≥ 20 % (got {pods})")
     # A backend whose whole answer arrives at once (HEADERS + DATA + END_STREAM
     # in one read): the body must still reach the client.
     r = client(topo, cl, "h2-concurrent", "--url", f"http://{VIP}/?onewrite=1", "--count", "200",

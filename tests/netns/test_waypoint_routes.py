@@ -191,7 +191,7 @@ ROUTES_DOCS = [
      "metadata": {"name": "routes", "namespace": "demo"},
      "spec": {"host": "routes", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
                                             {"name": "v2", "labels": {"version": "v2"}}],
-              "trafficPolicy": {"loadBalancer": {"simple": "LEAST_REQUEST"}}}},
+              "trafficPolicy": {"loadBalancer": {"simple": "PASSTHROUGH"}}}},
 ]
 
 
@@ -584,7 +584,7 @@ def run_checks(topo, env, wp, cl, ratings, shadow, args):
           f"ambitctl routes shows the tables:\n{out[:600]}")
     findings = [f for f in dump.get("findings", []) if "trafficPolicy" in f]
     check(len(findings) == 1 and findings[0].startswith(env.config_path + ":"),
-          f"an unsupported field is a finding with file:line ({findings})")
+          f"an unsupported value (PASSTHROUGH) is a finding with file:line ({findings})")
     check(metric_sum(wp.metrics(), "ambit_config_findings", kind="DestinationRule") >= 1,
           "ambit_config_findings counts it")
 

@@ -86,6 +86,8 @@ std::string Waypoint::ConfigDump() const {
                          {"workload", ep.workload->ns + "/" + ep.workload->name},
                          {"hbone", ep.hbone}});
         }
+        c["loadBalancer"] = LoadBalancerJson(routes_ ? routes_->PolicyFor(c["name"].get<std::string>())
+                                                     : nullptr);
         c["endpoints"] = eps;
         clusters.push_back(c);
         listeners.push_back({{"name", fmt::format("{}:{}", svc.hostname, port)},

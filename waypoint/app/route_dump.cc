@@ -206,6 +206,44 @@ json RouteTablesJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap) 
   return tables;
 }
 
+json LoadBalancerJson(const route::TrafficPolicy* policy) {
+  using LB = route::LoadBalancerPolicy;
+  const LB lb = policy != nullptr && policy->load_balancer ? *policy->load_balancer : LB{};
+  json out = {{"policy", route::KindName(lb.kind)},
+              {"source", policy != nullptr && policy->load_balancer ? policy->source : "default"}};
+  if (lb.Hashed()) {
+    out["hashKey"] = route::HashKeyName(lb.hash_key);
+    if (!lb.hash_name.empty()) out["hashName"] = lb.hash_name;
+    if (lb.cookie_ttl) out["cookieTtlSeconds"] = lb.cookie_ttl->count();
+    if (lb.kind == LB::Kind::kRingHash) out["minimumRingSize"] = lb.ring_size;
+    if (lb.kind == LB::Kind::kMaglev) out["tableSize"] = lb.table_size;
+  }
+  if (lb.warmup.count() > 0) out["warmupMs"] = lb.warmup.count();
+  const bool failover = policy != nullptr && policy->outlier_written;
+  if (lb.locality && !lb.locality->enabled) {
+    out["locality"] = "disabled";
+  } else if (lb.locality && !lb.locality->distribute.empty()) {
+    json d = json::array();
+    for (const auto& e : lb.locality->distribute) {
+      json to = json::object();
+      for (const auto& [k, w] : e.to) to[k] = w;
+      d.push_back({{"from", e.from}, {"to", to}});
+    }
+    out["locality"] = {{"distribute", d}};
+  } else if (failover) {
+    json f = json::array();
+    if (lb.locality) {
+      for (const auto& e : lb.locality->failover) f.push_back({{"from", e.from}, {"to", e.to}});
+    }
+    out["locality"] = {{"failover", f},
+                       {"failoverPriority", lb.locality ? lb.locality->failover_priority
+                                                        : std::vector<std::string>{}}};
+  } else {
+    out["locality"] = "none (failover needs outlierDetection)";
+  }
+  return out;
+}
+
 json SubsetClustersJson(const route::RouteConfig& cfg, const mesh::Snapshot& snap,
                         const mesh::Workload& self) {
   json out = json::array();
@@ -226,6 +264,7 @@ json SubsetClustersJson(const route::RouteConfig& cfg, const mesh::Snapshot& sna
                    {"subset", c.ref.subset},
                    {"subsetLabels", c.subset_labels},
                    {"source", c.source},
+                   {"loadBalancer", LoadBalancerJson(cfg.PolicyFor(name))},
                    {"endpoints", eps}});
   }
   return out;

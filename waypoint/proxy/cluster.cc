@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <random>
+#include <set>
+
 #include "common/mesh/lb.h"
 
 namespace ambit::waypoint {
@@ -62,49 +65,45 @@ std::vector<UpstreamEndpoint> EndpointPicker::Endpoints(
   return out;
 }
 
+EndpointPicker::EndpointPicker()
+    : rng_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1) {}
+
+EndpointPicker::~EndpointPicker() = default;
+
 EndpointPtr EndpointPicker::Pick(const std::shared_ptr<const mesh::Snapshot>& snap,
                                  const mesh::Service& svc, uint16_t port,
-                                 const mesh::Workload& self, const std::string& avoid,
-                                 const EndpointFilter* filter) {
+                                 const mesh::Workload& self, const PickContext& ctx) {
   std::string key = svc.Key();
   key.append("|").append(std::to_string(port));
-  return PickFrom(clusters_[key], snap, svc, port, nullptr, self, avoid, filter);
+  return PickFrom(clusters_[key], snap, svc, port, nullptr, self, ctx);
 }
 
 EndpointPtr EndpointPicker::PickInCluster(const std::shared_ptr<const mesh::Snapshot>& snap,
                                           const std::string& cluster, const mesh::Service& svc,
                                           uint16_t port,
                                           const std::map<std::string, std::string>& subset_labels,
-                                          const mesh::Workload& self, const std::string& avoid,
-                                          const EndpointFilter* filter) {
+                                          const mesh::Workload& self, const PickContext& ctx) {
   return PickFrom(clusters_[cluster], snap, svc, port, subset_labels.empty() ? nullptr
                                                                             : &subset_labels,
-                  self, avoid, filter);
+                  self, ctx);
 }
 
-EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mesh::Snapshot>& snap,
-                                     const mesh::Service& svc, uint16_t port,
-                                     const std::map<std::string, std::string>* subset_labels,
-                                     const mesh::Workload& self, const std::string& avoid,
-                                     const EndpointFilter* filter) {
-  if (c.snapshot != snap) {
-    c.endpoints.clear();
-    for (auto& e : Endpoints(*snap, svc, port, self, subset_labels)) {
-      c.endpoints.push_back(std::make_shared<const UpstreamEndpoint>(std::move(e)));
+void EndpointPicker::Forget(const std::shared_ptr<const mesh::Snapshot>& current) {
+  std::erase_if(clusters_, [&](const auto& kv) { return kv.second.snapshot != current; });
+  // Active counts nobody holds any more go; first-seen times stay while the
+  // pod is an endpoint of some service (slow start must not restart for
+  // every endpoint on each new snapshot).
+  std::erase_if(active_, [](const auto& kv) { return kv.second.use_count() == 1; });
+  if (first_seen_.empty() || current == nullptr) return;
+  std::set<std::string> live;
+  for (const auto& [key, svc] : current->services()) {
+    for (const auto& [uid, ep] : svc.endpoints) {
+      const mesh::Workload* w = current->FindWorkload(uid);
+      if (w == nullptr) continue;
+      for (const auto& ip : w->addresses) live.insert(EndpointLiveKey(*w, ip));
     }
-    c.snapshot = snap;
   }
-  const auto& eps = c.endpoints;
-  if (eps.empty()) return nullptr;
-  const bool filtering = filter != nullptr && filter->Begin(eps.size());
-  const EndpointPtr* fallback = nullptr;  // `avoid` itself, when nothing else is left
-  for (size_t tries = 0; tries < eps.size(); ++tries) {
-    const EndpointPtr& e = eps[c.cursor++ % eps.size()];
-    if (filtering && filter->Excluded(*e)) continue;
-    if (avoid.empty() || e->Key() != avoid) return e;
-    if (fallback == nullptr) fallback = &e;
-  }
-  return fallback != nullptr ? *fallback : nullptr;
+  std::erase_if(first_seen_, [&](const auto& kv) { return !live.contains(kv.first); });
 }
 
 }  // namespace ambit::waypoint

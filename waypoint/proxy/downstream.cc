@@ -15,6 +15,7 @@
 #include "common/net/proxy_protocol.h"
 #include "common/net/socket.h"
 #include "common/telemetry/peer_labels.h"
+#include "waypoint/proxy/lb_request.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -85,10 +86,20 @@ std::string Downstream::ClusterName() const {
 }
 
 EndpointPtr Downstream::PickEndpoint(const std::string& avoid,
+                                     std::optional<uint64_t> hash,
                                      const EndpointFilter* filter) const {
   if (target.service != nullptr) {
+    // (No DestinationRule policy at all: skip building the cluster name.)
+    const route::TrafficPolicy* policy =
+        state->routes != nullptr && !state->routes->policies.empty()
+            ? state->routes->PolicyFor(ClusterName())
+            : nullptr;
+    if (!hash && policy != nullptr && policy->load_balancer &&
+        policy->load_balancer->hash_key == route::LoadBalancerPolicy::HashKey::kSourceIp) {
+      hash = HashRequest(*policy->load_balancer, nullptr, peer.ip(), 0).hash;  // TCP
+    }
     return worker.picker().Pick(state->snapshot, *target.service, target.port, state->self,
-                                avoid, filter);
+                                {.policy = policy, .hash = hash, .avoid = avoid, .filter = filter});
   }
   const mesh::Workload* w = target.workload;
   if (w == nullptr || w->status != mesh::WorkloadStatus::kHealthy) return nullptr;

@@ -47,9 +47,12 @@ struct Downstream {
   io::CancelScope* scope = nullptr;            // the connection's
 
   RequestInfo NewRequest(base::MonoTime now) const;
-  // An endpoint for the next request (round robin for a service; the pod
-  // itself when pod-addressed). nullopt: no healthy upstream.
+  // An endpoint for the next request (by the service cluster's
+  // DestinationRule policy; the pod itself when pod-addressed). `hash`: the
+  // request's consistent-hash key (none: useSourceIp still hashes the
+  // client); `filter`: outlier ejection. Null: no healthy upstream.
   EndpointPtr PickEndpoint(const std::string& avoid = {},
+                           std::optional<uint64_t> hash = std::nullopt,
                            const EndpointFilter* filter = nullptr) const;
   std::string ClusterName() const;
 };

@@ -248,6 +248,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
   if (!verdict.response_headers.empty()) response_ops.push_back(&verdict.response_headers);
+  if (!rr.lb_response_headers.empty()) response_ops.push_back(&rr.lb_response_headers);
   StampTrace(info, headers);
   H2Headers up_headers = UpstreamHeaders(headers, d, info);
   // Mirrors get the request as edited; a body is copied while forwarded.

@@ -157,6 +157,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     eo.response_ops = {&rr.route->response_headers, &rr.cluster->response_headers};
   }
   if (!verdict.response_headers.empty()) eo.response_ops.push_back(&verdict.response_headers);
+  if (!rr.lb_response_headers.empty()) eo.response_ops.push_back(&rr.lb_response_headers);
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors;
   std::shared_ptr<MirrorCopy> copy;

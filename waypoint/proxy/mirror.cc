@@ -110,7 +110,8 @@ io::Task<void> MirrorOne(Downstream d, const route::Mirror* m,
   EndpointPtr ep;
   if (info != cfg.clusters.end() && svc != nullptr) {
     ep = w.picker().PickInCluster(d.state->snapshot, m->cluster.name, *svc, m->cluster.port,
-                                  info->second.subset_labels, d.state->self);
+                                  info->second.subset_labels, d.state->self,
+                                  {.policy = cfg.PolicyFor(m->cluster.name)});
   }
   if (ep == nullptr) {
     w.CountRoute("mirror_failed");

@@ -5,6 +5,7 @@
 #include "common/base/ascii.h"
 #include "common/http1/codec.h"
 #include "common/http2/h2_types.h"
+#include "waypoint/proxy/lb_request.h"
 #include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/rewrite.h"
@@ -176,10 +177,19 @@ EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
     filter.emplace(*rt->detector, *rt->outlier, d.worker.loop().Now());
   }
   const EndpointFilter* f = filter ? &*filter : nullptr;
-  if (r.kind != RouteResult::Kind::kForward) return d.PickEndpoint(avoid, f);
-  return d.worker.picker().PickInCluster(d.state->snapshot, r.cluster->cluster.name, *r.service,
-                                         r.cluster->cluster.port, r.cluster_info->subset_labels,
-                                         d.state->self, avoid, f);
+  EndpointPtr ep =
+      r.kind != RouteResult::Kind::kForward
+          ? d.PickEndpoint(avoid, r.lb_hash, f)
+          : d.worker.picker().PickInCluster(
+                d.state->snapshot, r.cluster->cluster.name, *r.service, r.cluster->cluster.port,
+                r.cluster_info->subset_labels, d.state->self,
+                {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid, .filter = f});
+  // Operators see when locality failover carries traffic.
+  const bool picked = r.kind == RouteResult::Kind::kForward || d.target.service != nullptr;
+  if (ep != nullptr && picked && d.worker.picker().LastPriority() > 0) {
+    d.worker.CountRoute("lb_locality_failover");
+  }
+  return ep;
 }
 
 void NoteRoute(const Downstream& d, const RouteResult& r, RequestInfo& info) {
@@ -246,6 +256,28 @@ void HeaderView<HeaderList>::Values(std::string_view lower_name,
   }
 }
 
+namespace {
+
+// The routed cluster's policy and, for consistent hashing, the request's key.
+void AddLbContext(const Downstream& d, const route::RequestView& view, RouteResult* r) {
+  const route::RouteConfig* cfg = d.state->routes.get();
+  if (cfg == nullptr || cfg->policies.empty() || r->kind == RouteResult::Kind::kLocal) return;
+  if (r->kind == RouteResult::Kind::kDefault && d.target.service == nullptr) return;  // a pod
+  r->policy = cfg->PolicyFor(r->kind == RouteResult::Kind::kForward ? r->cluster->cluster.name
+                                                                    : d.ClusterName());
+  if (r->policy == nullptr || !r->policy->load_balancer) return;
+  LbRequest lr = HashRequest(*r->policy->load_balancer, &view, d.peer.ip(), d.worker.Random());
+  r->lb_hash = lr.hash;
+  if (!lr.set_cookie.empty()) {
+    r->lb_response_headers.add.emplace_back("set-cookie", lr.set_cookie);
+    d.worker.CountRoute("lb_hash_cookie_issued");
+  } else if (!lr.hash && r->policy->load_balancer->Hashed()) {
+    d.worker.CountRoute("lb_hash_key_missing");  // a random endpoint instead
+  }
+}
+
+}  // namespace
+
 template <typename HeaderList>
 RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::string_view path,
                          std::string_view authority, const HeaderList& headers,
@@ -257,7 +289,9 @@ RouteResult RouteHeaders(const Downstream& d, std::string_view method, std::stri
   view.authority = authority;
   view.port = d.target.port;
   view.headers = &hv;
-  return RouteRequest(d, view, random);
+  RouteResult r = RouteRequest(d, view, random);
+  AddLbContext(d, view, &r);
+  return r;
 }
 
 template RouteResult RouteHeaders(const Downstream&, std::string_view, std::string_view,

@@ -31,6 +31,12 @@ struct RouteResult {
   const mesh::Service* service = nullptr;        // kForward: the cluster's service
   const route::ClusterInfo* cluster_info = nullptr;  // kForward
   LocalReply reply;                              // kLocal
+  // kForward / kDefault: the cluster's DestinationRule policy (null: the
+  // defaults), the request's consistent-hash key, and a hash cookie to
+  // issue on the response (RouteHeaders fills them).
+  const route::TrafficPolicy* policy = nullptr;
+  std::optional<uint64_t> lb_hash;
+  route::HeaderOps lb_response_headers;
 };
 
 // Matches `view` (filled by the caller from its request; the client's

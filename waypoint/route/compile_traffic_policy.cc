@@ -36,6 +36,7 @@ void ReadParts(const Doc& doc, const YAML::Node& n, const std::string& field, Si
     out->connection_pool = CompileConnectionPool(doc, cp, Field(field, "connectionPool"), sink);
   }
   if (const YAML::Node od = Child(n, "outlierDetection"); Present(od)) {
+    out->outlier_written = true;
     out->outlier_detection =
         CompileOutlierDetection(doc, od, Field(field, "outlierDetection"), sink);
   }
@@ -105,12 +106,13 @@ void ApplyPort(const Written& w, uint16_t port, TrafficPolicy* p) {
     p->load_balancer = pp.policy.load_balancer;
     p->connection_pool = pp.policy.connection_pool;
     p->outlier_detection = pp.policy.outlier_detection;
+    p->outlier_written = pp.policy.outlier_written;
     return;
   }
 }
 
 bool Empty(const TrafficPolicy& p) {
-  return !p.load_balancer && !p.connection_pool && !p.outlier_detection;
+  return !p.load_balancer && !p.connection_pool && !p.outlier_detection && !p.outlier_written;
 }
 
 }  // namespace
@@ -136,7 +138,10 @@ void CompileTrafficPolicies(const Doc& doc, const mesh::Service& svc,
       TrafficPolicy p = base;
       if (w.own.load_balancer) p.load_balancer = w.own.load_balancer;
       if (w.own.connection_pool) p.connection_pool = w.own.connection_pool;
-      if (w.own.outlier_detection) p.outlier_detection = w.own.outlier_detection;
+      if (w.own.outlier_written) {
+        p.outlier_detection = w.own.outlier_detection;
+        p.outlier_written = true;
+      }
       ApplyPort(w, port, &p);
       if (!Empty(p)) out->policies[ClusterName(svc, port, name)] = std::move(p);
     }

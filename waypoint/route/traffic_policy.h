@@ -11,8 +11,35 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ambit::waypoint::route {
+
+// trafficPolicy.loadBalancer.localityLbSetting (Istio applies either
+// `distribute` or failover, never both).
+struct LocalitySetting {
+  // distribute[]: for a waypoint whose locality matches `from` ("region/
+  // zone/subzone", "*" wildcards), endpoints matching a `to` key get that
+  // share (percent) of the requests; endpoints matching no key get none.
+  struct Distribute {
+    std::string from;
+    std::vector<std::pair<std::string, uint32_t>> to;  // in written order
+    bool operator==(const Distribute&) const = default;
+  };
+  // failover[]: from region → to region (the priority after the local region).
+  struct Failover {
+    std::string from, to;
+    bool operator==(const Failover&) const = default;
+  };
+  std::vector<Distribute> distribute;
+  std::vector<Failover> failover;
+  // failoverPriority[]: labels ("key" or "key=value") ranking endpoints by how
+  // many leading labels they share with the waypoint.
+  std::vector<std::string> failover_priority;
+  bool enabled = true;
+  bool operator==(const LocalitySetting&) const = default;
+};
 
 // trafficPolicy.loadBalancer. Unset (no policy): LEAST_REQUEST, Istio's
 // default.
@@ -25,8 +52,24 @@ struct LoadBalancerPolicy {
     kRingHash,
     kMaglev,
   };
+  // consistentHash key: what is hashed per request.
+  enum class HashKey : uint8_t { kNone, kHeader, kCookie, kSourceIp, kQueryParameter };
   Kind kind = Kind::kLeastRequest;
+  HashKey hash_key = HashKey::kNone;
+  std::string hash_name;  // header (lower case), cookie or query parameter name
+  std::string cookie_path;
+  // httpCookie.ttl: when set and the cookie is absent, the waypoint issues it.
+  std::optional<std::chrono::seconds> cookie_ttl;
+  uint64_t ring_size = 1024;     // ringHash.minimumRingSize (Envoy's default)
+  uint64_t table_size = 65537;   // maglev.tableSize (prime)
+  std::optional<LocalitySetting> locality;
+  std::chrono::milliseconds warmup{0};  // warmupDurationSecs (slow start)
+  bool operator==(const LoadBalancerPolicy&) const = default;
+  bool Hashed() const { return kind == Kind::kRingHash || kind == Kind::kMaglev; }
 };
+
+const char* KindName(LoadBalancerPolicy::Kind k);
+const char* HashKeyName(LoadBalancerPolicy::HashKey k);
 
 // Istio's "no limit" for the circuit-breaker thresholds it leaves unset
 // (2^32-1, what istiod writes into Envoy's circuit breakers).
@@ -78,6 +121,10 @@ struct TrafficPolicy {
   std::optional<LoadBalancerPolicy> load_balancer;
   std::optional<ConnectionPoolPolicy> connection_pool;
   std::optional<OutlierPolicy> outlier_detection;
+  // outlierDetection was written (even if not compiled): Istio applies
+  // locality failover only then, since without it Envoy would never see
+  // the local endpoints fail.
+  bool outlier_written = false;
   std::string source;  // "DestinationRule ns/name" (file:line of its trafficPolicy)
 };
 

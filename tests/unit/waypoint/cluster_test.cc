@@ -41,6 +41,16 @@ World Make(int pods, bool one_unhealthy = false) {
   return out;
 }
 
+// ROUND_ROBIN named by a DestinationRule (the default is LEAST_REQUEST).
+const waypoint::route::TrafficPolicy& RoundRobin() {
+  static const waypoint::route::TrafficPolicy p = [] {
+    waypoint::route::TrafficPolicy t;
+    t.load_balancer.emplace().kind = waypoint::route::LoadBalancerPolicy::Kind::kRoundRobin;
+    return t;
+  }();
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("round robin: 1,000 picks over 3 endpoints are exactly even") {
@@ -48,7 +58,7 @@ TEST_CASE("round robin: 1,000 picks over 3 endpoints are exactly even") {
   EndpointPicker picker;
   std::map<std::string, int> counts;
   for (int i = 0; i < 999; ++i) {
-    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self);
+    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin()});
     REQUIRE(ep != nullptr);
     CHECK(ep->address.port() == 8080);
     CHECK(ep->workload->name != "waypoint");
@@ -80,21 +90,21 @@ TEST_CASE("avoid skips the endpoint a failed try used, unless it is the only one
   EndpointPicker picker;
   auto a = picker.Pick(w.snap, *w.svc, 80, *w.self);
   REQUIRE(a != nullptr);
-  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self, a->Key());
+  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self, {.avoid = a->Key()});
   REQUIRE(b != nullptr);
   CHECK(b->Key() != a->Key());
   World one = Make(1);
   auto only = picker.Pick(one.snap, *one.svc, 80, *one.self);
   REQUIRE(only != nullptr);
-  CHECK(picker.Pick(one.snap, *one.svc, 80, *one.self, only->Key())->Key() == only->Key());
+  CHECK(picker.Pick(one.snap, *one.svc, 80, *one.self, {.avoid = only->Key()})->Key() == only->Key());
 }
 
 TEST_CASE("endpoint lists are reused per snapshot and rebuilt for a new one") {
   World w = Make(2);
   EndpointPicker picker;
-  auto a = picker.Pick(w.snap, *w.svc, 80, *w.self);
-  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self);
-  auto c = picker.Pick(w.snap, *w.svc, 80, *w.self);
+  auto a = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin()});
+  auto b = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin()});
+  auto c = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin()});
   CHECK(a.get() == c.get());  // the same cached object, round robin over two
   CHECK(a.get() != b.get());
   World next = Make(1);
@@ -139,7 +149,7 @@ TEST_CASE("an EndpointFilter keeps excluded endpoints out; all excluded is no he
   f.out = {"10.0.0.10:8080"};
   std::map<std::string, int> counts;
   for (int i = 0; i < 100; ++i) {
-    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+    auto ep = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin(), .filter = &f});
     REQUIRE(ep != nullptr);
     counts[ep->workload->name]++;
   }
@@ -148,11 +158,11 @@ TEST_CASE("an EndpointFilter keeps excluded endpoints out; all excluded is no he
   CHECK(counts["echo-1"] == 50);
   CHECK(counts["echo-2"] == 50);
   // `avoid` still falls back to the one endpoint left.
-  auto only = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+  auto only = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin(), .filter = &f});
   f.out.insert(only->address.ToString());
-  auto last = picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f);
+  auto last = picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin(), .filter = &f});
   REQUIRE(last != nullptr);
-  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, last->Key(), &f)->Key() == last->Key());
+  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin(), .avoid = last->Key(), .filter = &f})->Key() == last->Key());
   f.out.insert(last->address.ToString());
-  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, {}, &f) == nullptr);
+  CHECK(picker.Pick(w.snap, *w.svc, 80, *w.self, {.policy = &RoundRobin(), .filter = &f}) == nullptr);
 }
