@@ -18,7 +18,13 @@ constexpr std::string_view kKnownKinds[] = {
     "AuthorizationPolicy", "PeerAuthentication", "VirtualService",
     "DestinationRule",     "HTTPRoute",          "Gateway",
     "GRPCRoute",           "ReferenceGrant",     "EnvoyFilter",
-    "RateLimitPolicy"};  // EnvoyFilter: rate limit patches only; RateLimitPolicy: ambit.dev
+    "RateLimitPolicy",     "Telemetry"};  // EnvoyFilter: rate limit patches only; RateLimitPolicy: ambit.dev
+
+// Istio's mesh config in standalone form: the ConfigMap istiod reads
+// (istio-system/istio, data.mesh). Other ConfigMaps stay unsupported.
+bool IsMeshConfigMap(const ResourceConfig& res) {
+  return res.kind == "ConfigMap" && res.name == "istio" && res.ns == "istio-system";
+}
 
 bool IsResource(const YAML::Node& doc) {
   return doc.IsMap() && (doc["apiVersion"].IsDefined() || doc["kind"].IsDefined());
@@ -27,7 +33,8 @@ bool IsResource(const YAML::Node& doc) {
 Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view path,
                      LocalConfig* out) {
   RETURN_IF_ERROR(r.ExpectMap(n, path));
-  RETURN_IF_ERROR(r.CheckKeys(n, path, {"apiVersion", "kind", "metadata", "spec", "status"}));
+  RETURN_IF_ERROR(
+      r.CheckKeys(n, path, {"apiVersion", "kind", "metadata", "spec", "status", "data"}));
   ResourceConfig res;
   res.file = r.file();
   res.line = YamlReader::Line(n);
@@ -41,6 +48,7 @@ Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view 
   RETURN_IF_ERROR(r.OptString(meta, mpath, "namespace", &res.ns));
   bool known = false;
   for (std::string_view k : kKnownKinds) known = known || k == res.kind;
+  known = known || IsMeshConfigMap(res);
   if (!known) {
     out->warnings.push_back(fmt::format("{}:{}: {}unsupported kind '{}' ({}) ignored", r.file(),
                                         res.line, path.empty() ? std::string() : std::string(path) + ": ",

@@ -363,6 +363,26 @@ def dns_seeds():
     write("dns_message", "notify_opcode", query("x.example", flags=0x2000))
 
 
+def trace_context_seeds():
+    # byte 0 picks the parser: 0 traceparent, 1 b3, 2 x-b3-* (fields split on \n), 3 tracestate
+    tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    seeds = {
+        "traceparent": b"\0" + f"00-{tid}-{sid}-01".encode(),
+        "traceparent_ff": b"\0" + f"ff-{tid}-{sid}-01".encode(),
+        "traceparent_future": b"\0" + f"cc-{tid}-{sid}-09-more".encode(),
+        "traceparent_zero": b"\0" + f"00-{'0' * 32}-{sid}-00".encode(),
+        "traceparent_upper": b"\0" + f"00-{tid.upper()}-{sid}-01".encode(),
+        "b3_single": b"\1" + f"{tid}-{sid}-1-05e3ac9a4f6e3b90".encode(),
+        "b3_single_64": b"\1" + b"80f198ee56343ba8-e457b5a2e4d86bd1-d",
+        "b3_decision": b"\1" + b"0",
+        "b3_multi": b"\2" + f"{tid}\n{sid}\n1\n".encode(),
+        "b3_multi_flags": b"\2" + f"80f198ee56343ba8\n{sid}\ntrue\n1".encode(),
+        "tracestate": b"\3" + b"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+    }
+    for name, data in seeds.items():
+        write("trace_context", name, data)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -377,6 +397,7 @@ def main():
     tls_seeds()
     proxy_v2_seeds()
     dns_seeds()
+    trace_context_seeds()
     proto_seeds(args.protoc)
     authorization_seeds(args.protoc)
 

@@ -29,6 +29,8 @@ from .scen_http import scripts  # noqa: E402
 
 VIP = "10.96.0.40"
 VIP_VS, VIP_HR = "10.96.0.41", "10.96.0.42"  # the same backend behind routing resources
+VIP_TR = "10.96.0.43"  # the same backend, traced at 1 % (Telemetry on that Service)
+COLLECTOR_PORT = 4318
 PORT = 8080
 
 # The seed's canary shape (header match, then 90/10 over two subsets that
@@ -59,6 +61,20 @@ ROUTING_DOCS = [
                        [{"backendRefs": [{"name": "web-hr", "port": 80}]}]}},
 ]
 HAP_A, HAP_B, NGHTTPX = 23000, 23001, 23002
+
+
+def tracing_docs(collector_ip):
+    """MeshConfig with an OTLP/HTTP provider (the test collector in the `sp` pod) and a
+    Telemetry binding only web-tr at 1 %: tracing on vs off in the same run."""
+    mesh = (f"extensionProviders:\n- name: otel\n  opentelemetry:\n    service: {collector_ip}\n"
+            f"    port: {COLLECTOR_PORT}\n    http: {{path: /v1/traces}}\n")
+    return [{"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": mesh}},
+            {"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
+             "metadata": {"name": "web-tr", "namespace": "demo"},
+             "spec": {"targetRefs": [{"kind": "Service", "group": "", "name": "web-tr"}],
+                      "tracing": [{"providers": [{"name": "otel"}],
+                                   "randomSamplingPercentage": 1}]}}]
 
 
 def _wrk(ns, url, script, conns, seconds, pids):
@@ -125,17 +141,22 @@ def run(build, log, reps=3, seconds=4):
 def _run(topo, env, build, log, reps, seconds):
     cu = env.pod(1, "cu", sa="client")
     su = env.pod(2, "su", sa="server", services={
-        f"demo/{n}.demo.svc.cluster.local": {80: PORT} for n in ("web", "web-vs", "web-hr")})
+        f"demo/{n}.demo.svc.cluster.local": {80: PORT}
+        for n in ("web", "web-vs", "web-hr", "web-tr")})
     wp = WaypointPod(env, node=2, name="waypoint")
-    for name, vip in (("web", VIP), ("web-vs", VIP_VS), ("web-hr", VIP_HR)):
+    for name, vip in (("web", VIP), ("web-vs", VIP_VS), ("web-hr", VIP_HR), ("web-tr", VIP_TR)):
         env.service(name, vip=vip, ports={80: PORT}, extra=wp.use())
-    env.extra_docs = list(ROUTING_DOCS)
     cp, sp = env.pod(1, "cp", captured=False), env.pod(2, "sp", captured=False)
+    env.extra_docs = list(ROUTING_DOCS) + tracing_docs(sp.ip)
     procs = []
     for pod in (su, sp):
         cfg = peers.http_responder_config(env.dir, PORT)
         procs.append(topo.spawn(pod.ns, ["haproxy", "-db", "-f", cfg]))
         wait_tcp(pod.ns, pod.ip, PORT, timeout=10)
+    col = topo.spawn(sp.ns, [sys.executable, os.path.join(ROOT, "tests", "support",
+                                                          "trace_collector.py"),
+                             "--port", str(COLLECTOR_PORT)])
+    topo.wait_line(col, "ready", timeout=10)
     env.start()
     wp.start(log_level="info,access=warn")  # no access line per request
     agents = [env.agents[1].pid, env.agents[2].pid]
@@ -177,11 +198,13 @@ def _run(topo, env, build, log, reps, seconds):
     # Waypoint process alone: one more saturated run measuring only its CPU,
     # interleaved with the same through the two routing resources.
     alone = []
-    routed = {"default route": [], "VirtualService (seed canary)": [], "HTTPRoute, 10 rules": []}
+    routed = {"default route": [], "VirtualService (seed canary)": [], "HTTPRoute, 10 rules": [],
+              "tracing 1 % (OTLP)": []}
     for _ in range(reps):
         ns, url, pids, _extra = variants["waypoint"]
-        for label, u in (("default route", url), ("VirtualService (seed canary)",
-                                                  f"http://{VIP_VS}/"),
+        # Tracing right after the default route it is compared with (less drift).
+        for label, u in (("default route", url), ("tracing 1 % (OTLP)", f"http://{VIP_TR}/"),
+                         ("VirtualService (seed canary)", f"http://{VIP_VS}/"),
                          ("HTTPRoute, 10 rules", f"http://{VIP_HR}/")):
             got = _wrk(ns, u, sc["sat"], 32, seconds, pids)
             routed[label].append(got)
@@ -265,12 +288,18 @@ def _report_routes(routed):
         per_core[label] = rps / cores if rps and cores else None
         rows.append([label, fmt(rps, 0), fmt(cores), fmt(per_core[label], 0),
                      fmt(ratio(per_core[label], per_core.get("default route")))])
-    worst = min((r for k, r in per_core.items() if k != "default route" and r), default=None)
+    worst = min((r for k, r in per_core.items()
+                 if k not in ("default route", "tracing 1 % (OTLP)") and r), default=None)
     base = per_core.get("default route")
+    traced = per_core.get("tracing 1 % (OTLP)")
+    base_rps, traced_rps = _med(routed["default route"], "rps"), _med(routed["tracing 1 % (OTLP)"], "rps")
     text = ["", "### Routing cost (waypoint CPU only, saturation, same backend)", "",
             table(["route", "rps", "waypoint cores", "rps per core", "vs default"], rows), "",
             f"- routed rps per core / default route: **{fmt(ratio(worst, base))}×** (goal ≥ 0.95) "
-            f"{verdict(worst is not None and base is not None and worst >= 0.95 * base)}"]
+            f"{verdict(worst is not None and base is not None and worst >= 0.95 * base)}",
+            f"- tracing at 1 % vs off: rps {fmt(ratio(traced_rps, base_rps))}×, rps per core "
+            f"**{fmt(ratio(traced, base))}×** (goal ≥ 0.95) "
+            f"{verdict(traced is not None and base is not None and traced >= 0.95 * base)}"]
     return "\n".join(text) + "\n"
 
 

@@ -99,6 +99,7 @@ std::string Waypoint::ConfigDump() const {
     for (auto& c : SubsetClustersJson(*routes_, *snapshot_, *self_)) clusters.push_back(c);
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
+  out["tracing"] = json::parse(TracingDump());
   // DestinationRule connectionPool / outlierDetection: limits, in-flight
   // counts and ejections per cluster.
   if (resilience_table_) {

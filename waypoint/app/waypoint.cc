@@ -69,6 +69,8 @@ Status Waypoint::Init() {
   registry_ = std::make_unique<metrics::Registry>(runtime_->worker_count() + 1);
   tcp_metrics_ = std::make_unique<telemetry::TcpMetrics>(*registry_);
   request_metrics_ = std::make_unique<RequestMetrics>(*registry_);
+  span_exporter_ = std::make_unique<SpanExporter>(*registry_, runtime_->worker_count());
+  request_metrics_->SetSpanSink(span_exporter_.get());
   metrics::RegisterProcessMetrics(*registry_);
   const size_t control = runtime_->worker_count();
   registry_->AddGauge("istio_build", "Istio component build info", {"component", "tag"})
@@ -235,6 +237,8 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1, self);
   route::AuthzCompileResult authz = route::CompileAuthz(cfg.resources, *snap, *self);
   routes.findings.insert(routes.findings.end(), authz.findings.begin(), authz.findings.end());
+  route::TelemetryCompileResult telemetry = route::CompileTelemetry(cfg.resources, *snap, *self);
+  for (auto& f : telemetry.findings) routes.findings.push_back(std::move(f));
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;
@@ -254,6 +258,7 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   resilience_table_ = resilience_->Build(*routes_);
   authz_ = authz.config;
   authz_unbound_ = std::move(authz.unbound);
+  tracing_ = telemetry.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -360,6 +365,7 @@ void Waypoint::Publish() {
   st->resilience = resilience_table_;
   st->authz = authz_;
   st->ratelimits = std::atomic_load(&ratelimits_);
+  st->tracing = tracing_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;

@@ -23,10 +23,12 @@
 #include "waypoint/app/flags.h"
 #include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/app/rls_client.h"
+#include "waypoint/app/span_exporter.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
 #include "waypoint/route/compile_authz.h"
+#include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
 
@@ -55,12 +57,14 @@ class Waypoint {
   void ReportRouteFindings(const std::vector<route::Finding>& findings);
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
+  std::string TracingDump() const;  // tracing_dump.cc (a JSON object)
   void StartDrain();
   static io::Task<void> DrainWaiter(Waypoint* wp);
 
   WaypointFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
   std::unique_ptr<metrics::Registry> registry_;
+  std::unique_ptr<SpanExporter> span_exporter_;  // outlives the workers that submit
   std::unique_ptr<telemetry::TcpMetrics> tcp_metrics_;
   std::unique_ptr<RequestMetrics> request_metrics_;
   WorkerCounters counters_;
@@ -82,6 +86,7 @@ class Waypoint {
   std::optional<identity::Identity> identity_;
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
+  std::shared_ptr<const route::TracingConfig> tracing_;
   std::unique_ptr<ResilienceRegistry> resilience_;  // circuit breakers, outlier state
   std::shared_ptr<const ResilienceTable> resilience_table_;  // of routes_
   std::shared_ptr<const route::AuthzConfig> authz_;

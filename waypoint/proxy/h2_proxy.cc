@@ -19,6 +19,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -191,6 +192,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   const RouteResult rr =
       RouteHeaders(d, info.method, info.path, info.authority, headers, w.Random());
   NoteRoute(d, rr, info);
+  StartTrace(d, info, headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<H2Headers> filter_headers(headers);
@@ -247,6 +249,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   }
   if (!verdict.response_headers.empty()) response_ops.push_back(&verdict.response_headers);
   if (!rr.lb_response_headers.empty()) response_ops.push_back(&rr.lb_response_headers);
+  StampTrace(info, headers);
   H2Headers up_headers = UpstreamHeaders(headers, d, info);
   // Mirrors get the request as edited; a body is copied while forwarded.
   std::vector<const route::Mirror*> mirrors = ChooseMirrors(d, rr.route);
@@ -279,6 +282,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
       co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
     }
     retry.StartTry();
+    StampTraceTry(info, retry.tries(), up_headers);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;

@@ -13,6 +13,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
 namespace ambit::waypoint {
@@ -108,6 +109,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   const RouteResult rr =
       RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
+  StartTrace(d, info, head.headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<http1::Headers> filter_headers(head.headers);
@@ -174,6 +176,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       eo.body_copy_limit = kMaxMirrorBody;
     }
   }
+  StampTrace(info, head.headers);
   UpstreamRequest prep = BuildUpstreamRequest(head, d.peer.ip().ToString());
   if (!prep.ok) {
     w.CountDownstreamError("http1", "bad_upgrade");
@@ -228,6 +231,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       co_return co_await Reply(d, down, info, reply, no_body && body != Body::kLost);
     }
     retry.StartTry();
+    StampTraceTry(info, retry.tries(), prep.head);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
     info.upstream_workload = ep->workload;

@@ -8,6 +8,7 @@
 #include "common/base/log.h"
 #include "common/telemetry/peer_labels.h"
 #include "waypoint/proxy/cluster.h"
+#include "waypoint/proxy/tracing.h"
 
 namespace ambit::waypoint {
 
@@ -151,6 +152,10 @@ void RequestMetrics::Record(size_t shard, const RequestInfo& info, base::MonoTim
   cells.request_bytes->Observe(static_cast<double>(info.bytes_received));
   cells.response_bytes->Observe(static_cast<double>(info.bytes_sent));
   LogRequest(info, now);
+  if (info.trace.sampled && span_sink_ != nullptr) {
+    std::vector<SpanRecord> spans = FinishTrace(info);
+    if (!spans.empty()) span_sink_->Submit(std::move(spans));
+  }
 }
 
 void AddResponseFlag(RequestInfo& info, std::string_view flag) {

@@ -14,6 +14,7 @@
 #include "common/mesh/types.h"
 #include "common/metrics/registry.h"
 #include "common/net/address.h"
+#include "waypoint/proxy/trace_state.h"
 
 namespace ambit::waypoint {
 
@@ -56,6 +57,7 @@ struct RequestInfo {
   bool mutual_tls = false;
   uint32_t attempts = 0;         // upstream tries (%UPSTREAM_REQUEST_ATTEMPT_COUNT%)
   uint64_t generation = 0;       // of the WaypointState the pointers above belong to
+  RequestTrace trace;            // tracing.h
 };
 
 // Adds a response flag the way Envoy prints several ("UF,URX").
@@ -64,8 +66,12 @@ void AddResponseFlag(RequestInfo& info, std::string_view flag);
 // unless the route named another).
 std::string RequestCluster(const RequestInfo& info);
 
+class SpanSink;
+
 class RequestMetrics {
  public:
+  // Where sampled requests' spans go (set once before workers start).
+  void SetSpanSink(SpanSink* sink) { span_sink_ = sink; }
   // Series lookups are cached per shard (a worker only uses its own), keyed
   // by the request's label inputs and valid for one state generation.
   explicit RequestMetrics(metrics::Registry& registry);
@@ -106,6 +112,7 @@ class RequestMetrics {
   };
   Cells Lookup(size_t shard, const RequestInfo& info) const;
   mutable std::vector<ShardCache> caches_;
+  SpanSink* span_sink_ = nullptr;
 };
 
 // The access log line for a request (module "access", INFO; WARN for 5xx).

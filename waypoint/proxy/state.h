@@ -15,6 +15,7 @@
 #include "waypoint/proxy/ratelimit_filter.h"
 #include "waypoint/route/authz.h"
 #include "waypoint/route/route_table.h"
+#include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
 
@@ -29,6 +30,9 @@ struct WaypointState {
   // Route tables and clusters compiled from the same config (never null
   // once published; empty when no routing resource binds anything).
   std::shared_ptr<const route::RouteConfig> routes;
+  // Tracing providers and policies (Telemetry + MeshConfig); never null once
+  // published.
+  std::shared_ptr<const route::TracingConfig> tracing;
   // Circuit-breaker and outlier state of the clusters with a DestinationRule
   // policy (null: none); shared by all workers, kept across states.
   std::shared_ptr<const ResilienceTable> resilience;
