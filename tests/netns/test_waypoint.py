@@ -240,9 +240,9 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
                 data += d
             return data
         slow.append(in_netns(cl.ns, body))
-    # Four at once: each waypoint worker balances its own requests round
-    # robin, and at least one worker gets two of them, so one is on echo-v2.
-    threads = [threading.Thread(target=slow_get) for _ in range(4)]
+    # Eight at once: under LEAST_REQUEST (two random choices, the one with
+    # fewer requests in flight wins) some of them are on echo-v2.
+    threads = [threading.Thread(target=slow_get) for _ in range(8)]
     for t in threads:
         t.start()
     time.sleep(0.4)  # both are at the backends now
@@ -256,7 +256,7 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
     applied = time.monotonic() - t0
     for t in threads:
         t.join(timeout=10)
-    check(len(slow) == 4 and all(x.startswith(b"HTTP/1.1 200") for x in slow) and
+    check(len(slow) == 8 and all(x.startswith(b"HTTP/1.1 200") for x in slow) and
           any(b"echo-v2" in x for x in slow),
           f"requests in flight to the removed endpoint finish ({[x[:15] for x in slow]})")
     try:
