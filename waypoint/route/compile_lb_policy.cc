@@ -261,8 +261,11 @@ bool ReadConsistentHash(const Doc& doc, const YAML::Node& n, const std::string& 
   return ok;
 }
 
-bool ReadDistribute(const Doc& doc, const YAML::Node& list, const std::string& f, Sink& sink,
-                    LocalitySetting* out) {
+// Walks a list of {from, to} maps (distribute, failover), reporting other
+// keys; `each(field, entry)` reads one entry and returns false to stop.
+template <typename Each>
+bool ForEachFromTo(const Doc& doc, const YAML::Node& list, const std::string& f, Sink& sink,
+                   Each each) {
   if (!list.IsSequence()) {
     sink.Invalid(doc, list, fmt::format("{}: expected a list", f));
     return false;
@@ -275,6 +278,14 @@ bool ReadDistribute(const Doc& doc, const YAML::Node& list, const std::string& f
       return false;
     }
     ReportUnknownKeys(doc, e, fi, {"from", "to"}, sink);
+    if (!each(fi, e)) return false;
+  }
+  return true;
+}
+
+bool ReadDistribute(const Doc& doc, const YAML::Node& list, const std::string& f, Sink& sink,
+                    LocalitySetting* out) {
+  return ForEachFromTo(doc, list, f, sink, [&](const std::string& fi, const YAML::Node& e) {
     LocalitySetting::Distribute d;
     auto from = Scalar(doc, Child(e, "from"), Field(fi, "from"), sink);
     if (!from || !ValidLocality(*from)) {
@@ -311,24 +322,13 @@ bool ReadDistribute(const Doc& doc, const YAML::Node& list, const std::string& f
       return false;
     }
     out->distribute.push_back(std::move(d));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool ReadFailover(const Doc& doc, const YAML::Node& list, const std::string& f, Sink& sink,
                   LocalitySetting* out) {
-  if (!list.IsSequence()) {
-    sink.Invalid(doc, list, fmt::format("{}: expected a list", f));
-    return false;
-  }
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string fi = Field(f, i);
-    const YAML::Node e = list[i];
-    if (!e.IsMap()) {
-      sink.Invalid(doc, e, fmt::format("{}: expected a map", fi));
-      return false;
-    }
-    ReportUnknownKeys(doc, e, fi, {"from", "to"}, sink);
+  return ForEachFromTo(doc, list, f, sink, [&](const std::string& fi, const YAML::Node& e) {
     auto from = Scalar(doc, Child(e, "from"), Field(fi, "from"), sink);
     auto to = Scalar(doc, Child(e, "to"), Field(fi, "to"), sink);
     auto region = [](const std::optional<std::string>& r) {
@@ -343,8 +343,8 @@ bool ReadFailover(const Doc& doc, const YAML::Node& list, const std::string& f, 
       return false;
     }
     out->failover.push_back({*from, *to});
-  }
-  return true;
+    return true;
+  });
 }
 
 bool ReadLocality(const Doc& doc, const YAML::Node& n, const std::string& f, Sink& sink,
