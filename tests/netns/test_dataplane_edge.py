@@ -147,7 +147,10 @@ def main():
             expect = {"a": total / 4, "b": total * 3 / 4}
             chi2 = sum((counts[k] - expect[k]) ** 2 / max(expect[k], 1e-9) for k in counts)
             p_value = math.erfc(math.sqrt(chi2 / 2))  # chi-square, 1 degree of freedom
-            check(total == args.connections and abs(share_b - 0.75) <= 0.05,
+            # within 5 points, or four standard deviations of a 3/4 binomial
+            # share when that is wider (300 connections under ASan: 0.10).
+            slack = max(0.05, 4 * math.sqrt(0.75 * 0.25 / max(1, total)))
+            check(total == args.connections and abs(share_b - 0.75) <= slack,
                   f"{args.connections} connections by capacity 1:3, a on node 1 and b on node 2 -> "
                   f"{counts} (b share {share_b:.3f}, chi-square {chi2:.2f} df=1 p={p_value:.2f}, "
                   f"{rate:.0f} conn/s sequential)")

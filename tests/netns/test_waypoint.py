@@ -12,6 +12,7 @@ endpoint removed from the config gets no request within a second; waypoint
 metrics, access log and /config_dump; SIGTERM exits 0.
 """
 import argparse
+import math
 import json
 import os
 import re
@@ -48,8 +49,13 @@ def client(topo, pod, *args, timeout=120):
 
 
 def split_ok(pods, total, names=("echo-v1", "echo-v2"), tolerance=0.05):
+    """Each name got its even share within `tolerance` of the total, or within
+    four standard deviations of a binomial draw when that is wider: LEAST_REQUEST
+    breaks ties at random, so sequential requests land like coin flips."""
     want = total / len(names)
-    return all(abs(pods.get(n, 0) - want) <= tolerance * total for n in names)
+    p = 1 / len(names)
+    slack = max(tolerance * total, 4 * math.sqrt(total * p * (1 - p)))
+    return all(abs(pods.get(n, 0) - want) <= slack for n in names)
 
 
 def metric_sum(text, name, **labels):
