@@ -267,6 +267,59 @@ def check_ambitctl(ambitctl, renderer, workdir):
     bad = subprocess.run([ambitctl, "waypoint", "generate", "--for", "pods", "x"],
                          capture_output=True, text=True)
     check(bad.returncode != 0 and "pods" in bad.stderr, "ambitctl rejects --for pods")
+    bad = subprocess.run([ambitctl, "waypoint", "generate", "Bad_Name"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "DNS label" in bad.stderr, "ambitctl rejects a bad name")
+    check_ambitctl_apply(ambitctl, workdir)
+
+
+def check_ambitctl_apply(ambitctl, workdir):
+    gen = subprocess.run([ambitctl, "waypoint", "generate", "-n", "demo", "wp"],
+                         capture_output=True, text=True).stdout
+    # --out FILE: the generated manifests.
+    out = os.path.join(workdir, "wp-manifests.yaml")
+    r = subprocess.run([ambitctl, "waypoint", "apply", "-n", "demo", "wp", "--out", out],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and open(out).read() == gen, "apply --out writes the manifests")
+    # No target: piped to $KUBECTL apply -f -.
+    fake = os.path.join(workdir, "fake-kubectl")
+    got = os.path.join(workdir, "kubectl-stdin.yaml")
+    with open(fake, "w") as f:
+        f.write(f"#!/bin/sh\n[ \"$1 $2 $3\" = \"apply -f -\" ] || exit 3\ncat > {got}\n")
+    os.chmod(fake, 0o755)
+    r = subprocess.run([ambitctl, "waypoint", "apply", "-n", "demo", "wp"], capture_output=True,
+                       text=True, env=dict(os.environ, KUBECTL=fake))
+    check(r.returncode == 0 and open(got).read() == gen, f"apply pipes to kubectl apply -f - {r.stderr}")
+    r = subprocess.run([ambitctl, "waypoint", "apply", "-n", "demo", "wp"], capture_output=True,
+                       text=True, env=dict(os.environ, KUBECTL="/bin/false"))
+    check(r.returncode != 0 and "failed" in r.stderr, "apply reports a failing kubectl")
+    # --config FILE: the Gateway is added to a standalone config, then replaced in place.
+    cfg = os.path.join(workdir, "standalone.yaml")
+    head = ("# my mesh\nworkloads: []\nnamespaces:\n- name: demo\n"
+            "  labels: {istio.io/use-waypoint: wp}\n")
+    tail = ("---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+            "metadata: {name: other, namespace: demo}\nspec:\n  gatewayClassName: istio-waypoint\n"
+            "  listeners: [{name: mesh, port: 15008, protocol: HBONE}]\n")
+    with open(cfg, "w") as f:
+        f.write(head + tail)
+    r = subprocess.run([ambitctl, "waypoint", "apply", "-n", "demo", "wp", "--config", cfg],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "added" in r.stdout, f"apply --config adds the Gateway {r.stderr}")
+    docs = objects(open(cfg).read())
+    gws = [d for d in docs if d.get("kind") == "Gateway"]
+    check([g["metadata"]["name"] for g in gws] == ["other", "wp"], "apply --config: both Gateways")
+    check(open(cfg).read().startswith(head + tail), "apply --config keeps the other documents as written")
+    r = subprocess.run([ambitctl, "waypoint", "apply", "-n", "demo", "wp", "--for", "all", "--config", cfg],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and "updated" in r.stdout, f"apply --config replaces the Gateway {r.stderr}")
+    gws = [d for d in objects(open(cfg).read()) if d.get("kind") == "Gateway"]
+    check(len(gws) == 2 and gws[1]["metadata"]["labels"]["istio.io/waypoint-for"] == "all",
+          "apply --config: the replaced Gateway has the new labels")
+    # A config that does not load is left alone.
+    with open(cfg, "w") as f:
+        f.write("workloads: {not: a list}\n")
+    r = subprocess.run([ambitctl, "waypoint", "apply", "wp", "--config", cfg], capture_output=True, text=True)
+    check(r.returncode != 0 and "left unchanged" in r.stderr and open(cfg).read() == "workloads: {not: a list}\n",
+          "apply --config refuses a config that would not load")
 
 
 def main():
