@@ -35,6 +35,8 @@ CASES = [
     ("waypoint-default", "ambit-waypoint", None, "waypoint", "demo"),
     ("waypoint-full", "ambit-waypoint", "waypoint-full.yaml", "reviews", "shop"),
 ]
+# Values the chart does not use, reported by NOTES.txt: case -> keys.
+UNUSED = {"agent-istio-defaults": ["profile", "resourceScope"]}
 # Values that must not render: (chart, values file, text the error must contain).
 BAD = [
     ("ambit-agent", "agent-bad-io.yaml", "io: uring cannot work under seccompProfile RuntimeDefault"),
@@ -70,9 +72,11 @@ def build_renderer(workdir):
     return out
 
 
-def render(renderer, chart, values, name, ns):
+def render(renderer, chart, values, name, ns, notes=None):
     cmd = [renderer, "-chart", os.path.join(ROOT, "charts", chart), "-name", name,
            "-namespace", ns]
+    if notes:
+        cmd += ["-notes", notes]
     if values:
         cmd += ["-values", os.path.join(HERE, "values", values)]
     return subprocess.run(cmd, capture_output=True, text=True)
@@ -338,9 +342,17 @@ def main():
     update = os.environ.get("UPDATE_GOLDEN") == "1"
 
     for case, chart, values, name, ns in CASES:
-        r = render(renderer, chart, values, name, ns)
+        notes = os.path.join(workdir, case + ".notes")
+        r = render(renderer, chart, values, name, ns, notes)
         if not check(r.returncode == 0, f"{case}: renders ({r.stderr.strip()})"):
             continue
+        text = open(notes).read()
+        want = UNUSED.get(case)
+        warned = text.split("values not used by this chart, ignored: ")[1].split("\n")[0].split(", ") \
+            if "WARNING" in text else None
+        check(warned == want, f"{case}: NOTES.txt reports unused values {want} (got {warned})")
+        check("CA_TRUSTED_NODE_ACCOUNTS" in text if chart == "ambit-agent" else "istio.io/use-waypoint" in text,
+              f"{case}: NOTES.txt says what to do next")
         out = os.path.join(workdir, case + ".yaml")
         with open(out, "w") as f:
             f.write(r.stdout)
@@ -373,6 +385,11 @@ def main():
     for chart, values, text in BAD:
         r = render(renderer, chart, values, "x", "default")
         check(r.returncode != 0 and text in r.stderr, f"{chart} {values} fails with '{text}'")
+
+    notes = os.path.join(workdir, "typo.notes")
+    r = render(renderer, "ambit-waypoint", "waypoint-typo.yaml", "x", "default", notes)
+    check(r.returncode == 0 and "ignored: replicas\n" in open(notes).read(),
+          "a misspelt value (replicas) is reported in NOTES.txt")
 
     if args.ambitctl:
         check_ambitctl(args.ambitctl, renderer, workdir)

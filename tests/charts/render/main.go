@@ -9,7 +9,8 @@
 // deletes a key); every template file shares one top-level object, and files run in
 // Helm's order (deepest path first, then reverse name order), so a template may reset
 // .Values for the others (Istio's zzz_profile.yaml trick); missing keys render empty;
-// files named _* only define templates; NOTES.txt is not output. Output: every file with
+// files named _* only define templates; NOTES.txt is rendered (last, as in Helm) into
+// -notes FILE, not output. Output: every file with
 // content as `---\n# Source: <chart>/templates/<file>\n<text>`, in name order.
 package main
 
@@ -128,6 +129,7 @@ func main() {
 	chartDir := flag.String("chart", "", "chart directory")
 	release := flag.String("name", "release", "release name")
 	namespace := flag.String("namespace", "default", "release namespace")
+	notesFile := flag.String("notes", "", "write the rendered templates/NOTES.txt to this file")
 	flag.Var(&valueFiles, "values", "values file (repeatable, later wins)")
 	flag.Parse()
 	if *chartDir == "" {
@@ -257,7 +259,7 @@ func main() {
 	}
 	out := map[string]string{}
 	for _, n := range helmOrder(names) {
-		if strings.HasPrefix(filepath.Base(n), "_") || strings.HasSuffix(n, "NOTES.txt") {
+		if strings.HasPrefix(filepath.Base(n), "_") {
 			continue
 		}
 		top["Template"] = map[string]interface{}{"Name": n, "BasePath": chartName + "/templates"}
@@ -267,7 +269,16 @@ func main() {
 		}
 		out[n] = strings.ReplaceAll(buf.String(), "<no value>", "")
 	}
+	notes := chartName + "/templates/NOTES.txt"
+	if *notesFile != "" {
+		if err := os.WriteFile(*notesFile, []byte(out[notes]), 0o644); err != nil {
+			die("%v", err)
+		}
+	}
 	for _, n := range names {
+		if n == notes {
+			continue // printed by `helm install`, not a manifest
+		}
 		text := strings.TrimSpace(out[n])
 		if text == "" {
 			continue
