@@ -34,6 +34,7 @@ CASES = [
     ("agent-istio-defaults", "ambit-agent", "agent-istio-defaults.yaml", "ztunnel", "istio-system"),
     ("waypoint-default", "ambit-waypoint", None, "waypoint", "demo"),
     ("waypoint-full", "ambit-waypoint", "waypoint-full.yaml", "reviews", "shop"),
+    ("waypoint-class", "ambit-waypoint", "waypoint-class.yaml", "waypoint", "demo"),
 ]
 # Values the chart does not use, reported by NOTES.txt: case -> keys.
 UNUSED = {"agent-istio-defaults": ["profile", "resourceScope"]}
@@ -41,6 +42,7 @@ UNUSED = {"agent-istio-defaults": ["profile", "resourceScope"]}
 BAD = [
     ("ambit-agent", "agent-bad-io.yaml", "io: uring cannot work under seccompProfile RuntimeDefault"),
     ("ambit-waypoint", "waypoint-bad-for.yaml", "waypointFor must be service, workload, all or none"),
+    ("ambit-waypoint", "waypoint-bad-class.yaml", "gatewayClass.create only creates the ambit-waypoint class"),
 ]
 # The env names of Istio's ztunnel DaemonSet with default values (ISTIO-COMPAT §10),
 # including ZTUNNEL_RESOURCE_CPU_REQUEST (set because the default requests a CPU).
@@ -212,6 +214,13 @@ def assert_waypoint(case, objs, name, ns):
     check(rb["subjects"][0]["name"] == sa["metadata"]["name"] == pod["spec"]["serviceAccountName"],
           f"{case}: the binding names the pod's service account")
     kinds = sorted(o["kind"] for o in objs)
+    classes = [o for o in objs if o["kind"] == "GatewayClass"]
+    if case == "waypoint-class":
+        check(len(classes) == 1 and classes[0]["metadata"]["name"] == "ambit-waypoint" and
+              classes[0]["spec"]["controllerName"] == "ambit.dev/waypoint-controller",
+              f"{case}: GatewayClass ambit-waypoint")
+    else:
+        check(not classes, f"{case}: no GatewayClass unless asked")
     if case == "waypoint-default":
         check(gw["spec"]["gatewayClassName"] == "ambit-waypoint", f"{case}: class")
         check(gw["metadata"]["labels"]["istio.io/waypoint-for"] == "service", f"{case}: waypoint-for")
