@@ -395,6 +395,17 @@ def main():
         r = render(renderer, chart, values, "x", "default")
         check(r.returncode != 0 and text in r.stderr, f"{chart} {values} fails with '{text}'")
 
+    # The charts' own YAML files (values, Chart.yaml) and the test values: the same rules,
+    # without the document-start marker.
+    sources = [os.path.join(ROOT, "charts", c, f) for c in ("ambit-agent", "ambit-waypoint")
+               for f in ("Chart.yaml", "values.yaml")]
+    sources += sorted(os.path.join(HERE, "values", f) for f in os.listdir(os.path.join(HERE, "values")))
+    src_rules = os.path.join(workdir, "yamllint-sources.yaml")
+    with open(src_rules, "w") as f:
+        f.write(f"extends: {os.path.join(HERE, 'yamllint.yaml')}\nrules: {{document-start: disable}}\n")
+    lint = subprocess.run(["yamllint", "-s", "-c", src_rules] + sources, capture_output=True, text=True)
+    check(lint.returncode == 0, f"yamllint of the charts' values and Chart.yaml\n{lint.stdout}{lint.stderr}")
+
     notes = os.path.join(workdir, "typo.notes")
     r = render(renderer, "ambit-waypoint", "waypoint-typo.yaml", "x", "default", notes)
     check(r.returncode == 0 and "ignored: replicas\n" in open(notes).read(),
