@@ -406,6 +406,14 @@ def main():
     lint = subprocess.run(["yamllint", "-s", "-c", src_rules] + sources, capture_output=True, text=True)
     check(lint.returncode == 0, f"yamllint of the charts' values and Chart.yaml\n{lint.stdout}{lint.stderr}")
 
+    # The validator itself: bad-objects.json has unknown fields at every depth and a wrong type.
+    v = subprocess.run(["node", os.path.join(HERE, "validate.js"), os.path.join(HERE, "bad-objects.json")],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, NODE_PATH=os.path.join(NPM_DIR, "node_modules")))
+    for field in (".metadata.bogusMeta", "containers[0].readinesProbe", "capabilities.drop2",
+                  "fieldRef.bad", "hostPath.typo", ".spec.listeners[0].bogus", ".spec.extra"):
+        check(v.returncode == 1 and field in v.stdout, f"validate.js reports the unknown field {field}")
+
     notes = os.path.join(workdir, "typo.notes")
     r = render(renderer, "ambit-waypoint", "waypoint-typo.yaml", "x", "default", notes)
     check(r.returncode == 0 and "ignored: replicas\n" in open(notes).read(),
