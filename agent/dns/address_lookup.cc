@@ -104,6 +104,7 @@ AddressAnswer ParseAddressAnswer(std::span<const uint8_t> m, bool aaaa) {
     a.outcome = LookupOutcome::kNxDomain;
   } else if (rcode != static_cast<uint8_t>(Rcode::kNoError)) {
     a.outcome = LookupOutcome::kServerFailure;
+    a.addresses.clear();
     a.status = absl::UnavailableError(fmt::format("DNS server answered rcode {}", rcode));
     return a;
   } else {
