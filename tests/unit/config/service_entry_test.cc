@@ -117,3 +117,19 @@ spec: {hosts: [s.example.test], resolution: MAGIC}
 )", "se.yaml");
   CHECK(!bad_res.ok());
 }
+
+TEST_CASE("ztunnel-format workload with a hostname and no workloadIps is hostname-only") {
+  auto cfg = ParseLocalConfig(R"(
+workloads:
+- uid: cluster1//ServiceEntry/app/ext
+  name: ext
+  namespace: app
+  hostname: ext.example.test
+  workloadIps: []
+  services: {app/ext.example.test: {80: 8080}}
+)", "w.yaml");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  REQUIRE(cfg->workloads.size() == 1);
+  CHECK(cfg->workloads[0].hostname == "ext.example.test");
+  CHECK(cfg->workloads[0].workload_ips.empty());
+}
