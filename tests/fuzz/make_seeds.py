@@ -361,6 +361,15 @@ def dns_seeds():
     write("dns_message", "upstream_answer", answer)
     write("dns_message", "response_as_query", answer)
     write("dns_message", "notify_opcode", query("x.example", flags=0x2000))
+    # On-demand lookups: a CNAME + A answer, and NXDOMAIN with a SOA in the authority section.
+    cname_a = query("ext.example.test", flags=0x8180, an=2) + b"\xc0\x0c" + \
+        struct.pack(">HHIH", 5, 1, 30, 5) + b"\x03foo\0" + b"\xc0\x0c" + \
+        struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 10])
+    write("dns_message", "lookup_cname_a", cname_a)
+    soa = b"\0\0" + struct.pack(">5I", 1, 2, 3, 4, 20)
+    nx = struct.pack(">6H", 0x1234, 0x8183, 1, 0, 1, 0) + name("nope.example.test") + \
+        struct.pack(">HH", 1, 1) + b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, 300, len(soa)) + soa
+    write("dns_message", "lookup_nxdomain_soa", nx)
 
 
 def trace_context_seeds():

@@ -236,3 +236,49 @@ TEST_CASE("from-waypoint needs the waypoint's identity and address (ztunnel chec
   CHECK(As<HboneRoute>(Decide(*snap_b, imposter, Sock("10.44.2.10:8080"), rng)).via_waypoint);
   CHECK(!As<HboneRoute>(Decide(*snap_b, b.wp, Sock("10.44.2.10:8080"), rng)).via_waypoint);
 }
+
+TEST_CASE("hostname-only endpoint → ResolveRoute, completed to TCP or HBONE on the resolved IP") {
+  Mesh m;
+  Service ext = Svc("demo", "ext", "240.240.0.1", 80, 8080);
+  Workload dns = Pod("demo", "ext-dns", "10.0.0.1", TunnelProtocol::kNone);
+  dns.addresses.clear();
+  dns.hostname = "ext.example.test";
+  Join(dns, ext);
+  REQUIRE(m.store.UpsertWorkload(dns).ok());
+  REQUIRE(m.store.UpsertService(ext).ok());
+  auto snap = m.Build();
+  ScriptedRng rng;
+  const auto& r = As<ResolveRoute>(Decide(*snap, m.client, Sock("240.240.0.1:80"), rng));
+  CHECK(r.upstream->hostname == "ext.example.test");
+  CHECK(r.port == 8080);
+  CHECK(r.service->name == "ext");
+  CHECK(r.original.ToString() == "240.240.0.1:80");
+  auto ip = ambit::net::IpAddress::Parse("192.0.2.7");
+  REQUIRE(ip.ok());
+  const auto& t = As<TcpRoute>(CompleteResolved(r, *ip));
+  CHECK(t.target.ToString() == "192.0.2.7:8080");
+  CHECK(t.upstream->uid == dns.uid);
+
+  // The same workload over HBONE: ip:15008, authority ip:target port.
+  ResolveRoute hb = r;
+  Workload mesh_dns = *r.upstream;
+  mesh_dns.protocol = TunnelProtocol::kHbone;
+  hb.upstream = &mesh_dns;
+  const auto& h = As<HboneRoute>(CompleteResolved(hb, *ip));
+  CHECK(h.next_hop.ToString() == "192.0.2.7:15008");
+  CHECK(h.authority.ToString() == "192.0.2.7:8080");
+}
+
+TEST_CASE("a workload with neither IPs nor hostname is no candidate") {
+  Mesh m;
+  Service ext = Svc("demo", "ext", "240.240.0.1", 80, 8080);
+  Workload none = Pod("demo", "none", "10.0.0.1", TunnelProtocol::kNone);
+  none.addresses.clear();
+  Join(none, ext);
+  REQUIRE(m.store.UpsertWorkload(none).ok());
+  REQUIRE(m.store.UpsertService(ext).ok());
+  auto snap = m.Build();
+  ScriptedRng rng;
+  CHECK(As<DecisionError>(Decide(*snap, m.client, Sock("240.240.0.1:80"), rng)).reason ==
+        "no healthy upstream for service demo/ext.demo.svc.cluster.local port 80");
+}
