@@ -271,6 +271,14 @@ def main():
             check(t is not None and t2 is not None,
                   f"after the relist: create applies, delete applies ({t2 and round(t2, 2)} s)")
             check(proc.poll() is None, "waypoint still running")
+            # SIGTERM drains: the watch threads and the status writer stop.
+            t0 = time.monotonic()
+            proc.terminate()
+            try:
+                rc = proc.wait(10)
+            except subprocess.TimeoutExpired:
+                rc = None
+            check(rc == 0, f"SIGTERM: exit {rc} in {round(time.monotonic() - t0, 2)} s")
         except Exception:
             print("---- waypoint log ----\n" + log()[-6000:])
             raise

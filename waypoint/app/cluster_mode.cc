@@ -151,7 +151,8 @@ Status Waypoint::StartCluster() {
       {"kind", "reason"});
   wc.errors = &registry_->AddCounter(
       "ambit_kube_errors",
-      "Kubernetes API errors by kind and reason (forbidden, not_served, connect, watch, http, "
+      "Kubernetes API errors by kind and reason (forbidden, not_served, connect, watch, "
+      "watch_error, http, "
       "json, shape, unknown_type, wrong_kind, too_large)",
       {"kind", "reason"});
   wc.shard = control;

@@ -10,6 +10,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,7 +77,9 @@ class Conn {
   }
   int fd() const { return fd_; }
 
-  Status Connect(const ApiServerOptions& o) {
+  // `on_fd` sees the socket as soon as it exists (so Interrupt can end a
+  // connect or handshake in progress).
+  Status Connect(const ApiServerOptions& o, const std::function<void(int)>& on_fd) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
@@ -87,6 +91,7 @@ class Conn {
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, freeaddrinfo);
     fd_ = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0) return absl::UnavailableError(fmt::format("socket: {}", strerror(errno)));
+    on_fd(fd_);
     if (connect(fd_, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS) {
       return absl::UnavailableError(fmt::format("connect {}: {}", o.ToString(), strerror(errno)));
     }
@@ -246,6 +251,13 @@ StatusOr<std::string> ReadToken(const std::string& file) {
 
 }  // namespace
 
+void BlockSigpipeOnThisThread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 std::string ApiServerOptions::ToString() const {
   const bool v6 = host.find(':') != std::string::npos;
   return fmt::format("{}://{}{}{}:{}", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
@@ -297,11 +309,6 @@ StatusOr<ApiResponse> ApiClient::Request(std::string_view method, std::string_vi
                                          const BodyChunk& on_body, size_t max_body) {
   if (interrupted_.load()) return absl::CancelledError("stopped");
   Conn conn(options_.read_timeout);
-  Status cst = conn.Connect(options_);
-  {
-    std::lock_guard lock(mu_);
-    active_fd_ = conn.fd();
-  }
   struct Clear {
     ApiClient* c;
     ~Clear() {
@@ -309,6 +316,11 @@ StatusOr<ApiResponse> ApiClient::Request(std::string_view method, std::string_vi
       c->active_fd_ = -1;
     }
   } clear{this};
+  Status cst = conn.Connect(options_, [this](int fd) {
+    std::lock_guard lock(mu_);
+    active_fd_ = fd;
+    if (interrupted_.load()) shutdown(fd, SHUT_RDWR);
+  });
   if (interrupted_.load()) return absl::CancelledError("stopped");
   RETURN_IF_ERROR(cst);
   ASSIGN_OR_RETURN(std::string token, ReadToken(options_.token_file));

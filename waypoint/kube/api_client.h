@@ -31,6 +31,10 @@ struct ApiServerOptions {
   std::string ToString() const;  // "https://10.0.0.1:443"
 };
 
+// OpenSSL writes with write(2): a peer that went away raises SIGPIPE. The
+// threads that use an ApiClient call this first (EPIPE is then an error).
+void BlockSigpipeOnThisThread();
+
 // "https://host:port", "http://host:port", "[::1]:6443" (https), "host" (443).
 StatusOr<ApiServerOptions> ParseApiServerUrl(std::string_view url);
 

@@ -13,7 +13,10 @@ StatusWriter::StatusWriter(ApiServerOptions api, metrics::CounterFamily* writes,
 StatusWriter::~StatusWriter() { Stop(); }
 
 void StatusWriter::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    BlockSigpipeOnThisThread();
+    Run();
+  });
 }
 
 void StatusWriter::Stop() {

@@ -95,7 +95,10 @@ KubeWatcher::~KubeWatcher() { Stop(); }
 void KubeWatcher::Start() {
   for (auto& k : kinds_) {
     Kind* kp = k.get();
-    k->thread = std::thread([this, kp] { Run(*kp); });
+    k->thread = std::thread([this, kp] {
+      BlockSigpipeOnThisThread();
+      Run(*kp);
+    });
   }
 }
 
@@ -153,6 +156,7 @@ void KubeWatcher::Fail(Kind& k, KindState state, std::string_view reason, std::s
   bool changed = false;
   {
     std::lock_guard lock(mu_);
+    if (stop_) return;  // Stop() ended the request: not an API server problem
     log = k.status.last_error != message;
     k.status.last_error = message;
     k.status.state = state;
@@ -240,7 +244,7 @@ bool KubeWatcher::Watch(Kind& k, std::string* rv) {
       "{}?watch=1&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={}",
       k.info.CollectionPath(), UrlEscape(*rv), options_.watch_timeout_seconds);
   LineSplitter lines;
-  bool gone = false, drop = false;
+  bool gone = false, drop = false, errored = false;
   const KindRef ref{k.status.api_version, k.info.kind};
   auto on_body = [&](std::string_view bytes) -> bool {
     if (!lines.Feed(bytes)) {
@@ -263,6 +267,7 @@ bool KubeWatcher::Watch(Kind& k, std::string* rv) {
       Count(counters_.events, k, EventTypeName(ev.type));
       if (ev.type == EventType::kError) {
         gone = ev.code == 410;
+        errored = !gone;
         std::lock_guard lock(mu_);
         k.status.last_error = fmt::format("watch ERROR {} {}: {}", ev.code, ev.reason, ev.message);
         return false;
@@ -295,6 +300,12 @@ bool KubeWatcher::Watch(Kind& k, std::string* rv) {
     return false;
   }
   if (r->status == 410) return true;
+  if (errored) {  // an ERROR event other than 410: back off, then resume from the RV
+    Count(counters_.errors, k, "watch_error");
+    Sleep(k.backoff);
+    k.backoff = std::min(k.backoff * 2, options_.backoff_max);
+    return false;
+  }
   if (r->status == 403) {
     Fail(k, KindState::kForbidden, "forbidden", fmt::format("watch: {}", BodyMessage(*r)));
     Sleep(options_.forbidden_retry);
