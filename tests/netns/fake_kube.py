@@ -192,6 +192,13 @@ class FakeKube:
             self._event(plural, "DELETED", obj)
             return True
 
+    def inject(self, kind, line):
+        """A raw watch line (malformed events for the client's error path)."""
+        with self.cond:
+            self.rv += 1
+            self.history.append((self.rv, PLURAL[kind], None, line))
+            self.cond.notify_all()
+
     def get(self, kind, ns, name):
         with self.cond:
             o = self.objects.get(PLURAL[kind], {}).get((ns, name))
@@ -357,6 +364,11 @@ class KubeHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _pending(self, plural, ns, rv):
+        return [(r, t, o) for (r, p, t, o) in self.kube.history
+                if p == plural and r > rv
+                and (t is None or not ns or o["metadata"].get("namespace") == ns)]
+
     def _watch(self, plural, ns, q):
         kube = self.kube
         group, version, kind = KINDS[plural]
@@ -382,16 +394,12 @@ class KubeHandler(BaseHTTPRequestHandler):
                 with kube.cond:
                     if kube.generation != gen:
                         return
-                    pending = [(r, t, o) for (r, p, t, o) in kube.history
-                               if p == plural and r > rv
-                               and (not ns or o["metadata"].get("namespace") == ns)]
+                    pending = self._pending(plural, ns, rv)
                     if not pending:
                         kube.cond.wait(0.2)
                         if kube.generation != gen:
                             return
-                        pending = [(r, t, o) for (r, p, t, o) in kube.history
-                                   if p == plural and r > rv
-                                   and (not ns or o["metadata"].get("namespace") == ns)]
+                        pending = self._pending(plural, ns, rv)
                     if not pending and bookmarks and time.monotonic() - last_bookmark > BOOKMARK_S:
                         last_bookmark = time.monotonic()
                         bm_rv = kube.rv
@@ -401,6 +409,11 @@ class KubeHandler(BaseHTTPRequestHandler):
                 for r, t, o in pending:
                     if r is not None:
                         rv = r
+                    if t is None:  # injected raw line
+                        data = (o + "\n").encode()
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        self.wfile.flush()
+                        continue
                     self._chunk({"type": t, "object": o})
             self.wfile.write(b"0\r\n\r\n")
         except (OSError, ssl.SSLError):

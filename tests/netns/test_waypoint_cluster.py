@@ -10,7 +10,7 @@ pod; `echo` uses the waypoint. Checks: an HTTPRoute created through the API
 routes echo to v2 within 2 s; an update (back to echo-v1 for /v1 paths) and a
 delete apply; an API server restart with an update made while it was down
 and its history compacted (410 Gone) recovers by a relist without losing the
-update; the Gateway's and the route's status conditions are written back
+update; malformed watch events are counted by reason and skipped; the Gateway's and the route's status conditions are written back
 (merge patches); Telemetry is RBAC-forbidden (403): reported in /config_dump
 and ambit_kube_errors, the rest works.
 """
@@ -261,6 +261,15 @@ def main():
                   "ambit_kube_relists{kind=HTTPRoute,reason=gone} increased")
             check(metric(wp.ns, "ambit_kube_watch_events_total", kind="HTTPRoute", type="BOOKMARK") >= 1,
                   "bookmarks received")
+
+            # Malformed watch events are counted and skipped; later ones apply.
+            for bad in ("{not json", '{"type":"SYNC","object":{}}',
+                        '{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"p"}}}'):
+                kube.inject("HTTPRoute", bad)
+            for reason in ("json", "unknown_type", "wrong_kind"):
+                check(wait_for(lambda: metric(wp.ns, "ambit_kube_errors_total", kind="HTTPRoute",
+                                              reason=reason) >= 1, 3),
+                      f"malformed watch event counted: ambit_kube_errors{{reason={reason}}}")
 
             # 5. Delete: back to the service's own endpoints (v1), then a
             # route to v2 again proves the watch still works after the relist.
