@@ -113,6 +113,7 @@ std::string Waypoint::ConfigDump() const {
   for (const auto& w : warnings_) findings.push_back(w);
   for (const auto& f : route_findings_list_) findings.push_back(f.ToString());
   out["findings"] = findings;
+  if (cluster_) out["cluster"] = ClusterDump();
   return out.dump(2);
 }
 

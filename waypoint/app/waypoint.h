@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <memory>
 #include <optional>
@@ -32,6 +33,8 @@
 
 namespace ambit::waypoint {
 
+struct ClusterMode;  // cluster_mode.h
+
 class Waypoint {
  public:
   static StatusOr<std::unique_ptr<Waypoint>> Create(WaypointFlags flags);
@@ -51,6 +54,15 @@ class Waypoint {
   Status StartConfig();
   void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
   Status Reconcile(const config::LocalConfig& cfg);
+  // Compiles `cfg`'s resources against `snap` as `self` and publishes.
+  Status Apply(const config::LocalConfig& cfg, std::shared_ptr<const mesh::Snapshot> snap,
+               const mesh::Workload& self);
+  // Cluster mode (cluster_mode.cc): istiod xDS + CA, Kubernetes API.
+  Status StartCluster();
+  void OnClusterSnapshot(std::shared_ptr<const mesh::Snapshot> snap);
+  void ReconcileCluster();
+  void StopCluster();
+  nlohmann::json ClusterDump() const;
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void Publish();
   void BuildRateLimits(const route::RouteConfig& routes, const mesh::Snapshot& snap);
@@ -63,6 +75,7 @@ class Waypoint {
 
   WaypointFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
+  std::unique_ptr<ClusterMode> cluster_;  // cluster mode only; goes before the runtime
   std::unique_ptr<metrics::Registry> registry_;
   std::unique_ptr<SpanExporter> span_exporter_;  // outlives the workers that submit
   std::unique_ptr<telemetry::TcpMetrics> tcp_metrics_;
