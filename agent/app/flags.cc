@@ -187,6 +187,8 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   if (f.ipv6_enabled && net::Ipv6EnabledHere()) {
     if (app.count("--stats-addr") == 0) f.stats_addr = "[::]:15020";
     if (app.count("--readiness-addr") == 0) f.readiness_addr = "[::]:15021";
+    // Admin is localhost: 127.0.0.1 and [::1], as ztunnel binds it.
+    if (app.count("--admin-addr") == 0) f.admin_addr_v6 = "[::1]:15000";
   }
   f.cluster_domain = cluster_domain.empty() ? f.ztunnel.cluster_domain : cluster_domain;
   ASSIGN_OR_RETURN(f.pool_idle_timeout, base::ParseDuration(pool_idle));

@@ -10,7 +10,7 @@ in-pod rules for both families (ip6tables or nft ip6, ip -6 rule/route):
     pick the endpoint address of their own family;
   - inbound plaintext (uncaptured v6 pod -> captured v6 pod, via 15006,
     IP6T_SO_ORIGINAL_DST, original source kept);
-  - the readiness server over IPv6, and a kubelet-style probe from the v6
+  - the readiness server over IPv6, admin on [::1]:15000, and a kubelet-style probe from the v6
     probe source (fd16:9254:7127:1337:ffff:ffff:ffff:ffff) bypassing capture;
   - the DNS proxy answering AAAA for the v6 VIP inside an IPv6-only pod;
   - a third-party HBONE client over v4 and v6; a CONNECT naming the pod's
@@ -243,6 +243,10 @@ def main():
             # Readiness over IPv6 (the agent's [::]:15021 on its node), from the other node.
             status, body = http_get(topo.node_ns(1), "http://[fd44::2]:15021/healthz/ready")
             check(status == 200, f"readiness http://[fd44::2]:15021/healthz/ready -> {status} {body[:60]!r}")
+            # Admin on localhost of both families, as ztunnel binds it.
+            status, body = http_get(topo.node_ns(1), "http://[::1]:15000/config_dump")
+            check(status == 200 and '"workloads"' in body,
+                  f"admin http://[::1]:15000/config_dump -> {status}")
             # Kubelet-style probe from the v6 probe source: not captured.
             mark = len(env.log(2))
             line = exchange(n2, server.ip6, 8080, source=PROBE_SRC6)
