@@ -8,7 +8,8 @@ in-pod rules for both families (ip6tables or nft ip6, ip -6 rule/route):
     15008, the server sees the client's IPv6 address, SPIFFE identity intact);
   - an IPv6 service VIP, and a dual-stack service whose v4 and v6 VIPs each
     pick the endpoint address of their own family;
-  - inbound plaintext (uncaptured v6 pod -> captured v6 pod, via 15006,
+  - outbound passthrough (captured v6 pod -> uncaptured v6 pod) and
+    inbound plaintext (uncaptured v6 pod -> captured v6 pod, via 15006,
     IP6T_SO_ORIGINAL_DST, original source kept);
   - the readiness server over IPv6, admin on [::1]:15000, and a kubelet-style probe from the v6
     probe source (fd16:9254:7127:1337:ffff:ffff:ffff:ffff) bypassing capture;
@@ -232,6 +233,17 @@ def main():
                 ok = status == want and (want != 200 or fields(first).get("local") == target)
                 check(ok, f"third-party HBONE over {hostport(via, 15008)} to "
                           f"{hostport(target, 8080)}: {status}, want {want} ({first})")
+
+            # Captured v6 pod -> uncaptured v6 pod: plain TCP passthrough, its
+            # original destination from IP6T_SO_ORIGINAL_DST on the 15001 socket.
+            line = exchange(client.ns, plain.ip6, 8080)
+            f = fields(line)
+            check(f.get("tag") == "plain6" and f.get("peer") == client.ip6,
+                  f"captured v6 -> uncaptured v6: passthrough from the client's address ({line})")
+            out = logged(env, 1, rf"connection complete .*src\.addr=\[{re.escape(client.ip6)}\]:\d+ "
+                                 rf".*dst\.addr=\[{re.escape(plain.ip6)}\]:8080 .*direction=outbound")
+            check(out is not None and "dst.hbone_addr=" not in out,
+                  f"client agent logged the v6 passthrough to [{plain.ip6}]:8080 ({out})")
 
             # Inbound plaintext: uncaptured v6 pod -> captured v6 pod, via 15006.
             line = exchange(plain.ns, server.ip6, 8080)
