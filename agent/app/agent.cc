@@ -203,6 +203,7 @@ Status Agent::StartAdmin() {
   ASSIGN_OR_RETURN(admin::StandardServers servers,
                    admin::StartStandardServers(
                        *runtime_, {.admin_addr = flags_.admin_addr,
+                                   .admin_addr_v6 = flags_.admin_addr_v6,
                                    .stats_addr = flags_.stats_addr,
                                    .readiness_addr = flags_.readiness_addr,
                                    .config_dump = [this] { return ConfigDump(); },
@@ -211,10 +212,13 @@ Status Agent::StartAdmin() {
                                    .registry = registry_.get()}));
   admin_server_ = std::move(servers.admin);
   AddProfilingAnswers(*admin_server_);
+  admin_v6_server_ = std::move(servers.admin_v6);
+  if (admin_v6_server_) AddProfilingAnswers(*admin_v6_server_);
   stats_server_ = std::move(servers.stats);
   readiness_server_ = std::move(servers.readiness);
-  AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
-            flags_.stats_addr, flags_.readiness_addr);
+  AMBIT_LOG(kInfo, "agent", "admin on {}{}, metrics on {}, readiness on {}", flags_.admin_addr,
+            flags_.admin_addr_v6.empty() ? "" : " and " + flags_.admin_addr_v6, flags_.stats_addr,
+            flags_.readiness_addr);
   return absl::OkStatus();
 }
 

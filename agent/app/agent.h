@@ -191,6 +191,7 @@ class Agent {
   std::atomic<bool> config_ready_{false};  // standalone: first file; Istio: every xDS type
 
   std::unique_ptr<admin::HttpServer> admin_server_;
+  std::unique_ptr<admin::HttpServer> admin_v6_server_;  // [::1] twin of the default admin
   std::unique_ptr<admin::HttpServer> stats_server_;
   std::unique_ptr<admin::HttpServer> readiness_server_;  // on worker 0: proves the data path
   metrics::Counter* reloads_ok_ = nullptr;

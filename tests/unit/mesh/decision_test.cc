@@ -59,6 +59,45 @@ TEST_CASE("service VIP → HBONE to the endpoint pod on 15008, translated author
   CHECK(!h.via_waypoint);
 }
 
+TEST_CASE("IPv6 and dual stack: each VIP family picks the endpoint address of its family") {
+  WorkloadStore store;
+  Workload client = Pod("demo", "client6", "fd00:1::10", TunnelProtocol::kHbone, "sleep");
+  Workload server = Pod("demo", "dual", "10.44.2.20", TunnelProtocol::kHbone, "echo");
+  server.addresses.push_back(Ip("fd00:2::20"));
+  Workload v6only = Pod("demo", "v6only", "fd00:2::30", TunnelProtocol::kHbone, "echo");
+  Service dual = Svc("demo", "echod", "10.96.0.20", 80, 8080);
+  dual.vips.push_back({"", Ip("fd00::20"), 128});
+  dual.ip_families = IpFamilies::kDual;
+  Service six = Svc("demo", "echo6", "fd00::10", 80, 8080);
+  six.ip_families = IpFamilies::kIpv6Only;
+  Join(server, dual);
+  Join(v6only, six);
+  for (auto* w : {&client, &server, &v6only}) REQUIRE(store.UpsertWorkload(*w).ok());
+  for (auto* s : {&dual, &six}) REQUIRE(store.UpsertService(*s).ok());
+  auto snap = store.Build();
+  ScriptedRng rng;
+
+  const auto& a = As<HboneRoute>(Decide(*snap, client, Sock("[fd00::20]:80"), rng));
+  CHECK(a.next_hop.ToString() == "[fd00:2::20]:15008");
+  CHECK(a.authority.ToString() == "[fd00:2::20]:8080");
+  CHECK(a.service->name == "echod");
+  const auto& b = As<HboneRoute>(Decide(*snap, client, Sock("10.96.0.20:80"), rng));
+  CHECK(b.next_hop.ToString() == "10.44.2.20:15008");
+  CHECK(b.authority.ToString() == "10.44.2.20:8080");
+  // An IPv6-only service and a v6 workload address, directly.
+  const auto& c = As<HboneRoute>(Decide(*snap, client, Sock("[fd00::10]:80"), rng));
+  CHECK(c.next_hop.ToString() == "[fd00:2::30]:15008");
+  CHECK(c.authority.ToString() == "[fd00:2::30]:8080");
+  CHECK(c.expected_identities == std::vector<std::string>{"spiffe://cluster.local/ns/demo/sa/echo"});
+  const auto& d = As<HboneRoute>(Decide(*snap, client, Sock("[fd00:2::20]:9000"), rng));
+  CHECK(d.next_hop.ToString() == "[fd00:2::20]:15008");
+  CHECK(d.authority.ToString() == "[fd00:2::20]:9000");
+  CHECK(d.upstream->name == "dual");
+  // The v4 address of the same dual-stack pod stays v4.
+  const auto& e = As<HboneRoute>(Decide(*snap, client, Sock("10.44.2.20:9000"), rng));
+  CHECK(e.next_hop.ToString() == "10.44.2.20:15008");
+}
+
 TEST_CASE("workload IP → HBONE direct with the same port") {
   Mesh m;
   auto snap = m.Build();
