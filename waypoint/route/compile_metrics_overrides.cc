@@ -157,13 +157,15 @@ void ObservabilityCompiler::Override(const Doc& doc, const YAML::Node& n, const 
       tags.push_back(std::move(x));
     }
   }
+  if ((disabled.value_or(false) || !tags.empty()) &&
+      std::any_of(metrics->begin(), metrics->end(),
+                  [](Metric m) { return m >= Metric::kTcpOpened; })) {
+    sink_.Add(doc, match, fmt::format("{}.match.metric: {}: the waypoint applies overrides to "
+                                      "its HTTP istio_* metrics; istio_tcp_* (TCP fallback) "
+                                      "keep theirs", f, metric.empty() ? "ALL_METRICS" : metric));
+  }
   for (Metric m : *metrics) {
     const size_t i = static_cast<size_t>(m);
-    if (m >= Metric::kTcpOpened && (disabled || !tags.empty()) && metric != "" &&
-        metric != "ALL_METRICS") {
-      sink_.Add(doc, match, fmt::format("{}.match.metric: {} overrides are recorded but not "
-                                        "applied to istio_tcp_* yet", f, metric));
-    }
     if (disabled) o.disabled[i] = disabled;
     for (const TagOverride& t : tags) {
       std::erase_if(o.tags[i], [&](const TagOverride& y) { return y.tag == t.tag; });
