@@ -28,7 +28,7 @@ namespace {
 std::string Str(const YAML::Node& n) { return n.IsDefined() && n.IsScalar() ? n.Scalar() : ""; }
 
 // A JSON format from labels: string values are formats, others kept as JSON.
-AccessLogFormat JsonFromLabels(const nlohmann::json& labels, std::vector<std::string>* unknown) {
+AccessLogFormat JsonFromLabels(const nlohmann::ordered_json& labels, std::vector<std::string>* unknown) {
   AccessLogFormat f;
   f.json = true;
   for (auto it = labels.begin(); it != labels.end(); ++it) {
@@ -41,14 +41,14 @@ AccessLogFormat JsonFromLabels(const nlohmann::json& labels, std::vector<std::st
   return f;
 }
 
-nlohmann::json YamlToJson(const YAML::Node& n) {
+nlohmann::ordered_json YamlToJson(const YAML::Node& n) {
   if (n.IsMap()) {
-    nlohmann::json o = nlohmann::json::object();
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
     for (const auto& kv : n) o[Str(kv.first)] = YamlToJson(kv.second);
     return o;
   }
   if (n.IsSequence()) {
-    nlohmann::json a = nlohmann::json::array();
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
     for (const auto& x : n) a.push_back(YamlToJson(x));
     return a;
   }
@@ -146,7 +146,7 @@ void ObservabilityCompiler::MeshConfig(const config::ResourceConfig& rc) {
   if (out_->access_log_encoding == "JSON") {
     mesh_format_ = DefaultJsonFormat();
     if (!out_->access_log_format.empty()) {
-      nlohmann::json j = nlohmann::json::parse(out_->access_log_format, nullptr, false);
+      auto j = nlohmann::ordered_json::parse(out_->access_log_format, nullptr, false);
       if (j.is_discarded() || !j.is_object()) {
         // istiod logs the error and keeps the default labels.
         sink_.Add(doc, text, "data.mesh.accessLogFormat: not a JSON object (with "
@@ -211,7 +211,7 @@ void ObservabilityCompiler::Provider(const Doc& doc, const YAML::Node& at, const
     p->format.text = ParseLogFormat(f, &unknown);
     p->format.source = fmt::format("provider {} (text)", name);
   } else if (YAML::Node l = Child(lf, "labels"); Present(l)) {
-    nlohmann::json j = YamlToJson(l);
+    nlohmann::ordered_json j = YamlToJson(l);
     p->format = j.is_object() && !j.empty() ? JsonFromLabels(j, &unknown) : DefaultJsonFormat();
     p->format.source = fmt::format("provider {} (labels)", name);
   } else if (Present(lf)) {

@@ -39,8 +39,8 @@ data:
         path: /tmp/json.log
         logFormat:
           labels:
-            code: "%RESPONSE_CODE%"
             user: "%REQ(X-USER)%"
+            code: "%RESPONSE_CODE%"
     - name: otel-als
       envoyOtelAls: {service: x, port: 1}
 )";
@@ -108,7 +108,9 @@ TEST_CASE("observability: MeshConfig accessLogFile + JSON, file providers, findi
   CHECK(text.format.text.segments.back().text == "\n");  // Istio appends the newline
   const auto& json = *c.providers.at("json-file");
   CHECK(json.format.json);
-  CHECK(json.format.labels.size() == 2);
+  REQUIRE(json.format.labels.size() == 2);
+  CHECK(json.format.labels[0].first == "user");  // in the order written
+  CHECK(json.format.labels[1].first == "code");
   CHECK_FALSE(c.providers.contains("otel-als"));
   const std::string f = w.Findings();
   CHECK(f.find("command operator %BOGUS% is not supported") != std::string::npos);
