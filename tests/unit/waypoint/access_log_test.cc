@@ -177,6 +177,54 @@ TEST_CASE("access log: request attributes for filters") {
   CHECK(e->Matches(a));
 }
 
+TEST_CASE("RequestMetrics: filtered lines, overrides (disabled, REMOVE, UPSERT), counters") {
+  char dir[] = "/tmp/ambit-accesslog-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/errors.log";
+  auto cfg = std::make_shared<route::ObservabilityConfig>();
+  auto provider = std::make_shared<route::AccessLogProvider>();
+  provider->name = "errors";
+  provider->path = path;
+  provider->format = route::DefaultJsonFormat();
+  auto filter = route::cel::Expr::Parse("response.code >= 400");
+  REQUIRE(filter.ok());
+  cfg->waypoint_log.configured = true;
+  cfg->waypoint_log.sinks.push_back(
+      {provider, std::make_shared<const route::cel::Expr>(std::move(*filter))});
+  cfg->waypoint_metrics.disabled[static_cast<size_t>(route::Metric::kRequestCount)] = true;
+  auto host = route::cel::Expr::Parse("request.headers['x-user']");
+  REQUIRE(host.ok());
+  auto& tags = cfg->waypoint_metrics.tags[static_cast<size_t>(route::Metric::kResponseSize)];
+  tags.push_back({"request_protocol", true, nullptr});
+  tags.push_back({"destination_service_name", false,
+                  std::make_shared<const route::cel::Expr>(std::move(*host))});
+  metrics::Registry registry(1);
+  {
+    RequestMetrics m(registry);
+    Req r;
+    r.info.observability = cfg.get();
+    for (int code : {200, 503, 404, 200}) {
+      r.info.response_code = code;
+      m.Record(0, r.info, r.now);
+    }
+    const std::string text = registry.Render();
+    CHECK(text.find("istio_requests_total{") == std::string::npos);  // REQUEST_COUNT disabled
+    CHECK(text.find("istio_request_bytes_count{reporter=\"waypoint\"") != std::string::npos);
+    const size_t at = text.find("istio_response_bytes_count{");
+    REQUIRE(at != std::string::npos);
+    const std::string line = text.substr(at, text.find('\n', at) - at);
+    CHECK(line.find("request_protocol") == std::string::npos);  // removed
+    CHECK(line.find("destination_service_name=\"al\\\"ice\"") != std::string::npos);
+    CHECK(text.find("ambit_waypoint_access_log_lines_filtered_total 2") != std::string::npos);
+  }  // the writer drains on destruction
+  std::ifstream in(path);
+  std::vector<int> codes;
+  for (std::string l; std::getline(in, l);) codes.push_back(nlohmann::json::parse(l)["response_code"]);
+  CHECK(codes == std::vector<int>{503, 404});
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
 TEST_CASE("access log files: written in order, counted; unwritable paths dropped") {
   char dir[] = "/tmp/ambit-accesslog-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
