@@ -21,19 +21,25 @@ void AppendEscaped(std::string& out, std::string_view v) {
   }
 }
 
-std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {}) {
+std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {},
+                       bool omit_empty = false) {
   if (names.empty() && extra.empty()) return {};
   std::string out = "{";
+  bool any = false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (i) out.push_back(',');
+    if (omit_empty && i < values.size() && values[i].empty()) continue;
+    if (any) out.push_back(',');
+    any = true;
     out += names[i];
     out += "=\"";
     AppendEscaped(out, i < values.size() ? values[i] : std::string_view("unknown"));
     out.push_back('"');
   }
   if (!extra.empty()) {
-    if (!names.empty()) out.push_back(',');
+    if (any) out.push_back(',');
     out += extra;
+  } else if (!any) {
+    return {};
   }
   out.push_back('}');
   return out;
@@ -190,7 +196,9 @@ std::string Registry::Render(bool openmetrics) const {
                                              [](uint64_t& acc, const Counter& x) { acc += x.value(); });
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}_total{} {}\n", e->name,
-                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels)), v);
+                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
+                                      fam.omit_empty_labels_),
+                           v);
       }
     } else if (auto* g = std::get_if<std::unique_ptr<GaugeFamily>>(&e->impl)) {
       const auto& fam = **g;
@@ -199,7 +207,9 @@ std::string Registry::Render(bool openmetrics) const {
                                           [](int64_t& acc, const Gauge& x) { acc += x.value(); });
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}{} {}\n", e->name,
-                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels)), v);
+                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
+                                      fam.omit_empty_labels_),
+                           v);
       }
     } else if (auto* h = std::get_if<std::unique_ptr<HistogramFamily>>(&e->impl)) {
       const auto& fam = **h;
@@ -219,11 +229,11 @@ std::string Registry::Render(bool openmetrics) const {
           std::string le = fmt::format("le=\"{}\"", i < fam.bounds_.size()
                                                         ? FormatDouble(fam.bounds_[i])
                                                         : std::string("+Inf"));
-          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le), cum);
+          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le, fam.omit_empty_labels_), cum);
         }
-        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv),
+        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_),
                            FormatDouble(snap.sum));
-        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv), snap.count);
+        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_), snap.count);
       }
     } else if (auto* fn = std::get_if<std::function<double()>>(&e->impl)) {
       bool counter = e->type == Type::kCounter;

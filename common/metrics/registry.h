@@ -80,6 +80,11 @@ class Family {
   const std::string& name() const { return name_; }
   const Labels& label_names() const { return label_names_; }
   const std::vector<double>& bounds() const { return bounds_; }
+  // Exposition leaves out labels whose value is empty (Prometheus treats
+  // `l=""` as no label): how a removed label looks (Telemetry tagOverrides
+  // REMOVE). Set before the family is used.
+  void set_omit_empty_labels(bool on) { omit_empty_labels_ = on; }
+  bool omit_empty_labels() const { return omit_empty_labels_; }
 
   // Scrape path: folds every shard's series into one value per label set.
   template <typename Value, typename Read>
@@ -109,6 +114,7 @@ class Family {
   std::vector<double> bounds_;
   std::vector<Shard> shards_;
   std::atomic<size_t> series_count_{0};
+  bool omit_empty_labels_ = false;
 };
 
 using CounterFamily = Family<Counter>;

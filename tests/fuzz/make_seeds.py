@@ -392,6 +392,22 @@ def trace_context_seeds():
         write("trace_context", name, data)
 
 
+def cel_filter_seeds():
+    # byte 0 picks: even = Telemetry filter expression, odd = access-log format
+    seeds = {
+        "seed_filter": b"\0response.code >= 400",
+        "and_or_not": b"\0!(response.code < 500) && (request.method == 'GET' || connection.mtls)",
+        "headers_in": b"\0request.headers['x-user'] in ['a', \"b\"] && request.path.startsWith('/api')",
+        "bad_type": b"\0response.code >= '400'",
+        "unsupported": b"\0size(request.path) > 3",
+        "istio_text": b"\1[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" "
+                      b"%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER_RAW% %ROUTE_NAME%\n",
+        "args": b"\1%REQ(x-a?x-b):5% %START_TIME(%Y %3f)% %BOGUS% 50% %REQ(",
+    }
+    for name, data in seeds.items():
+        write("cel_filter", name, data)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -407,6 +423,7 @@ def main():
     proxy_v2_seeds()
     dns_seeds()
     trace_context_seeds()
+    cel_filter_seeds()
     proto_seeds(args.protoc)
     authorization_seeds(args.protoc)
 

@@ -100,6 +100,7 @@ std::string Waypoint::ConfigDump() const {
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
   out["tracing"] = json::parse(TracingDump());
+  out["observability"] = json::parse(ObservabilityDump());
   // DestinationRule connectionPool / outlierDetection: limits, in-flight
   // counts and ejections per cluster.
   if (resilience_table_) {

@@ -248,6 +248,9 @@ Status Waypoint::Apply(const config::LocalConfig& cfg, std::shared_ptr<const mes
   routes.findings.insert(routes.findings.end(), authz.findings.begin(), authz.findings.end());
   route::TelemetryCompileResult telemetry = route::CompileTelemetry(cfg.resources, *snap, *self);
   for (auto& f : telemetry.findings) routes.findings.push_back(std::move(f));
+  route::ObservabilityCompileResult observability =
+      route::CompileObservability(cfg.resources, *snap, *self);
+  for (auto& f : observability.findings) routes.findings.push_back(std::move(f));
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;
@@ -268,6 +271,7 @@ Status Waypoint::Apply(const config::LocalConfig& cfg, std::shared_ptr<const mes
   authz_ = authz.config;
   authz_unbound_ = std::move(authz.unbound);
   tracing_ = telemetry.config;
+  observability_ = observability.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -375,6 +379,7 @@ void Waypoint::Publish() {
   st->authz = authz_;
   st->ratelimits = std::atomic_load(&ratelimits_);
   st->tracing = tracing_;
+  st->observability = observability_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;

@@ -29,6 +29,7 @@
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
 #include "waypoint/route/compile_authz.h"
+#include "waypoint/route/observability.h"
 #include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
@@ -70,6 +71,7 @@ class Waypoint {
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
   std::string TracingDump() const;  // tracing_dump.cc (a JSON object)
+  std::string ObservabilityDump() const;  // observability_dump.cc (a JSON object)
   void StartDrain();
   static io::Task<void> DrainWaiter(Waypoint* wp);
 
@@ -100,6 +102,7 @@ class Waypoint {
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
   std::shared_ptr<const route::TracingConfig> tracing_;
+  std::shared_ptr<const route::ObservabilityConfig> observability_;
   std::unique_ptr<ResilienceRegistry> resilience_;  // circuit breakers, outlier state
   std::shared_ptr<const ResilienceTable> resilience_table_;  // of routes_
   std::shared_ptr<const route::AuthzConfig> authz_;

@@ -13,6 +13,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/access_log.h"
 #include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
@@ -111,6 +112,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
   StartTrace(d, info, head.headers);
+  CaptureLogHeaders(info, head.headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<http1::Headers> filter_headers(head.headers);

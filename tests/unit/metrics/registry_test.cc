@@ -30,6 +30,25 @@ TEST_CASE("label values are escaped and missing ones are unknown") {
   CHECK(text.find("g{a=\"x\\\"y\\\\z\\n\",b=\"unknown\"} -4\n") != std::string::npos);
 }
 
+TEST_CASE("a family that omits empty labels leaves them out (histograms keep le)") {
+  Registry reg(1);
+  auto& c = reg.AddCounter("c", "C.", {"a", "b", "z"});
+  c.set_omit_empty_labels(true);
+  c.Get(0, {"1", "", "3"})->Inc();
+  c.Get(0, {"", "", ""})->Inc(2);
+  auto& h = reg.AddHistogram("h", "H.", {"a", "b"}, {1});
+  h.set_omit_empty_labels(true);
+  h.Get(0, {"", "x"})->Observe(0.5);
+  auto& keep = reg.AddCounter("k", "K.", {"a"});
+  keep.Get(0, {""})->Inc();
+  std::string text = reg.Render();
+  CHECK(text.find("c_total{a=\"1\",z=\"3\"} 1\n") != std::string::npos);
+  CHECK(text.find("c_total 2\n") != std::string::npos);
+  CHECK(text.find("h_bucket{b=\"x\",le=\"1\"} 1\n") != std::string::npos);
+  CHECK(text.find("h_count{b=\"x\"} 1\n") != std::string::npos);
+  CHECK(text.find("k_total{a=\"\"} 1\n") != std::string::npos);  // default: kept
+}
+
 TEST_CASE("cardinality cap sends extra label sets to overflow") {
   Registry reg(2);
   reg.set_max_series(2);
