@@ -21,6 +21,18 @@ void AppendEscaped(std::string& out, std::string_view v) {
   }
 }
 
+// HELP text escaping of the text format: backslash and line feed.
+std::string EscapeHelp(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
+  return out;
+}
+
 std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {},
                        bool omit_empty = false) {
   if (names.empty() && extra.empty()) return {};
@@ -99,13 +111,20 @@ Cell* Family<Cell>::Get(size_t shard, const Labels& values) {
   auto it = s.series.find(values);
   if (it != s.series.end()) return it->second.get();
   const Labels* key = &values;
-  if (series_count_.load(std::memory_order_relaxed) >= reg_->max_series()) {
+  bool admit;
+  {
+    std::lock_guard admitted_lock(admitted_mu_);
+    admit = admitted_.count(values) != 0;  // already a series on another shard
+    if (!admit && admitted_.size() < reg_->max_series()) {
+      admitted_.insert(values);
+      admit = true;
+    }
+  }
+  if (!admit) {
     reg_->overflow_.Inc();
     key = &kOverflowMarker;
     it = s.series.find(*key);
     if (it != s.series.end()) return it->second.get();
-  } else {
-    series_count_.fetch_add(1, std::memory_order_relaxed);
   }
   auto [ins, ok] = s.series.emplace(*key, NewCell());
   return ins->second.get();
@@ -177,7 +196,7 @@ std::string Registry::Render(bool openmetrics) const {
   out.reserve(4096);
   std::lock_guard lock(mu_);
   auto header = [&](const std::string& name, const std::string& help, std::string_view type) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, EscapeHelp(help), name, type);
   };
   auto labels_of = [](const Labels& names, const Labels& values) {
     if (values == kOverflowMarker) {

@@ -9,9 +9,9 @@
 //   c->Inc();                                           // hot path
 //
 // Counter family names are given without `_total`; exposition appends it.
-// Label cardinality is capped per family (set_max_series); label sets beyond
-// the cap land in one overflow series and are counted in
-// ambit_metrics_series_overflow_total.
+// Label cardinality is capped per family (set_max_series: distinct label sets
+// across all shards); label sets beyond the cap land in one overflow series
+// and each such lookup is counted in ambit_metrics_series_overflow_total.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -115,6 +116,11 @@ class Family {
   std::vector<Shard> shards_;
   std::atomic<size_t> series_count_{0};
   bool omit_empty_labels_ = false;
+  // Distinct label sets admitted across all shards (the cardinality cap
+  // counts label sets, not per-shard cells). Locked after a shard's mutex,
+  // only when a shard misses.
+  std::mutex admitted_mu_;
+  std::set<Labels> admitted_;
 };
 
 using CounterFamily = Family<Counter>;

@@ -32,6 +32,20 @@ double Millis(base::Duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+// grpc_response_status as Envoy's Istio stats set it: the response's gRPC
+// status code for gRPC requests, empty otherwise or when there is none. Only
+// the defined codes 0..16 become label values, so an upstream cannot create
+// series with arbitrary grpc-status strings (bounded label churn).
+std::string GrpcStatusLabel(const RequestInfo& info) {
+  const std::string& g = info.grpc_status;
+  if (!info.grpc || g.empty() || g.size() > 2) return {};
+  for (char c : g) {
+    if (c < '0' || c > '9') return {};
+  }
+  if ((g.size() == 2 && g[0] == '0') || std::stoi(g) > 16) return {};
+  return g;
+}
+
 }  // namespace
 
 const metrics::Labels& RequestMetrics::LabelNames() {
@@ -94,7 +108,7 @@ metrics::Labels RequestMetrics::LabelValues(const RequestInfo& info) {
       OrUnknown(dst.cluster),
       info.grpc ? "grpc" : "http",
       std::to_string(info.response_code),
-      info.grpc ? OrUnknown(info.grpc_status) : std::string("-"),
+      GrpcStatusLabel(info),
       info.response_flags.empty() ? std::string("-") : info.response_flags,
       info.mutual_tls ? "mutual_tls" : "none",
   };

@@ -122,3 +122,24 @@ TEST_CASE("accept header negotiation") {
   CHECK(WantsOpenMetrics("application/openmetrics-text; version=1.0.0,text/plain;q=0.5"));
   CHECK_FALSE(WantsOpenMetrics("text/plain"));
 }
+
+TEST_CASE("HELP text escapes backslash and line feed") {
+  Registry reg(1);
+  reg.AddGauge("h", "a\\b\nc");
+  CHECK(reg.Render().find("# HELP h a\\\\b\\nc\n# TYPE h gauge\n") != std::string::npos);
+}
+
+TEST_CASE("the cap counts distinct label sets, not per-shard cells") {
+  Registry reg(4);
+  reg.set_max_series(3);
+  auto& fam = reg.AddCounter("c", "C.", {"k"});
+  for (size_t shard = 0; shard < 4; ++shard) {
+    for (const char* k : {"a", "b", "c"}) fam.Get(shard, {k})->Inc();
+  }
+  CHECK(reg.overflowed() == 0);
+  fam.Get(2, {"d"})->Inc();
+  CHECK(reg.overflowed() == 1);
+  std::string text = reg.Render();
+  CHECK(text.find("c_total{k=\"a\"} 4\n") != std::string::npos);
+  CHECK(text.find("c_total{k=\"overflow\"} 1\n") != std::string::npos);
+}
