@@ -227,7 +227,28 @@ io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Get(hbone::HbonePool
                                                                 io::CancelScope* scope,
                                                                 const H2Limits& limits) {
   const std::string key = ep.Key();
-  if (Entry* e = FindUsable(key, limits)) co_return e->session;
+  DrainRetired();
+  const size_t max = limits.max_streams > 0 ? limits.max_streams : kMaxStreamsPerSession;
+  for (;;) {
+    if (Entry* e = FindUsable(key, limits)) co_return e->session;
+    // A session being dialled to the endpoint with room for this stream:
+    // wait for it instead of dialling another (a burst of requests would
+    // otherwise open one session each).
+    std::shared_ptr<Dialing> join;
+    for (auto& dl : dialing_[key]) {
+      if (dl->reserved < max) {
+        join = dl;
+        break;
+      }
+    }
+    if (join == nullptr) break;
+    ++join->reserved;
+    Status woke = co_await join->done.Wait({.scope = scope});
+    if (!woke.ok()) co_return woke;
+    if (!join->status.ok()) co_return join->status;
+    if (join->session != nullptr && join->session->Usable(max)) co_return join->session;
+    // Full or gone meanwhile: look again.
+  }
   // No session can take the stream: a new one needs a connection slot
   // (maxConnections); without one the request waits as pending, polling
   // for a stream freed on this worker's sessions or a slot freed anywhere.
@@ -263,6 +284,21 @@ io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Get(hbone::HbonePool
     slot = std::make_shared<SessionSlot>();
     slot->counters = limits.breaker_owner;
   }
+  auto dialing = std::make_shared<Dialing>(loop_);
+  dialing_[key].push_back(dialing);
+  auto session = co_await Dial(pool, state, ep, limits, scope, std::move(slot));
+  auto& list = dialing_[key];  // looked up again: the map may have changed meanwhile
+  std::erase(list, dialing);
+  if (list.empty()) dialing_.erase(key);
+  dialing->status = session.ok() ? Status() : session.status();
+  if (session.ok()) dialing->session = *session;
+  dialing->done.Set();
+  co_return session;
+}
+
+io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Dial(
+    hbone::HbonePool& pool, const WaypointState& state, const UpstreamEndpoint& ep,
+    const H2Limits& limits, io::CancelScope* scope, std::shared_ptr<void> slot) {
   UpstreamOptions dial = options_;
   if (limits.connect_timeout) dial.connect_timeout = *limits.connect_timeout;
   auto up = co_await OpenStream(loop_, pool, state, ep, dial, scope);
@@ -272,10 +308,19 @@ io::Task<StatusOr<std::shared_ptr<http2::Session>>> H2Pool::Get(hbone::HbonePool
                                        options_.conn.session());
   if (!session.ok()) co_return base::WithReason(session.status(), ErrorReason::kH2Setup);
   if (slot != nullptr) (*session)->SetOnClosed([slot](http2::Session*) mutable { slot.reset(); });
-  Bucket& b = sessions_[key];  // looked up again: the map may have changed meanwhile
+  Bucket& b = sessions_[ep.Key()];
   b.live_key = ep.LiveKey();
   b.sessions.push_back(Entry{*session, 0, limits.cluster, limits.idle_timeout});
   co_return *session;
+}
+
+void H2Pool::DrainRetired() {
+  std::erase_if(retired_, [](const std::shared_ptr<http2::Session>& s) {
+    if (s->closed()) return true;
+    if (s->active_streams() > 0) return false;
+    s->Drain();
+    return true;
+  });
 }
 
 io::Task<StatusOr<std::unique_ptr<http2::SessionStream>>> H2Pool::OpenRequest(
@@ -300,7 +345,9 @@ io::Task<StatusOr<std::unique_ptr<http2::SessionStream>>> H2Pool::OpenRequest(
         for (auto e = list.begin(); e != list.end(); ++e) {
           if (e->session != *session) continue;
           if (++e->opened >= limits.max_per_session) {
-            (*session)->Drain();
+            // No new streams; it closes once this one (and any other) ended
+            // (a GOAWAY now could refuse the stream just opened).
+            retired_.push_back(*session);
             list.erase(e);
           }
           break;
@@ -324,6 +371,7 @@ void H2Pool::Prune(const std::set<std::string>& live) {
 }
 
 void H2Pool::SweepIdle() {
+  DrainRetired();
   const base::MonoTime now = loop_.Now();
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     std::erase_if(it->second.sessions, [&](const Entry& e) {
@@ -342,6 +390,8 @@ void H2Pool::Shutdown() {
     for (auto& e : b.sessions) e.session->Drain();
   }
   sessions_.clear();
+  for (auto& s : retired_) s->Drain();
+  retired_.clear();
 }
 
 size_t H2Pool::sessions() const {

@@ -31,6 +31,7 @@
 #include "common/http2/session.h"
 #include "common/io/byte_stream.h"
 #include "common/io/cancel.h"
+#include "common/io/event.h"
 #include "common/io/loop.h"
 #include "common/io/task.h"
 #include "waypoint/proxy/cluster.h"
@@ -153,11 +154,27 @@ class H2Pool {
     std::string live_key;
     std::vector<Entry> sessions;
   };
+  // A session being dialled; requests that find no usable session reserve
+  // a stream on it and wait (`done`) instead of dialling their own.
+  struct Dialing {
+    explicit Dialing(io::Loop& loop) : done(loop) {}
+    io::Event done;
+    size_t reserved = 1;  // the dialler's stream
+    Status status;
+    std::shared_ptr<http2::Session> session;
+  };
   Entry* FindUsable(const std::string& key, const H2Limits& limits);
+  io::Task<StatusOr<std::shared_ptr<http2::Session>>> Dial(
+      hbone::HbonePool& pool, const WaypointState& state, const UpstreamEndpoint& ep,
+      const H2Limits& limits, io::CancelScope* scope, std::shared_ptr<void> slot);
+  void DrainRetired();
   bool IdleExpired(const Entry& e, base::MonoTime now) const;
   io::Loop& loop_;
   const UpstreamOptions& options_;
   std::map<std::string, Bucket> sessions_;  // by endpoint key
+  std::map<std::string, std::vector<std::shared_ptr<Dialing>>> dialing_;  // by endpoint key
+  // Past maxRequestsPerConnection: drained once their streams ended.
+  std::vector<std::shared_ptr<http2::Session>> retired_;
   IdleCloseFn on_idle_close_;
 };
 
