@@ -35,7 +35,8 @@ std::span<const std::byte> Bytes(const std::string& s) {
 io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& info,
                      const LocalReply& reply, bool may_continue) {
   const bool keep = may_continue && !d.worker.draining();
-  std::string bytes = SerializeLocalReply(reply, !keep, info.request_id);
+  std::string bytes =
+      SerializeLocalReply(reply, !keep, info.request_id, info.protocol == "HTTP/1.0");
   Status st = co_await down.Write(Bytes(bytes), {.scope = d.scope});
   info.response_code = reply.status;
   info.response_flags = reply.flag;
