@@ -34,12 +34,12 @@ std::string EscapeHelp(std::string_view v) {
 }
 
 std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {},
-                       bool omit_empty = false) {
+                       bool omit_removed = false) {
   if (names.empty() && extra.empty()) return {};
   std::string out = "{";
   bool any = false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (omit_empty && i < values.size() && values[i].empty()) continue;
+    if (omit_removed && i < values.size() && values[i] == kRemovedLabel) continue;
     if (any) out.push_back(',');
     any = true;
     out += names[i];
@@ -216,7 +216,7 @@ std::string Registry::Render(bool openmetrics) const {
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}_total{} {}\n", e->name,
                            LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
-                                      fam.omit_empty_labels_),
+                                      fam.omit_removed_labels_),
                            v);
       }
     } else if (auto* g = std::get_if<std::unique_ptr<GaugeFamily>>(&e->impl)) {
@@ -227,7 +227,7 @@ std::string Registry::Render(bool openmetrics) const {
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}{} {}\n", e->name,
                            LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
-                                      fam.omit_empty_labels_),
+                                      fam.omit_removed_labels_),
                            v);
       }
     } else if (auto* h = std::get_if<std::unique_ptr<HistogramFamily>>(&e->impl)) {
@@ -248,11 +248,11 @@ std::string Registry::Render(bool openmetrics) const {
           std::string le = fmt::format("le=\"{}\"", i < fam.bounds_.size()
                                                         ? FormatDouble(fam.bounds_[i])
                                                         : std::string("+Inf"));
-          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le, fam.omit_empty_labels_), cum);
+          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le, fam.omit_removed_labels_), cum);
         }
-        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_),
+        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_removed_labels_),
                            FormatDouble(snap.sum));
-        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_), snap.count);
+        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_removed_labels_), snap.count);
       }
     } else if (auto* fn = std::get_if<std::function<double()>>(&e->impl)) {
       bool counter = e->type == Type::kCounter;

@@ -28,6 +28,10 @@
 
 namespace ambit::metrics {
 
+// The value of a label a family leaves out (see set_omit_removed_labels);
+// no mesh name or code contains the unit separator.
+inline constexpr std::string_view kRemovedLabel = "\x1f(removed)";
+
 using Labels = std::vector<std::string>;
 
 class Counter {
@@ -81,11 +85,11 @@ class Family {
   const std::string& name() const { return name_; }
   const Labels& label_names() const { return label_names_; }
   const std::vector<double>& bounds() const { return bounds_; }
-  // Exposition leaves out labels whose value is empty (Prometheus treats
-  // `l=""` as no label): how a removed label looks (Telemetry tagOverrides
-  // REMOVE). Set before the family is used.
-  void set_omit_empty_labels(bool on) { omit_empty_labels_ = on; }
-  bool omit_empty_labels() const { return omit_empty_labels_; }
+  // Exposition leaves out labels whose value is kRemovedLabel: how a
+  // Telemetry tagOverrides REMOVE looks. An empty value is still written
+  // (`grpc_response_status=""`, as Envoy does). Set before the family is used.
+  void set_omit_removed_labels(bool on) { omit_removed_labels_ = on; }
+  bool omit_removed_labels() const { return omit_removed_labels_; }
 
   // Scrape path: folds every shard's series into one value per label set.
   template <typename Value, typename Read>
@@ -115,7 +119,7 @@ class Family {
   std::vector<double> bounds_;
   std::vector<Shard> shards_;
   std::atomic<size_t> series_count_{0};
-  bool omit_empty_labels_ = false;
+  bool omit_removed_labels_ = false;
   // Distinct label sets admitted across all shards (the cardinality cap
   // counts label sets, not per-shard cells). Locked after a shard's mutex,
   // only when a shard misses.

@@ -126,8 +126,8 @@ RequestMetrics::RequestMetrics(metrics::Registry& r)
                                      LabelNames(), SizeBuckets())),
       caches_(r.shards()),
       files_(std::make_unique<AccessLogFiles>()) {
-  for (auto* f : {&duration_, &request_bytes_, &response_bytes_}) f->set_omit_empty_labels(true);
-  requests_.set_omit_empty_labels(true);
+  for (auto* f : {&duration_, &request_bytes_, &response_bytes_}) f->set_omit_removed_labels(true);
+  requests_.set_omit_removed_labels(true);
   r.AddCallbackCounter("ambit_waypoint_access_log_lines_written",
                        "Access log lines written to their files",
                        [this] { return static_cast<double>(files_->written()); });
@@ -222,7 +222,7 @@ void RequestMetrics::RecordCustom(size_t shard, const RequestInfo& info, base::M
       if (it == names.end()) continue;
       std::string& v = l[static_cast<size_t>(it - names.begin())];
       if (t.remove) {
-        v.clear();  // the family leaves empty labels out
+        v = metrics::kRemovedLabel;  // the family leaves it out
       } else {
         v = t.value->Eval(attrs).AsTag().value_or("unknown");
         if (v.empty()) v = "unknown";

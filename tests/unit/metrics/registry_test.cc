@@ -30,20 +30,23 @@ TEST_CASE("label values are escaped and missing ones are unknown") {
   CHECK(text.find("g{a=\"x\\\"y\\\\z\\n\",b=\"unknown\"} -4\n") != std::string::npos);
 }
 
-TEST_CASE("a family that omits empty labels leaves them out (histograms keep le)") {
+TEST_CASE("a family that omits removed labels leaves them out, keeps empty ones (histograms keep le)") {
   Registry reg(1);
   auto& c = reg.AddCounter("c", "C.", {"a", "b", "z"});
-  c.set_omit_empty_labels(true);
-  c.Get(0, {"1", "", "3"})->Inc();
-  c.Get(0, {"", "", ""})->Inc(2);
+  c.set_omit_removed_labels(true);
+  const std::string rm(kRemovedLabel);
+  c.Get(0, {"1", rm, "3"})->Inc();
+  c.Get(0, {rm, rm, rm})->Inc(2);
+  c.Get(0, {"", "2", rm})->Inc(5);
   auto& h = reg.AddHistogram("h", "H.", {"a", "b"}, {1});
-  h.set_omit_empty_labels(true);
-  h.Get(0, {"", "x"})->Observe(0.5);
+  h.set_omit_removed_labels(true);
+  h.Get(0, {rm, "x"})->Observe(0.5);
   auto& keep = reg.AddCounter("k", "K.", {"a"});
   keep.Get(0, {""})->Inc();
   std::string text = reg.Render();
   CHECK(text.find("c_total{a=\"1\",z=\"3\"} 1\n") != std::string::npos);
   CHECK(text.find("c_total 2\n") != std::string::npos);
+  CHECK(text.find("c_total{a=\"\",b=\"2\"} 5\n") != std::string::npos);  // empty: written
   CHECK(text.find("h_bucket{b=\"x\",le=\"1\"} 1\n") != std::string::npos);
   CHECK(text.find("h_count{b=\"x\"} 1\n") != std::string::npos);
   CHECK(text.find("k_total{a=\"\"} 1\n") != std::string::npos);  // default: kept
