@@ -7,7 +7,8 @@ run is in the fast or the churning mode (issue 20), so the 4-stream rows show wh
 stream can hide."""
 import json
 
-from .measure import CpuMeter, KernelMeter, fmt, median, per_gb, ratio, runs, table, verdict
+from .env import order
+from .measure import CpuMeter, KernelMeter, ab_line, fmt, median, per_gb, ratio, runs, table, verdict
 
 ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
 STREAMS = (1, 4)
@@ -45,10 +46,11 @@ def _summary(samples):
 
 
 def run(env, reps=3, seconds=5):
-    res = {(n, p): [] for n in ORDER for p in STREAMS}
+    names = order(env, ORDER)
+    res = {(n, p): [] for n in names for p in STREAMS}
     for rep in range(reps):
         for p in STREAMS:
-            for n in ORDER:
+            for n in names:
                 s = _once(env, env.variants[n], seconds, p)
                 res[(n, p)].append(s)
                 env.log(f"[throughput] rep {rep + 1} {n} -P {p}: "
@@ -58,13 +60,13 @@ def run(env, reps=3, seconds=5):
                 env.settle()
     sections = []
     for p in STREAMS:
-        summ = {n: _summary(res[(n, p)]) for n in ORDER}
+        summ = {n: _summary(res[(n, p)]) for n in names}
         hap = summ["haproxy"]["per_core"]
         rows = []
-        for n in ORDER:
+        for n in names:
             s = summ[n]
             goal = "—"
-            if n in ("uring", "epoll"):
+            if n in ("uring", "epoll", "base"):
                 r = ratio(s["per_core"], hap)
                 goal = (f"≥ 10 Gbit/s/core: {verdict(s['per_core'] is not None and s['per_core'] >= 10)}; "
                         f"≥ 2× HAProxy: {verdict(r is not None and r >= 2)}")
@@ -76,9 +78,8 @@ def run(env, reps=3, seconds=5):
                "× direct", "per-core × HAProxy", "minor faults / GB", "faults/GB runs",
                "syscalls / GB", "madvise / GB", "goal"]
         sections.append(f"### {p} stream{'s' if p > 1 else ''} (iperf3 -P {p})\n\n" + table(hdr, rows))
-        ab = _ab_line(env, summ)
-        if ab:
-            sections.append(ab)
+        if "base" in summ:
+            sections.append(_ab_line(summ))
     note = (f"iperf3 -t {seconds} -O 1, 1 and 4 parallel streams, {reps} interleaved rounds. Gbit/s "
             "per proxy core = Gbit/s ÷ (CPU-seconds of both proxies ÷ wall ÷ 2), CPU from "
             "/proc/<pid>/stat over the process tree. Faults, syscalls and madvise per GB: both "
@@ -88,14 +89,8 @@ def run(env, reps=3, seconds=5):
     return "## throughput\n\n" + note + "\n\n" + "\n\n".join(sections) + "\n"
 
 
-def _ab_line(env, summ):
-    """With AMBIT_BENCH_BASE_AGENT the epoll variant is the baseline build on io_uring."""
-    from .env import BASE_AGENT
-    if not BASE_AGENT:
-        return ""
-    new, old = summ["uring"], summ["epoll"]
-    parts = []
-    for key, what in (("per_core", "Gbit/s per core"), ("gbps", "Gbit/s"), ("faults", "faults/GB"),
-                      ("syscalls", "syscalls/GB"), ("madvise", "madvise/GB")):
-        parts.append(f"{what} {fmt(ratio(new[key], old[key]))}×")
-    return "A/B (this build ÷ baseline, medians): " + ", ".join(parts)
+def _ab_line(summ):
+    new, old = summ["uring"], summ["base"]
+    return ab_line([(what, new[key], old[key]) for key, what in (
+        ("per_core", "Gbit/s per proxy core"), ("gbps", "Gbit/s"), ("faults", "faults/GB"),
+        ("syscalls", "syscalls/GB"), ("madvise", "madvise/GB"))])
