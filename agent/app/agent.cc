@@ -203,6 +203,7 @@ Status Agent::StartAdmin() {
   ASSIGN_OR_RETURN(admin::StandardServers servers,
                    admin::StartStandardServers(
                        *runtime_, {.admin_addr = flags_.admin_addr,
+                                   .admin_addr_v6 = flags_.admin_addr_v6,
                                    .stats_addr = flags_.stats_addr,
                                    .readiness_addr = flags_.readiness_addr,
                                    .config_dump = [this] { return ConfigDump(); },
@@ -211,10 +212,13 @@ Status Agent::StartAdmin() {
                                    .registry = registry_.get()}));
   admin_server_ = std::move(servers.admin);
   AddProfilingAnswers(*admin_server_);
+  admin_v6_server_ = std::move(servers.admin_v6);
+  if (admin_v6_server_) AddProfilingAnswers(*admin_v6_server_);
   stats_server_ = std::move(servers.stats);
   readiness_server_ = std::move(servers.readiness);
-  AMBIT_LOG(kInfo, "agent", "admin on {}, metrics on {}, readiness on {}", flags_.admin_addr,
-            flags_.stats_addr, flags_.readiness_addr);
+  AMBIT_LOG(kInfo, "agent", "admin on {}{}, metrics on {}, readiness on {}", flags_.admin_addr,
+            flags_.admin_addr_v6.empty() ? "" : " and " + flags_.admin_addr_v6, flags_.stats_addr,
+            flags_.readiness_addr);
   return absl::OkStatus();
 }
 
@@ -256,6 +260,21 @@ std::string Agent::ConfigDump() {
                {"xdsOnDemand", flags_.ztunnel.xds_on_demand ? "true" : "false"},
                {"crlPath", flags_.ztunnel.crl_path}};
   AddDnsDumpConfig(in.config);
+  if (on_demand_dns_) {
+    const base::MonoTime now = on_demand_dns_->now();
+    for (const auto& row : on_demand_dns_->CacheRows()) {
+      DumpInputs::DnsEntry e;
+      e.hostname = row.hostname;
+      for (const auto& ip : row.entry.addresses) e.addresses.push_back(ip.ToString());
+      e.negative = std::string(row.entry.negative_reason);
+      e.expires_in_seconds =
+          std::chrono::duration<double>(row.entry.expires - now).count();
+      in.on_demand_dns.push_back(std::move(e));
+    }
+    auto st = on_demand_dns_->stats();
+    in.on_demand_dns_stats = {st.hits, st.misses, st.queries, st.failures,
+                              on_demand_dns_->options().capacity};
+  }
   if (istio_) {
     istio_->AddDumpConfig(in.config);
   } else {
@@ -304,6 +323,7 @@ void Agent::Publish(bool policies_changed) {
       return AuthzDecision{d.allow, std::string(d.policy), std::string(d.reason)};
     };
   }
+  st->resolve_host = OnDemandHostResolver();
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i, st, policies_changed](io::Loop&) {
       workers_[i]->SetState(st, policies_changed);

@@ -23,6 +23,7 @@
 
 #include "agent/app/flags.h"
 #include "agent/dns/dns_proxy.h"
+#include "agent/dns/on_demand.h"
 #include "common/authz/evaluate.h"
 #include "common/authz/istio_translate.h"
 #include "common/telemetry/tcp_metrics.h"
@@ -140,6 +141,8 @@ class Agent {
   void RemovePodDns(const std::string& uid);
   void DrainDns();
   void AddDnsDumpConfig(std::map<std::string, std::string>& config) const;
+  Status StartOnDemandDns();
+  HostResolver OnDemandHostResolver() const;
 
   AgentFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
@@ -150,7 +153,10 @@ class Agent {
   // DNS proxy (null / empty when --dns-proxy=false).
   std::optional<dns::ListenAddress> dns_listen_;
   std::unique_ptr<dns::DnsMetrics> dns_metrics_;
-  std::unique_ptr<dns::Upstream> dns_upstream_;
+  // On-demand resolution of hostname-only workloads (always on). Declared
+  // before the upstream: the upstream's destructor cancels its lookups.
+  std::unique_ptr<dns::OnDemandResolver> on_demand_dns_;
+  std::unique_ptr<dns::Upstream> dns_upstream_;  // also when the DNS proxy is off
   std::vector<std::unique_ptr<dns::DnsWorker>> dns_workers_;
   bool dns_no_ipv6_logged_ = false;
 
@@ -185,6 +191,7 @@ class Agent {
   std::atomic<bool> config_ready_{false};  // standalone: first file; Istio: every xDS type
 
   std::unique_ptr<admin::HttpServer> admin_server_;
+  std::unique_ptr<admin::HttpServer> admin_v6_server_;  // [::1] twin of the default admin
   std::unique_ptr<admin::HttpServer> stats_server_;
   std::unique_ptr<admin::HttpServer> readiness_server_;  // on worker 0: proves the data path
   metrics::Counter* reloads_ok_ = nullptr;

@@ -334,7 +334,24 @@ std::string BuildConfigDump(const DumpInputs& in) {
   if (in.config_findings != nullptr) {
     for (const auto& f : *in.config_findings) config_findings.push_back(f);
   }
-  doc["ambit"] = {{"policyFindings", findings}, {"configFindings", config_findings}};
+  json dns_cache = json::array();
+  for (const auto& e : in.on_demand_dns) {
+    json row = {{"hostname", e.hostname},
+                {"addresses", e.addresses},
+                {"expiresInSeconds", e.expires_in_seconds}};
+    if (!e.negative.empty()) row["negative"] = e.negative;
+    dns_cache.push_back(std::move(row));
+  }
+  const auto& ds = in.on_demand_dns_stats;
+  doc["ambit"] = {{"policyFindings", findings},
+                  {"configFindings", config_findings},
+                  {"onDemandDns",
+                   {{"cache", dns_cache},
+                    {"capacity", ds.capacity},
+                    {"hits", ds.hits},
+                    {"misses", ds.misses},
+                    {"queries", ds.queries},
+                    {"failures", ds.failures}}}};
   return doc.dump(2);
 }
 

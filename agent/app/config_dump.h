@@ -33,6 +33,19 @@ struct DumpInputs {
   // Standalone config findings (waypoint binding, unknown appProtocol).
   const std::vector<std::string>* config_findings = nullptr;
   std::map<std::string, std::string> config;  // flags as strings
+  // On-demand DNS cache of hostname-only workloads (ambit.onDemandDns).
+  struct DnsEntry {
+    std::string hostname;
+    std::vector<std::string> addresses;  // empty = negative answer
+    std::string negative;                // "nxdomain" / "no_addresses" when negative
+    double expires_in_seconds = 0;
+  };
+  std::vector<DnsEntry> on_demand_dns;
+  struct DnsStats {
+    uint64_t hits = 0, misses = 0, queries = 0, failures = 0;
+    size_t capacity = 0;
+  };
+  DnsStats on_demand_dns_stats;
   std::string version;
 };
 

@@ -13,21 +13,57 @@
 
 namespace ambit::agent {
 
+// Hostname-only workloads (ServiceEntry resolution: DNS) are resolved on
+// demand through the same upstream (the agent's resolv.conf), from the
+// agent's own netns as ztunnel does, whether or not the DNS proxy is on.
+Status Agent::StartOnDemandDns() {
+  ASSIGN_OR_RETURN(dns::UpstreamConfig up, dns::ReadResolvConf(flags_.dns_resolv_conf));
+  up.mark = flags_.packet_mark;
+  ASSIGN_OR_RETURN(dns_upstream_, dns::Upstream::Start(up));
+  dns::Upstream* upstream = dns_upstream_.get();
+  registry_->AddCallbackCounter("ambit_dns_upstream_sockets_opened",
+                                "Sockets the DNS proxy opened toward its upstream nameservers",
+                                [upstream] { return static_cast<double>(upstream->sockets_opened()); });
+  dns::OnDemandOptions o;
+  o.ipv6 = flags_.ipv6_enabled;
+  on_demand_dns_ = dns::OnDemandResolver::ForUpstream(*dns_upstream_, base::RealClock::Instance(),
+                                                      o, registry_.get());
+  return absl::OkStatus();
+}
+
+HostResolver Agent::OnDemandHostResolver() const {
+  dns::OnDemandResolver* r = on_demand_dns_.get();
+  if (r == nullptr) return nullptr;
+  return [r](const std::string& host, const mesh::Workload& src,
+             absl::AnyInvocable<void(HostLookup)> done) {
+    dns::OnDemandSource s{src.workload_name.empty() ? src.name : src.workload_name,
+                          src.canonical_name, src.canonical_revision, src.ns, src.Identity(),
+                          {}, {}, src.cluster_id};
+    if (auto it = src.labels.find("app"); it != src.labels.end()) s.app = it->second;
+    if (auto it = src.labels.find("version"); it != src.labels.end()) s.version = it->second;
+    r->Resolve(host, s, [done = std::move(done)](dns::OnDemandResult res) mutable {
+      HostLookup l;
+      l.addresses = std::move(res.addresses);
+      if (!res.ok()) {
+        l.status = res.status.ok() ? absl::UnavailableError(std::string(
+                                         dns::OnDemandErrorName(res.error)))
+                                   : res.status;
+      }
+      done(std::move(l));
+    });
+  };
+}
+
 Status Agent::StartDns() {
+  RETURN_IF_ERROR(StartOnDemandDns());
   if (!flags_.dns_proxy) {
     AMBIT_LOG(kInfo, "dns", "DNS proxy off (--dns-proxy=false or DNS_CAPTURE metadata)");
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(dns::ListenAddress listen, dns::ListenAddress::Parse(flags_.dns_proxy_addr));
-  ASSIGN_OR_RETURN(dns::UpstreamConfig up, dns::ReadResolvConf(flags_.dns_resolv_conf));
-  up.mark = flags_.packet_mark;
-  ASSIGN_OR_RETURN(dns_upstream_, dns::Upstream::Start(up));
+  const dns::UpstreamConfig& up = dns_upstream_->config();
   dns_listen_ = listen;
   dns_metrics_ = std::make_unique<dns::DnsMetrics>(*registry_);
-  dns::Upstream* upstream = dns_upstream_.get();
-  registry_->AddCallbackCounter("ambit_dns_upstream_sockets_opened",
-                                "Sockets the DNS proxy opened toward its upstream nameservers",
-                                [upstream] { return static_cast<double>(upstream->sockets_opened()); });
   const size_t n = runtime_->worker_count();
   dns_workers_.resize(n);
   dns::DnsWorkerOptions o;
@@ -121,7 +157,7 @@ void Agent::RemovePodDns(const std::string& uid) {
   for (size_t i = 0; i < dns_workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i, uid](io::Loop&) { dns_workers_[i]->RemovePod(uid); });
   }
-  dns_upstream_->ForgetPod(uid);
+  if (dns_upstream_) dns_upstream_->ForgetPod(uid);
 }
 
 void Agent::DrainDns() {
@@ -133,8 +169,8 @@ void Agent::DrainDns() {
 void Agent::AddDnsDumpConfig(std::map<std::string, std::string>& config) const {
   config["dnsProxy"] = dns_listen_ ? "true" : "false";
   config["clusterDomain"] = flags_.cluster_domain;
-  if (dns_listen_) {
-    config["dnsProxyAddr"] = dns_listen_->ToString();
+  if (dns_listen_) config["dnsProxyAddr"] = dns_listen_->ToString();
+  if (dns_upstream_) {
     config["dnsUpstreams"] = dns::DescribeServers(dns_upstream_->config());
     config["dnsResolvConf"] = dns_upstream_->config().source;
   }

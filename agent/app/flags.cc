@@ -3,6 +3,7 @@
 #include "common/base/duration.h"
 #include "agent/app/env_config.h"
 #include "agent/app/proxy_metadata.h"
+#include "common/net/netlink.h"
 #include "common/xds/node.h"
 
 #include <map>
@@ -181,6 +182,14 @@ StatusOr<AgentFlags> ParseAgentFlags(int argc, char** argv, bool* exit_now) {
   }
   f.dns_proxy = dns_proxy == "true";
   RETURN_IF_ERROR(ZtunnelDefaultsFromEnv(f, workers));
+  // ztunnel binds its wildcard servers (stats 15020, readiness 15021) on [::]
+  // unless IPV6_ENABLED=false; we also need IPv6 on this netns's lo.
+  if (f.ipv6_enabled && net::Ipv6EnabledHere()) {
+    if (app.count("--stats-addr") == 0) f.stats_addr = "[::]:15020";
+    if (app.count("--readiness-addr") == 0) f.readiness_addr = "[::]:15021";
+    // Admin is localhost: 127.0.0.1 and [::1], as ztunnel binds it.
+    if (app.count("--admin-addr") == 0) f.admin_addr_v6 = "[::1]:15000";
+  }
   f.cluster_domain = cluster_domain.empty() ? f.ztunnel.cluster_domain : cluster_domain;
   ASSIGN_OR_RETURN(f.pool_idle_timeout, base::ParseDuration(pool_idle));
   ASSIGN_OR_RETURN(f.cert_ttl, base::ParseDuration(cert_ttl));

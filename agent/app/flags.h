@@ -32,6 +32,7 @@ struct AgentFlags {
   std::string log_format = "text";  // --log-format / LOG_FORMAT
   // Listeners (agent's own netns).
   std::string admin_addr = "127.0.0.1:15000";
+  std::string admin_addr_v6;  // "[::1]:15000" by default when IPv6 is on (not with --admin-addr)
   std::string stats_addr = "0.0.0.0:15020";
   std::string readiness_addr = "0.0.0.0:15021";
   // Data path.

@@ -89,6 +89,12 @@ Status Agent::AddPod(PodSpec spec) {
     // istio-cni's ambient.dnsCapture (default on): DNS to the proxy.
     rc.dns_capture = dns_listen_.has_value();
     if (dns_listen_) rc.dns_port = dns_listen_->port;
+    // IPv6 rules (ip6tables / ip6 matches, ip -6 rule + local route) whenever
+    // IPv6 is on in the pod, as istio-cni does; IPV6_ENABLED=false: IPv4 only.
+    if (flags_.ztunnel.ipv6_enabled) {
+      auto v6 = ::ambit::capture::Ipv6EnabledIn(*rec.spec.netns);
+      rc.ipv6 = v6.ok() && *v6;
+    }
     Status rs = backend.ok() ? ::ambit::capture::InstallRedirection(*rec.spec.netns, *backend, rc)
                              : backend.status();
     if (!rs.ok()) {

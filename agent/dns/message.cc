@@ -82,6 +82,8 @@ ParseError ReadQuestionName(std::span<const uint8_t> m, size_t* pos, Query* q, s
   return ParseError::kNone;
 }
 
+}  // namespace
+
 // Skips a name anywhere in a message (compression pointers allowed; a
 // pointer ends the name). Returns false when it runs past the end.
 bool SkipName(std::span<const uint8_t> m, size_t* pos, bool* root) {
@@ -105,6 +107,8 @@ bool SkipName(std::span<const uint8_t> m, size_t* pos, bool* root) {
   }
   return false;
 }
+
+namespace {
 
 ParseError ReadRecords(std::span<const uint8_t> m, size_t* pos, size_t count, bool additional,
                        Query* q, std::string* detail) {
@@ -140,6 +144,8 @@ ParseError ReadRecords(std::span<const uint8_t> m, size_t* pos, size_t count, bo
   return ParseError::kNone;
 }
 
+}  // namespace
+
 // Appends `name` (dotted text) as labels; false if a label is empty or too long.
 bool EncodeName(std::vector<uint8_t>& out, std::string_view name) {
   size_t start = out.size();
@@ -163,6 +169,8 @@ bool EncodeName(std::vector<uint8_t>& out, std::string_view name) {
   }
   return true;
 }
+
+namespace {
 
 // The question's name as a pointer when the record names it (saves bytes).
 bool EncodeOwner(std::vector<uint8_t>& out, std::string_view name, const Query& q) {

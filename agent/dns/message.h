@@ -123,6 +123,14 @@ std::optional<std::vector<uint8_t>> RelayAnswer(std::span<const uint8_t> answer,
                                                 size_t limit);
 
 // Header fields of any message (tests, the log).
+// Wire helpers shared with the on-demand lookup codec (address_lookup.h).
+// SkipName: skips a name anywhere in a message (compression pointers allowed);
+// false when it runs past the end; `root` = the name is the root.
+bool SkipName(std::span<const uint8_t> m, size_t* pos, bool* root);
+// EncodeName: appends dotted `name` as labels; false if a label is empty or
+// longer than 63 bytes, or the name longer than 255.
+bool EncodeName(std::vector<uint8_t>& out, std::string_view name);
+
 uint16_t MessageId(std::span<const uint8_t> msg);
 Rcode MessageRcode(std::span<const uint8_t> msg);
 bool MessageTruncated(std::span<const uint8_t> msg);

@@ -8,6 +8,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "common/base/status.h"
 
 #include "common/mesh/snapshot.h"
 #include "common/identity/identity.h"
@@ -43,10 +47,20 @@ struct AuthzDecision {
 
 using Authorizer = std::function<AuthzDecision(const AuthzRequest&)>;
 
+// On-demand resolution of a hostname-only workload (agent/dns/on_demand.h,
+// wired by agent/app). `done` runs once, on any thread.
+struct HostLookup {
+  std::vector<net::IpAddress> addresses;  // empty on failure
+  Status status;                          // failure: why (typed by the resolver)
+};
+using HostResolver = std::function<void(const std::string& hostname, const mesh::Workload& source,
+                                        absl::AnyInvocable<void(HostLookup)> done)>;
+
 struct AgentState {
   std::shared_ptr<const mesh::Snapshot> snapshot;
   std::map<std::string, std::shared_ptr<const PodContext>> pods;  // by uid
   Authorizer authorize;  // allow-all when no policy engine is configured
+  HostResolver resolve_host;  // null: hostname-only workloads cannot be reached
   uint64_t generation = 0;
 
   const PodContext* FindPod(const std::string& uid) const {

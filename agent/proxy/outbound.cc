@@ -13,6 +13,7 @@
 #include "common/hbone/connect_codec.h"
 #include "common/hbone/relay.h"
 #include "common/hbone/stream.h"
+#include "common/io/event.h"
 #include "common/net/socket.h"
 
 namespace ambit::agent {
@@ -209,6 +210,41 @@ io::Task<Carried> SetupTcp(Worker& w, std::shared_ptr<const PodContext> pod, int
   co_return c;
 }
 
+struct PendingLookup {
+  explicit PendingLookup(io::Loop& l) : done(l) {}
+  io::Event done;
+  HostLookup result;
+};
+
+// Resolves a hostname-only workload on demand (the connection waits, the
+// worker goes on) and picks an address as ztunnel does.
+io::Task<StatusOr<net::IpAddress>> ResolveWorkload(Worker& w, const AgentState& st,
+                                                   const mesh::Workload& source,
+                                                   const mesh::ResolveRoute& r,
+                                                   io::CancelScope& scope) {
+  const std::string& host = r.upstream->hostname;
+  if (!st.resolve_host) {
+    co_return absl::FailedPreconditionError(
+        fmt::format("workload {} has only a hostname ({}) and on-demand DNS is off",
+                    r.upstream->uid, host));
+  }
+  auto pending = std::make_shared<PendingLookup>(w.loop());
+  io::Loop* loop = &w.loop();
+  st.resolve_host(host, source, [pending, loop](HostLookup l) {
+    auto holder = std::make_shared<HostLookup>(std::move(l));
+    loop->Post([pending, holder] {
+      pending->result = std::move(*holder);
+      pending->done.Set();
+    });
+  });
+  Status waited = co_await pending->done.Wait({.scope = &scope});
+  if (!waited.ok()) co_return waited;
+  if (!pending->result.status.ok()) co_return pending->result.status;
+  auto ip = mesh::PickResolvedIp(pending->result.addresses, r.original.ip(), w.rng());
+  if (!ip) co_return absl::NotFoundError(fmt::format("{} resolved to no address", host));
+  co_return *ip;
+}
+
 // Original destination, route decision and the upstream side. Returns no
 // recorder when the connection already ended (failures are logged).
 io::Task<Carried> SetupOutbound(Worker& w, std::shared_ptr<const PodContext> pod, int client,
@@ -222,6 +258,21 @@ io::Task<Carried> SetupOutbound(Worker& w, std::shared_ptr<const PodContext> pod
   mesh::Decision d = mesh::Decide(*st->snapshot, *source, target, w.rng());
   AMBIT_LOG(kDebug, "outbound", "{} -> {}: {}", peer.ToString(), target.ToString(),
             mesh::DescribeDecision(d));
+  if (auto* r = std::get_if<mesh::ResolveRoute>(&d)) {
+    const mesh::ResolveRoute route = *r;
+    auto ip = co_await ResolveWorkload(w, *st, *source, route, scope);
+    if (!ip.ok()) {
+      LogConnectionFailed(Direction::kOutbound, peer, target,
+                          base::WithContext(ip.status(), "on-demand DNS for workload " +
+                                                             route.upstream->uid));
+      hbone::AbortOnClose(client);
+      co_return Carried{};
+    }
+    d = mesh::CompleteResolved(route, *ip);
+    AMBIT_LOG(kDebug, "outbound", "{} -> {}: {} resolved to {}: {}", peer.ToString(),
+              target.ToString(), route.upstream->hostname, ip->ToString(),
+              mesh::DescribeDecision(d));
+  }
   if (auto* h = std::get_if<mesh::HboneRoute>(&d)) {
     co_return co_await SetupHbone(w, std::move(pod), client, peer, *h, scope);
   }

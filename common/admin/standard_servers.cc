@@ -1,6 +1,7 @@
 #include "common/admin/standard_servers.h"
 
 #include <latch>
+#include <optional>
 
 #include "common/base/log.h"
 
@@ -9,16 +10,27 @@ namespace ambit::admin {
 StatusOr<StandardServers> StartStandardServers(lifecycle::Runtime& runtime,
                                                const StandardServerConfig& c) {
   ASSIGN_OR_RETURN(auto admin_addr, net::SocketAddress::Parse(c.admin_addr));
+  std::optional<net::SocketAddress> admin_v6;
+  if (!c.admin_addr_v6.empty()) {
+    ASSIGN_OR_RETURN(admin_v6, net::SocketAddress::Parse(c.admin_addr_v6));
+  }
   ASSIGN_OR_RETURN(auto stats_addr, net::SocketAddress::Parse(c.stats_addr));
   ASSIGN_OR_RETURN(auto ready_addr, net::SocketAddress::Parse(c.readiness_addr));
   StandardServers out;
   io::Loop& main = runtime.main_loop();
-  ASSIGN_OR_RETURN(out.admin, HttpServer::Create(main, {.address = admin_addr, .name = "admin"}));
-  AddConfigDumpHandler(*out.admin, c.config_dump);
-  AddLoggingHandler(*out.admin, base::ProcessLogger());
-  AddQuitHandler(*out.admin, c.quit);
-  AddIndexHandler(*out.admin);
-  out.admin->Start();
+  auto admin_on = [&](const net::SocketAddress& a) -> StatusOr<std::unique_ptr<HttpServer>> {
+    ASSIGN_OR_RETURN(auto s, HttpServer::Create(main, {.address = a, .name = "admin"}));
+    AddConfigDumpHandler(*s, c.config_dump);
+    AddLoggingHandler(*s, base::ProcessLogger());
+    AddQuitHandler(*s, c.quit);
+    AddIndexHandler(*s);
+    s->Start();
+    return s;
+  };
+  ASSIGN_OR_RETURN(out.admin, admin_on(admin_addr));
+  if (admin_v6) {
+    ASSIGN_OR_RETURN(out.admin_v6, admin_on(*admin_v6));
+  }
   ASSIGN_OR_RETURN(out.stats, HttpServer::Create(main, {.address = stats_addr, .name = "stats"}));
   AddMetricsHandlers(*out.stats, *c.registry);
   out.stats->Start();

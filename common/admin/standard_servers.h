@@ -16,7 +16,11 @@
 namespace ambit::admin {
 
 struct StandardServerConfig {
-  std::string admin_addr, stats_addr, readiness_addr;
+  std::string admin_addr;
+  // A second admin listener with the same handlers (ztunnel's localhost is
+  // 127.0.0.1 and [::1]); empty: none.
+  std::string admin_addr_v6;
+  std::string stats_addr, readiness_addr;
   std::function<std::string()> config_dump;
   std::function<void()> quit;  // /quitquitquit: start draining
   PendingFn not_ready;         // readiness: what is still pending (empty = ready)
@@ -24,7 +28,7 @@ struct StandardServerConfig {
 };
 
 struct StandardServers {
-  std::unique_ptr<HttpServer> admin, stats, readiness;
+  std::unique_ptr<HttpServer> admin, admin_v6, stats, readiness;  // admin_v6 may be null
 };
 
 // Creates and starts the servers (readiness on worker 0, waiting for it).

@@ -1,5 +1,7 @@
 #include "common/base/log.h"
 
+#include "common/base/json.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -10,26 +12,6 @@
 namespace ambit::base {
 
 namespace {
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 // RFC 3339 UTC with microseconds. The "YYYY-MM-DDTHH:MM:SS." prefix is
 // formatted once per second per thread; only the microseconds change.

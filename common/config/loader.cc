@@ -46,6 +46,9 @@ Status ParseResource(const YamlReader& r, const YAML::Node& n, std::string_view 
   RETURN_IF_ERROR(r.ExpectMap(meta, mpath));
   RETURN_IF_ERROR(r.ReqString(meta, mpath, "name", &res.name));
   RETURN_IF_ERROR(r.OptString(meta, mpath, "namespace", &res.ns));
+  if (res.kind == "ServiceEntry" && res.api_version.starts_with("networking.istio.io/")) {
+    return ParseServiceEntry(r, n, path, res.name, res.ns, out);
+  }
   bool known = false;
   for (std::string_view k : kKnownKinds) known = known || k == res.kind;
   known = known || IsMeshConfigMap(res);

@@ -23,6 +23,10 @@ Status ParseNamespace(const YamlReader& r, const YAML::Node& n, std::string_view
 // item, where apiVersion and kind may be omitted.
 Status ParseGatewayDecl(const YamlReader& r, const YAML::Node& n, std::string_view path,
                         bool entry, GatewayDeclConfig* out);
+// A networking.istio.io ServiceEntry: appends its services and workloads
+// (parse_service_entry.cc); unsupported fields become warnings.
+Status ParseServiceEntry(const YamlReader& r, const YAML::Node& n, std::string_view path,
+                         std::string name, std::string ns, LocalConfig* out);
 // The Gateway API group's Gateway (not Istio's networking.istio.io Gateway).
 bool IsGatewayApiGateway(std::string_view api_version, std::string_view kind);
 

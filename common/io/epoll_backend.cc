@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -159,6 +161,9 @@ class EpollBackend final : public Backend {
   int epfd_ = -1;
   std::deque<FdState> fds_;  // deque: growing never moves the WaitLists ops point to
   std::vector<epoll_event> events_ = std::vector<epoll_event>(512);
+  // epoll_pwait2 (Linux 5.11+) takes a nanosecond timeout; older kernels
+  // (and valgrind) answer ENOSYS, and then epoll_wait's milliseconds do.
+  bool have_pwait2_ = true;
 };
 
 Status EpollBackend::Init() {
@@ -245,9 +250,25 @@ void EpollBackend::Poll(std::optional<base::Duration> wait) {
     ts.tv_nsec = (w % std::chrono::seconds(1)).count();
     tsp = &ts;
   }
-  int n = ::epoll_pwait2(epfd_, events_.data(), static_cast<int>(events_.size()), tsp, nullptr);
+  const int cap = static_cast<int>(events_.size());
+  int n = -1;
+  if (have_pwait2_) {
+    n = ::epoll_pwait2(epfd_, events_.data(), cap, tsp, nullptr);
+    if (n < 0 && errno == ENOSYS) {
+      have_pwait2_ = false;
+      AMBIT_LOG(kInfo, "io", "epoll_pwait2 not available: waits use epoll_wait (ms timeouts)");
+    }
+  }
+  if (!have_pwait2_) {
+    int ms = -1;
+    if (tsp != nullptr) {  // round up: never wake before the deadline
+      const int64_t ns = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+      ms = static_cast<int>(std::min<int64_t>((ns + 999'999) / 1'000'000, INT32_MAX));
+    }
+    n = ::epoll_wait(epfd_, events_.data(), cap, ms);
+  }
   if (n < 0) {
-    if (errno != EINTR) AMBIT_LOG(kError, "io", "epoll_pwait2: {}", strerror(errno));
+    if (errno != EINTR) AMBIT_LOG(kError, "io", "epoll wait: {}", strerror(errno));
     return;
   }
   for (int i = 0; i < n; ++i) {

@@ -89,11 +89,16 @@ Decision Decide(const Snapshot& snap, const Workload& source, const SocketAddres
                                      "supported yet",
                                      up.workload->uid, up.workload->network)};
   }
+  if (up.resolve) return ResolveRoute{up.workload, svc, up.port, target};
   if (svc == nullptr && up.workload->waypoint &&
       !IsWaypointWorkload(snap, *up.workload->waypoint, source)) {
     return ViaWaypoint(snap, *up.workload->waypoint, source, target, nullptr, rng);
   }
   return Direct(up, svc);
+}
+
+Decision CompleteResolved(const ResolveRoute& r, const IpAddress& ip) {
+  return Direct(Upstream{r.upstream, ip, r.port}, r.service);
 }
 
 std::string DescribeDecision(const Decision& d) {
@@ -109,6 +114,10 @@ std::string DescribeDecision(const Decision& d) {
     }
     std::string operator()(const PassthroughRoute& r) const {
       return "passthrough " + r.target.ToString();
+    }
+    std::string operator()(const ResolveRoute& r) const {
+      return fmt::format("resolve {}:{} upstream={}", r.upstream ? r.upstream->hostname : "?",
+                         r.port, r.upstream ? r.upstream->uid : "?");
     }
     std::string operator()(const DecisionError& e) const { return "error: " + e.reason; }
   };

@@ -38,14 +38,29 @@ struct PassthroughRoute {
   net::SocketAddress target;
 };
 
+// The picked endpoint is a hostname-only workload: the caller resolves
+// `upstream->hostname` (on demand, cached by TTL) and finishes the route with
+// CompleteResolved. Pointers as above.
+struct ResolveRoute {
+  const Workload* upstream = nullptr;
+  const Service* service = nullptr;
+  uint16_t port = 0;                 // translated target port
+  net::SocketAddress original;       // the client's original destination
+};
+
 struct DecisionError {
   std::string reason;  // operator-facing, e.g. "no healthy upstream for ..."
 };
 
-using Decision = std::variant<HboneRoute, TcpRoute, PassthroughRoute, DecisionError>;
+using Decision =
+    std::variant<HboneRoute, TcpRoute, PassthroughRoute, ResolveRoute, DecisionError>;
 
 Decision Decide(const Snapshot& snap, const Workload& source, const net::SocketAddress& target,
                 Rng& rng);
+
+// The route to a resolved address of a ResolveRoute's workload (HBONE to
+// ip:15008 or TCP to ip:port, as for any picked endpoint). Never a ResolveRoute.
+Decision CompleteResolved(const ResolveRoute& r, const IpAddress& ip);
 
 // A readable one-line summary for logs and tests.
 std::string DescribeDecision(const Decision& d);

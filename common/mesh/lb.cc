@@ -55,7 +55,16 @@ std::optional<IpAddress> SelectIp(const Workload& w, const Service* svc,
     if (fallback == nullptr) fallback = &ip;
   }
   if (fallback) return *fallback;
-  return std::nullopt;  // hostname-only workloads need DNS: not supported yet
+  return std::nullopt;  // hostname-only workloads: PickEndpoint marks them `resolve`
+}
+
+std::optional<IpAddress> PickResolvedIp(const std::vector<IpAddress>& resolved,
+                                        const IpAddress& original, Rng& rng) {
+  std::vector<const IpAddress*> same, other;
+  for (const IpAddress& ip : resolved) (ip.family() == original.family() ? same : other).push_back(&ip);
+  const auto& pool = same.empty() ? other : same;
+  if (pool.empty()) return std::nullopt;
+  return *pool[pool.size() == 1 ? 0 : rng.Below(pool.size())];
 }
 
 int LocalityRank(const LoadBalancing& lb, const Workload& src, const Workload& ep) {
@@ -96,10 +105,10 @@ std::optional<Upstream> PickEndpoint(const Snapshot& snap, const Service& svc,
     auto port = TranslatePort(svc, ep, *w, service_port, purpose);
     if (!port) continue;
     auto ip = SelectIp(*w, &svc, original_ip);
-    if (!ip) continue;
+    if (!ip && w->hostname.empty()) continue;
     int rank = ranked ? LocalityRank(*svc.load_balancing, *source, *w) : 0;
     if (rank < 0) continue;
-    cands.push_back({Upstream{w, *ip, *port}, rank});
+    cands.push_back({Upstream{w, ip.value_or(IpAddress()), *port, !ip.has_value()}, rank});
   }
   if (cands.empty()) return std::nullopt;
   int best = 0;

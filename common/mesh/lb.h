@@ -38,8 +38,11 @@ enum class LbPurpose : uint8_t {
 
 struct Upstream {
   const Workload* workload = nullptr;
-  IpAddress ip;
+  IpAddress ip;       // unset when `resolve`
   uint16_t port = 0;  // translated target port
+  // A hostname-only workload (ServiceEntry `resolution: DNS`): its address is
+  // resolved on demand at connection time (ztunnel's resolve_on_demand_dns).
+  bool resolve = false;
 };
 
 // Target port for `service_port` on this endpoint: endpoint map > service
@@ -54,11 +57,18 @@ std::optional<uint16_t> TranslatePort(const Service& svc, const Endpoint& ep,
 std::optional<IpAddress> SelectIp(const Workload& w, const Service* svc,
                                   const IpAddress& original);
 
+// ztunnel resolve_on_demand_dns: a random resolved address of the original
+// destination's family, else a random one of the other; nullopt when empty.
+std::optional<IpAddress> PickResolvedIp(const std::vector<IpAddress>& resolved,
+                                        const IpAddress& original, Rng& rng);
+
 // Locality rank of `ep` against `src` for the service's routing preferences;
 // -1 = excluded (STRICT mismatch or NETWORK gate).
 int LocalityRank(const LoadBalancing& lb, const Workload& src, const Workload& ep);
 
-// Picks an endpoint or nullopt ("no healthy upstream"). `source` may be null.
+// Picks an endpoint or nullopt. A workload with no usable IP but a hostname
+// is a candidate too (ztunnel: `has_address` is IPs or hostname), returned
+// with `resolve` set. ("no healthy upstream"). `source` may be null.
 std::optional<Upstream> PickEndpoint(const Snapshot& snap, const Service& svc,
                                      const Workload* source, uint16_t service_port,
                                      const IpAddress& original_ip, LbPurpose purpose, Rng& rng);

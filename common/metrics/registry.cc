@@ -21,19 +21,37 @@ void AppendEscaped(std::string& out, std::string_view v) {
   }
 }
 
-std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {}) {
+// HELP text escaping of the text format: backslash and line feed.
+std::string EscapeHelp(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+std::string LabelBlock(const Labels& names, const Labels& values, std::string_view extra = {},
+                       bool omit_empty = false) {
   if (names.empty() && extra.empty()) return {};
   std::string out = "{";
+  bool any = false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (i) out.push_back(',');
+    if (omit_empty && i < values.size() && values[i].empty()) continue;
+    if (any) out.push_back(',');
+    any = true;
     out += names[i];
     out += "=\"";
     AppendEscaped(out, i < values.size() ? values[i] : std::string_view("unknown"));
     out.push_back('"');
   }
   if (!extra.empty()) {
-    if (!names.empty()) out.push_back(',');
+    if (any) out.push_back(',');
     out += extra;
+  } else if (!any) {
+    return {};
   }
   out.push_back('}');
   return out;
@@ -93,13 +111,20 @@ Cell* Family<Cell>::Get(size_t shard, const Labels& values) {
   auto it = s.series.find(values);
   if (it != s.series.end()) return it->second.get();
   const Labels* key = &values;
-  if (series_count_.load(std::memory_order_relaxed) >= reg_->max_series()) {
+  bool admit;
+  {
+    std::lock_guard admitted_lock(admitted_mu_);
+    admit = admitted_.count(values) != 0;  // already a series on another shard
+    if (!admit && admitted_.size() < reg_->max_series()) {
+      admitted_.insert(values);
+      admit = true;
+    }
+  }
+  if (!admit) {
     reg_->overflow_.Inc();
     key = &kOverflowMarker;
     it = s.series.find(*key);
     if (it != s.series.end()) return it->second.get();
-  } else {
-    series_count_.fetch_add(1, std::memory_order_relaxed);
   }
   auto [ins, ok] = s.series.emplace(*key, NewCell());
   return ins->second.get();
@@ -171,7 +196,7 @@ std::string Registry::Render(bool openmetrics) const {
   out.reserve(4096);
   std::lock_guard lock(mu_);
   auto header = [&](const std::string& name, const std::string& help, std::string_view type) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, EscapeHelp(help), name, type);
   };
   auto labels_of = [](const Labels& names, const Labels& values) {
     if (values == kOverflowMarker) {
@@ -190,7 +215,9 @@ std::string Registry::Render(bool openmetrics) const {
                                              [](uint64_t& acc, const Counter& x) { acc += x.value(); });
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}_total{} {}\n", e->name,
-                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels)), v);
+                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
+                                      fam.omit_empty_labels_),
+                           v);
       }
     } else if (auto* g = std::get_if<std::unique_ptr<GaugeFamily>>(&e->impl)) {
       const auto& fam = **g;
@@ -199,7 +226,9 @@ std::string Registry::Render(bool openmetrics) const {
                                           [](int64_t& acc, const Gauge& x) { acc += x.value(); });
       for (auto& [labels, v] : merged) {
         out += fmt::format("{}{} {}\n", e->name,
-                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels)), v);
+                           LabelBlock(fam.label_names_, labels_of(fam.label_names_, labels), {},
+                                      fam.omit_empty_labels_),
+                           v);
       }
     } else if (auto* h = std::get_if<std::unique_ptr<HistogramFamily>>(&e->impl)) {
       const auto& fam = **h;
@@ -219,11 +248,11 @@ std::string Registry::Render(bool openmetrics) const {
           std::string le = fmt::format("le=\"{}\"", i < fam.bounds_.size()
                                                         ? FormatDouble(fam.bounds_[i])
                                                         : std::string("+Inf"));
-          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le), cum);
+          out += fmt::format("{}_bucket{} {}\n", e->name, LabelBlock(fam.label_names_, lv, le, fam.omit_empty_labels_), cum);
         }
-        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv),
+        out += fmt::format("{}_sum{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_),
                            FormatDouble(snap.sum));
-        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv), snap.count);
+        out += fmt::format("{}_count{} {}\n", e->name, LabelBlock(fam.label_names_, lv, {}, fam.omit_empty_labels_), snap.count);
       }
     } else if (auto* fn = std::get_if<std::function<double()>>(&e->impl)) {
       bool counter = e->type == Type::kCounter;

@@ -9,9 +9,9 @@
 //   c->Inc();                                           // hot path
 //
 // Counter family names are given without `_total`; exposition appends it.
-// Label cardinality is capped per family (set_max_series); label sets beyond
-// the cap land in one overflow series and are counted in
-// ambit_metrics_series_overflow_total.
+// Label cardinality is capped per family (set_max_series: distinct label sets
+// across all shards); label sets beyond the cap land in one overflow series
+// and each such lookup is counted in ambit_metrics_series_overflow_total.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -80,6 +81,11 @@ class Family {
   const std::string& name() const { return name_; }
   const Labels& label_names() const { return label_names_; }
   const std::vector<double>& bounds() const { return bounds_; }
+  // Exposition leaves out labels whose value is empty (Prometheus treats
+  // `l=""` as no label): how a removed label looks (Telemetry tagOverrides
+  // REMOVE). Set before the family is used.
+  void set_omit_empty_labels(bool on) { omit_empty_labels_ = on; }
+  bool omit_empty_labels() const { return omit_empty_labels_; }
 
   // Scrape path: folds every shard's series into one value per label set.
   template <typename Value, typename Read>
@@ -109,6 +115,12 @@ class Family {
   std::vector<double> bounds_;
   std::vector<Shard> shards_;
   std::atomic<size_t> series_count_{0};
+  bool omit_empty_labels_ = false;
+  // Distinct label sets admitted across all shards (the cardinality cap
+  // counts label sets, not per-shard cells). Locked after a shard's mutex,
+  // only when a shard misses.
+  std::mutex admitted_mu_;
+  std::set<Labels> admitted_;
 };
 
 using CounterFamily = Family<Counter>;

@@ -7,12 +7,16 @@
 //    respects the size limit (TC when records had to go);
 //  - error answers exist exactly when a header was there;
 //  - relayed answers keep the bytes after the id, or shrink to header +
-//    question with TC when over the client's size.
+//    question with TC when over the client's size;
+//  - the on-demand lookup codec (address_lookup.h) reads any answer into a
+//    typed outcome: addresses only with kAddresses, all of the asked family,
+//    a reason on kMalformed.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "agent/dns/address_lookup.h"
 #include "agent/dns/message.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -66,11 +70,22 @@ void AsAnswer(std::span<const uint8_t> in) {
   }
 }
 
+void AsLookupAnswer(std::span<const uint8_t> in) {
+  for (bool aaaa : {false, true}) {
+    AddressAnswer a = ParseAddressAnswer(in, aaaa);
+    FUZZ_CHECK(a.addresses.empty() == (a.outcome != LookupOutcome::kAddresses));
+    for (const auto& ip : a.addresses) FUZZ_CHECK(ip.is_v6() == aaaa);
+    if (a.outcome == LookupOutcome::kMalformed) FUZZ_CHECK(!a.status.ok());
+    if (a.negative_ttl) FUZZ_CHECK(*a.negative_ttl <= 0x7fffffffu);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> in(data, size);
   AsQuery(in);
   AsAnswer(in);
+  AsLookupAnswer(in);
   return 0;
 }

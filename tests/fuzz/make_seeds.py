@@ -361,6 +361,15 @@ def dns_seeds():
     write("dns_message", "upstream_answer", answer)
     write("dns_message", "response_as_query", answer)
     write("dns_message", "notify_opcode", query("x.example", flags=0x2000))
+    # On-demand lookups: a CNAME + A answer, and NXDOMAIN with a SOA in the authority section.
+    cname_a = query("ext.example.test", flags=0x8180, an=2) + b"\xc0\x0c" + \
+        struct.pack(">HHIH", 5, 1, 30, 5) + b"\x03foo\0" + b"\xc0\x0c" + \
+        struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 10])
+    write("dns_message", "lookup_cname_a", cname_a)
+    soa = b"\0\0" + struct.pack(">5I", 1, 2, 3, 4, 20)
+    nx = struct.pack(">6H", 0x1234, 0x8183, 1, 0, 1, 0) + name("nope.example.test") + \
+        struct.pack(">HH", 1, 1) + b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, 300, len(soa)) + soa
+    write("dns_message", "lookup_nxdomain_soa", nx)
 
 
 def trace_context_seeds():
@@ -383,6 +392,22 @@ def trace_context_seeds():
         write("trace_context", name, data)
 
 
+def cel_filter_seeds():
+    # byte 0 picks: even = Telemetry filter expression, odd = access-log format
+    seeds = {
+        "seed_filter": b"\0response.code >= 400",
+        "and_or_not": b"\0!(response.code < 500) && (request.method == 'GET' || connection.mtls)",
+        "headers_in": b"\0request.headers['x-user'] in ['a', \"b\"] && request.path.startsWith('/api')",
+        "bad_type": b"\0response.code >= '400'",
+        "unsupported": b"\0size(request.path) > 3",
+        "istio_text": b"\1[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" "
+                      b"%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER_RAW% %ROUTE_NAME%\n",
+        "args": b"\1%REQ(x-a?x-b):5% %START_TIME(%Y %3f)% %BOGUS% 50% %REQ(",
+    }
+    for name, data in seeds.items():
+        write("cel_filter", name, data)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protoc", default="protoc")
@@ -398,6 +423,7 @@ def main():
     proxy_v2_seeds()
     dns_seeds()
     trace_context_seeds()
+    cel_filter_seeds()
     proto_seeds(args.protoc)
     authorization_seeds(args.protoc)
 

@@ -42,15 +42,17 @@ class AmbitEnv:
 
     # ---- model ---------------------------------------------------------------
     def pod(self, node, name, sa="default", ns="demo", captured=True, services=None,
-            protocol=None, trust_domain=None, labels=None, capacity=None, extra=None):
-        """`extra`: more workload fields as the YAML spells them (applicationTunnel, waypoint)."""
-        p = self.topo.add_pod(node, name)
+            protocol=None, trust_domain=None, labels=None, capacity=None, extra=None,
+            family="v4"):
+        """`extra`: more workload fields as the YAML spells them (applicationTunnel, waypoint).
+        `family`: "v4", "v6" or "dual" (Topology(ipv6=True)); workloadIps lists them all."""
+        p = self.topo.add_pod(node, name, family=family)
         p.name, p.sa, p.namespace = name, sa, ns
         if captured:
             w = {
                 "uid": f"cluster1//Pod/{ns}/{name}", "name": name, "namespace": ns,
                 "serviceAccount": sa, "trustDomain": trust_domain or self.trust_domain,
-                "clusterId": "cluster1", "node": f"node-{node}", "workloadIps": [p.ip],
+                "clusterId": "cluster1", "node": f"node-{node}", "workloadIps": list(p.ips),
                 "protocol": protocol or "HBONE", "workloadName": name, "canonicalName": name,
                 "canonicalRevision": "v1", "netns": p.path, "labels": labels or {"app": name},
             }
@@ -65,13 +67,13 @@ class AmbitEnv:
         return p
 
     def service(self, name, vip, ports, ns="demo", extra=None):
-        """`ports`: {port: target} (ztunnel's map, or {port: {targetPort, appProtocol,
+        """`vip`: one address or a list (dual stack). `ports`: {port: target} (ztunnel's map, or {port: {targetPort, appProtocol,
         name}}), or a Kubernetes-style list [{port, targetPort, appProtocol, name}]."""
         if isinstance(ports, dict):
             ports = {str(k): v for k, v in ports.items()}
         self.services.append({
             "name": name, "namespace": ns, "hostname": f"{name}.{ns}.svc.cluster.local",
-            "vips": [f"/{vip}"], "ports": ports, **(extra or {}),
+            "vips": [f"/{v}" for v in (vip if isinstance(vip, list) else [vip])], "ports": ports, **(extra or {}),
         })
 
     def write_config(self, workloads=None, services=None, extra_docs=None, raw=None):

@@ -3,7 +3,7 @@
 resolver" named in the agent's resolv.conf. Standard library only; written
 from RFC 1035 / RFC 6891.
 
-    dns_upstream.py IP PORT LOGFILE
+    dns_upstream.py IP PORT LOGFILE [OVERRIDES]
 
 Serves fixed records over UDP and TCP (see RECORDS): ext.example.com (A,
 AAAA), big.example.com (300 A records, > 4 KiB: over UDP it answers with TC
@@ -11,7 +11,13 @@ set and no records when the answer exceeds the client's size, 512 or its EDNS
 size), slow.example.com (answered after 1.5 s), and NXDOMAIN for anything
 else. Appends one line per query to LOGFILE: "<udp|tcp> <name> <type>".
 Prints "ready" when both sockets listen.
+
+OVERRIDES (optional): a JSON file re-read on every query, so a test can
+change answers while the server runs: {"name": {"a": ["192.0.2.1"],
+"aaaa": [], "ttl": 2, "rcode": 0}}; a listed name wins over RECORDS.
 """
+import json
+import os
 import socket
 import struct
 import sys
@@ -60,14 +66,35 @@ def parse(msg):
     return qid, flags, ".".join(labels), qtype, question, limit
 
 
+OVERRIDES = None
+
+
+def override(name, qtype):
+    """(rdatas, rcode, ttl) from the overrides file, or None."""
+    if not OVERRIDES or not os.path.exists(OVERRIDES):
+        return None
+    with open(OVERRIDES) as f:
+        entry = json.load(f).get(name)
+    if entry is None:
+        return None
+    fam = socket.AF_INET if qtype == A else socket.AF_INET6
+    key = "a" if qtype == A else "aaaa"
+    rdatas = [socket.inet_pton(fam, ip) for ip in entry.get(key, [])] if qtype in (A, AAAA) else []
+    return rdatas, entry.get("rcode", 0), entry.get("ttl", 60)
+
+
 def answer(q, tcp):
     qid, flags, name, qtype, question, limit = q
     rdatas = RECORDS.get((name, qtype), [])
     rcode = 0 if name in NAMES else 3
+    ttl = 60
+    o = override(name, qtype)
+    if o is not None:
+        rdatas, rcode, ttl = o
     rd = flags & 0x0100
     body = b""
     for rdata in rdatas:
-        body += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
+        body += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, ttl, len(rdata)) + rdata
     head = struct.pack("!6H", qid, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1, len(rdatas), 0, 0)
     msg = head + question + body
     if not tcp and len(msg) > limit:  # truncated: header + question, TC
@@ -114,7 +141,9 @@ def serve_tcp_conn(conn, logfile):
 
 
 def main():
+    global OVERRIDES
     ip, port, logfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    OVERRIDES = sys.argv[4] if len(sys.argv) > 4 else None
     fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
     udp = socket.socket(fam, socket.SOCK_DGRAM)
     udp.bind((ip, port))

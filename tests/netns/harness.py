@@ -7,6 +7,13 @@ never touched):
     node i:     bridge cbr0 10.44.<i>.1/24, ip_forward, routes to other nodes' pod CIDRs
     pod:        eth0 10.44.<i>.<k>/24 (veth to the node's cbr0), default via 10.44.<i>.1
 
+With Topology(ipv6=True) the same links also carry IPv6 (DAD off, so the
+addresses are usable at once): node eth0 fd44::<i>/64, cbr0 fd44:<i>::1/64
+(forwarding on, routes to the other nodes' fd44:<j>::/64), and add_pod(...,
+family="v6"|"dual") gives the pod fd44:<i>::<k>/64 (v6 only: no IPv4 address
+at all), default via fd44:<i>::1. Pod.ips lists every address, Pod.ip is the
+primary one (IPv4 unless the pod is IPv6-only), Pod.ip4 / Pod.ip6 or None.
+
 Names carry a per-run prefix (ambit-t<pid>-...). Topology is a context
 manager: processes are killed and namespaces deleted even when a test fails.
 Not root or no `ip netns`: exit 77 (meson SKIP; CI counts skips as failures).
@@ -71,6 +78,11 @@ def _connect(ip, port, timeout, source=None):
     return s
 
 
+def hostport(ip, port):
+    """"10.0.0.1:80" or "[fd44::1]:80"."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def tcp_exchange(ns, ip, port, payload=b"hello\n", timeout=3.0):
     """Connects from inside `ns`, sends payload, returns the first reply line."""
     def body():
@@ -129,7 +141,10 @@ def wait_tcp(ns, ip, port, timeout=5.0):
 # Serves one line "peer=<ip>:<port>\n" per connection, then echoes.
 ECHO_SERVER = r"""
 import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if fam == socket.AF_INET6 and sys.argv[1] == "::":
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
 print("ready", flush=True)
 def serve(c, a):
@@ -146,8 +161,11 @@ while True:
 
 
 class Pod:
-    def __init__(self, ns, ip, node):
-        self.ns, self.ip, self.node = ns, ip, node
+    def __init__(self, ns, ip, node, ip6=None):
+        self.ns, self.node = ns, node
+        self.ip4, self.ip6 = ip, ip6
+        self.ip = ip if ip is not None else ip6
+        self.ips = [a for a in (ip, ip6) if a is not None]
 
     @property
     def path(self):
@@ -155,7 +173,8 @@ class Pod:
 
 
 class Topology:
-    def __init__(self, nodes=2, tag=None):
+    def __init__(self, nodes=2, tag=None, ipv6=False):
+        self.ipv6 = ipv6
         self.prefix = f"ambit-t{os.getpid()}{tag or ''}"
         self.fabric = f"{self.prefix}-fab"
         self.namespaces = []
@@ -193,7 +212,12 @@ class Topology:
         self.ns_exec(name, ["ip", "link", "set", "lo", "up"])
         for key in ("all", "default"):
             self.ns_exec(name, ["sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=0"])
+            if self.ipv6:  # addresses usable at once, before any veth exists
+                self.ns_exec(name, ["sysctl", "-qw", f"net.ipv6.conf.{key}.accept_dad=0"])
         return name
+
+    def _addr6(self, ns, cidr, dev):
+        self.ns_exec(ns, ["ip", "-6", "addr", "add", cidr, "dev", dev, "nodad"])
 
     def node_ns(self, i):
         return f"{self.prefix}-n{i}"
@@ -211,11 +235,18 @@ class Topology:
             self.ns_exec(node, ["ip", "link", "add", "cbr0", "type", "bridge"])
             self.ns_exec(node, ["ip", "addr", "add", f"10.44.{i}.1/24", "dev", "cbr0"])
             self.ns_exec(node, ["ip", "link", "set", "cbr0", "up"])
+            if self.ipv6:
+                self.ns_exec(node, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+                self._addr6(node, f"fd44::{i}/64", "eth0")
+                self._addr6(node, f"fd44:{i}::1/64", "cbr0")
         for i in range(1, self.node_count + 1):
             for j in range(1, self.node_count + 1):
                 if i != j:
                     self.ns_exec(self.node_ns(i), ["ip", "route", "add", f"10.44.{j}.0/24",
                                                    "via", f"10.44.0.{j}"])
+                    if self.ipv6:
+                        self.ns_exec(self.node_ns(i), ["ip", "-6", "route", "add",
+                                                       f"fd44:{j}::/64", "via", f"fd44::{j}"])
 
     def _veth(self, ns_a, name_a, ns_b, name_b):
         tmp = f"vt{os.getpid() % 100000}{len(self.namespaces)}"
@@ -225,17 +256,26 @@ class Topology:
         self.ns_exec(ns_a, ["ip", "link", "set", name_a, "up"])
         self.ns_exec(ns_b, ["ip", "link", "set", name_b, "up"])
 
-    def add_pod(self, node, name):
+    def add_pod(self, node, name, family="v4"):
+        """family: "v4", or (Topology(ipv6=True) only) "v6" (IPv6 only) or "dual"."""
+        if family not in ("v4", "v6", "dual") or (family != "v4" and not self.ipv6):
+            raise ValueError(f"pod family {family!r} needs Topology(ipv6=True)")
         k = len(self.pods[node]) + 2
         ns = self._add_ns(f"{self.prefix}-{name}")
         node_ns = self.node_ns(node)
         host_if = f"p{k}"
         self._veth(node_ns, host_if, ns, "eth0")
         self.ns_exec(node_ns, ["ip", "link", "set", host_if, "master", "cbr0"])
-        ip = f"10.44.{node}.{k}"
-        self.ns_exec(ns, ["ip", "addr", "add", f"{ip}/24", "dev", "eth0"])
-        self.ns_exec(ns, ["ip", "route", "add", "default", "via", f"10.44.{node}.1"])
-        pod = Pod(ns, ip, node)
+        ip = ip6 = None
+        if family != "v6":
+            ip = f"10.44.{node}.{k}"
+            self.ns_exec(ns, ["ip", "addr", "add", f"{ip}/24", "dev", "eth0"])
+            self.ns_exec(ns, ["ip", "route", "add", "default", "via", f"10.44.{node}.1"])
+        if family != "v4":
+            ip6 = f"fd44:{node}::{k}"
+            self._addr6(ns, f"{ip6}/64", "eth0")
+            self.ns_exec(ns, ["ip", "-6", "route", "add", "default", "via", f"fd44:{node}::1"])
+        pod = Pod(ns, ip, node, ip6)
         self.pods[node].append(pod)
         return pod
 

@@ -59,8 +59,10 @@ def workload(name, ns, sa, ip, node, services=None, protocol="HBONE", uid=None, 
 
 
 def service(name, ns, vip, ports):
+    """`vip`: one address or a list (dual stack)."""
+    vips = vip if isinstance(vip, list) else [vip]
     return {"name": name, "namespace": ns, "hostname": f"{name}.{ns}.svc.cluster.local",
-            "addresses": [{"network": "", "address": b64_ip(vip)}],
+            "addresses": [{"network": "", "address": b64_ip(v)} for v in vips],
             "ports": [{"servicePort": sp, "targetPort": tp} for sp, tp in ports.items()]}
 
 
@@ -145,19 +147,21 @@ class IstioEnv(AmbitEnv):
             self.zds_paths[node] = path
 
     # ---- model ---------------------------------------------------------------
-    def pod(self, node, name, sa="default", ns="demo", services=None, push=True):
-        p = self.topo.add_pod(node, name)
+    def pod(self, node, name, sa="default", ns="demo", services=None, push=True, family="v4"):
+        """`family`: "v4", "v6" or "dual" (Topology(ipv6=True)): the xDS addresses."""
+        p = self.topo.add_pod(node, name, family=family)
         p.name, p.sa, p.namespace = name, sa, ns
         p.uid = f"{CLUSTER}//Pod/{ns}/{name}"
         p.kube_uid = str(uuid.uuid4()) if self.zds_uids == "kube" else p.uid
         p.identity = f"spiffe://cluster.local/ns/{ns}/sa/{sa}"
-        p.workload = workload(name, ns, sa, p.ip, f"node-{node}", services=services)
+        p.workload = workload(name, ns, sa, p.ip, f"node-{node}", services=services,
+                              raw_addresses=[b64_ip(a) for a in p.ips])
         p.push = push
         self.pods.append(p)
         return p
 
-    def service(self, name, vip, ports, ns="demo"):
-        self.svcs.append(service(name, ns, vip, ports))
+    def service(self, name, vip, ports, ns="demo", extra=None):
+        self.svcs.append({**service(name, ns, vip, ports), **(extra or {})})
 
     def push_all(self):
         for p in self.pods:

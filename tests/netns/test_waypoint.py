@@ -224,6 +224,23 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
     r = client(topo, cl, "http1-keepalive", "--url", f"http://{VIP}/", "--count", "10")
     check(r.get("statuses") == {"200": 10}, "the waypoint still serves after the bad input")
 
+    # HTTP/1.0 (ab -k, old clients): a kept connection says so, and a chunked
+    # upstream answer reaches a 1.0 client unchunked, ended by the close.
+    t0 = time.monotonic()
+    got = raw_exchange(cl.ns, VIP, 80, b"GET / HTTP/1.0\r\nHost: echo\r\nConnection: keep-alive\r\n\r\n" * 2,
+                       timeout=1.5)
+    answers, kept = got.count(b"HTTP/1.1 200"), got.lower().count(b"\r\nconnection: keep-alive\r\n")
+    check(answers == 2 and kept == 2 and time.monotonic() - t0 >= 1.4,
+          f"HTTP/1.0 keep-alive: 2 answers on one connection, each with connection: keep-alive, "
+          f"connection kept open ({answers} answers, {kept} keep-alive)")
+    got = raw_exchange(cl.ns, VIP, 80, b"GET /stream?n=3 HTTP/1.0\r\nHost: echo\r\n\r\n", timeout=5)
+    head, _, body_ = got.partition(b"\r\n\r\n")
+    lines = body_.count(b'"chunk"')
+    check(head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
+          and lines == 3,
+          f"HTTP/1.0 client, chunked upstream: body unchunked, ended by close ({head[:60]!r}, "
+          f"{lines} lines)")
+
     # 7. /config_dump shows the cluster and its endpoints.
     dump = wp.config_dump()
     clusters = {c["name"]: c for c in dump.get("clusters", [])}

@@ -328,9 +328,10 @@ def run_checks(topo, env, wp, cl, collector, col_pod):
           f"({json.dumps(dump.get('waypoint'))[:200]})")
     check("extensionProviders" in dump.get("meshConfig", {}).get("fieldsRead", []),
           f"/config_dump lists the MeshConfig fields read ({dump.get('meshConfig')})")
-    findings = wp.config_dump().get("findings", [])
-    check(any("accessLogging" in f and "Telemetry demo/quiet" in f for f in findings),
-          "Telemetry accessLogging is reported as a finding")
+    obs = wp.config_dump().get("observability", {}).get("accessLog", {})
+    quiet = obs.get("services", {}).get("demo/quiet.demo.svc.cluster.local", {})
+    check([s.get("provider") for s in quiet.get("providers", [])] == ["envoy"],
+          f"Telemetry accessLogging of Service quiet: the envoy provider ({quiet})")
 
     # 1. No trace headers: a new trace, propagated with our CLIENT span.
     st, _, body = request(cl.ns, ECHO, "/plain", {"x-tenant": "acme"})

@@ -350,6 +350,32 @@ View Routes(const json& dump, const AdminArgs& a) {
   return v;
 }
 
+// The agent's on-demand DNS cache of hostname-only workloads
+// (/config_dump ambit.onDemandDns): one row per cached name.
+View Dns(const json& dump, const AdminArgs&) {
+  View v{{"HOSTNAME", "ADDRESSES", "EXPIRES IN", "ANSWER"}, {}, json::object()};
+  const json& section = Obj(Obj(dump, "ambit"), "onDemandDns");
+  for (const auto& e : Arr(section, "cache")) {
+    std::string addrs;
+    for (const auto& ip : Arr(e, "addresses")) {
+      if (!addrs.empty()) addrs += ",";
+      addrs += ip.is_string() ? ip.get<std::string>() : ip.dump();
+    }
+    const json& exp = Field(e, "expiresInSeconds");
+    std::string expires = "-";
+    if (exp.is_number()) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.1fs", exp.get<double>());
+      expires = buf;
+    }
+    const std::string negative = Str(e, "negative");
+    v.rows.push_back({Str(e, "hostname"), addrs.empty() ? "-" : addrs, expires,
+                      negative.empty() ? "addresses" : negative});
+  }
+  v.data = section;
+  return v;
+}
+
 using ViewFn = std::function<View(const json&, const AdminArgs&)>;
 
 struct Section {
@@ -363,7 +389,8 @@ const std::vector<Section>& Sections() {
                                          {"policies", Policies},
                                          {"certificates", Certificates},
                                          {"workloadState", Connections},
-                                         {"routes", Routes}};
+                                         {"routes", Routes},
+                                         {"dns", Dns}};
   return s;
 }
 
@@ -389,6 +416,11 @@ int RunView(const AdminArgs& a, const std::string& key) {
     if (key != "all" && key != s.key) continue;
     // An agent has no route tables: "all" shows them only for a waypoint.
     if (key == "all" && std::string_view(s.key) == "routes" && !dump->contains("routes")) {
+      continue;
+    }
+    // Nor a waypoint (or an older agent) an on-demand DNS cache.
+    if (key == "all" && std::string_view(s.key) == "dns" &&
+        !(dump->contains("ambit") && (*dump)["ambit"].contains("onDemandDns"))) {
       continue;
     }
     View v = s.fn(*dump, a);
@@ -452,6 +484,7 @@ void RegisterAdminCommands(CLI::App& app) {
       {"certificates", "workload certificates held by the agent"},
       {"connections", "open connections per pod (in-pod mode)"},
       {"routes", "a waypoint's route tables per service port (--admin of the waypoint)"},
+      {"dns", "the agent's on-demand DNS cache of hostname-only workloads"},
       {"all", "every view above"}};
   for (const Cmd& c : views) {
     auto* cmd = app.add_subcommand(c.name, c.help);

@@ -100,6 +100,7 @@ std::string Waypoint::ConfigDump() const {
     out["routes"] = RouteTablesJson(*routes_, *snapshot_);
   }
   out["tracing"] = json::parse(TracingDump());
+  out["observability"] = json::parse(ObservabilityDump());
   // DestinationRule connectionPool / outlierDetection: limits, in-flight
   // counts and ejections per cluster.
   if (resilience_table_) {
@@ -113,6 +114,7 @@ std::string Waypoint::ConfigDump() const {
   for (const auto& w : warnings_) findings.push_back(w);
   for (const auto& f : route_findings_list_) findings.push_back(f.ToString());
   out["findings"] = findings;
+  if (cluster_) out["cluster"] = ClusterDump();
   return out.dump(2);
 }
 

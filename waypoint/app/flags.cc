@@ -14,15 +14,44 @@ StatusOr<WaypointFlags> ParseWaypointFlags(int argc, char** argv, bool* exit_now
   app.allow_extras(false);
   std::string connect = "10s", handshake = "10s", ttl = "24h", deadline = "5s", sniff = "1s",
               idle = "1h";
-  app.add_option("--config", f.config_path, "standalone config file (YAML), watched")
-      ->envname("LOCAL_XDS_PATH")
-      ->required();
+  app.add_option("--config", f.config_path,
+                 "standalone config file (YAML), watched; without it: cluster mode (istiod + "
+                 "the Kubernetes API)")
+      ->envname("LOCAL_XDS_PATH");
   app.add_option("--ca-dir", f.ca_dir, "built-in CA directory (shared with the agents)")
       ->envname("AMBIT_CA_DIR");
   app.add_option("--workload", f.workload_uid,
-                 "uid of this waypoint pod's workload in the config file")
-      ->envname("AMBIT_WORKLOAD_UID")
-      ->required();
+                 "uid of this waypoint pod's workload (standalone: required; cluster mode: "
+                 "default the xDS workload named POD_NAMESPACE/POD_NAME)")
+      ->envname("AMBIT_WORKLOAD_UID");
+  app.add_option("--pod-name", f.pod_name, "cluster mode: this pod's name")->envname("POD_NAME");
+  app.add_option("--pod-namespace", f.pod_namespace, "cluster mode: this pod's namespace")
+      ->envname("POD_NAMESPACE");
+  app.add_option("--service-account", f.service_account,
+                 "cluster mode: this pod's service account (its identity)")
+      ->envname("SERVICE_ACCOUNT");
+  app.add_option("--gateway-name", f.gateway_name,
+                 "cluster mode: the Gateway this waypoint serves (status written on it); "
+                 "default ISTIO_META_WORKLOAD_NAME")
+      ->envname("GATEWAY_NAME");
+  app.add_option("--xds-address", f.xds_address, "cluster mode: istiod's xDS (XDS_ADDRESS)");
+  app.add_option("--ca-address", f.ca_address,
+                 "cluster mode: the Istio CA (CA_ADDRESS, default the xDS address)");
+  app.add_option("--root-cert", f.root_cert,
+                 "cluster mode: istiod's root certificate (XDS_ROOT_CA/CA_ROOT_CA, default "
+                 "/var/run/secrets/istio/root-cert.pem)");
+  app.add_option("--istio-token", f.istio_token,
+                 "cluster mode: token for istiod (AUTH_TOKEN, default "
+                 "/var/run/secrets/tokens/istio-token)");
+  app.add_option("--kube-api", f.kube_api,
+                 "cluster mode: Kubernetes API server URL (default "
+                 "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)");
+  app.add_option("--kube-ca", f.kube_ca, "cluster mode: the API server's CA bundle");
+  app.add_option("--kube-token", f.kube_token,
+                 "cluster mode: the service-account token for the API server (re-read per "
+                 "request)");
+  app.add_option("--write-status", f.write_status,
+                 "cluster mode: write Gateway/route status conditions back");
   app.add_option("--workers", f.workers, "worker threads")->check(CLI::Range(1, 256));
   app.add_option("--io", f.io, "event loop backend: auto|uring|epoll")
       ->envname("AMBIT_IO")
@@ -55,6 +84,9 @@ StatusOr<WaypointFlags> ParseWaypointFlags(int argc, char** argv, bool* exit_now
     return f;
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
+  }
+  if (!f.config_path.empty() && f.workload_uid.empty()) {
+    return absl::InvalidArgumentError("--workload is required with --config");
   }
   ASSIGN_OR_RETURN(f.connect_timeout, base::ParseDuration(connect));
   ASSIGN_OR_RETURN(f.handshake_timeout, base::ParseDuration(handshake));

@@ -17,6 +17,7 @@
 #include "common/mesh/from_config.h"
 #include "common/metrics/process.h"
 #include "common/net/socket.h"
+#include "waypoint/app/cluster_mode.h"
 
 namespace ambit::waypoint {
 
@@ -44,6 +45,7 @@ Waypoint::Waypoint(WaypointFlags flags) : flags_(std::move(flags)) {}
 
 Waypoint::~Waypoint() {
   if (watcher_) watcher_->Stop();
+  StopCluster();
 }
 
 StatusOr<std::unique_ptr<Waypoint>> Waypoint::Create(WaypointFlags flags) {
@@ -181,6 +183,7 @@ Status Waypoint::StartWorkers() {
 }
 
 Status Waypoint::StartConfig() {
+  if (flags_.cluster_mode()) return StartCluster();
   const std::string ca_dir = flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : flags_.ca_dir;
   bool created = false;
   ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadOrCreateInDir(ca_dir, &created));
@@ -232,6 +235,12 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
         "workload {} (--workload) is not in {}: the waypoint needs its own workload entry",
         flags_.workload_uid, flags_.config_path));
   }
+  return Apply(cfg, std::move(snap), *self);
+}
+
+Status Waypoint::Apply(const config::LocalConfig& cfg, std::shared_ptr<const mesh::Snapshot> snap,
+                       const mesh::Workload& self_ref) {
+  const mesh::Workload* self = &self_ref;
   ASSIGN_OR_RETURN(identity::Identity id,
                    identity::Identity::Make(self->trust_domain, self->ns, self->service_account));
   route::CompileResult routes = route::Compile(cfg.resources, *snap, generation_ + 1, self);
@@ -239,6 +248,9 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   routes.findings.insert(routes.findings.end(), authz.findings.begin(), authz.findings.end());
   route::TelemetryCompileResult telemetry = route::CompileTelemetry(cfg.resources, *snap, *self);
   for (auto& f : telemetry.findings) routes.findings.push_back(std::move(f));
+  route::ObservabilityCompileResult observability =
+      route::CompileObservability(cfg.resources, *snap, *self);
+  for (auto& f : observability.findings) routes.findings.push_back(std::move(f));
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;
@@ -259,6 +271,7 @@ Status Waypoint::Reconcile(const config::LocalConfig& raw) {
   authz_ = authz.config;
   authz_unbound_ = std::move(authz.unbound);
   tracing_ = telemetry.config;
+  observability_ = observability.config;
   self_ = *self;
   if (!identity_ || !(*identity_ == id)) {
     AMBIT_LOG(kInfo, "identity", "waypoint identity {}", id.ToString());
@@ -366,6 +379,7 @@ void Waypoint::Publish() {
   st->authz = authz_;
   st->ratelimits = std::atomic_load(&ratelimits_);
   st->tracing = tracing_;
+  st->observability = observability_;
   st->sandwich = self_->application_tunnel.has_value() &&
                  self_->application_tunnel->protocol == mesh::AppTunnelProtocol::kProxy;
   st->generation = ++generation_;
@@ -451,6 +465,7 @@ void Waypoint::StartDrain() {
   AMBIT_LOG(kInfo, "waypoint", "draining: no new connections; open ones get {}s to finish",
             std::chrono::duration_cast<std::chrono::seconds>(flags_.termination_deadline).count());
   if (watcher_) watcher_->Stop();
+  StopCluster();
   for (size_t i = 0; i < workers_.size(); ++i) {
     runtime_->PostToWorker(i, [this, i](io::Loop&) { workers_[i]->Drain(); });
   }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <memory>
 #include <optional>
@@ -28,9 +29,12 @@
 #include "waypoint/proxy/worker.h"
 #include "waypoint/route/compile.h"
 #include "waypoint/route/compile_authz.h"
+#include "waypoint/route/observability.h"
 #include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint {
+
+struct ClusterMode;  // cluster_mode.h
 
 class Waypoint {
  public:
@@ -51,6 +55,15 @@ class Waypoint {
   Status StartConfig();
   void OnConfig(const StatusOr<std::shared_ptr<const config::LocalConfig>>& result);
   Status Reconcile(const config::LocalConfig& cfg);
+  // Compiles `cfg`'s resources against `snap` as `self` and publishes.
+  Status Apply(const config::LocalConfig& cfg, std::shared_ptr<const mesh::Snapshot> snap,
+               const mesh::Workload& self);
+  // Cluster mode (cluster_mode.cc): istiod xDS + CA, Kubernetes API.
+  Status StartCluster();
+  void OnClusterSnapshot(std::shared_ptr<const mesh::Snapshot> snap);
+  void ReconcileCluster();
+  void StopCluster();
+  nlohmann::json ClusterDump() const;
   void OnCertificate(const identity::Identity& id, const identity::CertPtr& cert);
   void Publish();
   void BuildRateLimits(const route::RouteConfig& routes, const mesh::Snapshot& snap);
@@ -58,11 +71,13 @@ class Waypoint {
   std::vector<std::string> NotReadyReasons() const;
   std::string ConfigDump() const;  // config_dump.cc
   std::string TracingDump() const;  // tracing_dump.cc (a JSON object)
+  std::string ObservabilityDump() const;  // observability_dump.cc (a JSON object)
   void StartDrain();
   static io::Task<void> DrainWaiter(Waypoint* wp);
 
   WaypointFlags flags_;
   std::unique_ptr<lifecycle::Runtime> runtime_;
+  std::unique_ptr<ClusterMode> cluster_;  // cluster mode only; goes before the runtime
   std::unique_ptr<metrics::Registry> registry_;
   std::unique_ptr<SpanExporter> span_exporter_;  // outlives the workers that submit
   std::unique_ptr<telemetry::TcpMetrics> tcp_metrics_;
@@ -87,6 +102,7 @@ class Waypoint {
   std::vector<std::string> warnings_;  // config findings (config_dump)
   std::shared_ptr<const route::RouteConfig> routes_;
   std::shared_ptr<const route::TracingConfig> tracing_;
+  std::shared_ptr<const route::ObservabilityConfig> observability_;
   std::unique_ptr<ResilienceRegistry> resilience_;  // circuit breakers, outlier state
   std::shared_ptr<const ResilienceTable> resilience_table_;  // of routes_
   std::shared_ptr<const route::AuthzConfig> authz_;

@@ -77,6 +77,7 @@ RequestInfo Downstream::NewRequest(base::MonoTime now) const {
   r.service = target.service;
   r.mutual_tls = mtls;
   r.generation = state->generation;
+  r.observability = state->observability.get();
   return r;
 }
 

@@ -19,6 +19,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/access_log.h"
 #include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
@@ -193,6 +194,7 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
       RouteHeaders(d, info.method, info.path, info.authority, headers, w.Random());
   NoteRoute(d, rr, info);
   StartTrace(d, info, headers);
+  CaptureLogHeaders(info, headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<H2Headers> filter_headers(headers);

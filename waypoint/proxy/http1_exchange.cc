@@ -167,8 +167,12 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
       r->downstream_reusable = o.downstream_keep_alive && !o.upgrade;
       switch (head.framing) {
         case http1::Framing::kChunked:
-          h.push_back({"transfer-encoding", "chunked"});
-          down_chunked = true;
+          if (o.downstream_minor >= 1) {
+            h.push_back({"transfer-encoding", "chunked"});
+            down_chunked = true;
+          } else {  // HTTP/1.0 has no chunked coding: the body ends at close
+            r->downstream_reusable = false;
+          }
           break;
         case http1::Framing::kUntilClose:
           up_until_close = true;
@@ -182,7 +186,11 @@ io::Task<Status> PumpResponse(io::ByteStream& up, io::ByteStream& down, const Ex
         default:
           break;
       }
-      if (!r->downstream_reusable) h.push_back({"connection", "close"});
+      if (!r->downstream_reusable) {
+        h.push_back({"connection", "close"});
+      } else if (o.downstream_minor == 0) {  // HTTP/1.0 closes unless told otherwise
+        h.push_back({"connection", "keep-alive"});
+      }
       upstream_keep = head.keep_alive && !up_until_close;
       http1::AppendResponseHead(out, head.status, head.reason, h);
       st = co_await down.Write(Bytes(out), {.scope = scope});

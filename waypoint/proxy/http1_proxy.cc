@@ -13,6 +13,7 @@
 #include "waypoint/proxy/mirror.h"
 #include "waypoint/proxy/retry.h"
 #include "waypoint/proxy/router.h"
+#include "waypoint/proxy/access_log.h"
 #include "waypoint/proxy/tracing.h"
 #include "waypoint/proxy/worker.h"
 
@@ -33,7 +34,8 @@ std::span<const std::byte> Bytes(const std::string& s) {
 io::Task<bool> Reply(const Downstream& d, io::ByteStream& down, RequestInfo& info,
                      const LocalReply& reply, bool may_continue) {
   const bool keep = may_continue && !d.worker.draining();
-  std::string bytes = SerializeLocalReply(reply, !keep, info.request_id);
+  std::string bytes =
+      SerializeLocalReply(reply, !keep, info.request_id, info.protocol == "HTTP/1.0");
   Status st = co_await down.Write(Bytes(bytes), {.scope = d.scope});
   info.response_code = reply.status;
   info.response_flags = reply.flag;
@@ -110,6 +112,7 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
       RouteHeaders(d, head.method, head.target, info.authority, head.headers, w.Random());
   NoteRoute(d, rr, info);
   StartTrace(d, info, head.headers);
+  CaptureLogHeaders(info, head.headers);
   // Request filters (authorization, rate limits), then fault injection
   // (before the route's action, like Envoy's fault filter).
   const HeaderView<http1::Headers> filter_headers(head.headers);

@@ -136,12 +136,17 @@ LocalReply UpstreamTimeout() {
   return {504, "upstream request timeout", "UT", "upstream_response_timeout", 4};
 }
 
-std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id) {
+std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id,
+                                bool http10) {
   http1::Headers h = {{"content-length", std::to_string(r.body.size())}};
   if (!r.content_type.empty() && !r.body.empty()) h.push_back({"content-type", r.content_type});
   for (const auto& [k, v] : r.headers) h.push_back({k, v});
   if (!request_id.empty()) h.push_back({"x-request-id", std::string(request_id)});
-  if (close) h.push_back({"connection", "close"});
+  if (close) {
+    h.push_back({"connection", "close"});
+  } else if (http10) {  // an HTTP/1.0 client closes unless told otherwise
+    h.push_back({"connection", "keep-alive"});
+  }
   std::string out;
   http1::AppendResponseHead(out, r.status, "", h);
   out += r.body;

@@ -63,7 +63,9 @@ LocalReply UnknownDestination(std::string_view authority);
 // (gRPC DEADLINE_EXCEEDED).
 LocalReply UpstreamTimeout();
 // The HTTP/1.1 bytes of a local reply (with Connection: close when `close`).
-std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id);
+// `http10`: the request was HTTP/1.0 (a kept connection says `keep-alive`).
+std::string SerializeLocalReply(const LocalReply& r, bool close, std::string_view request_id,
+                                bool http10 = false);
 
 // Copies `from` → `to` until EOF (then CloseWrite on `to`); bytes counted in
 // *moved. Errors abort nothing: the caller decides.

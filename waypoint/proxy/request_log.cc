@@ -2,13 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 
 #include "common/base/log.h"
 #include "common/telemetry/peer_labels.h"
+#include "waypoint/proxy/access_log.h"
 #include "waypoint/proxy/cluster.h"
 #include "waypoint/proxy/tracing.h"
+#include "waypoint/route/observability.h"
 
 namespace ambit::waypoint {
 
@@ -27,6 +30,20 @@ std::vector<double> SizeBuckets() { return {1, 10, 100, 1000, 10000, 100000, 100
 
 double Millis(base::Duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// grpc_response_status as Envoy's Istio stats set it: the response's gRPC
+// status code for gRPC requests, empty otherwise or when there is none. Only
+// the defined codes 0..16 become label values, so an upstream cannot create
+// series with arbitrary grpc-status strings (bounded label churn).
+std::string GrpcStatusLabel(const RequestInfo& info) {
+  const std::string& g = info.grpc_status;
+  if (!info.grpc || g.empty() || g.size() > 2) return {};
+  for (char c : g) {
+    if (c < '0' || c > '9') return {};
+  }
+  if ((g.size() == 2 && g[0] == '0') || std::stoi(g) > 16) return {};
+  return g;
 }
 
 }  // namespace
@@ -91,7 +108,7 @@ metrics::Labels RequestMetrics::LabelValues(const RequestInfo& info) {
       OrUnknown(dst.cluster),
       info.grpc ? "grpc" : "http",
       std::to_string(info.response_code),
-      info.grpc ? OrUnknown(info.grpc_status) : std::string("-"),
+      GrpcStatusLabel(info),
       info.response_flags.empty() ? std::string("-") : info.response_flags,
       info.mutual_tls ? "mutual_tls" : "none",
   };
@@ -107,7 +124,23 @@ RequestMetrics::RequestMetrics(metrics::Registry& r)
                                     SizeBuckets())),
       response_bytes_(r.AddHistogram("istio_response_bytes", "Response body sizes",
                                      LabelNames(), SizeBuckets())),
-      caches_(r.shards()) {}
+      caches_(r.shards()),
+      files_(std::make_unique<AccessLogFiles>()) {
+  for (auto* f : {&duration_, &request_bytes_, &response_bytes_}) f->set_omit_empty_labels(true);
+  requests_.set_omit_empty_labels(true);
+  r.AddCallbackCounter("ambit_waypoint_access_log_lines_written",
+                       "Access log lines written to their files",
+                       [this] { return static_cast<double>(files_->written()); });
+  r.AddCallbackCounter("ambit_waypoint_access_log_lines_dropped",
+                       "Access log lines dropped (writer queue full, file not writable)",
+                       [this] { return static_cast<double>(files_->dropped()); });
+  r.AddCallbackCounter("ambit_waypoint_access_log_lines_filtered",
+                       "Requests not logged by a provider because its filter.expression was "
+                       "not true",
+                       [this] { return static_cast<double>(filtered_.load()); });
+}
+
+RequestMetrics::~RequestMetrics() = default;
 
 size_t RequestMetrics::KeyHash::operator()(const Key& k) const {
   size_t h = std::hash<const void*>()(k.source);
@@ -145,16 +178,99 @@ RequestMetrics::Cells RequestMetrics::Lookup(size_t shard, const RequestInfo& in
   return cells;
 }
 
+namespace {
+
+const route::MetricsPolicy* CustomMetrics(const RequestInfo& info) {
+  const route::ObservabilityConfig* obs = info.observability;
+  if (obs == nullptr) return nullptr;
+  const route::MetricsPolicy* p = &obs->waypoint_metrics;
+  if (info.service != nullptr && !obs->metrics_by_service.empty()) {
+    p = &obs->MetricsFor(info.service->Key());
+  }
+  return p->Customized() ? p : nullptr;
+}
+
+}  // namespace
+
 void RequestMetrics::Record(size_t shard, const RequestInfo& info, base::MonoTime now) const {
-  Cells cells = Lookup(shard, info);
-  cells.requests->Inc();
-  cells.duration->Observe(Millis(now - info.start));
-  cells.request_bytes->Observe(static_cast<double>(info.bytes_received));
-  cells.response_bytes->Observe(static_cast<double>(info.bytes_sent));
-  LogRequest(info, now);
+  if (const route::MetricsPolicy* custom = CustomMetrics(info)) {
+    RecordCustom(shard, info, now, *custom);
+  } else {
+    Cells cells = Lookup(shard, info);
+    cells.requests->Inc();
+    cells.duration->Observe(Millis(now - info.start));
+    cells.request_bytes->Observe(static_cast<double>(info.bytes_received));
+    cells.response_bytes->Observe(static_cast<double>(info.bytes_sent));
+  }
+  WriteAccessLogs(info, now);
   if (info.trace.sampled && span_sink_ != nullptr) {
     std::vector<SpanRecord> spans = FinishTrace(info);
     if (!spans.empty()) span_sink_->Submit(std::move(spans));
+  }
+}
+
+void RequestMetrics::RecordCustom(size_t shard, const RequestInfo& info, base::MonoTime now,
+                                  const route::MetricsPolicy& policy) const {
+  using route::Metric;
+  const metrics::Labels base = LabelValues(info);
+  const metrics::Labels& names = LabelNames();
+  RequestAttributes attrs(info);
+  auto labels = [&](Metric m) {
+    metrics::Labels l = base;
+    for (const route::TagOverride& t : policy.Tags(m)) {
+      auto it = std::find(names.begin(), names.end(), t.tag);
+      if (it == names.end()) continue;
+      std::string& v = l[static_cast<size_t>(it - names.begin())];
+      if (t.remove) {
+        v.clear();  // the family leaves empty labels out
+      } else {
+        v = t.value->Eval(attrs).AsTag().value_or("unknown");
+        if (v.empty()) v = "unknown";
+      }
+    }
+    return l;
+  };
+  if (!policy.Disabled(Metric::kRequestCount)) {
+    requests_.Get(shard, labels(Metric::kRequestCount))->Inc();
+  }
+  if (!policy.Disabled(Metric::kRequestDuration)) {
+    duration_.Get(shard, labels(Metric::kRequestDuration))->Observe(Millis(now - info.start));
+  }
+  if (!policy.Disabled(Metric::kRequestSize)) {
+    request_bytes_.Get(shard, labels(Metric::kRequestSize))
+        ->Observe(static_cast<double>(info.bytes_received));
+  }
+  if (!policy.Disabled(Metric::kResponseSize)) {
+    response_bytes_.Get(shard, labels(Metric::kResponseSize))
+        ->Observe(static_cast<double>(info.bytes_sent));
+  }
+}
+
+void RequestMetrics::WriteAccessLogs(const RequestInfo& info, base::MonoTime now) const {
+  const route::ObservabilityConfig* obs = info.observability;
+  const route::AccessLogPolicy* p = nullptr;
+  if (obs != nullptr) {
+    p = &obs->waypoint_log;
+    if (info.service != nullptr && !obs->log_by_service.empty()) {
+      p = &obs->LogFor(info.service->Key());
+    }
+  }
+  if (p == nullptr || !p->configured) {
+    LogRequest(info, now);
+    return;
+  }
+  if (p->sinks.empty()) return;
+  const auto wall = std::chrono::system_clock::now() -
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(now - info.start);
+  const int64_t start_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+  RequestAttributes attrs(info);
+  for (const route::AccessLogSink& sink : p->sinks) {
+    if (sink.filter != nullptr && !sink.filter->Matches(attrs)) {
+      filtered_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    files_->Write(sink.provider->path, RenderAccessLog(sink.provider->format, info, now, start_ms));
   }
 }
 

@@ -4,7 +4,9 @@
 // connections use the istio_tcp_* families (common/telemetry) instead.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +19,11 @@
 #include "waypoint/proxy/trace_state.h"
 
 namespace ambit::waypoint {
+
+namespace route {
+struct ObservabilityConfig;
+struct MetricsPolicy;
+}  // namespace route
 
 // Envoy's %RESPONSE_FLAGS% vocabulary (the ones this waypoint sets so far).
 namespace flags {
@@ -58,6 +65,11 @@ struct RequestInfo {
   uint32_t attempts = 0;         // upstream tries (%UPSTREAM_REQUEST_ATTEMPT_COUNT%)
   uint64_t generation = 0;       // of the WaypointState the pointers above belong to
   RequestTrace trace;            // tracing.h
+  // Access logging and metrics overrides (in the state the request pinned;
+  // null: none published yet), and the request headers they read
+  // (CaptureLogHeaders, access_log.h).
+  const route::ObservabilityConfig* observability = nullptr;
+  std::vector<std::pair<std::string, std::string>> log_headers;
 };
 
 // Adds a response flag the way Envoy prints several ("UF,URX").
@@ -67,6 +79,7 @@ void AddResponseFlag(RequestInfo& info, std::string_view flag);
 std::string RequestCluster(const RequestInfo& info);
 
 class SpanSink;
+class AccessLogFiles;
 
 class RequestMetrics {
  public:
@@ -75,8 +88,11 @@ class RequestMetrics {
   // Series lookups are cached per shard (a worker only uses its own), keyed
   // by the request's label inputs and valid for one state generation.
   explicit RequestMetrics(metrics::Registry& registry);
+  ~RequestMetrics();
   // Counts the request (istio_requests_total, duration, sizes) on `shard`
-  // and writes the access log line (module "access").
+  // (with the Telemetry metrics overrides of its service) and writes its
+  // access log lines: Envoy-formatted to the configured providers' files,
+  // or, when nothing configures access logging, the "access" module line.
   void Record(size_t shard, const RequestInfo& info, base::MonoTime now) const;
   static constexpr std::string_view kReporter = "waypoint";
   static const metrics::Labels& LabelNames();
@@ -111,7 +127,13 @@ class RequestMetrics {
     std::unordered_map<Key, Cells, KeyHash> cells;
   };
   Cells Lookup(size_t shard, const RequestInfo& info) const;
+  // The slow path when Telemetry overrides the metrics of the request.
+  void RecordCustom(size_t shard, const RequestInfo& info, base::MonoTime now,
+                    const route::MetricsPolicy& policy) const;
+  void WriteAccessLogs(const RequestInfo& info, base::MonoTime now) const;
   mutable std::vector<ShardCache> caches_;
+  std::unique_ptr<AccessLogFiles> files_;
+  mutable std::atomic<uint64_t> filtered_{0};
   SpanSink* span_sink_ = nullptr;
 };
 

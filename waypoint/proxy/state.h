@@ -14,6 +14,7 @@
 #include "common/tls/context.h"
 #include "waypoint/proxy/ratelimit_filter.h"
 #include "waypoint/route/authz.h"
+#include "waypoint/route/observability.h"
 #include "waypoint/route/route_table.h"
 #include "waypoint/route/tracing_policy.h"
 
@@ -33,6 +34,9 @@ struct WaypointState {
   // Tracing providers and policies (Telemetry + MeshConfig); never null once
   // published.
   std::shared_ptr<const route::TracingConfig> tracing;
+  // Access logging and metrics overrides (Telemetry + MeshConfig); null
+  // before the first config.
+  std::shared_ptr<const route::ObservabilityConfig> observability;
   // Circuit-breaker and outlier state of the clusters with a DestinationRule
   // policy (null: none); shared by all workers, kept across states.
   std::shared_ptr<const ResilienceTable> resilience;

@@ -112,16 +112,21 @@ bool IsTraceHeader(std::string_view name) {
 const route::TracingPolicy* TracingPolicyFor(const WaypointState& st, const RequestInfo& info) {
   if (st.tracing == nullptr) return nullptr;
   const route::TracingPolicy* p = &st.tracing->waypoint;
-  if (info.service != nullptr && !st.tracing->by_service.empty()) {
-    p = &st.tracing->For(info.service->Key());
-  }
+  if (info.service != nullptr) p = &st.tracing->For(info.service->ns, info.service->hostname);
   return p->active() ? p : nullptr;
 }
 
 void StartTraceWith(const WaypointState& st, RequestInfo& info, const TraceHeaders& headers,
                     HeaderLookup find, uint64_t random) {
-  const route::TracingPolicy* policy = TracingPolicyFor(st, info);
-  if (policy == nullptr) return;
+  if (const route::TracingPolicy* policy = TracingPolicyFor(st, info)) {
+    StartTraceWith(st, *policy, info, headers, find, random);
+  }
+}
+
+void StartTraceWith(const WaypointState& st, const route::TracingPolicy& active,
+                    RequestInfo& info, const TraceHeaders& headers, HeaderLookup find,
+                    uint64_t random) {
+  const route::TracingPolicy* policy = &active;
   RequestTrace& t = info.trace;
   t = RequestTrace{};
   t.active = true;
@@ -158,6 +163,7 @@ void StartTraceWith(const WaypointState& st, RequestInfo& info, const TraceHeade
 
 std::vector<std::pair<std::string, std::string>> UpstreamTraceHeaders(RequestTrace& t) {
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(5);
   if (t.client_start_ns == 0) t.client_start_ns = WallNanos();
   out.emplace_back("traceparent", telemetry::FormatTraceparent(t.trace_id, t.client, t.sampled));
   if (!t.tracestate.empty()) out.emplace_back("tracestate", t.tracestate);

@@ -62,6 +62,10 @@ const route::TracingPolicy* TracingPolicyFor(const WaypointState& st, const Requ
 // `find` looks up the headers customTags name.
 void StartTraceWith(const WaypointState& st, RequestInfo& info, const TraceHeaders& in,
                     HeaderLookup find, uint64_t random);
+// The same with the request's policy already looked up (active()).
+void StartTraceWith(const WaypointState& st, const route::TracingPolicy& policy,
+                    RequestInfo& info, const TraceHeaders& in, HeaderLookup find,
+                    uint64_t random);
 // Upstream headers for this request's CLIENT span (replacing the incoming
 // trace headers).
 std::vector<std::pair<std::string, std::string>> UpstreamTraceHeaders(RequestTrace& t);
@@ -80,11 +84,12 @@ void StampTraceTry(RequestInfo& info, uint32_t try_no, std::string& serialized_h
 template <typename Headers>
 void StartTrace(const Downstream& d, RequestInfo& info, const Headers& headers) {
   if (d.state == nullptr || d.state->tracing == nullptr) return;
-  if (TracingPolicyFor(*d.state, info) == nullptr) return;  // tracing off: nothing to do
+  const route::TracingPolicy* policy = TracingPolicyFor(*d.state, info);
+  if (policy == nullptr) return;  // tracing off: nothing to do
   TraceHeaders in;
   for (const auto& h : headers) in.Note(h.name, h.value);
   StartTraceWith(
-      *d.state, info, in,
+      *d.state, *policy, info, in,
       [&](std::string_view name) -> std::optional<std::string_view> {
         for (const auto& h : headers) {
           if (base::EqualsIgnoreCase(h.name, name)) return std::string_view(h.value);
@@ -100,9 +105,9 @@ void StampTrace(RequestInfo& info, Headers& headers) {
   if (info.trace.had_headers) {
     std::erase_if(headers, [](const auto& h) { return IsTraceHeader(h.name); });
   }
-  for (auto& [k, v] : UpstreamTraceHeaders(info.trace)) {
-    headers.push_back({std::move(k), std::move(v)});
-  }
+  auto add = UpstreamTraceHeaders(info.trace);
+  headers.reserve(headers.size() + add.size());
+  for (auto& [k, v] : add) headers.push_back({std::move(k), std::move(v)});
   info.trace.try_no = 1;
 }
 

@@ -5,13 +5,14 @@
 // `targetRefs` to the waypoint's Gateway bind it to this waypoint; targetRefs
 // to a Service apply to that service's requests. Levels merge in that order
 // (later fields win, customTags merge by tag). accessLogging and metrics are
-// reported, not applied.
+// compile_observability.cc's (the binding is telemetry_binding.cc's).
 #include <fmt/format.h>
 
 #include <cstdlib>
 
 #include "common/base/ascii.h"
 #include "waypoint/route/compile_util.h"
+#include "waypoint/route/telemetry_binding.h"
 #include "waypoint/route/tracing_policy.h"
 
 namespace ambit::waypoint::route {
@@ -260,55 +261,20 @@ class Compiler {
     out_->providers[name] = std::make_shared<const TracingProvider>(std::move(p));
   }
 
-  // The gateway name of this waypoint (what targetRefs kind Gateway names).
-  std::string GatewayName() const {
-    auto it = self_.labels.find("gateway.networking.k8s.io/gateway-name");
-    if (it != self_.labels.end()) return it->second;
-    if (!self_.canonical_name.empty()) return self_.canonical_name;
-    return self_.name;
-  }
-
   void Telemetry(const Doc& doc, std::optional<TracingOverlay>& mesh,
                  std::optional<TracingOverlay>& ns, std::optional<TracingOverlay>& workload,
                  std::map<std::string, TracingOverlay>& services) {
     internal::ReportUnknownKeys(doc, doc.spec, "spec",
-                                {"selector", "targetRef", "targetRefs", "tracing"}, sink_,
-                                "not supported by the waypoint yet; ignored");
-    const YAML::Node selector = Child(doc.spec, "selector");
-    std::vector<YAML::Node> refs;
-    if (Present(Child(doc.spec, "targetRef"))) refs.push_back(Child(doc.spec, "targetRef"));
-    if (YAML::Node r = Child(doc.spec, "targetRefs"); r.IsSequence()) {
-      for (const auto& x : r) refs.push_back(x);
-    }
+                                {"selector", "targetRef", "targetRefs", "tracing",
+                                 "accessLogging", "metrics"},
+                                sink_, "not supported by the waypoint yet; ignored");
+    const internal::TelemetryBinding b =
+        internal::BindTelemetry(doc, snap_, self_, root_ns_, &sink_);
     std::vector<std::optional<TracingOverlay>*> levels;
-    std::vector<std::string> service_keys;
-    if (refs.empty() && !Present(selector)) {
-      if (doc.ns == root_ns_) levels.push_back(&mesh);
-      else if (doc.ns == self_.ns) levels.push_back(&ns);
-    } else if (!refs.empty()) {
-      for (const auto& r : refs) {
-        const std::string kind = Str(Child(r, "kind")), name = Str(Child(r, "name"));
-        if (kind == "Gateway" && doc.ns == self_.ns && name == GatewayName()) {
-          levels.push_back(&workload);
-        } else if (kind == "Service") {
-          if (const mesh::Service* s = internal::ResolveHost(snap_, name, doc.ns)) {
-            service_keys.push_back(s->Key());
-          }
-        } else if (kind != "Gateway") {
-          sink_.Add(doc, r, fmt::format("targetRefs: kind '{}' is not supported; ignored", kind));
-        }
-      }
-    } else if (doc.ns == self_.ns) {
-      bool all = true;
-      const YAML::Node labels = Child(selector, "matchLabels");
-      if (labels.IsMap()) {
-        for (const auto& kv : labels) {
-          auto it = self_.labels.find(Str(kv.first));
-          all = all && it != self_.labels.end() && it->second == Str(kv.second);
-        }
-      }
-      if (all) levels.push_back(&workload);
-    }
+    if (b.mesh) levels.push_back(&mesh);
+    if (b.ns) levels.push_back(&ns);
+    if (b.workload) levels.push_back(&workload);
+    const std::vector<std::string>& service_keys = b.services;
     std::optional<TracingOverlay> overlay = Tracing(doc);
     if (!overlay) return;
     for (auto* level : levels) {

@@ -62,6 +62,15 @@ struct TracingConfig {
     auto it = by_service.find(service_key);
     return it != by_service.end() ? it->second : waypoint;
   }
+  // The same per request without building a key string each time.
+  const TracingPolicy& For(std::string_view ns, std::string_view hostname) const {
+    if (by_service.empty()) return waypoint;
+    thread_local std::string key;
+    key.assign(ns);
+    key.push_back('/');
+    key.append(hostname);
+    return For(key);
+  }
 };
 
 struct TelemetryCompileResult {

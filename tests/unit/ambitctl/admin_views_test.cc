@@ -112,6 +112,41 @@ TEST_CASE("filters: --namespace, --address, --direction") {
   CHECK(bad.err.find("--direction") != std::string::npos);
 }
 
+TEST_CASE("dns: the on-demand DNS cache of hostname-only workloads; absent from 'all' without it") {
+  using nlohmann::json;
+  json dump = json::parse(ReadFile(Env("GOLDEN_DIR") + "/config_dump.json"));
+  dump["ambit"]["onDemandDns"] = {
+      {"cache",
+       {{{"hostname", "ext.example.test"},
+         {"addresses", {"192.0.2.10", "2001:db8::10"}},
+         {"expiresInSeconds", 1.93}},
+        {{"hostname", "nope.example.test"},
+         {"addresses", json::array()},
+         {"expiresInSeconds", 4.5},
+         {"negative", "nxdomain"}}}},
+      {"capacity", 4096}, {"hits", 3}, {"misses", 2}, {"queries", 4}, {"failures", 1}};
+  const std::string text = dump.dump();
+  ServerThread st(io::BackendKind::kAuto,
+                  [&](HttpServer& s) { AddConfigDumpHandler(s, [&] { return text; }); });
+  const std::string admin = " --admin http://127.0.0.1:" + std::to_string(st.port());
+  Result r = Ambitctl("dns" + admin);
+  CHECK(r.code == 0);
+  CHECK(r.out ==
+        "HOSTNAME          ADDRESSES               EXPIRES IN ANSWER\n"
+        "ext.example.test  192.0.2.10,2001:db8::10 1.9s       addresses\n"
+        "nope.example.test -                       4.5s       nxdomain\n");
+  Result j = Ambitctl("dns -o json" + admin);
+  CHECK(json::parse(j.out)["hits"] == 3);
+  Result all = Ambitctl("all" + admin);
+  CHECK(all.out.find("HOSTNAME") != std::string::npos);
+
+  const std::string plain = ReadFile(Env("GOLDEN_DIR") + "/config_dump.json");
+  ServerThread old(io::BackendKind::kAuto,
+                   [&](HttpServer& s) { AddConfigDumpHandler(s, [&] { return plain; }); });
+  Result none = Ambitctl("all --admin http://127.0.0.1:" + std::to_string(old.port()));
+  CHECK(none.out.find("HOSTNAME") == std::string::npos);
+}
+
 TEST_CASE("log: list, set, bad level") {
   base::Logger logger;
   ServerThread st(io::BackendKind::kAuto, [&](HttpServer& s) { AddLoggingHandler(s, logger); });

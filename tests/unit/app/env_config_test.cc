@@ -9,6 +9,7 @@
 #include "agent/app/agent.h"
 #include "agent/app/flags.h"
 #include "agent/app/proxy_metadata.h"
+#include "common/net/netlink.h"
 
 namespace ambit::agent {
 namespace {
@@ -174,7 +175,29 @@ TEST_CASE("flags: the environment reaches AgentFlags, flags win, on-demand needs
     CHECK(f->keepalive.time == std::chrono::seconds(30));
     CHECK_FALSE(f->ipv6_enabled);
     CHECK(f->cluster_domain == "corp.example");
+    CHECK(f->stats_addr == "0.0.0.0:15020");  // IPV6_ENABLED=false: IPv4 wildcard
+    CHECK(f->readiness_addr == "0.0.0.0:15021");
+    CHECK(f->admin_addr_v6.empty());
   }
+  unsetenv("IPV6_ENABLED");
+  {
+    // Default: ztunnel's [::] wildcard (when this netns has IPv6); flags win.
+    char* argv[] = {arg0, nullptr};
+    auto f = ParseAgentFlags(1, argv, &exit_now);
+    REQUIRE(f.ok());
+    CHECK(f->ipv6_enabled);
+    const bool v6 = ambit::net::Ipv6EnabledHere();
+    CHECK(f->stats_addr == (v6 ? "[::]:15020" : "0.0.0.0:15020"));
+    CHECK(f->readiness_addr == (v6 ? "[::]:15021" : "0.0.0.0:15021"));
+    CHECK(f->admin_addr_v6 == (v6 ? "[::1]:15000" : ""));
+    char ra[] = "--readiness-addr", r4[] = "0.0.0.0:9021";
+    char* argv2[] = {arg0, ra, r4, nullptr};
+    auto g = ParseAgentFlags(3, argv2, &exit_now);
+    REQUIRE(g.ok());
+    CHECK(g->readiness_addr == "0.0.0.0:9021");
+    CHECK(g->admin_addr_v6 == (v6 ? "[::1]:15000" : ""));  // --admin-addr not given
+  }
+  setenv("IPV6_ENABLED", "false", 1);
   {
     char w[] = "--workers", three[] = "3", cd[] = "--cluster-domain", dom[] = "flag.example";
     char* argv[] = {arg0, w, three, cd, dom, nullptr};

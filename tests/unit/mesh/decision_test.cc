@@ -59,6 +59,45 @@ TEST_CASE("service VIP → HBONE to the endpoint pod on 15008, translated author
   CHECK(!h.via_waypoint);
 }
 
+TEST_CASE("IPv6 and dual stack: each VIP family picks the endpoint address of its family") {
+  WorkloadStore store;
+  Workload client = Pod("demo", "client6", "fd00:1::10", TunnelProtocol::kHbone, "sleep");
+  Workload server = Pod("demo", "dual", "10.44.2.20", TunnelProtocol::kHbone, "echo");
+  server.addresses.push_back(Ip("fd00:2::20"));
+  Workload v6only = Pod("demo", "v6only", "fd00:2::30", TunnelProtocol::kHbone, "echo");
+  Service dual = Svc("demo", "echod", "10.96.0.20", 80, 8080);
+  dual.vips.push_back({"", Ip("fd00::20"), 128});
+  dual.ip_families = IpFamilies::kDual;
+  Service six = Svc("demo", "echo6", "fd00::10", 80, 8080);
+  six.ip_families = IpFamilies::kIpv6Only;
+  Join(server, dual);
+  Join(v6only, six);
+  for (auto* w : {&client, &server, &v6only}) REQUIRE(store.UpsertWorkload(*w).ok());
+  for (auto* s : {&dual, &six}) REQUIRE(store.UpsertService(*s).ok());
+  auto snap = store.Build();
+  ScriptedRng rng;
+
+  const auto& a = As<HboneRoute>(Decide(*snap, client, Sock("[fd00::20]:80"), rng));
+  CHECK(a.next_hop.ToString() == "[fd00:2::20]:15008");
+  CHECK(a.authority.ToString() == "[fd00:2::20]:8080");
+  CHECK(a.service->name == "echod");
+  const auto& b = As<HboneRoute>(Decide(*snap, client, Sock("10.96.0.20:80"), rng));
+  CHECK(b.next_hop.ToString() == "10.44.2.20:15008");
+  CHECK(b.authority.ToString() == "10.44.2.20:8080");
+  // An IPv6-only service and a v6 workload address, directly.
+  const auto& c = As<HboneRoute>(Decide(*snap, client, Sock("[fd00::10]:80"), rng));
+  CHECK(c.next_hop.ToString() == "[fd00:2::30]:15008");
+  CHECK(c.authority.ToString() == "[fd00:2::30]:8080");
+  CHECK(c.expected_identities == std::vector<std::string>{"spiffe://cluster.local/ns/demo/sa/echo"});
+  const auto& d = As<HboneRoute>(Decide(*snap, client, Sock("[fd00:2::20]:9000"), rng));
+  CHECK(d.next_hop.ToString() == "[fd00:2::20]:15008");
+  CHECK(d.authority.ToString() == "[fd00:2::20]:9000");
+  CHECK(d.upstream->name == "dual");
+  // The v4 address of the same dual-stack pod stays v4.
+  const auto& e = As<HboneRoute>(Decide(*snap, client, Sock("10.44.2.20:9000"), rng));
+  CHECK(e.next_hop.ToString() == "10.44.2.20:15008");
+}
+
 TEST_CASE("workload IP → HBONE direct with the same port") {
   Mesh m;
   auto snap = m.Build();
@@ -235,4 +274,50 @@ TEST_CASE("from-waypoint needs the waypoint's identity and address (ztunnel chec
   Workload imposter = Pod("demo", "imposter", "10.44.4.10", TunnelProtocol::kHbone, "sleep");
   CHECK(As<HboneRoute>(Decide(*snap_b, imposter, Sock("10.44.2.10:8080"), rng)).via_waypoint);
   CHECK(!As<HboneRoute>(Decide(*snap_b, b.wp, Sock("10.44.2.10:8080"), rng)).via_waypoint);
+}
+
+TEST_CASE("hostname-only endpoint → ResolveRoute, completed to TCP or HBONE on the resolved IP") {
+  Mesh m;
+  Service ext = Svc("demo", "ext", "240.240.0.1", 80, 8080);
+  Workload dns = Pod("demo", "ext-dns", "10.0.0.1", TunnelProtocol::kNone);
+  dns.addresses.clear();
+  dns.hostname = "ext.example.test";
+  Join(dns, ext);
+  REQUIRE(m.store.UpsertWorkload(dns).ok());
+  REQUIRE(m.store.UpsertService(ext).ok());
+  auto snap = m.Build();
+  ScriptedRng rng;
+  const auto& r = As<ResolveRoute>(Decide(*snap, m.client, Sock("240.240.0.1:80"), rng));
+  CHECK(r.upstream->hostname == "ext.example.test");
+  CHECK(r.port == 8080);
+  CHECK(r.service->name == "ext");
+  CHECK(r.original.ToString() == "240.240.0.1:80");
+  auto ip = ambit::net::IpAddress::Parse("192.0.2.7");
+  REQUIRE(ip.ok());
+  const auto& t = As<TcpRoute>(CompleteResolved(r, *ip));
+  CHECK(t.target.ToString() == "192.0.2.7:8080");
+  CHECK(t.upstream->uid == dns.uid);
+
+  // The same workload over HBONE: ip:15008, authority ip:target port.
+  ResolveRoute hb = r;
+  Workload mesh_dns = *r.upstream;
+  mesh_dns.protocol = TunnelProtocol::kHbone;
+  hb.upstream = &mesh_dns;
+  const auto& h = As<HboneRoute>(CompleteResolved(hb, *ip));
+  CHECK(h.next_hop.ToString() == "192.0.2.7:15008");
+  CHECK(h.authority.ToString() == "192.0.2.7:8080");
+}
+
+TEST_CASE("a workload with neither IPs nor hostname is no candidate") {
+  Mesh m;
+  Service ext = Svc("demo", "ext", "240.240.0.1", 80, 8080);
+  Workload none = Pod("demo", "none", "10.0.0.1", TunnelProtocol::kNone);
+  none.addresses.clear();
+  Join(none, ext);
+  REQUIRE(m.store.UpsertWorkload(none).ok());
+  REQUIRE(m.store.UpsertService(ext).ok());
+  auto snap = m.Build();
+  ScriptedRng rng;
+  CHECK(As<DecisionError>(Decide(*snap, m.client, Sock("240.240.0.1:80"), rng)).reason ==
+        "no healthy upstream for service demo/ext.demo.svc.cluster.local port 80");
 }

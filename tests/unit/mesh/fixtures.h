@@ -42,7 +42,10 @@ inline Service Svc(const std::string& ns, const std::string& name, const std::st
   s.name = name;
   s.ns = ns;
   s.hostname = name + "." + ns + ".svc.cluster.local";
-  if (!vip.empty()) s.vips.push_back({"", Ip(vip), static_cast<uint8_t>(32)});
+  if (!vip.empty()) {
+    IpAddress ip = Ip(vip);
+    s.vips.push_back({"", ip, static_cast<uint8_t>(ip.is_v4() ? 32 : 128)});
+  }
   s.ports[port] = target;
   return s;
 }

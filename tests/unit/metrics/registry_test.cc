@@ -30,6 +30,25 @@ TEST_CASE("label values are escaped and missing ones are unknown") {
   CHECK(text.find("g{a=\"x\\\"y\\\\z\\n\",b=\"unknown\"} -4\n") != std::string::npos);
 }
 
+TEST_CASE("a family that omits empty labels leaves them out (histograms keep le)") {
+  Registry reg(1);
+  auto& c = reg.AddCounter("c", "C.", {"a", "b", "z"});
+  c.set_omit_empty_labels(true);
+  c.Get(0, {"1", "", "3"})->Inc();
+  c.Get(0, {"", "", ""})->Inc(2);
+  auto& h = reg.AddHistogram("h", "H.", {"a", "b"}, {1});
+  h.set_omit_empty_labels(true);
+  h.Get(0, {"", "x"})->Observe(0.5);
+  auto& keep = reg.AddCounter("k", "K.", {"a"});
+  keep.Get(0, {""})->Inc();
+  std::string text = reg.Render();
+  CHECK(text.find("c_total{a=\"1\",z=\"3\"} 1\n") != std::string::npos);
+  CHECK(text.find("c_total 2\n") != std::string::npos);
+  CHECK(text.find("h_bucket{b=\"x\",le=\"1\"} 1\n") != std::string::npos);
+  CHECK(text.find("h_count{b=\"x\"} 1\n") != std::string::npos);
+  CHECK(text.find("k_total{a=\"\"} 1\n") != std::string::npos);  // default: kept
+}
+
 TEST_CASE("cardinality cap sends extra label sets to overflow") {
   Registry reg(2);
   reg.set_max_series(2);
@@ -102,4 +121,25 @@ TEST_CASE("process metrics are present") {
 TEST_CASE("accept header negotiation") {
   CHECK(WantsOpenMetrics("application/openmetrics-text; version=1.0.0,text/plain;q=0.5"));
   CHECK_FALSE(WantsOpenMetrics("text/plain"));
+}
+
+TEST_CASE("HELP text escapes backslash and line feed") {
+  Registry reg(1);
+  reg.AddGauge("h", "a\\b\nc");
+  CHECK(reg.Render().find("# HELP h a\\\\b\\nc\n# TYPE h gauge\n") != std::string::npos);
+}
+
+TEST_CASE("the cap counts distinct label sets, not per-shard cells") {
+  Registry reg(4);
+  reg.set_max_series(3);
+  auto& fam = reg.AddCounter("c", "C.", {"k"});
+  for (size_t shard = 0; shard < 4; ++shard) {
+    for (const char* k : {"a", "b", "c"}) fam.Get(shard, {k})->Inc();
+  }
+  CHECK(reg.overflowed() == 0);
+  fam.Get(2, {"d"})->Inc();
+  CHECK(reg.overflowed() == 1);
+  std::string text = reg.Render();
+  CHECK(text.find("c_total{k=\"a\"} 4\n") != std::string::npos);
+  CHECK(text.find("c_total{k=\"overflow\"} 1\n") != std::string::npos);
 }

@@ -14,6 +14,17 @@ int main(int argc, char** argv) {
                              IstioDurationBucketsMs());
   h.Get(1, {"destination"})->Observe(12.5);
   reg.AddGauge("istio_tcp_sockets_open", "Open sockets.", {"reporter"}).Get(0, {"source"})->Set(1);
+  // Escaping: label values with a quote, a backslash and a line feed; HELP
+  // text with a backslash and a line feed (promtool and the strict parsers).
+  reg.AddCounter("ambit_sample_escapes", "Help with \\ backslash\nand a second line.",
+                 {"value"})
+      .Get(0, {"a \"quoted\" C:\\path\nnext"})
+      ->Inc();
+  // An overflowed family renders its overflow series with every label set.
+  reg.set_max_series(1);
+  auto& capped = reg.AddCounter("ambit_sample_capped", "Capped family.", {"k"});
+  capped.Get(0, {"1"})->Inc();
+  capped.Get(1, {"2"})->Inc();
   RegisterProcessMetrics(reg);
   bool om = argc > 1 && std::strcmp(argv[1], "--openmetrics") == 0;
   std::fputs(reg.Render(om).c_str(), stdout);

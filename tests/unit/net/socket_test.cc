@@ -1,11 +1,15 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "common/net/netns.h"
 #include "common/net/socket.h"
@@ -22,6 +26,17 @@ int GetInt(int fd, int level, int name) {
 }
 
 bool IsRoot() { return ::geteuid() == 0; }
+
+// Connects to `dst` (NAT REDIRECTed to the listener) and returns what
+// OriginalDst says on the accepted socket.
+StatusOr<OriginalDestination> RedirectedOriginalDst(int listener, const SocketAddress& dst) {
+  ClientOptions co;
+  co.family = dst.family();
+  ASSIGN_OR_RETURN(Fd c, CreateTcpClient(co));
+  RETURN_IF_ERROR(ConnectWithTimeout(c.get(), dst, milliseconds(2000)));
+  ASSIGN_OR_RETURN(Fd s, AcceptWithTimeout(listener, milliseconds(2000)));
+  return OriginalDst(s.get());
+}
 }  // namespace
 
 TEST_CASE("Fd is move-only RAII") {
@@ -105,6 +120,57 @@ TEST_CASE("dual-stack listener canonicalises v4-mapped peers") {
   auto od = OriginalDst(s->get());
   REQUIRE(od.ok());
   CHECK(od->address.ToString() == "127.0.0.1:" + std::to_string(port));
+}
+
+// The IPv6 original-destination path for real: a private netns (this thread
+// only), nat OUTPUT REDIRECT for a v6 and a v4 destination to one dual-stack
+// [::] listener, as the in-pod 15001 listener sees them.
+TEST_CASE("OriginalDst: IP6T_SO_ORIGINAL_DST for v6, SO_ORIGINAL_DST for v4 on a dual-stack socket") {
+  if (!IsRoot() || std::system("command -v ip6tables >/dev/null && command -v iptables >/dev/null") != 0) {
+    MESSAGE("needs root, iptables and ip6tables: skipped");
+    return;
+  }
+  std::string failure;
+  std::optional<OriginalDestination> v6, v4;
+  std::thread t([&] {
+    if (::unshare(CLONE_NEWNET) != 0) {
+      failure = "unshare(CLONE_NEWNET) failed";
+      return;
+    }
+    ListenerOptions o;
+    o.address = *SocketAddress::Parse("[::]:0");
+    auto l = CreateTcpListener(o);
+    if (!l.ok()) {
+      failure = l.status().ToString();
+      return;
+    }
+    std::string port = std::to_string(LocalAddress(l->get())->port());
+    // std::system forks from this thread, so the commands run in its netns.
+    std::string setup =
+        "ip link set lo up && ip -6 route add fd00:99::/64 dev lo && ip route add 10.99.0.0/24 dev lo"
+        " && ip6tables -w -t nat -A OUTPUT -p tcp -d fd00:99::1 --dport 80 -j REDIRECT --to-ports " + port +
+        " && iptables -w -t nat -A OUTPUT -p tcp -d 10.99.0.1 --dport 81 -j REDIRECT --to-ports " + port;
+    if (std::system(setup.c_str()) != 0) {
+      failure = "netns setup failed: " + setup;
+      return;
+    }
+    auto a = RedirectedOriginalDst(l->get(), *SocketAddress::Parse("[fd00:99::1]:80"));
+    auto b = RedirectedOriginalDst(l->get(), *SocketAddress::Parse("10.99.0.1:81"));
+    if (!a.ok() || !b.ok()) {
+      failure = (a.ok() ? b.status() : a.status()).ToString();
+      return;
+    }
+    v6 = *a;
+    v4 = *b;
+  });
+  t.join();
+  REQUIRE_MESSAGE(failure.empty(), failure);
+  CHECK(v6->from_conntrack);
+  CHECK(v6->address.ToString() == "[fd00:99::1]:80");
+  CHECK(v6->address.ip().is_v6());
+  CHECK(v4->from_conntrack);
+  CHECK(v4->address.ToString() == "10.99.0.1:81");
+  CHECK(v4->address.ip().is_v4());
 }
 
 TEST_CASE("bind conflict reports the address and a hint") {

@@ -126,6 +126,19 @@ TEST_CASE("workload: defaults for empty trust domain, service account, cluster, 
   CHECK(w->addresses.empty());
 }
 
+TEST_CASE("workload: hostname-only (ServiceEntry resolution DNS) converts with no addresses") {
+  pw::Workload in;
+  in.set_uid("Kubernetes/networking.istio.io/ServiceEntry/ns1/ext/ext.example.test");
+  in.set_name("ext");
+  in.set_namespace_("ns1");
+  in.set_hostname("ext.example.test");
+  StatusOr<mesh::Workload> w = ConvertWorkload(in);
+  REQUIRE_MESSAGE(w.ok(), w.status().ToString());
+  CHECK(w->addresses.empty());
+  CHECK(w->hostname == "ext.example.test");
+  CHECK(w->protocol == mesh::TunnelProtocol::kNone);
+}
+
 TEST_CASE("workload: invalid input is rejected with the field named") {
   pw::Workload in = FullWorkload();
   SUBCASE("LEGACY_ISTIO_MTLS") {
