@@ -20,6 +20,16 @@ json PoolJson(const route::ConnectionPoolPolicy& p, const BreakerCounters& c) {
             {"maxRetries", p.max_retries},
             {"maxRequestsPerConnection", p.max_requests_per_connection}};
   if (p.connect_timeout) j["connectTimeoutMs"] = Ms(*p.connect_timeout);
+  // Applied per cluster; unset ones show what the waypoint uses instead.
+  j["maxConcurrentStreams"] = p.max_concurrent_streams > 0 ? p.max_concurrent_streams : 100;
+  if (p.http_idle_timeout) j["httpIdleTimeoutMs"] = Ms(*p.http_idle_timeout);
+  j["tcpIdleTimeoutMs"] = Ms(p.tcp_idle_timeout.value_or(std::chrono::hours(1)));
+  using U = route::ConnectionPoolPolicy::H2Upgrade;
+  j["h2UpgradePolicy"] = p.h2_upgrade == U::kUpgrade        ? "UPGRADE"
+                         : p.h2_upgrade == U::kDoNotUpgrade ? "DO_NOT_UPGRADE"
+                                                            : "DEFAULT";
+  j["useClientProtocol"] = p.use_client_protocol;
+  j["upstreamHttp2ForHttp1"] = p.UpgradeHttp1();
   j["inFlight"] = {{"requests", c.requests.load()},
                    {"connections", c.connections.load()},
                    {"pending", c.pending.load()},

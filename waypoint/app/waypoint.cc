@@ -117,6 +117,16 @@ Status Waypoint::Init() {
       "body_too_large (retriable but the body was too large to replay), timeout (the route's "
       "timeout ended the retries)",
       {"cluster", "event"});
+  counters_.upstream_idle_timeouts = &registry_->AddCounter(
+      "ambit_waypoint_upstream_cx_idle_timeout",
+      "Upstream HTTP/1.1 connections and HTTP/2 sessions the waypoint closed after no request "
+      "for the cluster's connectionPool.http.idleTimeout (or the pool default), by cluster",
+      {"cluster"});
+  counters_.tcp_idle_timeouts = &registry_->AddCounter(
+      "ambit_waypoint_tcp_idle_timeout",
+      "TCP-relayed connections closed after no bytes either way for the cluster's "
+      "connectionPool.tcp.idleTimeout (default 1h), by cluster",
+      {"cluster"});
   rl_counters_.ok = &registry_->AddCounter(
       "ambit_waypoint_ratelimit_ok", "Requests a rate limit policy let through, by policy",
       {"policy"});

@@ -60,6 +60,12 @@ bool TryConnection(BreakerCounters& c, const route::ConnectionPoolPolicy& p) {
   return TakeSlot(c.connections, p.max_connections);
 }
 
+bool TryPending(BreakerCounters& c, const route::ConnectionPoolPolicy& p) {
+  return TakeSlot(c.pending, p.max_pending_requests);
+}
+
+void GivePending(BreakerCounters& c) { Give(c.pending); }
+
 ResilienceRegistry::ResilienceRegistry(metrics::Registry& registry, size_t shard)
     : shard_(shard),
       pending_overflow_(&registry.AddCounter(
@@ -126,6 +132,7 @@ ClusterGuard& ClusterGuard::operator=(ClusterGuard&& o) noexcept {
   max_retries_ = o.max_retries_;
   max_per_conn_ = o.max_per_conn_;
   connect_timeout_ = o.connect_timeout_;
+  runtime_ = o.runtime_;
   o.info_ = nullptr;
   return *this;
 }
@@ -190,6 +197,7 @@ io::Task<ClusterGuard> AdmitRequest(const ClusterRuntime* rt, bool http1, const 
   g.max_retries_ = rt->pool.max_retries;
   g.max_per_conn_ = rt->pool.max_requests_per_connection;
   g.connect_timeout_ = rt->pool.connect_timeout;
+  g.runtime_ = rt;
   g.info_ = info;
   g.loop_ = &loop;
   BreakerCounters& c = *rt->counters;

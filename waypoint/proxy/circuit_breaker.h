@@ -39,7 +39,8 @@ namespace ambit::waypoint {
 // What a cluster has in flight, shared by every worker.
 struct BreakerCounters {
   std::atomic<uint32_t> requests{0};
-  std::atomic<uint32_t> connections{0};  // HTTP/1.1 upstreams busy with a request
+  // HTTP/1.1 upstreams busy with a request, plus open HTTP/2 sessions.
+  std::atomic<uint32_t> connections{0};
   std::atomic<uint32_t> pending{0};
   std::atomic<uint32_t> retries{0};
   metrics::Counter* pending_overflow = nullptr;  // any UO answer (Envoy's name)
@@ -127,6 +128,9 @@ class ClusterGuard {
   bool MayReuse(uint32_t served) const { return max_per_conn_ == 0 || served < max_per_conn_; }
   // tcp.connectTimeout, when the cluster sets one.
   std::optional<base::Duration> connect_timeout() const { return connect_timeout_; }
+  // The cluster's runtime (null without a DestinationRule); it lives as long
+  // as the WaypointState the request pinned.
+  const ClusterRuntime* runtime() const { return runtime_; }
 
  private:
   friend io::Task<ClusterGuard> AdmitRequest(const ClusterRuntime* rt, bool http1,
@@ -145,6 +149,7 @@ class ClusterGuard {
   uint32_t max_retries_ = route::kUnlimited;
   uint32_t max_per_conn_ = 0;
   std::optional<base::Duration> connect_timeout_;
+  const ClusterRuntime* runtime_ = nullptr;
 };
 
 // Admits a request to cluster `rt` (null: no DestinationRule, no limits).
@@ -162,5 +167,9 @@ enum class Admission : uint8_t { kAdmitted, kPending, kOverflow };
 // request slot is held, a pending slot is taken, retry TryConnection.
 Admission TryAdmit(BreakerCounters& c, const route::ConnectionPoolPolicy& p, bool http1);
 bool TryConnection(BreakerCounters& c, const route::ConnectionPoolPolicy& p);
+// A pending slot (http1MaxPendingRequests) for an HTTP/2 request waiting
+// for stream capacity; GivePending returns it.
+bool TryPending(BreakerCounters& c, const route::ConnectionPoolPolicy& p);
+void GivePending(BreakerCounters& c);
 
 }  // namespace ambit::waypoint

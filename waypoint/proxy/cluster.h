@@ -71,6 +71,9 @@ struct PickContext {
   std::string_view avoid;        // UpstreamEndpoint::Key() to skip when another exists
   // Endpoints it excludes (outlier ejection) are never picked.
   const EndpointFilter* filter = nullptr;
+  // Locality priorities to skip while another has a usable endpoint (a
+  // retry under retryRemoteLocalities: Envoy's previous_priorities).
+  const std::vector<uint32_t>* exclude_priorities = nullptr;
 };
 
 class EndpointPicker {

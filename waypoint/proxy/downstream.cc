@@ -88,7 +88,8 @@ std::string Downstream::ClusterName() const {
 
 EndpointPtr Downstream::PickEndpoint(const std::string& avoid,
                                      std::optional<uint64_t> hash,
-                                     const EndpointFilter* filter) const {
+                                     const EndpointFilter* filter,
+                                     const std::vector<uint32_t>* exclude_priorities) const {
   if (target.service != nullptr) {
     // (No DestinationRule policy at all: skip building the cluster name.)
     const route::TrafficPolicy* policy =
@@ -100,7 +101,8 @@ EndpointPtr Downstream::PickEndpoint(const std::string& avoid,
       hash = HashRequest(*policy->load_balancer, nullptr, peer.ip(), 0).hash;  // TCP
     }
     return worker.picker().Pick(state->snapshot, *target.service, target.port, state->self,
-                                {.policy = policy, .hash = hash, .avoid = avoid, .filter = filter});
+                                {.policy = policy, .hash = hash, .avoid = avoid, .filter = filter,
+                                 .exclude_priorities = exclude_priorities});
   }
   const mesh::Workload* w = target.workload;
   if (w == nullptr || w->status != mesh::WorkloadStatus::kHealthy) return nullptr;

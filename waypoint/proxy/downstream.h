@@ -53,7 +53,8 @@ struct Downstream {
   // client); `filter`: outlier ejection. Null: no healthy upstream.
   EndpointPtr PickEndpoint(const std::string& avoid = {},
                            std::optional<uint64_t> hash = std::nullopt,
-                           const EndpointFilter* filter = nullptr) const;
+                           const EndpointFilter* filter = nullptr,
+                           const std::vector<uint32_t>* exclude_priorities = nullptr) const;
   std::string ClusterName() const;
 };
 

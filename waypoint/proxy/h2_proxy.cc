@@ -278,12 +278,13 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
   const std::string cluster = RequestCluster(info);
   std::string avoid;
   for (;;) {
-    auto ep = PickRoutedEndpoint(d, rr, avoid);
+    auto ep = PickRoutedEndpoint(d, rr, avoid, retry.ExcludedPriorities());
     if (!ep) {
       const LocalReply reply = NoHealthyUpstream();  // named: see http1_proxy.cc Reply
       co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
     }
     retry.StartTry();
+    retry.NotePriority(w.picker().LastPriority());
     StampTraceTry(info, retry.tries(), up_headers);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
@@ -292,23 +293,17 @@ io::Task<void> ServeH2Request(Downstream d, std::unique_ptr<SessionStream> ds, H
     LocalReply failure;
     bool try_failed = false, held = false, limit_hit = false, body_too_large = false;
     int held_status = 0;
-    std::unique_ptr<SessionStream> us;
-    Status open_failure;
-    for (int attempt = 0; attempt < 2 && us == nullptr; ++attempt) {
-      auto session =
-          co_await w.h2_pool().Get(w.pool(), *d.state, *ep, &scope, guard.connect_timeout());
-      if (!session.ok()) {
-        open_failure = session.status();
-        break;
-      }
-      auto opened = (*session)->OpenRequest(up_headers, false);
-      if (opened.ok()) {
-        us = std::move(*opened);
-      } else {
-        open_failure = opened.status();  // a session that just went away: once more
-      }
-    }
+    // A stream on a pooled session, under the cluster's connectionPool
+    // (maxConcurrentStreams, maxConnections, pending, per-session limits).
+    auto opened = co_await w.h2_pool().OpenRequest(w.pool(), *d.state, *ep, up_headers, false,
+                                                   &scope, H2LimitsFor(guard.runtime(), cluster));
+    std::unique_ptr<SessionStream> us = opened.ok() ? std::move(*opened) : nullptr;
+    const Status open_failure = opened.ok() ? Status() : opened.status();
     bool downstream_failed = false, timed_out = false;
+    if (us == nullptr && base::ReasonOf(open_failure) == base::ErrorReason::kOverflow) {
+      const LocalReply reply = ClusterGuard::OverflowReply();  // 503 UO, not retried
+      co_return co_await AnswerLocal(w, *ds, info, reply, &scope);
+    }
     if (us == nullptr) {
       try_failed = true;
       failed.outcome = TryOutcome::kConnectFailure;

@@ -4,10 +4,12 @@
 // other upgrades become a raw relay after the 101.
 #include <fmt/format.h>
 
+#include "common/base/error.h"
 #include "common/base/log.h"
 #include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/filters.h"
+#include "waypoint/proxy/h2_upgrade.h"
 #include "waypoint/proxy/http1_exchange.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/mirror.h"
@@ -51,7 +53,32 @@ struct Forwarded {
   bool body_too_large = false;  // retriable, but the body was not kept
   bool retried = false;         // it came from a retry
   bool reuse_upstream = true;   // maxRequestsPerConnection not reached
+  base::Duration idle_timeout{0};  // the cluster's http.idleTimeout (zero: the pool's)
 };
+
+base::Duration HttpIdleTimeout(const ClusterRuntime* rt) {
+  if (rt == nullptr || !rt->pool.http_idle_timeout) return base::Duration::zero();
+  return std::chrono::duration_cast<base::Duration>(*rt->pool.http_idle_timeout);
+}
+
+// An HTTP/1.1 "connection" whose request goes up as an HTTP/2 stream
+// (h2_upgrade.h), opened on the worker's h2 pool when the head is written.
+UpstreamConn H2UpgradeConn(const Downstream& d, const EndpointPtr& ep, H2Limits limits) {
+  Worker* w = &d.worker;
+  const WaypointState* state = d.state.get();
+  io::CancelScope* scope = d.scope;
+  UpstreamConn up;
+  up.endpoint = ep->Key();
+  up.live_key = ep->LiveKey();
+  up.poolable = false;
+  up.stream = std::make_unique<H2UpgradeStream>(
+      w->loop(), [w, state, scope, ep, limits = std::move(limits)](
+                     const http2::H2Headers& h,
+                     bool end) -> io::Task<StatusOr<std::unique_ptr<http2::SessionStream>>> {
+        co_return co_await w->h2_pool().OpenRequest(w->pool(), *state, *ep, h, end, scope, limits);
+      });
+  return up;
+}
 
 // A response head went downstream: the rest of the exchange's accounting,
 // the upgrade relay, and the upstream back to its pool when it can be.
@@ -87,7 +114,11 @@ io::Task<bool> FinishForwarded(const Downstream& d, io::ByteStream& down, Reques
     w.CountRetry(cluster, retry_event::kSuccess);
   }
   w.requests().Record(w.index(), info, w.loop().Now());
-  if (r.upstream_reusable && f.reuse_upstream) w.http1_pool().Put(std::move(up));
+  if (r.upstream_reusable && f.reuse_upstream) {
+    up.cluster = cluster;
+    up.idle_timeout = f.idle_timeout;
+    w.http1_pool().Put(std::move(up));
+  }
   co_return r.downstream_reusable && !w.draining();
 }
 
@@ -142,8 +173,11 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   }
   // Circuit breaking (DestinationRule connectionPool): past a limit, 503 UO
   // at once. The guard also reports the outcome to outlier detection.
-  ClusterGuard guard =
-      co_await AdmitRequest(ClusterRuntimeFor(d, rr), true, &info, w.loop(), d.scope);
+  // h2UpgradePolicy: UPGRADE (no Upgrade/WebSocket request): the request goes
+  // upstream as HTTP/2, under the HTTP/2 pool's limits.
+  const ClusterRuntime* runtime = ClusterRuntimeFor(d, rr);
+  const bool to_h2 = runtime != nullptr && runtime->pool.UpgradeHttp1() && !head.upgrade;
+  ClusterGuard guard = co_await AdmitRequest(runtime, !to_h2, &info, w.loop(), d.scope);
   if (guard.overflow()) {
     const LocalReply reply = ClusterGuard::OverflowReply();
     co_return co_await Reply(d, down, info, reply, no_body);
@@ -228,12 +262,13 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
   bool stale_resent = false;
   const std::string cluster = RequestCluster(info);
   for (;;) {
-    auto ep = PickRoutedEndpoint(d, rr, avoid);
+    auto ep = PickRoutedEndpoint(d, rr, avoid, retry.ExcludedPriorities());
     if (!ep) {
       const LocalReply reply = NoHealthyUpstream();
       co_return co_await Reply(d, down, info, reply, no_body && body != Body::kLost);
     }
     retry.StartTry();
+    retry.NotePriority(w.picker().LastPriority());
     StampTraceTry(info, retry.tries(), prep.head);
     info.attempts = retry.tries();
     info.upstream_host = ep->address.ToString();
@@ -243,10 +278,13 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
     LocalReply failure;
     bool held = false;
     bool may_continue = no_body;
-    std::optional<UpstreamConn> pooled = w.http1_pool().Take(ep->Key());
+    std::optional<UpstreamConn> pooled;
+    if (!to_h2) pooled = w.http1_pool().Take(ep->Key());
     const bool reused = pooled.has_value();
     UpstreamConn up;
-    if (reused) {
+    if (to_h2) {
+      up = H2UpgradeConn(d, ep, H2LimitsFor(runtime, cluster));
+    } else if (reused) {
       up = std::move(*pooled);
     } else {
       auto opened = co_await OpenStream(w.loop(), w.pool(), *d.state, *ep, upstream_options,
@@ -269,6 +307,10 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
         http1::AppendLastChunk(bytes, {});
       }
       Status wrote = co_await up.stream->Write(Bytes(bytes), {.scope = d.scope});
+      if (!wrote.ok() && base::ReasonOf(wrote) == base::ErrorReason::kOverflow) {
+        const LocalReply reply = ClusterGuard::OverflowReply();  // h2 pool limits: 503 UO
+        co_return co_await Reply(d, down, info, reply, no_body);
+      }
       if (!wrote.ok()) {
         if (reused && no_body && !stale_resent) {  // stale keep-alive: once more, fresh
           stale_resent = true;
@@ -310,7 +352,8 @@ io::Task<bool> ServeRequest(const Downstream& d, io::ByteStream& down, http1::Pa
           ++up.requests;
           const Forwarded f{.limit_hit = limit_hit, .body_too_large = body_too_large,
                             .retried = retry.tries() > 1,
-                            .reuse_upstream = guard.MayReuse(up.requests)};
+                            .reuse_upstream = guard.MayReuse(up.requests),
+                            .idle_timeout = HttpIdleTimeout(guard.runtime())};
           co_return co_await FinishForwarded(d, down, info, up, r, f, cluster);
         } else if (!r.request_error.ok()) {  // the client went away or sent a bad body
           info.response_flags = std::string(flags::kDownstreamReset);

@@ -190,4 +190,66 @@ io::Task<RelayTotals> RelayStreams(io::ByteStream& downstream, io::ByteStream& u
   co_return t;
 }
 
+io::Task<RelayTotals> RelayStreamsIdle(io::Loop& loop, io::ByteStream& downstream,
+                                       io::ByteStream& upstream, io::CancelScope* scope,
+                                       base::Duration idle) {
+  RelayTotals t;
+  base::MonoTime last = loop.Now();  // the last byte moved either way
+  io::CancelScope timer_scope;
+  auto one = [&](io::ByteStream& a, io::ByteStream& b, uint64_t* n) -> io::Task<Status> {
+    for (;;) {
+      auto chunk = co_await a.Peek({.scope = scope});
+      if (!chunk.ok()) {
+        if (!scope->cancelled()) {
+          a.Abort();
+          b.Abort();
+          scope->Cancel();
+        }
+        co_return chunk.status();
+      }
+      if (chunk->empty()) {
+        b.CloseWrite();
+        co_return absl::OkStatus();
+      }
+      const size_t len = chunk->size();
+      last = loop.Now();
+      Status st = co_await b.Write(*chunk, {.scope = scope});
+      if (!st.ok()) {
+        if (!scope->cancelled()) {
+          a.Abort();
+          b.Abort();
+          scope->Cancel();
+        }
+        co_return st;
+      }
+      a.Consume(len);
+      *n += len;
+      last = loop.Now();
+    }
+  };
+  auto both = [&]() -> io::Task<std::pair<Status, Status>> {
+    auto [up, down] = co_await io::WhenAll(one(downstream, upstream, &t.up),
+                                           one(upstream, downstream, &t.down));
+    timer_scope.Cancel();
+    co_return std::pair<Status, Status>(up, down);
+  };
+  auto watch = [&]() -> io::Task<void> {
+    for (;;) {
+      Status slept = co_await loop.SleepUntil(last + idle, {.scope = &timer_scope});
+      if (!slept.ok() || timer_scope.cancelled()) co_return;
+      if (loop.Now() - last < idle) continue;  // bytes moved meanwhile
+      t.idle_timed_out = true;
+      downstream.Abort();
+      upstream.Abort();
+      scope->Cancel();
+      co_return;
+    }
+  };
+  auto [statuses, unused] = co_await io::WhenAll(both(), watch());
+  (void)unused;
+  t.status = !statuses.first.ok() ? statuses.first : statuses.second;
+  if (t.idle_timed_out) t.status = absl::DeadlineExceededError("idle timeout");
+  co_return t;
+}
+
 }  // namespace ambit::waypoint

@@ -9,11 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/base/clock.h"
 #include "common/base/status.h"
 #include "common/http1/codec.h"
 #include "common/http2/h2_types.h"
 #include "common/io/byte_stream.h"
 #include "common/io/cancel.h"
+#include "common/io/loop.h"
 #include "common/io/task.h"
 
 namespace ambit::waypoint {
@@ -77,8 +79,14 @@ io::Task<Status> Pump(io::ByteStream& from, io::ByteStream& to, uint64_t* moved,
 struct RelayTotals {
   uint64_t up = 0, down = 0;  // up: downstream → upstream
   Status status;
+  bool idle_timed_out = false;  // closed by the idle timeout
 };
 io::Task<RelayTotals> RelayStreams(io::ByteStream& downstream, io::ByteStream& upstream,
                                    io::CancelScope* scope);
+// The same, closing both (Abort, scope cancelled) once no byte moved either
+// way for `idle` (Envoy's tcp_proxy idle_timeout).
+io::Task<RelayTotals> RelayStreamsIdle(io::Loop& loop, io::ByteStream& downstream,
+                                       io::ByteStream& upstream, io::CancelScope* scope,
+                                       base::Duration idle);
 
 }  // namespace ambit::waypoint

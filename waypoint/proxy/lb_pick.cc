@@ -65,24 +65,38 @@ EndpointPtr EndpointPicker::PickFrom(Cluster& c, const std::shared_ptr<const mes
     Build(c, self, ctx);  // the DestinationRule changed under the same snapshot
   }
   if (c.endpoints.empty()) return nullptr;
-  // The first level with an endpoint the filter and `avoid` allow; when
-  // none has one, `avoid` is dropped. Endpoints the filter excludes
-  // (outlier ejection, which bounds itself by maxEjectionPercent) are never
-  // picked: all excluded is "no healthy upstream".
+  // The first level with an endpoint the filter allows (skipping the
+  // excluded priorities while another level has one); in it, the endpoints
+  // other than `avoid`, or `avoid` itself when it is the level's only one: a
+  // retry stays in its locality priority, as Envoy's does (its priority
+  // load does not move because one try failed). Endpoints the filter
+  // excludes (outlier ejection, which bounds itself by maxEjectionPercent)
+  // are never picked: all excluded is "no healthy upstream".
   const bool filtering = ctx.filter != nullptr && ctx.filter->Begin(c.endpoints.size());
+  const std::vector<uint32_t>* skip = ctx.exclude_priorities;
+  auto excluded = [&](uint32_t priority) {
+    return skip != nullptr && std::find(skip->begin(), skip->end(), priority) != skip->end();
+  };
   // (Scratch vectors are members: no allocation per pick once warm.)
   std::vector<uint32_t>& usable = usable_;
   last_priority_ = 0;
-  for (int pass = 0; pass < 2; ++pass) {
+  const int passes = skip != nullptr && !skip->empty() ? 2 : 1;
+  for (int pass = 0; pass < passes; ++pass) {  // pass 1: every priority was tried
     for (size_t li = 0; li < c.levels.size(); ++li) {
       Level& level = c.levels[li];
+      if (pass == 0 && excluded(level.priority)) continue;
       usable.clear();
+      std::optional<uint32_t> avoided;
       for (uint32_t i : level.members) {
         const UpstreamEndpoint& e = *c.endpoints[i];
-        if (pass < 1 && !ctx.avoid.empty() && e.Key() == ctx.avoid) continue;
         if (filtering && ctx.filter->Excluded(e)) continue;
+        if (!ctx.avoid.empty() && e.Key() == ctx.avoid) {
+          avoided = i;
+          continue;
+        }
         usable.push_back(i);
       }
+      if (usable.empty() && avoided) usable.push_back(*avoided);
       if (!usable.empty()) {
         last_priority_ = level.priority;
         usable_mask_.assign(c.endpoints.size(), 0);
@@ -178,8 +192,8 @@ EndpointPtr EndpointPicker::Choose(Cluster& c, Level& level, const std::vector<u
       return c.endpoints[in_group.front()];
     }
     case LB::Kind::kRandom:
-    case LB::Kind::kPassthrough:
       return c.endpoints[in_group[Random() % in_group.size()]];
+    case LB::Kind::kPassthrough:  // a service VIP has no original endpoint: LEAST_REQUEST
     case LB::Kind::kLeastRequest: {
       if (in_group.size() == 1) return c.endpoints[in_group.front()];
       // Two candidates drawn with replacement, as Envoy does; the lower

@@ -95,4 +95,20 @@ std::optional<base::Duration> RetryState::NextBackoff(base::MonoTime now, uint64
   return wait;
 }
 
+void RetryState::NotePriority(uint32_t priority) {
+  if (tries_ == 0) return;
+  priorities_.resize(tries_);  // a forgotten try's slot is taken again
+  priorities_[tries_ - 1] = priority;
+}
+
+const std::vector<uint32_t>* RetryState::ExcludedPriorities() {
+  if (!policy_.retry_remote_localities) return nullptr;
+  const size_t n =
+      std::min<size_t>(priorities_.size(), tries_) / kPriorityUpdateFrequency *
+      kPriorityUpdateFrequency;
+  if (n == 0) return nullptr;
+  excluded_.assign(priorities_.begin(), priorities_.begin() + static_cast<ptrdiff_t>(n));
+  return &excluded_;
+}
+
 }  // namespace ambit::waypoint

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/base/clock.h"
 #include "waypoint/route/retry_policy.h"
@@ -77,11 +78,22 @@ class RetryState {
   // nullopt when the overall deadline comes first (the request times out).
   std::optional<base::Duration> NextBackoff(base::MonoTime now, uint64_t random);
 
+  // retryRemoteLocalities (Envoy's previous_priorities with istiod's
+  // update_frequency 2): the locality priority the current try went to,
+  // and the priorities the next pick skips — those of the tries before the
+  // last multiple of 2 (tries 1-2 use the normal priority, 3-4 skip the
+  // priorities of 1-2, ...). Null without the flag or nothing to skip.
+  static constexpr size_t kPriorityUpdateFrequency = 2;
+  void NotePriority(uint32_t priority);
+  const std::vector<uint32_t>* ExcludedPriorities();
+
  private:
   const route::RetryPolicy& policy_;
   std::optional<base::MonoTime> deadline_;
   uint32_t tries_ = 0;
   uint32_t backoffs_ = 0;
+  std::vector<uint32_t> priorities_;  // per try
+  std::vector<uint32_t> excluded_;    // ExcludedPriorities' answer
 };
 
 // The retry events counted per cluster (ambit_waypoint_retries{cluster,event}).

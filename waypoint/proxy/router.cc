@@ -171,7 +171,7 @@ RetryState RetryStateFor(const RouteResult& r, base::MonoTime start) {
 }
 
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
-                               const std::string& avoid) {
+                               const std::string& avoid, const std::vector<uint32_t>* exclude) {
   std::optional<OutlierFilter> filter;
   if (const ClusterRuntime* rt = ClusterRuntimeFor(d, r); rt != nullptr && rt->detector) {
     filter.emplace(*rt->detector, *rt->outlier, d.worker.loop().Now());
@@ -179,15 +179,28 @@ EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
   const EndpointFilter* f = filter ? &*filter : nullptr;
   EndpointPtr ep =
       r.kind != RouteResult::Kind::kForward
-          ? d.PickEndpoint(avoid, r.lb_hash, f)
+          ? d.PickEndpoint(avoid, r.lb_hash, f, exclude)
           : d.worker.picker().PickInCluster(
                 d.state->snapshot, r.cluster->cluster.name, *r.service, r.cluster->cluster.port,
                 r.cluster_info->subset_labels, d.state->self,
-                {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid, .filter = f});
+                {.policy = r.policy, .hash = r.lb_hash, .avoid = avoid, .filter = f,
+                 .exclude_priorities = exclude});
   // Operators see when locality failover carries traffic.
   const bool picked = r.kind == RouteResult::Kind::kForward || d.target.service != nullptr;
   if (ep != nullptr && picked && d.worker.picker().LastPriority() > 0) {
     d.worker.CountRoute("lb_locality_failover");
+  }
+  // PASSTHROUGH (ORIGINAL_DST) on a service-addressed request: no original
+  // endpoint to pass through to; the LEAST_REQUEST fallback is counted.
+  const route::TrafficPolicy* tp =
+      r.kind == RouteResult::Kind::kForward ? r.policy
+      : d.target.service != nullptr && d.state->routes != nullptr &&
+              !d.state->routes->policies.empty()
+          ? d.state->routes->PolicyFor(d.ClusterName())
+          : nullptr;
+  if (ep != nullptr && picked && tp != nullptr && tp->load_balancer &&
+      tp->load_balancer->kind == route::LoadBalancerPolicy::Kind::kPassthrough) {
+    d.worker.CountRoute("lb_passthrough_fallback");
   }
   return ep;
 }

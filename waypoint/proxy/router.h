@@ -61,8 +61,10 @@ FaultDecision DecideFault(const Downstream& d, const RouteResult& r);
 // The endpoint for the next try of a request: the routed cluster's
 // (kForward), else the connection's default (Downstream::PickEndpoint).
 // Endpoints the cluster's outlier detection ejected are skipped.
+// `exclude`: locality priorities a retry skips (RetryState::ExcludedPriorities).
 EndpointPtr PickRoutedEndpoint(const Downstream& d, const RouteResult& r,
-                               const std::string& avoid = {});
+                               const std::string& avoid = {},
+                               const std::vector<uint32_t>* exclude = nullptr);
 
 // The circuit-breaker and outlier state of the cluster a forwarded (or
 // default-routed) request goes to; null when no DestinationRule policy

@@ -5,6 +5,7 @@
 
 #include "common/base/log.h"
 #include "common/telemetry/peer_labels.h"
+#include "waypoint/proxy/circuit_breaker.h"
 #include "waypoint/proxy/downstream.h"
 #include "waypoint/proxy/http_common.h"
 #include "waypoint/proxy/rbac_filter.h"
@@ -25,6 +26,17 @@ telemetry::ConnectionLabels TcpLabels(const Downstream& d, const UpstreamEndpoin
   l.mutual_tls = d.mtls;
   l.response_flags = std::string(flags);
   return l;
+}
+
+// tcp.idleTimeout of the connection's cluster; Envoy's tcp_proxy default
+// (1h) without one.
+base::Duration TcpIdleTimeout(const Downstream& d, const std::string& cluster) {
+  const ResilienceTable* t = d.state->resilience.get();
+  const ClusterRuntime* rt = t != nullptr ? t->Find(cluster) : nullptr;
+  if (rt != nullptr && rt->pool.tcp_idle_timeout) {
+    return std::chrono::duration_cast<base::Duration>(*rt->pool.tcp_idle_timeout);
+  }
+  return std::chrono::hours(1);
 }
 
 }  // namespace
@@ -65,7 +77,10 @@ io::Task<void> ServeTcp(const Downstream& d, io::ByteStream& stream) {
     co_return;
   }
   w.tcp().opened.Get(w.index(), ok_labels)->Inc();
-  RelayTotals t = co_await RelayStreams(stream, *up->stream, d.scope);
+  const std::string cluster = d.ClusterName();
+  const base::Duration idle = TcpIdleTimeout(d, cluster);
+  RelayTotals t = co_await RelayStreamsIdle(w.loop(), stream, *up->stream, d.scope, idle);
+  if (t.idle_timed_out) w.CountIdleTimeout(cluster, true);
   w.tcp().received_bytes.Get(w.index(), ok_labels)->Inc(t.up);
   w.tcp().sent_bytes.Get(w.index(), ok_labels)->Inc(t.down);
   w.tcp().closed.Get(w.index(), ok_labels)->Inc();

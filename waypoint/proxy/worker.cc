@@ -22,7 +22,15 @@ Worker::Worker(io::Loop& loop, size_t index, WorkerOptions options,
       pool_(loop, options_.pool),
       http1_pool_(loop, options_.upstream),
       h2_pool_(loop, options_.upstream),
-      rng_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1) {}
+      rng_(std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1) {
+  http1_pool_.SetOnIdleClose([this](const std::string& c) { CountIdleTimeout(c, false); });
+  h2_pool_.SetOnIdleClose([this](const std::string& c) { CountIdleTimeout(c, false); });
+}
+
+void Worker::CountIdleTimeout(const std::string& cluster, bool tcp) {
+  metrics::CounterFamily* f = tcp ? counters_.tcp_idle_timeouts : counters_.upstream_idle_timeouts;
+  if (f != nullptr) f->Get(index_, {cluster})->Inc();
+}
 
 Worker::~Worker() { accept_scope_->Cancel(); }
 
@@ -152,9 +160,12 @@ io::Task<void> Worker::Counted(Worker* w, io::Task<void> task) {
 
 io::Task<void> Worker::Sweeper(Worker* w, std::shared_ptr<io::CancelScope> scope) {
   for (;;) {
-    Status st = co_await w->loop_.Sleep(std::chrono::seconds(10), {.scope = scope.get()});
+    // Every second, so a short DestinationRule idleTimeout closes close to
+    // on time (a pooled upstream past it is never reused either way).
+    Status st = co_await w->loop_.Sleep(std::chrono::seconds(1), {.scope = scope.get()});
     if (!st.ok() || scope->cancelled()) co_return;
     w->http1_pool_.SweepIdle();
+    w->h2_pool_.SweepIdle();
   }
 }
 

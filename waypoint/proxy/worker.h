@@ -49,6 +49,10 @@ struct WorkerCounters {
   metrics::CounterFamily* rbac_shadow = nullptr;
   metrics::CounterFamily* rbac_audit = nullptr;
   metrics::CounterFamily* retries = nullptr;            // {cluster, event} (retry.h)
+  // Upstream HTTP connections / h2 sessions closed idle (http.idleTimeout)
+  // and TCP-relayed connections closed idle (tcp.idleTimeout): {cluster}.
+  metrics::CounterFamily* upstream_idle_timeouts = nullptr;
+  metrics::CounterFamily* tcp_idle_timeouts = nullptr;
 };
 
 class Worker {
@@ -93,6 +97,9 @@ class Worker {
   void CountRoute(std::string_view outcome);
   // Counted per cluster: retry_event::* (retry.h).
   void CountRetry(const std::string& cluster, std::string_view event);
+  // Counted per cluster: an idle timeout closed an upstream (http) or a
+  // relayed connection (tcp).
+  void CountIdleTimeout(const std::string& cluster, bool tcp);
   void SpawnCounted(io::Task<void> task) { loop_.Spawn(Counted(this, std::move(task))); }
   void TrackDownstream(const std::shared_ptr<http2::Session>& s);
   // Thread-safe: connections and handlers still running.

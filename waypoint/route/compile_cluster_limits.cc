@@ -77,7 +77,7 @@ bool ReadTcp(const Doc& doc, const YAML::Node& n, const std::string& field,
     sink.Invalid(doc, n, fmt::format("{}: expected a map", field));
     return false;
   }
-  ReportUnknownKeys(doc, n, field, {"maxConnections", "connectTimeout"}, sink,
+  ReportUnknownKeys(doc, n, field, {"maxConnections", "connectTimeout", "idleTimeout"}, sink,
                     "not supported by the waypoint; ignored");
   bool ok = ReadLimit(doc, n, field, "maxConnections", &p->max_connections, sink);
   if (const YAML::Node ct = Child(n, "connectTimeout"); Present(ct)) {
@@ -85,9 +85,13 @@ bool ReadTcp(const Doc& doc, const YAML::Node& n, const std::string& field,
     ok = ok && d.has_value();
     p->connect_timeout = d;
   }
-  for (const char* k : {"idleTimeout", "maxConnectionDuration"}) {
-    const YAML::Node v = Child(n, k);
-    if (Present(v)) ok = Dur(doc, v, Field(field, k), sink).has_value() && ok;
+  if (const YAML::Node v = Child(n, "idleTimeout"); Present(v)) {
+    auto d = Dur(doc, v, Field(field, "idleTimeout"), sink);
+    ok = ok && d.has_value();
+    p->tcp_idle_timeout = d;
+  }
+  if (const YAML::Node v = Child(n, "maxConnectionDuration"); Present(v)) {
+    ok = Dur(doc, v, Field(field, "maxConnectionDuration"), sink).has_value() && ok;
   }
   return ok;
 }
@@ -100,7 +104,8 @@ bool ReadHttp(const Doc& doc, const YAML::Node& n, const std::string& field,
   }
   ReportUnknownKeys(doc, n, field,
                     {"http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection",
-                     "maxRetries", "h2UpgradePolicy", "useClientProtocol"},
+                     "maxRetries", "h2UpgradePolicy", "useClientProtocol", "idleTimeout",
+                     "maxConcurrentStreams"},
                     sink, "not supported by the waypoint; ignored");
   bool ok = ReadLimit(doc, n, field, "http1MaxPendingRequests", &p->max_pending_requests, sink);
   ok = ReadLimit(doc, n, field, "http2MaxRequests", &p->max_requests, sink) && ok;
@@ -108,28 +113,31 @@ bool ReadHttp(const Doc& doc, const YAML::Node& n, const std::string& field,
                  sink) && ok;
   ok = ReadLimit(doc, n, field, "maxRetries", &p->max_retries, sink) && ok;
   if (const YAML::Node v = Child(n, "idleTimeout"); Present(v)) {
-    ok = Dur(doc, v, Field(field, "idleTimeout"), sink).has_value() && ok;
+    auto d = Dur(doc, v, Field(field, "idleTimeout"), sink);
+    ok = ok && d.has_value();
+    p->http_idle_timeout = d;
   }
-  if (const YAML::Node v = Child(n, "maxConcurrentStreams"); Present(v)) {
-    ok = Count(doc, v, Field(field, "maxConcurrentStreams"), kInt32Max, sink).has_value() && ok;
-  }
+  ok = ReadLimit(doc, n, field, "maxConcurrentStreams", &p->max_concurrent_streams, sink) && ok;
+  using U = ConnectionPoolPolicy::H2Upgrade;
   if (const YAML::Node v = Child(n, "h2UpgradePolicy"); Present(v)) {
     const std::string s = v.IsScalar() ? v.Scalar() : "";
     if (s == "UPGRADE") {
-      sink.Add(doc, v, fmt::format("{}.h2UpgradePolicy: UPGRADE is not supported; the upstream "
-                                   "protocol follows the downstream one",
-                                   field));
-    } else if (s != "DEFAULT" && s != "DO_NOT_UPGRADE") {
+      p->h2_upgrade = U::kUpgrade;
+    } else if (s == "DO_NOT_UPGRADE") {
+      p->h2_upgrade = U::kDoNotUpgrade;
+    } else if (s != "DEFAULT") {
       sink.Invalid(doc, v, fmt::format("{}.h2UpgradePolicy: unknown value '{}' (DEFAULT, "
                                        "DO_NOT_UPGRADE, UPGRADE)",
                                        field, s));
       ok = false;
     }
   }
-  // The waypoint's upstream protocol always follows the client's, which is
-  // what useClientProtocol: true asks for; false keeps the same behaviour.
+  // useClientProtocol: true keeps the client's protocol upstream and makes
+  // h2UpgradePolicy ineffective (Istio's documented precedence).
   if (const YAML::Node v = Child(n, "useClientProtocol"); Present(v)) {
-    ok = Bool(doc, v, Field(field, "useClientProtocol"), sink).has_value() && ok;
+    auto b = Bool(doc, v, Field(field, "useClientProtocol"), sink);
+    ok = ok && b.has_value();
+    if (b) p->use_client_protocol = *b;
   }
   return ok;
 }

@@ -117,12 +117,14 @@ bool ReadSimple(const Doc& doc, const YAML::Node& n, const std::string& field, S
   } else if (*v == "RANDOM") {
     out->kind = LB::Kind::kRandom;
   } else if (*v == "PASSTHROUGH") {
-    // The original destination of a waypoint request is the service VIP,
-    // which only a load balancer can turn into an endpoint.
-    out->kind = LB::Kind::kRandom;
-    sink.Add(doc, n, fmt::format("{}.simple: PASSTHROUGH is not meaningful behind a waypoint "
-                                 "(the original destination is the service VIP); endpoints are "
-                                 "picked at random",
+    // Envoy's ORIGINAL_DST: the waypoint forwards to the CONNECT authority
+    // when it is a pod address; a service VIP is not an endpoint, so those
+    // requests fall back to LEAST_REQUEST (counted: route outcome
+    // lb_passthrough_fallback).
+    out->kind = LB::Kind::kPassthrough;
+    sink.Add(doc, n, fmt::format("{}.simple: PASSTHROUGH forwards pod-addressed requests to the "
+                                 "original destination; service-addressed ones (the original "
+                                 "destination is the service VIP) fall back to LEAST_REQUEST",
                                  field));
   } else {
     sink.Invalid(doc, n, fmt::format("{}.simple: unknown value '{}' (UNSPECIFIED, LEAST_CONN, "

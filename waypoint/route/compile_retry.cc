@@ -125,12 +125,6 @@ std::optional<RetryPolicy> CompileIstioRetries(const Doc& doc, const YAML::Node&
       return std::nullopt;
     }
     p.retry_remote_localities = l.Scalar() == "true";
-    if (p.retry_remote_localities) {
-      sink.Add(doc, l,
-               fmt::format("{}.retryRemoteLocalities: a retry avoids the endpoints already "
-                           "tried; locality priorities for retries are not applied yet",
-                           field));
-    }
   }
   if (!ok) return std::nullopt;
   if (p.num_retries == 0 &&

@@ -176,6 +176,14 @@ class Compiler {
       return n;
     };
     if (YAML::Node n = read("rootNamespace"); n.IsScalar()) root_ns_ = n.Scalar();
+    // The mesh-wide default for DestinationRule h2UpgradePolicy is not
+    // applied by the waypoint (a DestinationRule's own field is).
+    if (YAML::Node n = Child(mesh, "h2UpgradePolicy"); Present(n)) {
+      sink_.Add(doc, text,
+                fmt::format("data.mesh.h2UpgradePolicy: '{}' is not applied by the waypoint; "
+                            "set connectionPool.http.h2UpgradePolicy in a DestinationRule",
+                            n.IsScalar() ? n.Scalar() : ""));
+    }
     if (YAML::Node n = read("enableTracing"); Present(n)) {
       if (auto b = Bool(doc, text, n, "data.mesh.enableTracing", sink_)) out_->enable_tracing = *b;
     }

@@ -93,6 +93,25 @@ struct ConnectionPoolPolicy {
   uint32_t max_requests_per_connection = 0;
   // http.maxRetries: retries in flight to the cluster (max_retries).
   uint32_t max_retries = kUnlimited;
+  // http.maxConcurrentStreams: streams per upstream HTTP/2 session; a
+  // request finding every session full opens another (0: the pool's 100).
+  uint32_t max_concurrent_streams = 0;
+  // http.idleTimeout: an upstream HTTP/1.1 connection or h2 session with no
+  // request in flight for this long is closed (unset: the waypoint's pool
+  // default). tcp.idleTimeout: a TCP-relayed connection with no bytes either
+  // way for this long is closed (unset: 1h, Envoy's tcp_proxy default).
+  std::optional<std::chrono::nanoseconds> http_idle_timeout;
+  std::optional<std::chrono::nanoseconds> tcp_idle_timeout;
+  // http.h2UpgradePolicy: kUpgrade sends HTTP/1.1 downstream requests
+  // upstream as HTTP/2 (h2c prior knowledge); kDefault / kDoNotUpgrade keep
+  // HTTP/1.1. http.useClientProtocol: true follows the downstream protocol
+  // (and wins over h2UpgradePolicy, as in istiod).
+  enum class H2Upgrade : uint8_t { kDefault, kDoNotUpgrade, kUpgrade };
+  H2Upgrade h2_upgrade = H2Upgrade::kDefault;
+  bool use_client_protocol = false;
+  bool operator==(const ConnectionPoolPolicy&) const = default;
+  // Whether an HTTP/1.1 downstream request goes upstream as HTTP/2.
+  bool UpgradeHttp1() const { return h2_upgrade == H2Upgrade::kUpgrade && !use_client_protocol; }
 };
 
 // trafficPolicy.outlierDetection: endpoints answering errors are ejected

@@ -40,7 +40,7 @@ TEST_CASE("simple values: LEAST_CONN is LEAST_REQUEST; PASSTHROUGH is reported")
   const std::pair<const char*, LB::Kind> cases[] = {
       {"ROUND_ROBIN", LB::Kind::kRoundRobin}, {"RANDOM", LB::Kind::kRandom},
       {"LEAST_REQUEST", LB::Kind::kLeastRequest}, {"LEAST_CONN", LB::Kind::kLeastRequest},
-      {"UNSPECIFIED", LB::Kind::kLeastRequest}, {"PASSTHROUGH", LB::Kind::kRandom}};
+      {"UNSPECIFIED", LB::Kind::kLeastRequest}, {"PASSTHROUGH", LB::Kind::kPassthrough}};
   for (const auto& [name, kind] : cases) {
     CAPTURE(name);
     auto c = CompileWorld(Dr(std::string("    loadBalancer: {simple: ") + name + "}\n"));
@@ -49,7 +49,7 @@ TEST_CASE("simple values: LEAST_CONN is LEAST_REQUEST; PASSTHROUGH is reported")
     CHECK(!AnyInvalid(c));
   }
   auto c = CompileWorld(Dr("    loadBalancer: {simple: PASSTHROUGH}\n"));
-  CHECK(c.FindingsWith("PASSTHROUGH is not meaningful").size() == 1);
+  CHECK(c.FindingsWith("fall back to LEAST_REQUEST").size() == 1);
 }
 
 TEST_CASE("consistentHash: keys, ringHash size, maglev table, the deprecated minimumRingSize") {

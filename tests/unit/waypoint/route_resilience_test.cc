@@ -59,12 +59,47 @@ TEST_CASE("unsupported connectionPool fields are reported, not dropped silently"
   CHECK_FALSE(AnyInvalid(c));
   CHECK(c.FindingsWith("connectionPool.tcp.tcpKeepalive").size() == 1);
   CHECK(c.FindingsWith("connectionPool.tcp.maxConnectionDuration").size() == 1);
-  CHECK(c.FindingsWith("connectionPool.http.idleTimeout").size() == 1);
-  CHECK(c.FindingsWith("connectionPool.http.maxConcurrentStreams").size() == 1);
-  CHECK(c.FindingsWith("h2UpgradePolicy: UPGRADE").size() == 1);
+  // Applied now: no finding.
+  CHECK(c.FindingsWith("connectionPool.http.idleTimeout").empty());
+  CHECK(c.FindingsWith("connectionPool.http.maxConcurrentStreams").empty());
+  CHECK(c.FindingsWith("h2UpgradePolicy").empty());
   const TrafficPolicy* p = c.result.config->PolicyFor(kCluster);
   REQUIRE(p != nullptr);
   CHECK(p->connection_pool->max_connections == 1);  // the rest still applies
+}
+
+TEST_CASE("idleTimeout, maxConcurrentStreams, h2UpgradePolicy and useClientProtocol compile") {
+  Compiled c = CompileWorld(Dr(R"(    connectionPool:
+      tcp: {idleTimeout: 90s}
+      http: {idleTimeout: 2s, maxConcurrentStreams: 4, h2UpgradePolicy: UPGRADE}
+)"));
+  CHECK_MESSAGE(c.result.findings.empty(), c.AllFindings());
+  const TrafficPolicy* p = c.result.config->PolicyFor(kCluster);
+  REQUIRE(p != nullptr);
+  REQUIRE(p->connection_pool);
+  const ConnectionPoolPolicy& cp = *p->connection_pool;
+  CHECK(cp.tcp_idle_timeout == std::chrono::seconds(90));
+  CHECK(cp.http_idle_timeout == std::chrono::seconds(2));
+  CHECK(cp.max_concurrent_streams == 4);
+  CHECK(cp.h2_upgrade == ConnectionPoolPolicy::H2Upgrade::kUpgrade);
+  CHECK(cp.UpgradeHttp1());
+  Compiled keep = CompileWorld(Dr(R"(    connectionPool:
+      http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}
+)"));
+  const TrafficPolicy* kp = keep.result.config->PolicyFor(kCluster);
+  REQUIRE(kp != nullptr);
+  CHECK(kp->connection_pool->use_client_protocol);
+  CHECK_FALSE(kp->connection_pool->UpgradeHttp1());  // the client's protocol stays
+  Compiled no = CompileWorld(Dr("    connectionPool: {http: {h2UpgradePolicy: DO_NOT_UPGRADE}}\n"));
+  const TrafficPolicy* np = no.result.config->PolicyFor(kCluster);
+  REQUIRE(np != nullptr);
+  CHECK(np->connection_pool->h2_upgrade == ConnectionPoolPolicy::H2Upgrade::kDoNotUpgrade);
+  CHECK_FALSE(np->connection_pool->UpgradeHttp1());
+  // Bad values are refused.
+  Compiled bad = CompileWorld(Dr("    connectionPool: {http: {idleTimeout: soon}}\n"));
+  CHECK(AnyInvalid(bad));
+  Compiled neg = CompileWorld(Dr("    connectionPool: {http: {maxConcurrentStreams: -1}}\n"));
+  CHECK(AnyInvalid(neg));
 }
 
 TEST_CASE("outlierDetection compiles with Istio's defaults for unset fields") {
