@@ -22,7 +22,6 @@ TlsTransport::TlsTransport(io::Loop& loop, net::Fd fd, std::unique_ptr<tls::TlsE
       fd_(std::move(fd)),
       engine_(std::move(engine)),
       read_buffer_(read_buffer),
-      rbuf_(std::make_unique_for_overwrite<std::byte[]>(read_buffer)),
       pbuf_(std::make_unique_for_overwrite<std::byte[]>(read_buffer)) {
   if (auto p = net::PeerAddress(fd_.get()); p.ok()) peer_ = *p;
   if (auto l = net::LocalAddress(fd_.get()); l.ok()) local_ = *l;
@@ -58,7 +57,8 @@ io::Task<Status> TlsTransport::Handshake(base::Duration timeout, io::CancelScope
               std::chrono::duration_cast<std::chrono::seconds>(timeout).count())),
           ErrorReason::kTlsTimeout);
     }
-    auto n = co_await loop_.Recv(fd_.get(), rspan(), {.scope = &scope, .timeout = left});
+    auto n = co_await loop_.Recv(fd_.get(), engine_->CiphertextInputBuffer(read_buffer_),
+                                 {.scope = &scope, .timeout = left});
     if (!n.ok()) {
       if (absl::IsDeadlineExceeded(n.status())) {
         co_return WithReason(
@@ -74,7 +74,7 @@ io::Task<Status> TlsTransport::Handshake(base::Duration timeout, io::CancelScope
               peer)),
           ErrorReason::kTlsHandshake);
     }
-    engine_->FeedCiphertext(std::span<const std::byte>(rbuf_.get(), *n));
+    engine_->CommitCiphertextInput(*n);
   }
   if (engine_->alpn() != "h2") {
     co_return WithReason(absl::FailedPreconditionError(fmt::format(
@@ -99,10 +99,13 @@ io::Task<StatusOr<std::span<const std::byte>>> TlsTransport::Read(io::CancelScop
       case tls::ReadState::kNeedMore:
         break;
     }
-    auto n = co_await loop_.Recv(fd_.get(), rspan(), {.scope = &scope});
+    // Straight into the engine's input queue (no copy): nothing else touches
+    // that queue while this read is outstanding (one Read at a time).
+    auto n = co_await loop_.Recv(fd_.get(), engine_->CiphertextInputBuffer(read_buffer_),
+                                 {.scope = &scope});
     if (!n.ok()) co_return WithReason(n.status(), ErrorReason::kConnClosed);
     if (*n == 0) co_return std::span<const std::byte>();
-    engine_->FeedCiphertext(std::span<const std::byte>(rbuf_.get(), *n));
+    engine_->CommitCiphertextInput(*n);
   }
 }
 

@@ -1,11 +1,11 @@
 // TlsTransport: TLS 1.3 (the sans-I/O tls::TlsEngine) over a connected TCP
 // socket on an io::Loop — the transport of an HBONE connection.
 //
-// Reading: recv into a receive buffer, feed the engine, hand out decrypted
-// plaintext (read_buffer bytes at a time). Writing: frames are encrypted into
-// records as they are staged; Flush() swaps the pending ciphertext out (no
-// copy) and sends it with one send per batch. The receive and plaintext
-// buffers are left uninitialised, so an idle connection only touches the
+// Reading: recv straight into the engine's ciphertext input queue (no copy),
+// hand out decrypted plaintext (read_buffer bytes at a time). Writing: frames
+// are encrypted into records as they are staged; Flush() swaps the pending
+// ciphertext out (no copy) and sends it with one send per batch. The input queue and plaintext
+// buffer are left uninitialised, so an idle connection only touches the
 // pages its small records use.
 #pragma once
 
@@ -47,14 +47,12 @@ class TlsTransport final : public Transport {
   const tls::TlsEngine& engine() const { return *engine_; }
 
  private:
-  std::span<std::byte> rspan() { return {rbuf_.get(), read_buffer_}; }
   std::span<std::byte> pspan() { return {pbuf_.get(), read_buffer_}; }
 
   io::Loop& loop_;
   net::Fd fd_;
   std::unique_ptr<tls::TlsEngine> engine_;
   size_t read_buffer_;
-  std::unique_ptr<std::byte[]> rbuf_;
   std::unique_ptr<std::byte[]> pbuf_;
   tls::ByteQueue wq_;  // ciphertext being sent; the engine fills the other buffer meanwhile
   net::SocketAddress peer_;

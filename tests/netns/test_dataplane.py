@@ -116,9 +116,10 @@ def main():
     ap.add_argument("--mode", default="redirect")
     ap.add_argument("--backend", default="iptables")
     ap.add_argument("--bulk-mib", type=int, default=1024)
+    ap.add_argument("--io", default="", help="agent I/O backend (--io), e.g. epoll; default: the agent's")
     args = ap.parse_args()
     require_root()
-    with Topology(nodes=2, tag=args.mode[0]) as topo:
+    with Topology(nodes=2, tag=args.io[:1] or args.mode[0]) as topo:
         env = AmbitEnv(topo, args.build, mode=args.mode, backend=args.backend)
         svc = {"demo/echo.demo.svc.cluster.local": {80: 8080}}
         client = env.pod(1, "client", sa="sleep")
@@ -126,7 +127,7 @@ def main():
         local = env.pod(1, "local", sa="echo", services=svc)
         plain = env.pod(2, "plain", captured=False)
         env.service("echo", vip="10.96.0.10", ports={80: 8080})
-        env.start(extra_args=["--redirect-mode", args.mode])
+        env.start(extra_args=["--redirect-mode", args.mode] + (["--io", args.io] if args.io else []))
         try:
             # The agents installed the redirection mode of this variant, in every pod.
             other_mode = "tproxy" if args.mode == "redirect" else "redirect"

@@ -4,6 +4,8 @@
     node 2 ── agent (io_uring) ── pod su (server)      plain pod sp (server for direct and peers)
     node 3 ── agent (epoll)    ── pod ce (client)      stunnel A, HAProxy A live in node 1
     node 4 ── agent (epoll)    ── pod se (server)      stunnel B, HAProxy B live in node 2
+    node 5 ── base agent (io_uring) ── pod cb (client)  only in A/B runs (--ab BUILD)
+    node 6 ── base agent (io_uring) ── pod sb (server)
 
 Every server pod runs the same servers: iperf3, sockperf, an HAProxy HTTP responder and a
 connection holder. A Variant says from which pod to connect to which address:port and which
@@ -24,10 +26,19 @@ from ambit_env import AmbitEnv  # noqa: E402
 from . import peers  # noqa: E402
 from .measure import rss_kb  # noqa: E402
 
-# A/B runs: with AMBIT_BENCH_BASE_AGENT=/path/to/old/ambit-agent, nodes 3 and 4 run that binary
-# on io_uring instead of the current one on epoll, so the "epoll" variant becomes "baseline
-# io_uring" and every scenario compares old and new binaries interleaved in the same run.
+# A/B runs: with a baseline agent (tools/bench --ab BUILD, or AMBIT_BENCH_BASE_AGENT=/path/to/
+# old/ambit-agent), nodes 5 and 6 run that binary on io_uring beside this build's io_uring and
+# epoll agents: every scenario measures variant "base" interleaved with the others in the same
+# run and prints an A/B line (this build ÷ baseline). Set before BenchEnv is entered.
 BASE_AGENT = os.environ.get("AMBIT_BENCH_BASE_AGENT", "")
+
+
+def order(env, names):
+    """names with "base" inserted after "uring" when this run has a baseline agent."""
+    if "base" not in env.variants or "uring" not in names:
+        return list(names)
+    i = names.index("uring") + 1
+    return list(names[:i]) + ["base"] + list(names[i:])
 
 PORTS = {"iperf": 5201, "sockperf": 11111, "http": 8080, "hold": 9000}
 STUNNEL_BASE, HAPROXY_BASE = 20000, 22000
@@ -76,9 +87,10 @@ class Variant:
 
 
 class BenchEnv:
-    def __init__(self, build, log=print, workers=2):
+    def __init__(self, build, log=print, workers=2, base_agent=None):
         self.build, self.log, self.workers = build, log, workers
-        self.topo = Topology(nodes=4, tag="b")
+        self.base_agent = BASE_AGENT if base_agent is None else base_agent
+        self.topo = Topology(nodes=6 if self.base_agent else 4, tag="b")
         self.variants = {}
         self.servers = []  # long-running app server pids (pinned in pinned runs)
         self.sockperf = {}  # pod name -> sockperf server process
@@ -114,18 +126,23 @@ class BenchEnv:
         ce, se = amb.pod(3, "ce", sa="client"), amb.pod(4, "se", sa="server")
         cp, sp = amb.pod(1, "cp", captured=False), amb.pod(2, "sp", captured=False)
         self.pods = dict(cu=cu, su=su, ce=ce, se=se, cp=cp, sp=sp)
+        if self.base_agent:
+            self.pods.update(cb=amb.pod(5, "cb", sa="client"), sb=amb.pod(6, "sb", sa="server"))
         run([amb.ctl_bin, "ca", "init", amb.ca_dir])
         amb.write_config()
         self.agent_pids = {}
         pairs = ((1, "uring"), (2, "uring"), (3, "epoll"), (4, "epoll"))
-        if BASE_AGENT:
-            pairs = ((1, "uring"), (2, "uring"), (3, "uring"), (4, "uring"))
+        if self.base_agent:
+            pairs += ((5, "uring"), (6, "uring"))
         for node, io in pairs:
-            binary = BASE_AGENT if BASE_AGENT and node >= 3 else None
+            binary = self.base_agent if node >= 5 else None
             self.agent_pids[node] = self._start_agent(node, io, binary).pid
-        for node, pod in ((1, "cu"), (2, "su"), (3, "ce"), (4, "se")):
+        captured = ((1, "cu"), (2, "su"), (3, "ce"), (4, "se"))
+        if self.base_agent:
+            captured += ((5, "cb"), (6, "sb"))
+        for node, pod in captured:
             amb.wait_log(node, f"capturing pod demo/{pod}", timeout=20)
-        for name in ("su", "se", "sp"):
+        for name in ("su", "se", "sp") + (("sb",) if self.base_agent else ()):
             self._start_servers(self.pods[name])
         self._start_peers(sp)
         same = dict(PORTS)
@@ -134,20 +151,26 @@ class BenchEnv:
             "uring": Variant("uring", cu.ns, su.ip, dict(same), [self.agent_pids[1], self.agent_pids[2]],
                              "Ambit io_uring", "su"),
             "epoll": Variant("epoll", ce.ns, se.ip, dict(same), [self.agent_pids[3], self.agent_pids[4]],
-                             f"baseline io_uring ({BASE_AGENT})" if BASE_AGENT else "Ambit epoll",
-                             "se"),
+                             "Ambit epoll", "se"),
             "stunnel": Variant("stunnel", cp.ns, "10.44.1.1", self.stunnel_ports,
                                self.stunnel_pids, "stunnel pair", "sp"),
             "haproxy": Variant("haproxy", cp.ns, "10.44.1.1", self.haproxy_ports,
                                self.haproxy_pids, "HAProxy pair", "sp"),
         }
+        if self.base_agent:
+            cb, sb = self.pods["cb"], self.pods["sb"]
+            self.variants["base"] = Variant("base", cb.ns, sb.ip, dict(same),
+                                            [self.agent_pids[5], self.agent_pids[6]],
+                                            "baseline io_uring (A/B)", "sb")
         for pod in self.pods.values():  # many short connections per run: reuse TIME_WAIT ports
             self.topo.ns_exec(pod.ns, ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"])
             self.topo.ns_exec(pod.ns, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000"])
         self.rss_at_start = {p: rss_kb(p) for p in self.all_pids()}
         for v in self.variants.values():  # every path works before we time anything
             wait_tcp(v.client_ns, v.ip, v.port_of["http"], timeout=10)
-        self.log("[bench] topology up: 4 agents, stunnel and HAProxy pairs, servers in 3 pods")
+        self.log(f"[bench] topology up: {len(self.agent_pids)} agents"
+                 + (f" (nodes 5-6: baseline {self.base_agent})" if self.base_agent else "")
+                 + ", stunnel and HAProxy pairs, servers in the server pods")
 
     def _start_agent(self, node, io, binary=None):
         amb = self.amb

@@ -175,3 +175,9 @@ def table(headers, rows):
     for r in rows:
         out.append("| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |")
     return "\n".join(out)
+
+
+def ab_line(items):
+    """One A/B summary line: items are (what, this build, baseline) medians of the same run."""
+    parts = [f"{what} {fmt(old)} → {fmt(new)} ({fmt(ratio(new, old))}×)" for what, new, old in items]
+    return "**A/B** (baseline → this build, medians of this run; ratio = this ÷ baseline): " + "; ".join(parts)

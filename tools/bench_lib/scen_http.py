@@ -3,7 +3,8 @@ import os
 import re
 import subprocess
 
-from .measure import CpuMeter, fmt, median, ratio, runs, table, verdict
+from .env import order
+from .measure import CpuMeter, ab_line, fmt, median, ratio, runs, table, verdict
 
 ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
 FIXED_CONNS, FIXED_DELAY_MS = 10, 10  # 10 connections × one request per 10 ms ≈ 1000 rps
@@ -49,9 +50,9 @@ def wrk(env, v, script, conns, seconds):
 
 
 def _collect(env, label, script, conns, seconds, reps):
-    res = {n: [] for n in ORDER}
+    res = {n: [] for n in order(env, ORDER)}
     for rep in range(reps):
-        for n in ORDER:
+        for n in res:
             got = wrk(env, env.variants[n], script, conns, seconds)
             res[n].append(got)
             env.log(f"[{label}] rep {rep + 1} {n}: {fmt(got[0])} rps, proxies {fmt(got[1])} cores,"
@@ -71,16 +72,17 @@ def run_rps(env, reps=3, seconds=4):
     sc = scripts(env.dir)
     fixed = _collect(env, "rps fixed", sc["fixed"], FIXED_CONNS, seconds, reps)
     sat = _collect(env, "rps sat", sc["sat"], 32, seconds, reps)
-    rows = []
+    rows, meds = [], {}
     hap_sat = median([_per_agent_k(r, c) for r, c, _ in sat["haproxy"]])
-    for n in ORDER:
+    for n in fixed:
         f_rps = median([r for r, _, _ in fixed[n]])
         f_k = median([_per_agent_k(r, c) for r, c, _ in fixed[n]])
         f_p99 = median([p for _, _, p in fixed[n]])
         s_rps = median([r for r, _, _ in sat[n]])
         s_k = median([_per_agent_k(r, c) for r, c, _ in sat[n]])
+        meds[n] = (f_k, f_p99, s_rps, s_k)
         goal = "—"
-        if n in ("uring", "epoll"):
+        if n in ("uring", "epoll", "base"):
             goal = f"≤ 0.02 cores/1000 rps/agent at 1000 rps: {verdict(f_k is not None and f_k <= 0.02)}"
         rows.append([env.variants[n].label, f_rps, f_k, runs([_per_agent_k(r, c) for r, c, _ in fixed[n]], 3),
                      f_p99, s_rps, runs([r for r, _, _ in sat[n]], 0), s_k,
@@ -94,7 +96,13 @@ def run_rps(env, reps=3, seconds=4):
             f"connection (≈1000 rps; wrk2 isn't in Debian; the achieved rps is what we divide by). "
             f"Saturation: wrk -t1 -c32. -d{seconds}s, {reps} interleaved rounds, median. "
             "cores/1000 rps/proxy = (CPU of both proxies ÷ wall ÷ 2) ÷ (rps ÷ 1000).")
-    return "## rps\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    out = "## rps\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    if "base" in meds:
+        new, old = meds["uring"], meds["base"]
+        out += "\n" + ab_line([("fixed cores/1000 rps/proxy", new[0], old[0]),
+                               ("fixed p99 µs", new[1], old[1]), ("sat rps", new[2], old[2]),
+                               ("sat cores/1000 rps/proxy", new[3], old[3])]) + "\n"
+    return out
 
 
 def s_time(env, ns, ip, port, seconds, server_pids):
@@ -118,23 +126,27 @@ def run_connections(env, reps=3, seconds=4):
     hs_targets = {
         "uring": (p["su"].ip, 15008, [env.agent_pids[2]], "Ambit io_uring agent :15008"),
         "epoll": (p["se"].ip, 15008, [env.agent_pids[4]], "Ambit epoll agent :15008"),
+        "base": (p["sb"].ip, 15008, [env.agent_pids[6]], "baseline agent :15008 (A/B)")
+        if "base" in env.variants else None,
         "stunnel": ("10.44.0.2", env.stunnel_b_port, [env.stunnel_pids[1]], "stunnel B"),
         "haproxy": ("10.44.0.2", env.haproxy_b_port, [env.haproxy_pids[1]], "HAProxy B"),
     }
+    hs_targets = {n: t for n, t in hs_targets.items() if t is not None}
     hs = {n: [] for n in hs_targets}
     for rep in range(reps):
         for n, (ip, port, pids, _) in hs_targets.items():
             got = s_time(env, p["cp"].ns, ip, port, seconds, pids)
             hs[n].append(got)
             env.log(f"[handshakes] rep {rep + 1} {n}: {fmt(got[0])}/s, {fmt(got[1])} per server core-s")
-    rows = []
-    for n in ORDER:
+    rows, ab = [], {}
+    for n in conns:
         rps = median([r for r, _, _ in conns[n]])
         cores = median([c for _, c, _ in conns[n]])
         per_core = median([None if c in (None, 0) or r is None else r / (c / 2)
                            for r, c, _ in conns[n]])
+        ab[n] = [rps, per_core]
         goal = "—"
-        if n in ("uring", "epoll"):
+        if n in ("uring", "epoll", "base"):
             goal = f"≥ 20,000/s: {verdict(rps is not None and rps >= 20000)}"
         rows.append([env.variants[n].label, rps, runs([r for r, _, _ in conns[n]], 0), cores,
                      per_core, ratio(rps, median([r for r, _, _ in conns["haproxy"]])), goal])
@@ -145,8 +157,10 @@ def run_connections(env, reps=3, seconds=4):
     hap = median([c for _, c in hs["haproxy"]])
     for n, (_, _, _, label) in hs_targets.items():
         per = median([c for _, c in hs[n]])
+        if n in ab:
+            ab[n].append(per)
         goal = "—"
-        if n in ("uring", "epoll"):
+        if n in ("uring", "epoll", "base"):
             goal = f"≥ 2,000: {verdict(per is not None and per >= 2000)}"
         rows.append([label, median([r for r, _ in hs[n]]), per, runs([c for _, c in hs[n]], 0),
                      ratio(per, hap), goal])
@@ -161,7 +175,12 @@ def run_connections(env, reps=3, seconds=4):
              "plain client pod; per server core-second = handshakes ÷ CPU-seconds of the server "
              "process. The s_time client shares the 2 vCPUs. Peers also open their backend "
              "connection per handshake; the agent's :15008 only does the handshake.")
-    return ("## connections\n\n" + note1 + "\n\n" + t1 + "\n\n" + note2 + "\n\n" + t2 + "\n")
+    out = "## connections\n\n" + note1 + "\n\n" + t1 + "\n\n" + note2 + "\n\n" + t2 + "\n"
+    if "base" in ab:
+        new, old = ab["uring"], ab["base"]
+        out += "\n" + ab_line([("new conns/s", new[0], old[0]), ("conns/s per proxy core", new[1], old[1]),
+                               ("handshakes per server core-s", new[2], old[2])]) + "\n"
+    return out
 
 
 def openssl_ok():

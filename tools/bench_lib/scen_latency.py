@@ -10,8 +10,8 @@ import re
 import shutil
 import subprocess
 
-from .env import tempdir
-from .measure import fmt, median, pin, ratio, runs, table, verdict
+from .env import order, tempdir
+from .measure import ab_line, fmt, median, pin, ratio, runs, table, verdict
 
 ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
 PCT = {"p50": "50.000", "p99": "99.000", "p99.9": "99.900"}
@@ -85,6 +85,7 @@ def _goal(pinned, add50, add99, h50, h99):
 
 def run(env, reps=3, seconds=2, sizes=(64, 1024)):
     res = {}  # (pinned, size, variant) -> list of dicts
+    names = order(env, ORDER)
     failures = []
     shim = build_shim(env)
     for pinned in (False, True):
@@ -92,26 +93,30 @@ def run(env, reps=3, seconds=2, sizes=(64, 1024)):
         try:
             for rep in range(reps):
                 for size in sizes:
-                    for n in ORDER:
+                    for n in names:
                         got = _measure(env, env.variants[n], size, pinned, seconds, failures, shim)
                         res.setdefault((pinned, size, n), []).append(got)
                         env.log(f"[latency] {'pinned' if pinned else 'unpinned'} rep {rep + 1} "
                                 f"{size} B {n}: p50 {fmt(got['p50'])} p99 {fmt(got['p99'])} µs")
         finally:
             pin(env.all_pids(), "0-1")
-    rows = []
+    rows, ab = [], []
     for pinned in (False, True):
         for size in sizes:
             med = {n: {k: median([g[k] for g in res[(pinned, size, n)]]) for k in PCT}
-                   for n in ORDER}
+                   for n in names}
             d = med["direct"]
             add = {n: {k: (None if med[n][k] is None or d[k] is None else med[n][k] - d[k])
-                       for k in PCT} for n in ORDER}
+                       for k in PCT} for n in names}
             h = add["haproxy"]
-            for n in ORDER:
+            if "base" in add:
+                where = f"{'pinned' if pinned else 'unpinned'} {size} B"
+                ab += [(f"{where} +p50 µs", add["uring"]["p50"], add["base"]["p50"]),
+                       (f"{where} +p99 µs", add["uring"]["p99"], add["base"]["p99"])]
+            for n in names:
                 m, a = med[n], add[n]
                 goal = "—"
-                if n in ("uring", "epoll"):
+                if n in ("uring", "epoll", "base"):
                     goal = _goal(pinned, a["p50"], a["p99"], h["p50"], h["p99"])
                 rows.append(["pinned" if pinned else "unpinned", f"{size} B", env.variants[n].label,
                              m["p50"], m["p99"], m["p99.9"],
@@ -130,4 +135,5 @@ def run(env, reps=3, seconds=2, sizes=(64, 1024)):
         note += (f" **{len(failures)} run(s) got no answers** and were retried once against a fresh "
                  "sockperf server on the next port (single-threaded; a connection the proxy never closes "
                  "wedges it): " + "; ".join(failures) + ".")
-    return "## latency\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    out = "## latency\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    return out + ("\n" + ab_line(ab) + "\n" if ab else "")

@@ -4,7 +4,8 @@ import time
 
 from harness import in_netns
 
-from .measure import fmt, rss_kb, table, verdict
+from .env import order
+from .measure import ab_line, fmt, median, rss_kb, table, verdict
 
 ORDER = ["uring", "epoll", "haproxy"]
 
@@ -39,8 +40,8 @@ def _hold(env, v, n, budget):
 
 
 def run(env, n=10000, budget=60):
-    rows = []
-    for name in ORDER:
+    rows, ab = [], {}
+    for name in order(env, ORDER):
         v = env.variants[name]
         want = n
         if name == "haproxy":  # A holds 2 fds per connection; keep under the fd limit
@@ -50,8 +51,9 @@ def run(env, n=10000, budget=60):
         env.log(f"[memory] {name}: idle {idle} KB, {got} connections -> {rss} KB ({err or 'ok'})")
         per = [(b - a) / got if got else None for a, b in zip(idle, rss)]
         start = [env.rss_at_start.get(p) for p in v.pids]
+        ab[name] = (median(per), median(start))
         goal = "—"
-        if name in ("uring", "epoll"):
+        if name in ("uring", "epoll", "base"):
             ok_idle = all(x is not None and x <= 8 * 1024 for x in start)
             ok_conn = got >= 10000 and all(x is not None and x <= 2.0 for x in per)
             goal = (f"≤ 8 MB idle: {verdict(ok_idle)}; ≤ 2 KB/conn at 10k: "
@@ -68,4 +70,9 @@ def run(env, n=10000, budget=60):
             f"each proxy. The fd hard limit here is {env.fd_limit} (no CAP_SYS_RESOURCE), so the "
             "HAProxy pair (2 fds per connection in one process) is measured at a smaller N. "
             "stunnel (a thread per connection) is left out.")
-    return "## memory\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    out = "## memory\n\n" + note + "\n\n" + table(hdr, rows) + "\n"
+    if "base" in ab:
+        new, old = ab["uring"], ab["base"]
+        out += "\n" + ab_line([("KB per idle conn (mean of A, B)", new[0], old[0]),
+                               ("RSS KB at start (mean of A, B)", new[1], old[1])]) + "\n"
+    return out

@@ -7,15 +7,19 @@ run is in the fast or the churning mode (issue 20), so the 4-stream rows show wh
 stream can hide."""
 import json
 
-from .measure import CpuMeter, KernelMeter, fmt, median, per_gb, ratio, runs, table, verdict
+from .env import order
+from .measure import CpuMeter, KernelMeter, ab_line, fmt, median, per_gb, ratio, runs, table, verdict
 
 ORDER = ["direct", "uring", "epoll", "stunnel", "haproxy"]
 STREAMS = (1, 4)
+# A fixed-rate row: every path carries the same bytes per second, so CPU per GB compares the
+# paths' work even on a machine whose other tenants decide how much CPU a saturating run gets.
+FIXED_RATE = "400M"
 
 
-def _once(env, v, seconds, streams):
+def _once(env, v, seconds, streams, rate=None):
     args = ["iperf3", "-c", v.ip, "-p", str(v.port_of["iperf"]), "-t", str(seconds), "-O", "1",
-            "-P", str(streams), "-J", "--connect-timeout", "3000"]
+            "-P", str(streams), "-J", "--connect-timeout", "3000"] + (["-b", rate] if rate else [])
     with CpuMeter(v.pids) as m, KernelMeter(v.pids) as k:
         r = env.exec_in(v.client_ns, args, timeout=seconds + 15)
     try:
@@ -30,6 +34,7 @@ def _once(env, v, seconds, streams):
         return None
     kern = {"faults": per_gb(k.faults, measured), "syscalls": per_gb(k.syscalls, measured),
             "madvise": per_gb(k.madvise, measured)} if v.pids else {}
+    kern["cpu_ms_gb"] = per_gb(m.cpu * 1000, measured) if v.pids else None
     return {"gbps": gbps, "cores": m.cores if v.pids else None, **kern}
 
 
@@ -41,30 +46,35 @@ def _summary(samples):
     return {"gbps": median(col("gbps")), "gbps_runs": col("gbps"), "cores": median(col("cores")),
             "per_core": median(per_core), "faults": median(col("faults")),
             "faults_runs": col("faults"), "syscalls": median(col("syscalls")),
-            "madvise": median(col("madvise"))}
+            "madvise": median(col("madvise")), "cpu_ms_gb": median(col("cpu_ms_gb")),
+            "cpu_ms_gb_runs": col("cpu_ms_gb")}
 
 
 def run(env, reps=3, seconds=5):
-    res = {(n, p): [] for n in ORDER for p in STREAMS}
+    names = order(env, ORDER)
+    keys = list(STREAMS) + ["fixed"]
+    res = {(n, p): [] for n in names for p in keys}
     for rep in range(reps):
-        for p in STREAMS:
-            for n in ORDER:
-                s = _once(env, env.variants[n], seconds, p)
+        for p in keys:
+            for n in names:
+                s = (_once(env, env.variants[n], seconds, 1, FIXED_RATE) if p == "fixed"
+                     else _once(env, env.variants[n], seconds, p))
                 res[(n, p)].append(s)
-                env.log(f"[throughput] rep {rep + 1} {n} -P {p}: "
-                        + (f"{fmt(s['gbps'])} Gbit/s, proxies {fmt(s['cores'])} cores, "
+                how = f"-b {FIXED_RATE}" if p == "fixed" else f"-P {p}"
+                env.log(f"[throughput] rep {rep + 1} {n} {how}: " + (f"{fmt(s['gbps'])} Gbit/s, proxies {fmt(s['cores'])} cores, "
+                           f"{fmt(s.get('cpu_ms_gb'))} CPU-ms/GB, "
                            f"{fmt(s.get('faults'))} faults/GB, {fmt(s.get('syscalls'))} syscalls/GB"
                            if s else "failed"))
                 env.settle()
     sections = []
     for p in STREAMS:
-        summ = {n: _summary(res[(n, p)]) for n in ORDER}
+        summ = {n: _summary(res[(n, p)]) for n in names}
         hap = summ["haproxy"]["per_core"]
         rows = []
-        for n in ORDER:
+        for n in names:
             s = summ[n]
             goal = "—"
-            if n in ("uring", "epoll"):
+            if n in ("uring", "epoll", "base"):
                 r = ratio(s["per_core"], hap)
                 goal = (f"≥ 10 Gbit/s/core: {verdict(s['per_core'] is not None and s['per_core'] >= 10)}; "
                         f"≥ 2× HAProxy: {verdict(r is not None and r >= 2)}")
@@ -76,9 +86,9 @@ def run(env, reps=3, seconds=5):
                "× direct", "per-core × HAProxy", "minor faults / GB", "faults/GB runs",
                "syscalls / GB", "madvise / GB", "goal"]
         sections.append(f"### {p} stream{'s' if p > 1 else ''} (iperf3 -P {p})\n\n" + table(hdr, rows))
-        ab = _ab_line(env, summ)
-        if ab:
-            sections.append(ab)
+        if "base" in summ:
+            sections.append(_ab_line(summ))
+    sections.append(_fixed_section(env, names, res, reps))
     note = (f"iperf3 -t {seconds} -O 1, 1 and 4 parallel streams, {reps} interleaved rounds. Gbit/s "
             "per proxy core = Gbit/s ÷ (CPU-seconds of both proxies ÷ wall ÷ 2), CPU from "
             "/proc/<pid>/stat over the process tree. Faults, syscalls and madvise per GB: both "
@@ -88,14 +98,28 @@ def run(env, reps=3, seconds=5):
     return "## throughput\n\n" + note + "\n\n" + "\n\n".join(sections) + "\n"
 
 
-def _ab_line(env, summ):
-    """With AMBIT_BENCH_BASE_AGENT the epoll variant is the baseline build on io_uring."""
-    from .env import BASE_AGENT
-    if not BASE_AGENT:
-        return ""
-    new, old = summ["uring"], summ["epoll"]
-    parts = []
-    for key, what in (("per_core", "Gbit/s per core"), ("gbps", "Gbit/s"), ("faults", "faults/GB"),
-                      ("syscalls", "syscalls/GB"), ("madvise", "madvise/GB")):
-        parts.append(f"{what} {fmt(ratio(new[key], old[key]))}×")
-    return "A/B (this build ÷ baseline, medians): " + ", ".join(parts)
+def _fixed_section(env, names, res, reps):
+    summ = {n: _summary(res[(n, "fixed")]) for n in names}
+    hap = summ["haproxy"]["cpu_ms_gb"]
+    rows = [[env.variants[n].label, summ[n]["gbps"], summ[n]["cpu_ms_gb"],
+             runs(summ[n]["cpu_ms_gb_runs"], 0), ratio(summ[n]["cpu_ms_gb"], hap),
+             summ[n]["faults"], summ[n]["syscalls"]] for n in names if n != "direct"]
+    hdr = ["path", "Gbit/s", "proxy CPU-ms / GB (both)", "runs", "CPU/GB × HAProxy's",
+           "minor faults / GB", "syscalls / GB"]
+    out = (f"### 1 stream at a fixed {FIXED_RATE}bit/s (iperf3 -b {FIXED_RATE})\n\n"
+           "Same bytes per second on every path: CPU per GB is the proxies' work per byte, "
+           "less sensitive than a saturating run to how much CPU other tenants leave.\n\n"
+           + table(hdr, rows))
+    if "base" in summ:
+        new, old = summ["uring"], summ["base"]
+        out += "\n\n" + ab_line([("CPU-ms/GB", new["cpu_ms_gb"], old["cpu_ms_gb"]),
+                                  ("faults/GB", new["faults"], old["faults"]),
+                                  ("syscalls/GB", new["syscalls"], old["syscalls"])])
+    return out
+
+
+def _ab_line(summ):
+    new, old = summ["uring"], summ["base"]
+    return ab_line([(what, new[key], old[key]) for key, what in (
+        ("per_core", "Gbit/s per proxy core"), ("gbps", "Gbit/s"), ("faults", "faults/GB"),
+        ("syscalls", "syscalls/GB"), ("madvise", "madvise/GB"))])
