@@ -4,24 +4,15 @@
 #include "agent/capture/zds_client.h"
 #include "common/mesh/xds_adapters/sink.h"
 #include "common/base/log.h"
+#include "common/xds/env.h"
 #include "common/xds/client.h"
 
 namespace ambit::agent {
 
 namespace {
 
-std::string Get(const std::map<std::string, std::string>& env, const std::string& key,
-                std::string def = {}) {
-  auto it = env.find(key);
-  return it == env.end() ? std::move(def) : it->second;
-}
-
-std::string StripScheme(std::string addr) {
-  for (std::string_view scheme : {"https://", "http://"}) {
-    if (addr.starts_with(scheme)) return addr.substr(scheme.size());
-  }
-  return addr;
-}
+using xds::GetOr;
+using xds::StripScheme;
 
 // ztunnel's reasons for istio_xds_connection_terminations_total.
 std::string TerminationReason(const Status& st) {
@@ -36,14 +27,14 @@ std::string TerminationReason(const Status& st) {
 StatusOr<identity::IstioCaOptions> CaOptionsFromEnv(const std::map<std::string, std::string>& env,
                                                     const xds::XdsEnvConfig& xds) {
   identity::IstioCaOptions o;
-  o.address = StripScheme(Get(env, "CA_ADDRESS", xds.grpc.address));
+  o.address = StripScheme(GetOr(env, "CA_ADDRESS", xds.grpc.address));
   if (o.address.empty()) {
     return absl::InvalidArgumentError(
         "no certificate authority: CA_ADDRESS is empty and XDS_ADDRESS is disabled "
         "(set CA_ADDRESS, or FAKE_CA=true to use the built-in CA of --ca-dir)");
   }
-  o.root_ca = Get(env, "CA_ROOT_CA", "./var/run/secrets/istio/root-cert.pem");
-  o.alt_hostname = Get(env, "ALT_CA_HOSTNAME");
+  o.root_ca = GetOr(env, "CA_ROOT_CA", "./var/run/secrets/istio/root-cert.pem");
+  o.alt_hostname = GetOr(env, "ALT_CA_HOSTNAME");
   o.auth_token = xds::AuthTokenFromEnv(env);
   o.cluster_id = xds.client.node.cluster_id;
   for (const auto& [key, value] : env) {
@@ -132,7 +123,7 @@ StatusOr<std::unique_ptr<IstioControl>> IstioControl::Create(
   io::Loop& loop = agent.runtime_->main_loop();
 
   // Certificates.
-  if (Get(env, "FAKE_CA") == "true") {
+  if (GetOr(env, "FAKE_CA") == "true") {
     std::string ca_dir = agent.flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : agent.flags_.ca_dir;
     ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadFromDir(ca_dir));
     agent.ca_.emplace(std::move(ca));
@@ -159,7 +150,7 @@ StatusOr<std::unique_ptr<IstioControl>> IstioControl::Create(
                                                              impl.xds_config.grpc, *impl.handler));
 
   // Pods.
-  impl.inpod_uds = Get(env, "INPOD_UDS", capture::kDefaultInpodUds);
+  impl.inpod_uds = GetOr(env, "INPOD_UDS", capture::kDefaultInpodUds);
   capture::ZdsClientOptions zo;
   zo.uds_path = impl.inpod_uds;
   zo.handler_loop = &loop;

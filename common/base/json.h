@@ -8,7 +8,7 @@
 
 namespace ambit::base {
 
-// Appends `s` as a JSON string literal: `"` `\` and control characters
+// Appends `s` as a JSON string literal: `"` `\`, control characters and DEL
 // escaped; bytes that are not well-formed UTF-8 (RFC 3629: no overlongs, no
 // surrogates, nothing past U+10FFFF) become U+FFFD each.
 void AppendJsonString(std::string& out, std::string_view s);

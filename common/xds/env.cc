@@ -13,13 +13,20 @@ const std::string* Find(const std::map<std::string, std::string>& env, const std
   return it == env.end() ? nullptr : &it->second;
 }
 
+}  // namespace
+
 std::string GetOr(const std::map<std::string, std::string>& env, const std::string& key,
                   std::string def) {
   const std::string* v = Find(env, key);
   return v == nullptr ? std::move(def) : *v;
 }
 
-}  // namespace
+std::string StripScheme(std::string addr) {
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (addr.starts_with(scheme)) return addr.substr(scheme.size());
+  }
+  return addr;
+}
 
 std::string AuthTokenFromEnv(const std::map<std::string, std::string>& env) {
   if (const std::string* v = Find(env, "AUTH_TOKEN"); v != nullptr) return *v;

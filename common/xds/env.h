@@ -31,6 +31,12 @@ struct XdsEnvConfig {
 
 inline constexpr const char* kDefaultAuthTokenPath = "./var/run/secrets/tokens/istio-token";
 
+// env[key], or `def` when unset (an empty value counts as set).
+std::string GetOr(const std::map<std::string, std::string>& env, const std::string& key,
+                  std::string def = {});
+// "https://host:port" / "http://host:port" -> "host:port" (CA_ADDRESS, XDS_ADDRESS).
+std::string StripScheme(std::string addr);
+
 // The AUTH_TOKEN setting for the xDS and CA clients: a path or a literal
 // token; empty (no header) when unset and the default file is missing.
 std::string AuthTokenFromEnv(const std::map<std::string, std::string>& env);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/base/log.h"
+#include "common/xds/env.h"
 #include "common/identity/ca_client.h"
 #include "common/identity/cert_source.h"
 #include "common/net/address.h"
@@ -21,18 +22,8 @@ namespace {
 constexpr const char* kIstioRootCert = "/var/run/secrets/istio/root-cert.pem";
 constexpr const char* kIstioToken = "/var/run/secrets/tokens/istio-token";
 
-std::string Get(const std::map<std::string, std::string>& env, const std::string& key,
-                std::string def = {}) {
-  auto it = env.find(key);
-  return it == env.end() ? std::move(def) : it->second;
-}
-
-std::string StripScheme(std::string addr) {
-  for (std::string_view scheme : {"https://", "http://"}) {
-    if (addr.starts_with(scheme)) return addr.substr(scheme.size());
-  }
-  return addr;
-}
+using xds::GetOr;
+using xds::StripScheme;
 
 void SetIf(std::map<std::string, std::string>& env, const std::string& key,
            const std::string& value) {
@@ -62,11 +53,11 @@ Status Waypoint::StartCluster() {
   DefaultFile(c.env, "XDS_ROOT_CA", kIstioRootCert);
   DefaultFile(c.env, "CA_ROOT_CA", kIstioRootCert);
   DefaultFile(c.env, "AUTH_TOKEN", kIstioToken);
-  c.pod_name = Get(c.env, "POD_NAME");
-  c.pod_namespace = Get(c.env, "POD_NAMESPACE");
-  c.service_account = flags_.service_account.empty() ? Get(c.env, "SERVICE_ACCOUNT", "default")
+  c.pod_name = GetOr(c.env, "POD_NAME");
+  c.pod_namespace = GetOr(c.env, "POD_NAMESPACE");
+  c.service_account = flags_.service_account.empty() ? GetOr(c.env, "SERVICE_ACCOUNT", "default")
                                                      : flags_.service_account;
-  c.gateway_name = flags_.gateway_name.empty() ? Get(c.env, "ISTIO_META_WORKLOAD_NAME")
+  c.gateway_name = flags_.gateway_name.empty() ? GetOr(c.env, "ISTIO_META_WORKLOAD_NAME")
                                                : flags_.gateway_name;
   if ((c.pod_name.empty() || c.pod_namespace.empty()) && flags_.workload_uid.empty()) {
     return absl::InvalidArgumentError(
@@ -82,7 +73,7 @@ Status Waypoint::StartCluster() {
   const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(flags_.cert_ttl);
 
   // The waypoint's own certificate: its pod identity, no impersonation.
-  if (Get(c.env, "FAKE_CA") == "true") {
+  if (GetOr(c.env, "FAKE_CA") == "true") {
     const std::string ca_dir = flags_.ca_dir.empty() ? "/var/lib/ambit/ca" : flags_.ca_dir;
     ASSIGN_OR_RETURN(auto ca, identity::BuiltinCa::LoadFromDir(ca_dir));
     ca_.emplace(std::move(ca));
@@ -90,9 +81,9 @@ Status Waypoint::StartCluster() {
     c.ca_description = "built-in CA in " + ca_dir + " (FAKE_CA=true)";
   } else {
     identity::IstioCaOptions o;
-    o.address = StripScheme(Get(c.env, "CA_ADDRESS", c.xds_config.grpc.address));
-    o.root_ca = Get(c.env, "CA_ROOT_CA", kIstioRootCert);
-    o.alt_hostname = Get(c.env, "ALT_CA_HOSTNAME");
+    o.address = StripScheme(GetOr(c.env, "CA_ADDRESS", c.xds_config.grpc.address));
+    o.root_ca = GetOr(c.env, "CA_ROOT_CA", kIstioRootCert);
+    o.alt_hostname = GetOr(c.env, "ALT_CA_HOSTNAME");
     o.auth_token = xds::AuthTokenFromEnv(c.env);
     o.cluster_id = c.xds_config.client.node.cluster_id;
     for (const auto& [key, value] : c.env) {
@@ -111,7 +102,7 @@ Status Waypoint::StartCluster() {
   });
 
   // Workloads, services, L4 authorization: istiod's workload xDS.
-  c.store = std::make_unique<mesh::WorkloadStore>(Get(c.env, "NODE_NAME"));
+  c.store = std::make_unique<mesh::WorkloadStore>(GetOr(c.env, "NODE_NAME"));
   c.sink = std::make_unique<xds_adapters::XdsStateSink>(
       *c.store, [this](std::shared_ptr<const mesh::Snapshot> snap) {
         OnClusterSnapshot(std::move(snap));
@@ -125,7 +116,7 @@ Status Waypoint::StartCluster() {
   if (!flags_.kube_api.empty()) {
     ASSIGN_OR_RETURN(api, kube::ParseApiServerUrl(flags_.kube_api));
   } else {
-    const std::string host = Get(c.env, "KUBERNETES_SERVICE_HOST");
+    const std::string host = GetOr(c.env, "KUBERNETES_SERVICE_HOST");
     if (host.empty()) {
       return absl::InvalidArgumentError(
           "cluster mode needs the Kubernetes API: KUBERNETES_SERVICE_HOST is unset (or pass "
@@ -135,7 +126,7 @@ Status Waypoint::StartCluster() {
                               fmt::format("https://{}:{}", host.find(':') != std::string::npos
                                                                ? "[" + host + "]"
                                                                : host,
-                                          Get(c.env, "KUBERNETES_SERVICE_PORT", "443"))));
+                                          GetOr(c.env, "KUBERNETES_SERVICE_PORT", "443"))));
   }
   api.ca_file = flags_.kube_ca;
   api.token_file = flags_.kube_token;
@@ -218,7 +209,7 @@ void Waypoint::ReconcileCluster() {
     w.ns = c.pod_namespace;
     w.uid = fmt::format("{}//Pod/{}/{}", c.xds_config.client.node.cluster_id, w.ns, w.name);
     w.service_account = c.service_account;
-    w.trust_domain = Get(c.env, "TRUST_DOMAIN", "cluster.local");
+    w.trust_domain = GetOr(c.env, "TRUST_DOMAIN", "cluster.local");
     for (const std::string& ip : c.xds_config.client.node.instance_ips) {
       if (auto a = net::IpAddress::Parse(ip); a.ok()) w.addresses.push_back(*a);
     }

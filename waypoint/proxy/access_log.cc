@@ -139,49 +139,7 @@ void AppendText(std::string& out, const route::LogFormat& f, const RequestInfo& 
   }
 }
 
-// UTF-8 sequence length at s[i] when valid, else 0.
-size_t Utf8Len(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  const auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
-      (c == 0xF4 && c1 > 0x8F)) {
-    return 0;  // overlong, surrogate, beyond U+10FFFF
-  }
-  return n;
-}
-
 }  // namespace
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      default: break;
-    }
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\u{:04x}", c);
-    } else if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else if (size_t n = Utf8Len(s, i); n > 0) {
-      out.append(s.substr(i, n));
-      i += n - 1;
-    } else {
-      out += "\\ufffd";
-    }
-  }
-  out.push_back('"');
-}
 
 std::string FormatStartTime(int64_t unix_ms, std::string_view fmt_in) {
   const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);

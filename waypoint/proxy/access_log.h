@@ -18,13 +18,14 @@
 
 #include "common/base/ascii.h"
 #include "common/base/clock.h"
+#include "common/base/json.h"
 #include "waypoint/proxy/request_log.h"
 #include "waypoint/route/observability.h"
 
 namespace ambit::waypoint {
 
-// Appends `s` as a JSON string (quotes, escapes; invalid UTF-8 → U+FFFD).
-void AppendJsonString(std::string& out, std::string_view s);
+// JSON strings (quotes, escapes; invalid UTF-8 → U+FFFD): common/base/json.h.
+using base::AppendJsonString;
 
 // The rendered line, newline-terminated. `start_unix_ms`: the request's
 // start in wall-clock milliseconds.

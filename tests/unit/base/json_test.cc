@@ -20,7 +20,7 @@ TEST_CASE("json: escapes quotes, backslashes and control characters") {
   CHECK(Json("a\"b\\c") == "\"a\\\"b\\\\c\"");
   CHECK(Json("\n\r\t") == "\"\\n\\r\\t\"");
   CHECK(Json(std::string_view("\x00\x01\x1f", 3)) == "\"\\u0000\\u0001\\u001f\"");
-  CHECK(Json("\x7f") == "\"\x7f\"");  // DEL is allowed as is
+  CHECK(Json("\x7f") == "\"\\u007f\"");  // DEL too (terminals)
 }
 
 TEST_CASE("json: well-formed UTF-8 passes, anything else becomes U+FFFD per byte") {
