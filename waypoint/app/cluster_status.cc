@@ -130,6 +130,21 @@ std::string RouteProblems(const StatusInputs& in, const std::string& kind,
   return fmt::format("{} finding(s): {}", msgs.size(), fmt::join(msgs, "; "));
 }
 
+// The Gateway's Service: `<name>.<ns>.svc.<cluster domain>`.
+json GatewayAddresses(const mesh::Snapshot& snap, const std::string& name, const std::string& ns) {
+  json out = json::array();
+  const std::string prefix = name + "." + ns + ".svc.";
+  for (const auto& [key, svc] : snap.services()) {
+    if (svc.ns != ns || !svc.hostname.starts_with(prefix)) continue;
+    for (const mesh::NetworkAddress& v : svc.vips) {
+      if (!v.IsCidr()) out.push_back({{"type", "IPAddress"}, {"value", v.ip.ToString()}});
+    }
+    out.push_back({{"type", "Hostname"}, {"value", svc.hostname}});
+    break;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Rfc3339Now() {
@@ -166,6 +181,10 @@ std::vector<StatusPatch> ComputeStatusPatches(const StatusInputs& in) {
                                 in.now));
     }
     json body = {{"status", {{"conditions", conds}}}};
+    // istiod binds services to a waypoint Gateway through its status
+    // addresses (the Service of the same name: VIPs, then its hostname).
+    json addresses = GatewayAddresses(*in.snapshot, in.gateway_name, in.gateway_namespace);
+    if (!addresses.empty()) body["status"]["addresses"] = std::move(addresses);
     out.push_back({"Gateway", kube::FindKind("Gateway")->ObjectPath(o.ns, o.name), body.dump()});
   }
   for (const kube::KubeObject& o : *in.objects) {

@@ -18,7 +18,7 @@
 namespace ambit::waypoint {
 
 inline constexpr const char* kIstioMeshController = "istio.io/mesh-controller";
-inline constexpr const char* kAmbitController = "ambit.io/waypoint-controller";
+inline constexpr const char* kAmbitController = "ambit.dev/waypoint-controller";
 
 struct StatusInputs {
   const std::vector<kube::KubeObject>* objects = nullptr;

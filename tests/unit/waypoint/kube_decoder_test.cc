@@ -268,6 +268,10 @@ TEST_CASE("status patches: Gateway programmed, bound routes get parents, others 
   CHECK(gw["status"]["conditions"][1]["type"] == "Programmed");
   CHECK(gw["status"]["conditions"][1]["status"] == "True");
   CHECK(gw["status"]["conditions"][1]["observedGeneration"] == 2);
+  // The addresses istiod reads to use the Gateway as a waypoint.
+  CHECK(gw["status"]["addresses"] ==
+        json::parse(R"([{"type":"IPAddress","value":"10.96.0.99"},
+                        {"type":"Hostname","value":"waypoint.demo.svc.cluster.local"}])"));
   json svc = json::parse(patches[1].body);
   REQUIRE(svc["status"]["parents"].size() == 2);  // the other controller's entry is kept
   CHECK(svc["status"]["parents"][0]["controllerName"] == "example.com/other");
