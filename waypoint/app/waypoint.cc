@@ -18,6 +18,7 @@
 #include "common/metrics/process.h"
 #include "common/net/socket.h"
 #include "waypoint/app/cluster_mode.h"
+#include "waypoint/route/endpoint_findings.h"
 
 namespace ambit::waypoint {
 
@@ -261,6 +262,7 @@ Status Waypoint::Apply(const config::LocalConfig& cfg, std::shared_ptr<const mes
   route::ObservabilityCompileResult observability =
       route::CompileObservability(cfg.resources, *snap, *self);
   for (auto& f : observability.findings) routes.findings.push_back(std::move(f));
+  for (auto& f : route::UnreachableEndpointFindings(*snap, *self)) routes.findings.push_back(f);
   // Values Istio's validation refuses reject the whole change (the last
   // good config stays), like a YAML error would.
   std::vector<std::string> invalid;

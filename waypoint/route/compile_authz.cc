@@ -41,15 +41,6 @@ bool IsDryRun(const config::ResourceConfig& rc) {
 // Istio's canonical group: "" and "core" are the core group.
 std::string CanonicalGroup(std::string_view g) { return g.empty() ? "core" : std::string(g); }
 
-bool UsesWaypoint(const mesh::Snapshot& snap, const mesh::Service& svc,
-                  const mesh::Workload& self) {
-  if (svc.waypoint && mesh::IsWaypointWorkload(snap, *svc.waypoint, self)) return true;
-  for (const auto& w : svc.weighted_waypoints) {
-    if (w.weight > 0 && mesh::IsWaypointWorkload(snap, w.destination, self)) return true;
-  }
-  return false;
-}
-
 class AuthzCompiler {
  public:
   AuthzCompiler(const mesh::Snapshot& snap, const mesh::Workload& self,
@@ -297,6 +288,15 @@ void AuthzCompiler::Finish() {
 }
 
 }  // namespace
+
+bool UsesWaypoint(const mesh::Snapshot& snap, const mesh::Service& svc,
+                  const mesh::Workload& self) {
+  if (svc.waypoint && mesh::IsWaypointWorkload(snap, *svc.waypoint, self)) return true;
+  for (const auto& w : svc.weighted_waypoints) {
+    if (w.weight > 0 && mesh::IsWaypointWorkload(snap, w.destination, self)) return true;
+  }
+  return false;
+}
 
 AuthzCompileResult CompileAuthz(std::span<const config::ResourceConfig> resources,
                                 const mesh::Snapshot& snapshot, const mesh::Workload& self,

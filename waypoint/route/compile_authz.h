@@ -38,6 +38,11 @@ struct AuthzCompileResult {
   std::vector<std::string> unbound;
 };
 
+// Whether `svc` sends its traffic to this waypoint (`self`), by its waypoint
+// or a weighted waypoint with weight > 0.
+bool UsesWaypoint(const mesh::Snapshot& snap, const mesh::Service& svc,
+                  const mesh::Workload& self);
+
 AuthzCompileResult CompileAuthz(std::span<const config::ResourceConfig> resources,
                                 const mesh::Snapshot& snapshot, const mesh::Workload& self,
                                 const AuthzCompileOptions& options = {});

@@ -8,6 +8,7 @@
 #include "common/config/loader.h"
 #include "common/mesh/from_config.h"
 #include "waypoint/app/cluster_status.h"
+#include "waypoint/route/endpoint_findings.h"
 #include "waypoint/kube/api_client.h"
 #include "waypoint/kube/to_config.h"
 #include "waypoint/kube/watch_decoder.h"
@@ -297,6 +298,34 @@ TEST_CASE("status patches: Gateway programmed, bound routes get parents, others 
   in.now = "2026-06-01T00:00:00Z";
   std::vector<StatusPatch> later = ComputeStatusPatches(in);
   CHECK(later[0].body == patches[0].body);
+}
+
+
+// Not about Kubernetes, but the same little world: endpoints the waypoint
+// cannot reach are findings, for the services it serves only.
+TEST_CASE("endpoint findings: hostname-only and other-network endpoints are reported") {
+  std::string world(kWorld);
+  world.replace(world.find("services:\n"), 10,
+                "- {uid: c//ServiceEntry/demo/ext, name: ext, namespace: demo, hostname: ext.example.com,\n"
+                "   workloadIps: [], services: {\"demo/echo.demo.svc.cluster.local\": {80: 8080}}}\n"
+                "- {uid: c//Pod/demo/far, name: far, namespace: demo, workloadIps: [10.9.0.1], network: west,\n"
+                "   services: {\"demo/echo.demo.svc.cluster.local\": {80: 8080},\n"
+                "              \"demo/other.demo.svc.cluster.local\": {80: 8080}}}\n"
+                "services:\n");
+  auto cfg = config::ParseLocalConfig(world, "world.yaml");
+  REQUIRE(cfg.ok());
+  mesh::WorkloadStore store;
+  REQUIRE(mesh::ApplyLocalConfig(*cfg, &store).ok());
+  auto snap = store.Build();
+  const mesh::Workload* self = snap->FindWorkload("c//Pod/demo/waypoint");
+  REQUIRE(self != nullptr);
+  auto f = route::UnreachableEndpointFindings(*snap, *self);
+  REQUIRE(f.size() == 2);  // "other" does not use this waypoint: not reported
+  std::string all = f[0].message + " | " + f[1].message;
+  CHECK(all.find("c//ServiceEntry/demo/ext has only a hostname (ext.example.com)") != std::string::npos);
+  CHECK(all.find("c//Pod/demo/far is on network 'west'") != std::string::npos);
+  CHECK(f[0].resource == "demo/echo.demo.svc.cluster.local");
+  CHECK_FALSE(f[0].invalid);
 }
 
 }  // namespace
