@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Topology, in_netns, require_root  # noqa: E402
@@ -61,7 +62,7 @@ def split_ok(pods, total, names=("echo-v1", "echo-v2"), tolerance=0.05):
 def metric_sum(text, name, **labels):
     total = 0.0
     for line in text.splitlines():
-        if not line.startswith(name + "{"):
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
             continue
         if all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
@@ -240,6 +241,25 @@ def run_checks(topo, env, wp, cl, v1, v2, args):
           and lines == 3,
           f"HTTP/1.0 client, chunked upstream: body unchunked, ended by close ({head[:60]!r}, "
           f"{lines} lines)")
+
+    # 6b. Connection balance across the 2 workers: 8 more connections held
+    # open (plain TCP on 15008, waiting in the TLS handshake) leave the
+    # workers' active counts at most 1 apart, whatever SO_REUSEPORT hashed.
+    def held_counts():
+        def body():
+            socks = [socket.create_connection(("127.0.0.1", 15008), timeout=3) for _ in range(8)]
+            time.sleep(0.3)  # the handing-over worker posts to its sibling
+            with urllib.request.urlopen("http://127.0.0.1:15020/metrics", timeout=5) as r:
+                text = r.read().decode()
+            for so in socks:
+                so.close()
+            return text
+        text = in_netns(wp.pod.ns, body)
+        per = {w: metric_sum(text, "ambit_waypoint_downstream_cx_active", worker=w) for w in ("0", "1")}
+        return per, metric_sum(text, "ambit_waypoint_downstream_cx_rebalanced_total")
+    per, moved = held_counts()
+    check(sum(per.values()) >= 8 and abs(per["0"] - per["1"]) <= 1,
+          f"connections balanced over the workers ({per}, {moved:.0f} handed over)")
 
     # 7. /config_dump shows the cluster and its endpoints.
     dump = wp.config_dump()

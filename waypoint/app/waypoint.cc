@@ -123,6 +123,13 @@ Status Waypoint::Init() {
       "Upstream HTTP/1.1 connections and HTTP/2 sessions the waypoint closed after no request "
       "for the cluster's connectionPool.http.idleTimeout (or the pool default), by cluster",
       {"cluster"});
+  counters_.cx_rebalanced = &registry_->AddCounter(
+      "ambit_waypoint_downstream_cx_rebalanced",
+      "Downstream connections accepted by one worker and served by a less busy one "
+      "(exact connection balance)");
+  counters_.cx_active = &registry_->AddGauge(
+      "ambit_waypoint_downstream_cx_active",
+      "Downstream (HBONE or sandwich) connections being served, by worker", {"worker"});
   counters_.tcp_idle_timeouts = &registry_->AddCounter(
       "ambit_waypoint_tcp_idle_timeout",
       "TCP-relayed connections closed after no bytes either way for the cluster's "
@@ -190,6 +197,9 @@ Status Waypoint::StartWorkers() {
     });
   }
   ready.wait();
+  std::vector<Worker*> all;
+  for (auto& w : workers_) all.push_back(w.get());
+  for (auto& w : workers_) w->SetSiblings(all);  // before any listener starts
   return absl::OkStatus();
 }
 

@@ -142,14 +142,53 @@ io::Task<void> Worker::AcceptLoop(Worker* w, int fd, ListenerKind kind,
       (void)co_await w->loop_.Close(conn.Release());
       continue;
     }
-    if (kind == ListenerKind::kHbone) {
-      w->SpawnCounted(HandleHboneConnection(*w, std::move(conn), p));
+    Worker* target = w->LeastBusy();
+    target->connections_.fetch_add(1, std::memory_order_relaxed);
+    if (target == w) {
+      w->SpawnCounted(Serve(w, kind, std::move(conn), p));
     } else {
-      w->SpawnCounted(HandleSandwichConnection(*w, std::move(conn), p));
+      if (w->counters_.cx_rebalanced != nullptr) w->counters_.cx_rebalanced->Get(w->index_, {})->Inc();
+      const int raw = conn.Release();
+      target->loop_.Post([target, kind, raw, p] {
+        target->SpawnCounted(Serve(target, kind, net::Fd(raw), p));
+      });
     }
   }
   co_await acceptor.Close();
   w->busy_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Worker* Worker::LeastBusy() {
+  Worker* best = this;
+  int64_t least = connections();
+  for (Worker* o : siblings_) {
+    if (o == this) continue;
+    const int64_t n = o->connections();
+    if (n < least) {
+      least = n;
+      best = o;
+    }
+  }
+  return best;
+}
+
+void Worker::ReportActive() {
+  if (counters_.cx_active == nullptr) return;
+  counters_.cx_active->Get(index_, {std::to_string(index_)})
+      ->Set(static_cast<double>(connections()));
+}
+
+io::Task<void> Worker::Serve(Worker* w, ListenerKind kind, net::Fd fd, net::SocketAddress peer) {
+  w->ReportActive();
+  if (!w->state_) {  // handed over before this worker got its first state
+    (void)co_await w->loop_.Close(fd.Release());
+  } else if (kind == ListenerKind::kHbone) {
+    co_await HandleHboneConnection(*w, std::move(fd), peer);
+  } else {
+    co_await HandleSandwichConnection(*w, std::move(fd), peer);
+  }
+  w->connections_.fetch_sub(1, std::memory_order_relaxed);
+  w->ReportActive();
 }
 
 io::Task<void> Worker::Counted(Worker* w, io::Task<void> task) {

@@ -53,6 +53,10 @@ struct WorkerCounters {
   // and TCP-relayed connections closed idle (tcp.idleTimeout): {cluster}.
   metrics::CounterFamily* upstream_idle_timeouts = nullptr;
   metrics::CounterFamily* tcp_idle_timeouts = nullptr;
+  // Connection balance (Envoy's exact_balance): downstream connections one
+  // worker accepted and handed to a less busy one; active ones per worker.
+  metrics::CounterFamily* cx_rebalanced = nullptr;     // {}
+  metrics::GaugeFamily* cx_active = nullptr;           // {worker}
 };
 
 class Worker {
@@ -66,6 +70,14 @@ class Worker {
   void Start();
   void SetState(std::shared_ptr<const WaypointState> state);
   void AddListener(ListenerKind kind, net::Fd fd);
+  // Every worker of the process (this one included), set once before the
+  // listeners start: an accepted connection goes to the one with the fewest
+  // active downstream connections, so that a few long-lived HBONE
+  // connections (each carrying many streams) never pile onto one worker
+  // while another idles (SO_REUSEPORT hashes them regardless of load).
+  void SetSiblings(std::vector<Worker*> all) { siblings_ = std::move(all); }
+  // Thread-safe: downstream connections being served, and promised to it.
+  int64_t connections() const { return connections_.load(std::memory_order_relaxed); }
   // No new connections; GOAWAY on downstream HBONE connections; idle pooled
   // upstreams closed.
   void Drain();
@@ -109,6 +121,11 @@ class Worker {
   static io::Task<void> AcceptLoop(Worker* w, int fd, ListenerKind kind,
                                    std::shared_ptr<io::CancelScope> scope);
   static io::Task<void> Counted(Worker* w, io::Task<void> task);
+  // Serves one downstream connection on `w` (its thread), then releases the
+  // slot taken for it in connections_.
+  static io::Task<void> Serve(Worker* w, ListenerKind kind, net::Fd fd, net::SocketAddress peer);
+  Worker* LeastBusy();
+  void ReportActive();
   static io::Task<void> Sweeper(Worker* w, std::shared_ptr<io::CancelScope> scope);
 
   io::Loop& loop_;
@@ -126,6 +143,8 @@ class Worker {
   std::shared_ptr<io::CancelScope> accept_scope_ = std::make_shared<io::CancelScope>();
   std::vector<std::weak_ptr<http2::Session>> downstream_;
   std::atomic<size_t> busy_{0};
+  std::vector<Worker*> siblings_;
+  std::atomic<int64_t> connections_{0};
   bool draining_ = false;
   uint64_t rng_;
 };
