@@ -29,7 +29,7 @@ from .scen_http import scripts  # noqa: E402
 
 VIP = "10.96.0.40"
 VIP_VS, VIP_HR = "10.96.0.41", "10.96.0.42"  # the same backend behind routing resources
-VIP_TR = "10.96.0.43"  # the same backend, traced at 1 % (Telemetry on that Service)
+VIP_TR = "10.96.0.43"  # the same backend, access-logged and traced at 1 % (Telemetry on it)
 COLLECTOR_PORT = 4318
 PORT = 8080
 
@@ -65,7 +65,9 @@ HAP_A, HAP_B, NGHTTPX = 23000, 23001, 23002
 
 def tracing_docs(collector_ip):
     """MeshConfig with an OTLP/HTTP provider (the test collector in the `sp` pod) and a
-    Telemetry binding only web-tr at 1 %: tracing on vs off in the same run."""
+    Telemetry binding only web-tr: an Envoy-format access line per request (the built-in
+    `envoy` provider, to the waypoint's stdout) and tracing at 1 %: the observability cost,
+    on vs off, in the same run (metrics are always on)."""
     mesh = (f"extensionProviders:\n- name: otel\n  opentelemetry:\n    service: {collector_ip}\n"
             f"    port: {COLLECTOR_PORT}\n    http: {{path: /v1/traces}}\n")
     return [{"apiVersion": "v1", "kind": "ConfigMap",
@@ -73,6 +75,7 @@ def tracing_docs(collector_ip):
             {"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry",
              "metadata": {"name": "web-tr", "namespace": "demo"},
              "spec": {"targetRefs": [{"kind": "Service", "group": "", "name": "web-tr"}],
+                      "accessLogging": [{"providers": [{"name": "envoy"}]}],
                       "tracing": [{"providers": [{"name": "otel"}],
                                    "randomSamplingPercentage": 1}]}}]
 
@@ -199,11 +202,11 @@ def _run(topo, env, build, log, reps, seconds):
     # interleaved with the same through the two routing resources.
     alone = []
     routed = {"default route": [], "VirtualService (seed canary)": [], "HTTPRoute, 10 rules": [],
-              "tracing 1 % (OTLP)": []}
+              "access log + 1 % tracing (OTLP)": []}
     for _ in range(reps):
         ns, url, pids, _extra = variants["waypoint"]
         # Tracing right after the default route it is compared with (less drift).
-        for label, u in (("default route", url), ("tracing 1 % (OTLP)", f"http://{VIP_TR}/"),
+        for label, u in (("default route", url), ("access log + 1 % tracing (OTLP)", f"http://{VIP_TR}/"),
                          ("VirtualService (seed canary)", f"http://{VIP_VS}/"),
                          ("HTTPRoute, 10 rules", f"http://{VIP_HR}/")):
             got = _wrk(ns, u, sc["sat"], 32, seconds, pids)
@@ -289,15 +292,15 @@ def _report_routes(routed):
         rows.append([label, fmt(rps, 0), fmt(cores), fmt(per_core[label], 0),
                      fmt(ratio(per_core[label], per_core.get("default route")))])
     worst = min((r for k, r in per_core.items()
-                 if k not in ("default route", "tracing 1 % (OTLP)") and r), default=None)
+                 if k not in ("default route", "access log + 1 % tracing (OTLP)") and r), default=None)
     base = per_core.get("default route")
-    traced = per_core.get("tracing 1 % (OTLP)")
-    base_rps, traced_rps = _med(routed["default route"], "rps"), _med(routed["tracing 1 % (OTLP)"], "rps")
+    traced = per_core.get("access log + 1 % tracing (OTLP)")
+    base_rps, traced_rps = _med(routed["default route"], "rps"), _med(routed["access log + 1 % tracing (OTLP)"], "rps")
     text = ["", "### Routing cost (waypoint CPU only, saturation, same backend)", "",
             table(["route", "rps", "waypoint cores", "rps per core", "vs default"], rows), "",
             f"- routed rps per core / default route: **{fmt(ratio(worst, base))}×** (goal ≥ 0.95) "
             f"{verdict(worst is not None and base is not None and worst >= 0.95 * base)}",
-            f"- tracing at 1 % vs off: rps {fmt(ratio(traced_rps, base_rps))}×, rps per core "
+            f"- access log + tracing at 1 % vs off: rps {fmt(ratio(traced_rps, base_rps))}×, rps per core "
             f"**{fmt(ratio(traced, base))}×** (goal ≥ 0.95) "
             f"{verdict(traced is not None and base is not None and traced >= 0.95 * base)}"]
     return "\n".join(text) + "\n"
