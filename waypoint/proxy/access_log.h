@@ -89,7 +89,7 @@ class AccessLogFiles {
   std::condition_variable cv_, drained_;
   std::vector<std::unique_ptr<File>> files_;
   size_t queued_ = 0;
-  bool writing_ = false, stop_ = false;
+  bool writing_ = false, stop_ = false, flush_now_ = false;
   std::thread thread_;  // started with the first line (after signal masks are set)
   std::atomic<uint64_t> written_{0}, dropped_{0};
 };
