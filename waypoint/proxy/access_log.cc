@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -149,11 +150,31 @@ void AppendText(std::string& out, const route::LogFormat& f, const RequestInfo& 
 std::string FormatStartTime(int64_t unix_ms, std::string_view fmt_in) {
   const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   const int ms = static_cast<int>(unix_ms % 1000);
+  if (fmt_in.empty() && unix_ms >= 0 && secs < 253402300800) {  // years 1970..9999
+    // The default form on every line: "YYYY-MM-DDTHH:MM:SS." is formatted
+    // once per second per thread; only the milliseconds change.
+    thread_local std::time_t cached = -1;
+    thread_local char prefix[24];
+    if (secs != cached) {
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      fmt::format_to_n(prefix, sizeof(prefix), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                       tm.tm_sec);
+      cached = secs;
+    }
+    std::string out(prefix, 20);
+    out.push_back(static_cast<char>('0' + ms / 100));
+    out.push_back(static_cast<char>('0' + ms / 10 % 10));
+    out.push_back(static_cast<char>('0' + ms % 10));
+    out.push_back('Z');
+    return out;
+  }
   std::tm tm{};
   gmtime_r(&secs, &tm);
   if (fmt_in.empty()) {
     return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, std::abs(ms));
   }
   // Envoy's extensions first (%s, %3f/%6f/%9f), then strftime.
   std::string f;

@@ -256,5 +256,14 @@ TEST_CASE("access log files: written in order, counted; unwritable paths dropped
   rmdir(dir);
 }
 
+
+TEST_CASE("access log: default START_TIME, cached per second, exact to the millisecond") {
+  CHECK(FormatStartTime(1'700'000'000'123, "") == "2023-11-14T22:13:20.123Z");
+  CHECK(FormatStartTime(1'700'000'000'007, "") == "2023-11-14T22:13:20.007Z");  // same second
+  CHECK(FormatStartTime(1'700'000'001'450, "") == "2023-11-14T22:13:21.450Z");  // next one
+  CHECK(FormatStartTime(0, "") == "1970-01-01T00:00:00.000Z");
+  CHECK(FormatStartTime(1'700'000'000'123, "%Y/%m/%d %3f") == "2023/11/14 123");
+}
+
 }  // namespace
 }  // namespace ambit::waypoint
