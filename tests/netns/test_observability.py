@@ -63,13 +63,14 @@ while True:
 """
 
 
-def exchange(ns, ip, port):
+def exchange(ns, ip, port, up=UP, down=DOWN):
+    """Sends `up` bytes to a SINK server and reads its `down` bytes back."""
     def body():
         s = socket.create_connection((ip, port), timeout=5)
         s.settimeout(5)
-        s.sendall(b"q" * UP)
+        s.sendall(b"q" * up)
         got = 0
-        while got < DOWN:
+        while got < down:
             d = s.recv(65536)
             if not d:
                 break

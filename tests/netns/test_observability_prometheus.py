@@ -46,6 +46,7 @@ from harness import Topology, in_netns, require_root  # noqa: E402
 from ambit_env import AmbitEnv, ROOT  # noqa: E402
 from waypoint_env import WaypointPod  # noqa: E402
 from istio_dashboards import ECHO, TCPSVC, RI, NOT_APPLICABLE, panels  # noqa: E402
+from test_observability import SINK, exchange as tcp_exchange  # noqa: E402
 
 FAILURES = []
 PY = "/usr/bin/python3"
@@ -71,38 +72,8 @@ def check(cond, what):
         FAILURES.append(what)
 
 
-SINK = r"""
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(64)
-print("ready", flush=True)
-def serve(c):
-    with c:
-        got = 0
-        while got < int(sys.argv[2]):
-            d = c.recv(65536)
-            if not d: break
-            got += len(d)
-        c.sendall(b"r" * int(sys.argv[3]))
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"""
-
-
 def exchange(ns, ip, port):
-    def body():
-        with socket.create_connection((ip, port), timeout=5) as s:
-            s.settimeout(5)
-            s.sendall(b"q" * UP)
-            got = 0
-            while got < DOWN:
-                d = s.recv(65536)
-                if not d:
-                    break
-                got += len(d)
-            return got
-    return in_netns(ns, body)
+    return tcp_exchange(ns, ip, port, UP, DOWN)
 
 
 # ---- Prometheus --------------------------------------------------------------
